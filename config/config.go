@@ -1,0 +1,156 @@
+// Package config loads the proxy's YAML configuration. Loading is strict:
+// unknown keys, a missing or unknown version, and values of the wrong shape
+// are errors that name the file and the key. A config is validated as a
+// whole before anything uses it, so a bad file is never half-applied.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Version is the only config format version this build reads.
+const Version = 1
+
+// Passthrough modes for requests that carry no grant.
+const (
+	PassthroughAllow = "allow"
+	PassthroughDeny  = "deny"
+)
+
+// Config is a validated configuration. Paths are absolute.
+type Config struct {
+	Version     int
+	Listen      string
+	AdminListen string
+	Store       Store
+	MITM        MITM
+	Passthrough string
+	Upstream    Upstream
+	Audit       Audit
+	Log         Log
+}
+
+// Store says where grants and secrets live.
+type Store struct {
+	Type     string // "file" (remote comes with the control plane)
+	Path     string
+	KeyFile  string
+	KeyEnv   string // when set, the master keyring comes from this variable
+	Cache    Cache
+	Interval time.Duration // how often the file store looks for changes
+}
+
+// Cache bounds the decrypted-material cache.
+type Cache struct {
+	Size int
+	TTL  time.Duration
+}
+
+// MITM is the CA used to terminate tunnels and which tunnels to terminate.
+type MITM struct {
+	CACert string
+	CAKey  string
+	Hosts  HostMode
+	// LeafCacheSize bounds the leaf-certificate cache.
+	LeafCacheSize int
+}
+
+// HostMode is mitm.hosts: "auto", "all", or an explicit list.
+type HostMode struct {
+	All  bool
+	Auto bool
+	List []string
+}
+
+// Upstream configures how the proxy reaches APIs.
+type Upstream struct {
+	CAFile                string
+	Resolve               map[string]string // "host:port" -> "ip:port", keys normalised
+	AllowPrivate          []netip.Prefix
+	DialTimeout           time.Duration
+	ResponseHeaderTimeout time.Duration
+}
+
+// Audit configures the audit sink.
+type Audit struct {
+	Path    string // "stdout", "stderr" or a file
+	Durable bool
+}
+
+// Log configures the operational log.
+type Log struct {
+	Level string
+}
+
+// Default returns the embedded defaults with every path under home.
+func Default(home string) Config {
+	return Config{
+		Version:     Version,
+		Listen:      "127.0.0.1:8080",
+		AdminListen: "127.0.0.1:9090",
+		Store: Store{
+			Type:     "file",
+			Path:     filepath.Join(home, "grants.json"),
+			KeyFile:  filepath.Join(home, "master.key"),
+			Cache:    Cache{Size: 10000, TTL: 5 * time.Minute},
+			Interval: 500 * time.Millisecond,
+		},
+		MITM: MITM{
+			CACert:        filepath.Join(home, "ca.pem"),
+			CAKey:         filepath.Join(home, "ca-key.pem"),
+			Hosts:         HostMode{Auto: true},
+			LeafCacheSize: 1000,
+		},
+		Passthrough: PassthroughAllow,
+		Upstream: Upstream{
+			Resolve:               map[string]string{},
+			DialTimeout:           10 * time.Second,
+			ResponseHeaderTimeout: 60 * time.Second,
+		},
+		Audit: Audit{Path: "stdout"},
+		Log:   Log{Level: "info"},
+	}
+}
+
+// Load reads and validates the config file at path. Keys the file leaves
+// out take their defaults (paths under home). Relative paths in the file are
+// taken relative to the file's directory; "~/" means the user's home.
+func Load(path, home string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	cfg, err := Parse(data, home, filepath.Dir(path))
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse validates a config document. base is the directory relative paths
+// are resolved against.
+func Parse(data []byte, home, base string) (Config, error) {
+	w := defaultWire(Default(home))
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&w); err != nil {
+		if errors.Is(err, errEOF) || strings.TrimSpace(string(data)) == "" {
+			return Config{}, errors.New("the file is empty; it needs at least \"version: 1\"")
+		}
+		return Config{}, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return Config{}, errors.New("more than one YAML document; put everything in one")
+	}
+	return w.compile(home, base)
+}

@@ -1,0 +1,74 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+)
+
+// Render writes c as a config document that Parse reads back to the same
+// Config. alter init uses it to write the home's config.yaml.
+func Render(c Config) []byte {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("# alter proxy reads this file when it is started without --config.\n")
+	p("# config.example.yaml in the alter repository documents every key.\n")
+	p("version: %d\n", c.Version)
+	p("listen: %q\n", c.Listen)
+	p("admin_listen: %q\n", c.AdminListen)
+	p("store:\n  type: %s\n  path: %q\n", c.Store.Type, c.Store.Path)
+	if c.Store.KeyEnv != "" {
+		p("  key_env: %s\n", c.Store.KeyEnv)
+	} else {
+		p("  key_file: %q\n", c.Store.KeyFile)
+	}
+	p("  cache: {size: %d, ttl: %s}\n", c.Store.Cache.Size, c.Store.Cache.TTL)
+	p("  poll_interval: %s\n", c.Store.Interval)
+	p("mitm:\n  ca_cert: %q\n  ca_key: %q\n", c.MITM.CACert, c.MITM.CAKey)
+	switch {
+	case c.MITM.Hosts.All:
+		p("  hosts: all\n")
+	case c.MITM.Hosts.Auto:
+		p("  hosts: auto\n")
+	default:
+		p("  hosts: [%s]\n", quoteList(c.MITM.Hosts.List))
+	}
+	p("  leaf_cache_size: %d\n", c.MITM.LeafCacheSize)
+	p("passthrough: %s\n", c.Passthrough)
+	p("upstream:\n  ca_file: %q\n", c.Upstream.CAFile)
+	if len(c.Upstream.Resolve) == 0 {
+		p("  resolve: {}\n")
+	} else {
+		p("  resolve:\n")
+		keys := make([]string, 0, len(c.Upstream.Resolve))
+		for k := range c.Upstream.Resolve {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p("    %q: %q\n", k, c.Upstream.Resolve[k])
+		}
+	}
+	p("  allow_private: [%s]\n", quoteList(prefixStrings(c.Upstream.AllowPrivate)))
+	p("  dial_timeout: %s\n  response_header_timeout: %s\n", c.Upstream.DialTimeout, c.Upstream.ResponseHeaderTimeout)
+	p("audit:\n  path: %q\n  durable: %t\n", c.Audit.Path, c.Audit.Durable)
+	p("log:\n  level: %s\n", c.Log.Level)
+	return []byte(b.String())
+}
+
+func quoteList(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}

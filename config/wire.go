@@ -1,0 +1,342 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/alter-sidecar/alter/policy"
+)
+
+var errEOF = io.EOF
+
+// wire is the YAML document as written. It is private so that only a
+// validated Config ever leaves this package.
+type wire struct {
+	Version     *int         `yaml:"version"`
+	Listen      string       `yaml:"listen"`
+	AdminListen string       `yaml:"admin_listen"`
+	Store       wireStore    `yaml:"store"`
+	MITM        wireMITM     `yaml:"mitm"`
+	Passthrough string       `yaml:"passthrough"`
+	Upstream    wireUpstream `yaml:"upstream"`
+	Audit       wireAudit    `yaml:"audit"`
+	Log         wireLog      `yaml:"log"`
+}
+
+type wireStore struct {
+	Type     string    `yaml:"type"`
+	Path     string    `yaml:"path"`
+	KeyFile  string    `yaml:"key_file"`
+	KeyEnv   string    `yaml:"key_env"`
+	Cache    wireCache `yaml:"cache"`
+	Interval duration  `yaml:"poll_interval"`
+}
+
+type wireCache struct {
+	Size int      `yaml:"size"`
+	TTL  duration `yaml:"ttl"`
+}
+
+type wireMITM struct {
+	CACert        string   `yaml:"ca_cert"`
+	CAKey         string   `yaml:"ca_key"`
+	Hosts         hostMode `yaml:"hosts"`
+	LeafCacheSize int      `yaml:"leaf_cache_size"`
+}
+
+type wireUpstream struct {
+	CAFile                string            `yaml:"ca_file"`
+	Resolve               map[string]string `yaml:"resolve"`
+	AllowPrivate          []string          `yaml:"allow_private"`
+	DialTimeout           duration          `yaml:"dial_timeout"`
+	ResponseHeaderTimeout duration          `yaml:"response_header_timeout"`
+}
+
+type wireAudit struct {
+	Path    string `yaml:"path"`
+	Durable bool   `yaml:"durable"`
+}
+
+type wireLog struct {
+	Level string `yaml:"level"`
+}
+
+// duration accepts Go duration strings ("10s", "5m").
+type duration time.Duration
+
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a duration such as 10s or 5m", n.Line)
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (write e.g. 10s or 5m)", n.Line, n.Value)
+	}
+	*d = duration(v)
+	return nil
+}
+
+// hostMode accepts "auto", "all" or a list of hosts.
+type hostMode HostMode
+
+func (h *hostMode) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		switch n.Value {
+		case "auto":
+			*h = hostMode{Auto: true}
+		case "all":
+			*h = hostMode{All: true}
+		default:
+			return fmt.Errorf("line %d: mitm.hosts must be auto, all or a list of hosts, not %q", n.Line, n.Value)
+		}
+		return nil
+	case yaml.SequenceNode:
+		var list []string
+		if err := n.Decode(&list); err != nil {
+			return fmt.Errorf("line %d: mitm.hosts: %v", n.Line, err)
+		}
+		*h = hostMode{List: list}
+		return nil
+	}
+	return fmt.Errorf("line %d: mitm.hosts must be auto, all or a list of hosts", n.Line)
+}
+
+func defaultWire(d Config) wire {
+	return wire{
+		Listen:      d.Listen,
+		AdminListen: d.AdminListen,
+		Store: wireStore{
+			Type: d.Store.Type, Path: d.Store.Path, KeyFile: d.Store.KeyFile,
+			Cache:    wireCache{Size: d.Store.Cache.Size, TTL: duration(d.Store.Cache.TTL)},
+			Interval: duration(d.Store.Interval),
+		},
+		MITM: wireMITM{
+			CACert: d.MITM.CACert, CAKey: d.MITM.CAKey,
+			Hosts: hostMode(d.MITM.Hosts), LeafCacheSize: d.MITM.LeafCacheSize,
+		},
+		Passthrough: d.Passthrough,
+		Upstream: wireUpstream{
+			DialTimeout:           duration(d.Upstream.DialTimeout),
+			ResponseHeaderTimeout: duration(d.Upstream.ResponseHeaderTimeout),
+		},
+		Audit: wireAudit{Path: d.Audit.Path},
+		Log:   wireLog{Level: d.Log.Level},
+	}
+}
+
+// compile validates the whole document and returns the Config. Every error
+// names the key it is about.
+func (w wire) compile(home, base string) (Config, error) {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	c := Config{Passthrough: w.Passthrough}
+	switch {
+	case w.Version == nil:
+		bad("version", "missing; this build reads \"version: %d\"", Version)
+	case *w.Version != Version:
+		bad("version", "%d is not supported; this build reads version %d", *w.Version, Version)
+	default:
+		c.Version = *w.Version
+	}
+	c.Listen = w.Listen
+	if err := checkListen(w.Listen); err != nil {
+		bad("listen", "%v", err)
+	}
+	c.AdminListen = w.AdminListen
+	if w.AdminListen != "" {
+		if err := checkListen(w.AdminListen); err != nil {
+			bad("admin_listen", "%v", err)
+		}
+	}
+	path := func(key, p string, required bool) string {
+		if p == "" {
+			if required {
+				bad(key, "must not be empty")
+			}
+			return ""
+		}
+		abs, err := resolvePath(p, base)
+		if err != nil {
+			bad(key, "%v", err)
+		}
+		return abs
+	}
+
+	c.Store = Store{Type: w.Store.Type, KeyEnv: w.Store.KeyEnv,
+		Cache: Cache{Size: w.Store.Cache.Size, TTL: time.Duration(w.Store.Cache.TTL)}, Interval: time.Duration(w.Store.Interval)}
+	switch w.Store.Type {
+	case "file":
+		c.Store.Path = path("store.path", w.Store.Path, true)
+	case "remote":
+		bad("store.type", "remote needs the control plane, which this build does not include yet; use file")
+	default:
+		bad("store.type", "must be file or remote, not %q", w.Store.Type)
+	}
+	if w.Store.KeyEnv == "" {
+		c.Store.KeyFile = path("store.key_file", w.Store.KeyFile, true)
+	} else if strings.ContainsAny(w.Store.KeyEnv, "= \t") {
+		bad("store.key_env", "%q is not an environment variable name", w.Store.KeyEnv)
+	}
+	if c.Store.Cache.Size < 1 || c.Store.Cache.Size > 10_000_000 {
+		bad("store.cache.size", "must be between 1 and 10000000, not %d", c.Store.Cache.Size)
+	}
+	if c.Store.Cache.TTL <= 0 {
+		bad("store.cache.ttl", "must be a positive duration")
+	}
+	if c.Store.Interval < 50*time.Millisecond || c.Store.Interval > time.Minute {
+		bad("store.poll_interval", "must be between 50ms and 1m")
+	}
+
+	c.MITM = MITM{Hosts: HostMode(w.MITM.Hosts), LeafCacheSize: w.MITM.LeafCacheSize}
+	c.MITM.CACert = path("mitm.ca_cert", w.MITM.CACert, true)
+	c.MITM.CAKey = path("mitm.ca_key", w.MITM.CAKey, true)
+	for i, h := range c.MITM.Hosts.List {
+		if h == "" || strings.ContainsAny(h, "/ ") {
+			bad(fmt.Sprintf("mitm.hosts[%d]", i), "%q is not a host name", h)
+		}
+	}
+	if c.MITM.LeafCacheSize < 1 {
+		bad("mitm.leaf_cache_size", "must be at least 1")
+	}
+
+	switch w.Passthrough {
+	case PassthroughAllow, PassthroughDeny:
+	default:
+		bad("passthrough", "must be allow or deny, not %q", w.Passthrough)
+	}
+
+	c.Upstream = Upstream{
+		DialTimeout:           time.Duration(w.Upstream.DialTimeout),
+		ResponseHeaderTimeout: time.Duration(w.Upstream.ResponseHeaderTimeout),
+		Resolve:               map[string]string{},
+	}
+	if w.Upstream.CAFile != "" {
+		c.Upstream.CAFile = path("upstream.ca_file", w.Upstream.CAFile, false)
+	}
+	keys := make([]string, 0, len(w.Upstream.Resolve))
+	for k := range w.Upstream.Resolve {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		from, to, err := resolveEntry(k, w.Upstream.Resolve[k])
+		if err != nil {
+			bad(fmt.Sprintf("upstream.resolve[%q]", k), "%v", err)
+			continue
+		}
+		c.Upstream.Resolve[from] = to
+	}
+	for i, s := range w.Upstream.AllowPrivate {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			if ip, ipErr := netip.ParseAddr(s); ipErr == nil {
+				p = netip.PrefixFrom(ip, ip.BitLen())
+			} else {
+				bad(fmt.Sprintf("upstream.allow_private[%d]", i), "%q is not a CIDR such as 10.1.0.0/16", s)
+				continue
+			}
+		}
+		c.Upstream.AllowPrivate = append(c.Upstream.AllowPrivate, p.Masked())
+	}
+	if c.Upstream.DialTimeout <= 0 {
+		bad("upstream.dial_timeout", "must be a positive duration")
+	}
+	if c.Upstream.ResponseHeaderTimeout <= 0 {
+		bad("upstream.response_header_timeout", "must be a positive duration")
+	}
+
+	c.Audit = Audit{Path: w.Audit.Path, Durable: w.Audit.Durable}
+	switch w.Audit.Path {
+	case "":
+		bad("audit.path", "must be stdout, stderr or a file path")
+	case "stdout", "stderr":
+	default:
+		c.Audit.Path = path("audit.path", w.Audit.Path, true)
+	}
+	if w.Audit.Durable {
+		bad("audit.durable", "the durable, hash-chained sink is not in this build yet; set false")
+	}
+
+	c.Log.Level = w.Log.Level
+	switch w.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, not %q", w.Log.Level)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (e.g. 127.0.0.1:8080)", addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%q has an invalid port", addr)
+	}
+	if host != "" && host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("%q: listen on an IP address (or localhost)", addr)
+		}
+	}
+	return nil
+}
+
+// resolveEntry checks one upstream.resolve pair: a host:port name and the
+// ip:port it is pinned to. The name is lower-cased so lookups match the
+// normalised request host.
+func resolveEntry(from, to string) (string, string, error) {
+	h, p, err := net.SplitHostPort(from)
+	if err != nil || h == "" || p == "" {
+		return "", "", fmt.Errorf("key must be host:port, like curl --resolve")
+	}
+	ip, port, err := net.SplitHostPort(to)
+	if err != nil {
+		return "", "", fmt.Errorf("value %q must be ip:port", to)
+	}
+	if _, err := netip.ParseAddr(ip); err != nil {
+		return "", "", fmt.Errorf("value %q must be an IP address and port", to)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", "", fmt.Errorf("value %q has an invalid port", to)
+	}
+	norm, err := policy.NormalizeHost(h)
+	if err != nil {
+		return "", "", fmt.Errorf("key: %v", err)
+	}
+	if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		return "", "", fmt.Errorf("key %q has an invalid port", from)
+	}
+	return net.JoinHostPort(norm, p), to, nil
+}
+
+func resolvePath(p, base string) (string, error) {
+	if strings.HasPrefix(p, "~/") || p == "~" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("cannot expand ~: %v", err)
+		}
+		p = filepath.Join(home, strings.TrimPrefix(p, "~"))
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(base, p)
+	}
+	return filepath.Clean(p), nil
+}

@@ -1,0 +1,245 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/idna"
+)
+
+// Destination is one place a grant may send its credential: a scheme, a
+// normalised host (or a one-label wildcard such as "*.example.com") and a port.
+// Destinations are compared only in normalised form, so "API.Example.COM." and
+// "api.example.com" are the same destination.
+type Destination struct {
+	Scheme string // "https" or "http"
+	Host   string // normalised; may start with "*." (exactly one label)
+	Port   int
+}
+
+// String renders the destination in the form ParseDestination accepts and
+// that round-trips: "https://api.example.com:443".
+func (d Destination) String() string {
+	return d.Scheme + "://" + net.JoinHostPort(d.Host, strconv.Itoa(d.Port))
+}
+
+// Wildcard reports whether the destination matches a family of hosts.
+func (d Destination) Wildcard() bool { return strings.HasPrefix(d.Host, "*.") }
+
+// MatchesHost reports whether host (already normalised, without port) is
+// covered by the destination's host pattern. A wildcard covers exactly one
+// extra label: "*.x.com" matches "a.x.com", not "x.com" and not "a.b.x.com".
+func (d Destination) MatchesHost(host string) bool {
+	if !d.Wildcard() {
+		return host == d.Host
+	}
+	suffix := d.Host[1:] // ".x.com"
+	if !strings.HasSuffix(host, suffix) {
+		return false
+	}
+	label := host[:len(host)-len(suffix)]
+	return label != "" && !strings.Contains(label, ".")
+}
+
+// Matches reports whether a request to scheme://host:port may use this
+// destination. All three arguments must already be normalised.
+func (d Destination) Matches(scheme, host string, port int) bool {
+	return d.Scheme == scheme && d.Port == port && d.MatchesHost(host)
+}
+
+// ErrBadHost is wrapped by every host or destination parsing error.
+var ErrBadHost = errors.New("invalid host")
+
+// DefaultPort is the port a scheme implies when none is written.
+func DefaultPort(scheme string) int {
+	if scheme == "http" {
+		return 80
+	}
+	return 443
+}
+
+// ParseDestination parses an allowed destination as an operator writes it:
+//
+//	api.example.com            https on port 443
+//	api.example.com:8443       https on port 8443
+//	http://api.internal:8080   plain http, written out
+//	*.example.com              https, one label of wildcard
+//	[2001:db8::1]:8443         IPv6 literal
+//
+// Paths, queries, user information and wildcards anywhere but the first label
+// are refused.
+func ParseDestination(s string) (Destination, error) {
+	raw := strings.TrimSpace(s)
+	if raw == "" {
+		return Destination{}, fmt.Errorf("%w: empty destination", ErrBadHost)
+	}
+	scheme := "https"
+	rest := raw
+	if i := strings.Index(raw, "://"); i >= 0 {
+		scheme = strings.ToLower(raw[:i])
+		rest = raw[i+3:]
+		if scheme != "https" && scheme != "http" {
+			return Destination{}, fmt.Errorf("%w: %q: scheme must be https or http", ErrBadHost, raw)
+		}
+	}
+	if strings.ContainsAny(rest, "/?#@ \t\\") {
+		return Destination{}, fmt.Errorf("%w: %q: only [scheme://]host[:port] is allowed (no path, query, user or spaces)", ErrBadHost, raw)
+	}
+	host, port, err := SplitHostPort(rest, scheme)
+	if err != nil {
+		return Destination{}, fmt.Errorf("%w: %q: %v", ErrBadHost, raw, err)
+	}
+	wildcard := false
+	if strings.HasPrefix(host, "*.") {
+		wildcard = true
+		host = host[2:]
+	}
+	if strings.Contains(host, "*") {
+		return Destination{}, fmt.Errorf("%w: %q: a wildcard may only be the whole first label (*.example.com)", ErrBadHost, raw)
+	}
+	norm, err := NormalizeHost(host)
+	if err != nil {
+		return Destination{}, fmt.Errorf("%w: %q: %v", ErrBadHost, raw, err)
+	}
+	if wildcard {
+		if _, isIP := parseIP(norm); isIP {
+			return Destination{}, fmt.Errorf("%w: %q: a wildcard cannot precede an IP address", ErrBadHost, raw)
+		}
+		if !strings.Contains(norm, ".") {
+			return Destination{}, fmt.Errorf("%w: %q: a wildcard needs at least two labels after it (*.example.com)", ErrBadHost, raw)
+		}
+		norm = "*." + norm
+	}
+	return Destination{Scheme: scheme, Host: norm, Port: port}, nil
+}
+
+// SplitHostPort splits "host", "host:port", "[v6]" or "[v6]:port" and fills
+// in the scheme's default port. The host is returned as written (not yet
+// normalised), without brackets.
+func SplitHostPort(hostport, scheme string) (string, int, error) {
+	if hostport == "" {
+		return "", 0, errors.New("empty host")
+	}
+	host, portStr := hostport, ""
+	switch {
+	case strings.HasPrefix(hostport, "["):
+		end := strings.Index(hostport, "]")
+		if end < 0 {
+			return "", 0, errors.New("unclosed [ in IPv6 literal")
+		}
+		host = hostport[1:end]
+		after := hostport[end+1:]
+		if after != "" {
+			if !strings.HasPrefix(after, ":") {
+				return "", 0, errors.New("unexpected text after IPv6 literal")
+			}
+			portStr = after[1:]
+			if portStr == "" {
+				return "", 0, errors.New("empty port")
+			}
+		}
+	case strings.Count(hostport, ":") == 1:
+		i := strings.LastIndex(hostport, ":")
+		host, portStr = hostport[:i], hostport[i+1:]
+		if portStr == "" {
+			return "", 0, errors.New("empty port")
+		}
+	case strings.Count(hostport, ":") > 1:
+		return "", 0, errors.New("an IPv6 address must be written in brackets")
+	}
+	port := DefaultPort(scheme)
+	if portStr != "" {
+		p, err := strconv.Atoi(portStr)
+		if err != nil || p < 1 || p > 65535 || portStr[0] == '+' || (len(portStr) > 1 && portStr[0] == '0') {
+			return "", 0, fmt.Errorf("port %q is not a number from 1 to 65535", portStr)
+		}
+		port = p
+	}
+	return host, port, nil
+}
+
+// hostProfile is the IDNA profile for host names in URLs: it maps case and
+// width, converts Unicode labels to punycode and enforces the length rules.
+var hostProfile = idna.New(
+	idna.MapForLookup(),
+	idna.Transitional(false),
+	idna.BidiRule(),
+	idna.StrictDomainName(false), // allow '_' as used in some service names
+	idna.VerifyDNSLength(true),
+)
+
+// NormalizeHost returns the canonical spelling of a host name or IP address:
+// lower case, punycode for Unicode labels, one trailing dot removed, IPv6
+// without brackets or zone, IPv4-mapped IPv6 as plain IPv4. Anything else
+// that is not a valid host name (control characters, empty labels, '%',
+// more than one trailing dot) is an error.
+func NormalizeHost(host string) (string, error) {
+	h := strings.TrimPrefix(strings.TrimSuffix(host, "]"), "[")
+	if h == "" {
+		return "", errors.New("empty host")
+	}
+	if ip, ok := parseIP(h); ok {
+		return ip.String(), nil
+	}
+	if strings.Contains(h, "%") {
+		return "", fmt.Errorf("host %q contains '%%'", host)
+	}
+	for _, r := range h {
+		if r < 0x21 || r == 0x7f {
+			return "", fmt.Errorf("host %q contains a control character or space", host)
+		}
+	}
+	h = strings.TrimSuffix(h, ".")
+	ascii, err := hostProfile.ToASCII(h)
+	if err != nil {
+		return "", fmt.Errorf("host %q is not a valid name: %v", host, err)
+	}
+	ascii = strings.ToLower(ascii)
+	if ascii == "" || strings.HasPrefix(ascii, ".") || strings.HasSuffix(ascii, ".") || strings.Contains(ascii, "..") {
+		return "", fmt.Errorf("host %q has an empty label", host)
+	}
+	for _, c := range ascii {
+		ok := c == '-' || c == '.' || c == '_' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+		if !ok {
+			return "", fmt.Errorf("host %q contains %q", host, c)
+		}
+	}
+	// A name made only of digits and dots that is not a dotted quad (for
+	// example "2130706433" or "127.1") is how numeric IPv4 tricks are
+	// spelled; no real DNS name looks like that, so refuse it outright.
+	if strings.Trim(ascii, "0123456789.") == "" || strings.HasPrefix(ascii, "0x") {
+		return "", fmt.Errorf("host %q looks like a numeric address in an unusual form", host)
+	}
+	return ascii, nil
+}
+
+// parseIP accepts only the canonical textual forms of IP addresses
+// (dotted-quad IPv4, RFC 4291 IPv6) and unmaps IPv4-mapped IPv6.
+func parseIP(h string) (netip.Addr, bool) {
+	if i := strings.IndexByte(h, '%'); i >= 0 { // zones never name a remote host
+		return netip.Addr{}, false
+	}
+	ip, err := netip.ParseAddr(h)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ip.Unmap(), true
+}
+
+// NormalizeAuthority normalises a request's scheme and "host[:port]" into the
+// form Destination.Matches compares against.
+func NormalizeAuthority(scheme, hostport string) (host string, port int, err error) {
+	h, p, err := SplitHostPort(hostport, scheme)
+	if err != nil {
+		return "", 0, fmt.Errorf("%w: %v", ErrBadHost, err)
+	}
+	n, err := NormalizeHost(h)
+	if err != nil {
+		return "", 0, fmt.Errorf("%w: %v", ErrBadHost, err)
+	}
+	return n, p, nil
+}
