@@ -1,0 +1,95 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"net"
+	"net/netip"
+
+	"github.com/elazarl/goproxy"
+
+	"github.com/alter-sidecar/alter/policy"
+)
+
+// tunnel is what the proxy remembers about a CONNECT it terminated. Every
+// request read inside the tunnel is bound to this authority: it is where the
+// request goes, whatever the inner Host header or URL says.
+type tunnel struct {
+	host string // normalised
+	port int
+	peer string // the client's TCP address
+}
+
+// authority is host:port in URL form (IPv6 in brackets).
+func (t *tunnel) authority() string {
+	return net.JoinHostPort(t.host, itoa(t.port))
+}
+
+// handleConnect chooses, for one CONNECT, between terminating TLS (so the
+// requests inside can carry a grant), tunnelling the bytes untouched, and
+// refusing.
+func (p *Proxy) handleConnect(hostport string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
+	host, port, err := policy.NormalizeAuthority("https", hostport)
+	if err != nil || !hasExplicitPort(hostport) {
+		ctx.Resp = badRequest("CONNECT needs a valid host:port").response(ctx.Req, "")
+		return &goproxy.ConnectAction{Action: goproxy.ConnectReject}, hostport
+	}
+	t := &tunnel{host: host, port: port, peer: ctx.Req.RemoteAddr}
+	if p.shouldTerminate(host, port) {
+		ctx.UserData = t
+		return &goproxy.ConnectAction{Action: goproxy.ConnectMitm, TLSConfig: p.tlsConfigFor(t)}, t.authority()
+	}
+	if !p.passthrough {
+		// No grant can reach this host, so nothing inside the tunnel could
+		// be allowed: an egress gate refuses it outright.
+		ctx.Resp = errPassthrough.response(ctx.Req, "")
+		return &goproxy.ConnectAction{Action: goproxy.ConnectReject}, hostport
+	}
+	return &goproxy.ConnectAction{Action: goproxy.ConnectAccept}, t.authority()
+}
+
+// shouldTerminate applies mitm.hosts.
+func (p *Proxy) shouldTerminate(host string, port int) bool {
+	if p.opts.MITM.All || p.mitmHosts[host] {
+		return true
+	}
+	if !p.opts.MITM.Auto {
+		return false
+	}
+	for _, pol := range p.opts.Store.Policies() {
+		if pol.CoversHost(host, port) {
+			return true
+		}
+	}
+	return false
+}
+
+// tlsConfigFor serves a leaf for the CONNECT authority, whatever name the
+// client puts in its SNI: a client asking for another name gets a
+// certificate it will reject, and the request never leaves the tunnel's host.
+func (p *Proxy) tlsConfigFor(t *tunnel) func(string, *goproxy.ProxyCtx) (*tls.Config, error) {
+	return func(string, *goproxy.ProxyCtx) (*tls.Config, error) {
+		leaf, err := p.opts.Leaves.Get(t.host)
+		if err != nil {
+			return nil, err
+		}
+		return &tls.Config{
+			Certificates: []tls.Certificate{*leaf},
+			MinVersion:   tls.VersionTLS12,
+			NextProtos:   []string{"http/1.1"},
+		}, nil
+	}
+}
+
+func hasExplicitPort(hostport string) bool {
+	_, port, err := net.SplitHostPort(hostport)
+	return err == nil && port != ""
+}
+
+// peerAddr extracts the client's IP from a RemoteAddr.
+func peerAddr(remote string) netip.Addr {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}

@@ -1,0 +1,88 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+)
+
+// Error codes, as the client sees them in the JSON body and in the
+// X-Alter-Error header. They are the proxy's public contract.
+const (
+	CodeBadRequest        = "bad_request"
+	CodeGrantUnavailable  = "grant_unavailable"
+	CodePolicyDenied      = "policy_denied"
+	CodePassthroughDenied = "passthrough_denied"
+	CodeUpstreamError     = "upstream_error"
+	CodeUpstreamTimeout   = "upstream_timeout"
+	CodeStoreUnavailable  = "store_unavailable"
+	CodeAuditUnavailable  = "audit_unavailable"
+	CodeInternal          = "internal_error"
+)
+
+// HeaderError carries the error code on every response the proxy makes up.
+const HeaderError = "X-Alter-Error"
+
+// HeaderRequestID carries the audit record's request id back to the client.
+const HeaderRequestID = "X-Alter-Request-Id"
+
+// failure is a refusal the proxy answers itself. Its message is written for
+// the client: it must never contain a secret, a query string or an internal
+// address. Detail for operators goes to the log, not here.
+type failure struct {
+	status  int
+	code    string
+	message string
+	rule    string // the policy rule, for policy_denied
+}
+
+var (
+	errGrantUnavailable = failure{http.StatusForbidden, CodeGrantUnavailable, "the grant is unknown, revoked or expired", ""}
+	errStoreUnavailable = failure{http.StatusServiceUnavailable, CodeStoreUnavailable, "the credential store is unavailable", ""}
+	errAuditUnavailable = failure{http.StatusServiceUnavailable, CodeAuditUnavailable, "the audit log cannot be written", ""}
+	errUpstream         = failure{http.StatusBadGateway, CodeUpstreamError, "the upstream server could not be reached or failed", ""}
+	errUpstreamTimeout  = failure{http.StatusGatewayTimeout, CodeUpstreamTimeout, "the upstream server did not answer in time", ""}
+	errPassthrough      = failure{http.StatusForbidden, CodePassthroughDenied, "requests without an X-Alter-Grant header are not allowed through this proxy", ""}
+)
+
+func badRequest(message string) failure {
+	return failure{http.StatusBadRequest, CodeBadRequest, message, ""}
+}
+
+func policyDenied(rule, reason string) failure {
+	return failure{http.StatusForbidden, CodePolicyDenied, reason, rule}
+}
+
+type errorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+	Rule    string `json:"rule,omitempty"`
+}
+
+// response builds the proxy's answer for a failure.
+func (f failure) response(req *http.Request, requestID string) *http.Response {
+	body, _ := json.Marshal(errorBody{Error: f.code, Message: f.message, Rule: f.rule})
+	body = append(body, '\n')
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set(HeaderError, f.code)
+	if requestID != "" {
+		h.Set(HeaderRequestID, requestID)
+	}
+	return &http.Response{
+		Status:        strconv.Itoa(f.status) + " " + http.StatusText(f.status),
+		StatusCode:    f.status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Request:       req,
+	}
+}

@@ -1,0 +1,239 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/elazarl/goproxy"
+	"go.uber.org/zap"
+
+	"github.com/alter-sidecar/alter/audit"
+	"github.com/alter-sidecar/alter/policy"
+	"github.com/alter-sidecar/alter/secretstore"
+)
+
+// target is where a request is going, as the proxy established it: from the
+// CONNECT authority inside a tunnel, from the absolute URL otherwise.
+type target struct {
+	scheme string
+	host   string // normalised
+	port   int
+}
+
+// handleRequest runs for every proxied request, plain or inside a
+// terminated tunnel. It always returns a response (ours or the upstream's),
+// so goproxy never sends anything on its own.
+func (p *Proxy) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
+	tun, _ := ctx.UserData.(*tunnel)
+	ex := &exchange{p: p, in: req, tunnel: tun, start: p.now(), id: newRequestID()}
+	ex.record = audit.Record{
+		Time: ex.start, RequestID: ex.id, Actor: p.opts.Identity,
+		Method: req.Method, SourceIP: peerAddr(req.RemoteAddr).String(),
+	}
+	return req, ex.run()
+}
+
+// exchange is one request's trip through the proxy.
+type exchange struct {
+	p      *Proxy
+	in     *http.Request
+	tunnel *tunnel
+	start  time.Time
+	id     string
+	record audit.Record
+	target target
+	sent   *countingReader // the request body as forwarded, for bytes_in
+}
+
+func (ex *exchange) run() *http.Response {
+	t, fail := ex.destination()
+	ex.target = t
+	ex.record.Scheme, ex.record.Host, ex.record.Port = t.scheme, t.host, t.port
+	ex.record.Path, ex.record.QueryKeys = ex.in.URL.Path, queryKeys(ex.in.URL)
+
+	grantID, hasMarker, markerErr := readMarker(ex.in.Header)
+	if !hasMarker && markerErr == nil && !trailerMarker(ex.in) {
+		if fail != nil {
+			return fail.response(ex.in, "")
+		}
+		return ex.passthrough()
+	}
+	ex.record.GrantID = grantID
+	ex.record.Reason = ex.in.Header.Get(HeaderReason)
+	switch {
+	case fail != nil:
+		return ex.deny(*fail)
+	case markerErr != nil:
+		return ex.deny(badRequest(markerErr.Error()))
+	case trailerMarker(ex.in):
+		return ex.deny(badRequest(errMarkerTrailer.Error()))
+	case ex.in.URL.User != nil:
+		return ex.deny(badRequest("user information in the URL is not allowed with a grant"))
+	}
+	return ex.withGrant(grantID)
+}
+
+// destination establishes the request's target. Inside a tunnel it is the
+// CONNECT authority, and an inner Host or absolute URL naming anything else
+// is refused: goproxy would otherwise send the request, and the credential,
+// to the inner host.
+func (ex *exchange) destination() (target, *failure) {
+	u := ex.in.URL
+	scheme := u.Scheme
+	if scheme != "http" && scheme != "https" {
+		f := badRequest("only http and https URLs can be proxied")
+		return target{scheme: scheme}, &f
+	}
+	host, port, err := policy.NormalizeAuthority(scheme, u.Host)
+	if err != nil {
+		f := badRequest("the request's host is not a valid host name")
+		return target{scheme: scheme}, &f
+	}
+	if ex.tunnel == nil {
+		return target{scheme, host, port}, nil
+	}
+	t := target{scheme, ex.tunnel.host, ex.tunnel.port}
+	if host != ex.tunnel.host || port != ex.tunnel.port {
+		f := badRequest("the request names a host other than the one this tunnel was opened to")
+		return t, &f
+	}
+	if ex.in.Host != "" {
+		if h, p, err := policy.NormalizeAuthority(scheme, ex.in.Host); err != nil || h != t.host || p != t.port {
+			f := badRequest("the Host header names a host other than the one this tunnel was opened to")
+			return t, &f
+		}
+	}
+	return t, nil
+}
+
+// withGrant resolves the grant, asks the policy, injects and forwards.
+func (ex *exchange) withGrant(grantID string) *http.Response {
+	p := ex.p
+	res, err := p.opts.Store.Resolve(ex.in.Context(), grantID, ex.start)
+	switch {
+	case errors.Is(err, secretstore.ErrGrantUnavailable):
+		return ex.deny(errGrantUnavailable)
+	case err != nil:
+		p.log.Warn("store lookup failed", zap.String("request_id", ex.id), zap.Error(err))
+		return ex.deny(errStoreUnavailable)
+	}
+	ex.record.ParentGrantID = res.Grant.Parent
+	ex.record.SecretName = res.Grant.Name
+	ex.record.Provider = res.Secret.Provider
+
+	d := res.Policy.Decide(policy.Input{
+		Scheme: ex.target.scheme, Host: ex.target.host, Port: ex.target.port,
+		Method: ex.in.Method, Path: ex.in.URL.Path, Now: ex.start,
+	})
+	if !d.Allowed {
+		ex.record.Rule = d.Rule
+		return ex.deny(policyDenied(d.Rule, d.Reason))
+	}
+
+	out := ex.outbound(d.Target)
+	res.Injector.Apply(out, res.Fields)
+	ex.record.Decision = audit.DecisionAllow
+	resp, err := p.grantTr.RoundTrip(out)
+	if err != nil {
+		f := classify(err)
+		if f.code == CodePolicyDenied {
+			ex.record.Decision, ex.record.Rule = audit.DecisionDeny, policy.RuleDestination
+		}
+		p.log.Info("upstream request failed", zap.String("request_id", ex.id), zap.String("host", ex.target.host), zap.Error(redactURLError(err)))
+		return ex.finish(f.response(ex.in, ex.id), f.code)
+	}
+	return ex.finish(ex.cleanResponse(resp), "")
+}
+
+// outbound builds the proxy's own copy of the request for dest: the inbound
+// request is never modified. Headers are stripped in the order the design
+// fixes: hop-by-hop and Connection-listed first, then every X-Alter-* and
+// Proxy-Authorization; injection comes after, so nothing the client sends
+// can remove or duplicate the credential.
+func (ex *exchange) outbound(dest policy.Destination) *http.Request {
+	in := ex.in
+	out := in.Clone(in.Context())
+	hostport := net.JoinHostPort(dest.Host, strconv.Itoa(dest.Port))
+	out.URL = &url.URL{Scheme: dest.Scheme, Host: hostport, Path: in.URL.Path, RawPath: in.URL.RawPath, RawQuery: in.URL.RawQuery}
+	out.Host = hostport
+	if dest.Port == policy.DefaultPort(dest.Scheme) {
+		out.Host = hostOnly(dest.Host)
+	}
+	out.RequestURI = ""
+	out.Close = false
+	out.Trailer = nil // trailers are never forwarded with a credential
+	removeHopByHop(out.Header)
+	removeAlter(out.Header)
+	if in.Body != nil && in.Body != http.NoBody {
+		ex.sent = &countingReader{rc: in.Body}
+		out.Body = ex.sent
+	}
+	return out
+}
+
+// passthrough forwards a request that carries no grant, unchanged except for
+// the proxy's own and hop-by-hop headers.
+func (ex *exchange) passthrough() *http.Response {
+	if !ex.p.passthrough {
+		return errPassthrough.response(ex.in, "")
+	}
+	in := ex.in
+	out := in.Clone(in.Context())
+	hostport := net.JoinHostPort(ex.target.host, strconv.Itoa(ex.target.port))
+	out.URL.Host = hostport
+	out.URL.User = nil
+	out.RequestURI = ""
+	out.Close = false
+	if out.Host == "" {
+		out.Host = in.URL.Host
+	}
+	removeHopByHop(out.Header)
+	removeAlter(out.Header)
+	resp, err := ex.p.passTr.RoundTrip(out)
+	if err != nil {
+		ex.p.log.Debug("passthrough request failed", zap.String("host", ex.target.host), zap.Error(redactURLError(err)))
+		return classify(err).response(in, "")
+	}
+	return ex.cleanResponse(resp)
+}
+
+// cleanResponse removes hop-by-hop headers and anything that imitates the
+// proxy's own X-Alter-* headers from an upstream response.
+func (ex *exchange) cleanResponse(resp *http.Response) *http.Response {
+	removeHopByHop(resp.Header)
+	removeAlter(resp.Header)
+	if ex.tunnel == nil && resp.ContentLength < 0 && bodyAllowed(resp) {
+		// goproxy flushes a plain-HTTP response after every write only when
+		// it sees a chunked Transfer-Encoding in the headers it copies;
+		// naming it makes streamed bodies (SSE, long polls) arrive as they
+		// are produced. net/http then frames the body as chunked itself.
+		resp.Header.Set("Transfer-Encoding", "chunked")
+	}
+	resp.Request = ex.in
+	return resp
+}
+
+func bodyAllowed(resp *http.Response) bool {
+	s := resp.StatusCode
+	return !(s >= 100 && s < 200) && s != http.StatusNoContent && s != http.StatusNotModified && resp.Request != nil && resp.Request.Method != http.MethodHead
+}
+
+// deny answers a refused grant-bearing request and records it.
+func (ex *exchange) deny(f failure) *http.Response {
+	ex.record.Decision = audit.DecisionDeny
+	if f.rule != "" {
+		ex.record.Rule = f.rule
+	}
+	return ex.finish(f.response(ex.in, ex.id), f.code)
+}
+
+func hostOnly(host string) string {
+	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+		return "[" + host + "]"
+	}
+	return host
+}

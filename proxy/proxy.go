@@ -1,0 +1,139 @@
+// Package proxy is the sidecar's HTTP proxy: goproxy wiring for
+// absolute-form HTTP and CONNECT, TLS termination with our own CA for the
+// hosts grants may reach, destination binding inside tunnels, header
+// stripping, the upstream transport and the error answers. It is glue: the
+// policy package decides, the inject package injects, the store resolves.
+package proxy
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/elazarl/goproxy"
+	"go.uber.org/zap"
+
+	"github.com/alter-sidecar/alter/audit"
+	"github.com/alter-sidecar/alter/policy"
+	"github.com/alter-sidecar/alter/secretstore"
+)
+
+// LeafSource hands out leaf certificates for the hosts the proxy terminates.
+type LeafSource interface {
+	Get(host string) (*tls.Certificate, error)
+}
+
+// MITMMode chooses which CONNECT tunnels the proxy terminates.
+type MITMMode struct {
+	All   bool     // every tunnel
+	Hosts []string // these hosts (normalised), in addition to Auto
+	Auto  bool     // the hosts some usable grant may reach
+}
+
+// Options wire a Proxy.
+type Options struct {
+	Store       secretstore.Resolver
+	Leaves      LeafSource
+	Audit       audit.Sink
+	Log         *zap.Logger
+	MITM        MITMMode
+	Passthrough bool // forward requests that carry no grant
+	Upstream    UpstreamOptions
+	// Identity is the actor recorded in audit records.
+	Identity string
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// Proxy is an http.Handler that proxies requests and injects credentials.
+type Proxy struct {
+	opts        Options
+	gp          *goproxy.ProxyHttpServer
+	grantTr     *http.Transport // SSRF-guarded, for requests that carry a credential
+	passTr      *http.Transport // for requests that carry none
+	passDial    *dialer
+	log         *zap.Logger
+	now         func() time.Time
+	mitmHosts   map[string]bool
+	passthrough bool
+}
+
+// New builds a proxy. It never uses goproxy's built-in CA or its default
+// transport: both are replaced here.
+func New(o Options) (*Proxy, error) {
+	if o.Store == nil || o.Leaves == nil || o.Audit == nil {
+		return nil, errors.New("proxy: Store, Leaves and Audit are required")
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	p := &Proxy{
+		opts:        o,
+		grantTr:     newTransport(o.Upstream, true),
+		passTr:      newTransport(o.Upstream, false),
+		passDial:    newDialer(o.Upstream, false),
+		log:         o.Log,
+		now:         o.Now,
+		mitmHosts:   map[string]bool{},
+		passthrough: o.Passthrough,
+	}
+	for _, h := range o.MITM.Hosts {
+		if n, err := policy.NormalizeHost(h); err == nil {
+			p.mitmHosts[n] = true
+		}
+	}
+
+	gp := goproxy.NewProxyHttpServer()
+	gp.Logger = goproxyLogger{p.log}
+	gp.Verbose = false
+	gp.Tr = p.passTr // only reached if a handler returns no response, which ours never do
+	gp.ConnectDial = nil
+	gp.ConnectDialWithReq = func(req *http.Request, network, addr string) (net.Conn, error) {
+		return p.passDial.DialContext(req.Context(), network, addr)
+	}
+	gp.NonproxyHandler = http.HandlerFunc(p.serveNonProxy)
+	gp.OnRequest().HandleConnectFunc(p.handleConnect)
+	gp.OnRequest().DoFunc(p.handleRequest)
+	p.gp = gp
+	return p, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.gp.ServeHTTP(w, r)
+}
+
+// CloseIdleConnections closes pooled upstream connections.
+func (p *Proxy) CloseIdleConnections() {
+	p.grantTr.CloseIdleConnections()
+	p.passTr.CloseIdleConnections()
+}
+
+// serveNonProxy answers requests in origin form (GET /path), which are not
+// proxy requests at all.
+func (p *Proxy) serveNonProxy(w http.ResponseWriter, r *http.Request) {
+	resp := badRequest("this is a proxy: send absolute-form requests (GET http://host/path) or CONNECT").response(r, "")
+	for k, vs := range resp.Header {
+		w.Header()[k] = vs
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
+// goproxyLogger routes goproxy's own warnings to our debug log. They can
+// name hosts and paths, so they stay out of the default log level.
+type goproxyLogger struct{ l *zap.Logger }
+
+func (g goproxyLogger) Printf(format string, v ...any) {
+	if ce := g.l.Check(zap.DebugLevel, "goproxy"); ce != nil {
+		ce.Write(zap.String("detail", strings.TrimSpace(fmt.Sprintf(format, v...))))
+	}
+}

@@ -1,0 +1,110 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+)
+
+// countingReader counts the request body bytes forwarded upstream.
+type countingReader struct {
+	rc io.ReadCloser
+	n  atomic.Int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.rc.Read(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c *countingReader) Close() error { return c.rc.Close() }
+
+// auditedBody counts the response bytes the client reads and writes the
+// exchange's audit record once, when the body is closed: only then are the
+// status, sizes and latency known. goproxy closes every response body it
+// is given, including when the client goes away mid-stream.
+type auditedBody struct {
+	io.ReadCloser
+	n    int64
+	once sync.Once
+	done func(bytesOut int64)
+}
+
+func (b *auditedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+func (b *auditedBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(func() { b.done(b.n) })
+	return err
+}
+
+// finish attaches the audit record to the response that ends a
+// grant-bearing exchange. code is the error code, if the proxy refused.
+func (ex *exchange) finish(resp *http.Response, code string) *http.Response {
+	ex.record.Status = resp.StatusCode
+	ex.record.ErrorCode = code
+	resp.Header.Set(HeaderRequestID, ex.id)
+	body := resp.Body
+	if body == nil {
+		body = http.NoBody
+	}
+	resp.Body = &auditedBody{ReadCloser: body, done: func(out int64) {
+		ex.record.BytesOut = out
+		if ex.sent != nil {
+			ex.record.BytesIn = ex.sent.n.Load()
+		}
+		ex.record.Latency = ex.p.now().Sub(ex.start)
+		if err := ex.p.opts.Audit.Write(ex.record); err != nil {
+			ex.p.log.Error("audit record could not be written", zap.String("request_id", ex.id), zap.Error(err))
+		}
+	}}
+	return resp
+}
+
+// queryKeys returns the names of the query parameters, sorted, never their
+// values: values can carry credentials or personal data.
+func queryKeys(u *url.URL) []string {
+	if u.RawQuery == "" {
+		return nil
+	}
+	q, _ := url.ParseQuery(u.RawQuery)
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// newRequestID returns 16 random hex digits.
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// redactURLError drops the URL (and its query string) from a *url.Error,
+// keeping the cause; transport errors otherwise repeat the full URL.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,161 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/alter-sidecar/alter/policy"
+)
+
+// UpstreamOptions configure how the proxy reaches upstream servers.
+type UpstreamOptions struct {
+	// RootCAs verifies upstream certificates; nil means the system roots.
+	RootCAs *x509.CertPool
+	// Resolve pins "host:port" (normalised) to "ip:port", like curl --resolve.
+	// A pinned address is the operator's choice and is not refused by the
+	// SSRF guard.
+	Resolve map[string]string
+	// AllowPrivate lists internal ranges grants may reach anyway.
+	AllowPrivate []netip.Prefix
+	// Self lists the proxy's own listening addresses, which grant-bearing
+	// requests may never reach even when AllowPrivate covers them.
+	Self                  []netip.AddrPort
+	DialTimeout           time.Duration
+	ResponseHeaderTimeout time.Duration
+}
+
+// LoadRootCAs returns the system roots plus the PEM certificates in caFile.
+func LoadRootCAs(caFile string) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if caFile == "" {
+		return pool, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("upstream.ca_file %s: %w", caFile, err)
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("upstream.ca_file %s: no PEM certificate found", caFile)
+	}
+	return pool, nil
+}
+
+// ssrfError is returned by the guarded dialer when the resolved address is
+// one grants may not reach. Its text names the range, not the address, so
+// it is safe to log at info level.
+type ssrfError struct{ class string }
+
+func (e *ssrfError) Error() string { return "refused to dial a " + e.class + " address" }
+
+// dialer dials upstream connections. The guarded variant checks the address
+// in the socket's Control hook, i.e. after DNS resolution and immediately
+// before connect(2), so the checked address is the dialled one and a DNS
+// answer that changes between check and use cannot slip through.
+type dialer struct {
+	resolve map[string]string
+	plain   net.Dialer
+	guarded net.Dialer
+	guard   bool
+}
+
+func newDialer(o UpstreamOptions, guard bool) *dialer {
+	d := &dialer{resolve: o.Resolve, guard: guard}
+	d.plain = net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
+	d.guarded = d.plain
+	allow := o.AllowPrivate
+	self := o.Self
+	d.guarded.ControlContext = func(_ context.Context, _, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return &ssrfError{class: "unparseable"}
+		}
+		ip := ap.Addr().Unmap()
+		for _, s := range self {
+			if s.Port() == ap.Port() && (s.Addr().Unmap() == ip || s.Addr().IsUnspecified()) {
+				return &ssrfError{class: "proxy-own"}
+			}
+		}
+		for _, p := range allow {
+			if p.Contains(ip) {
+				return nil
+			}
+		}
+		if class, bad := policy.InternalAddress(ip); bad {
+			return &ssrfError{class: class}
+		}
+		return nil
+	}
+	return d
+}
+
+// DialContext dials addr, honouring upstream.resolve first.
+func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if len(d.resolve) > 0 {
+		if to, ok := d.resolve[resolveKey(addr)]; ok {
+			return d.plain.DialContext(ctx, network, to)
+		}
+	}
+	if d.guard {
+		return d.guarded.DialContext(ctx, network, addr)
+	}
+	return d.plain.DialContext(ctx, network, addr)
+}
+
+// resolveKey normalises host:port the way config normalises
+// upstream.resolve keys, so any spelling of a pinned name is pinned.
+func resolveKey(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if n, err := policy.NormalizeHost(host); err == nil {
+		host = n
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// newTransport builds the proxy's own upstream transport: verified TLS, no
+// environment proxy variables (Proxy is nil on purpose), pooled keep-alive
+// connections, timeouts, and no transparent decompression so bodies pass
+// through byte for byte.
+func newTransport(o UpstreamOptions, guard bool) *http.Transport {
+	d := newDialer(o, guard)
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           d.DialContext,
+		TLSClientConfig:       &tls.Config{RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   o.DialTimeout,
+		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+	}
+}
+
+// classify maps an upstream round-trip error to the client's answer.
+func classify(err error) failure {
+	var s *ssrfError
+	if errors.As(err, &s) {
+		return policyDenied(policy.RuleDestination, "the destination resolves to an address grants may not reach")
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return errUpstreamTimeout
+	}
+	return errUpstream
+}
