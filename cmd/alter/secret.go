@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/alter-sidecar/alter/inject"
+	"github.com/alter-sidecar/alter/policy"
+	"github.com/alter-sidecar/alter/secretstore"
+)
+
+func (a *app) secretCommand() *cobra.Command {
+	secret := &cobra.Command{Use: "secret", Short: "Store secrets (write-only)"}
+	var (
+		typ, header, format, name string
+		hosts                     []string
+	)
+	add := &cobra.Command{
+		Use:   "add --type TYPE --allow-host HOST [--header NAME] [--format TEMPLATE] [--name N] < secret",
+		Short: "Store a secret read from stdin and print its new grant id",
+		Long: "add reads the secret from standard input, never from arguments, seals it in the store and\n" +
+			"prints the new grant id alone on standard output.\n\n" +
+			"Types: bearer (field token), api_key (field api_key, needs --header), basic (fields username,\n" +
+			"password as KEY=VALUE lines or JSON). --allow-host is repeatable: api.example.com means https on\n" +
+			"port 443; write http://host:port or host:port for anything else; *.example.com matches one label.",
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if typ == "" {
+				return usageError{fmt.Errorf("--type is required (one of: %s)", strings.Join(inject.Types(), ", "))}
+			}
+			if len(hosts) == 0 {
+				return usageError{fmt.Errorf("--allow-host is required: name at least one host the secret may be sent to")}
+			}
+			spec := inject.Spec{Type: typ, Header: header, Format: format}
+			injector, err := inject.Compile(spec)
+			if err != nil {
+				return err
+			}
+			pol := policy.Spec{Destinations: hosts}
+			if _, err := policy.Compile(pol); err != nil {
+				return err
+			}
+			want, _ := spec.Fields()
+			cfg, _, _, err := a.loadConfig("")
+			if err != nil {
+				return err
+			}
+			store, err := openStore(cfg)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			fields, err := a.readFields(want)
+			if err != nil {
+				return err
+			}
+			if err := injector.CheckFields(fields); err != nil {
+				return err
+			}
+			g, err := store.Add(cmd.Context(), secretstore.NewSecret{Spec: spec, Fields: fields, Name: name, Policy: pol})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stderr, "stored %s secret %q for %s\n", typ, name, strings.Join(destinationList(pol), ", "))
+			fmt.Fprintln(a.stdout, g.ID)
+			return nil
+		},
+	}
+	add.Flags().StringVar(&typ, "type", "", "credential type: "+strings.Join(inject.Types(), ", "))
+	add.Flags().StringVar(&header, "header", "", "header that carries the credential (api_key; default Authorization otherwise)")
+	add.Flags().StringVar(&format, "format", "", "header value template with {field} placeholders, e.g. \"Token {token}\"")
+	add.Flags().StringArrayVar(&hosts, "allow-host", nil, "destination the secret may be sent to (repeatable)")
+	add.Flags().StringVar(&name, "name", "", "a name for people (not secret)")
+	secret.AddCommand(add)
+	return secret
+}
+
+// destinationList renders a policy's destinations in normalised form.
+func destinationList(spec policy.Spec) []string {
+	pol, err := policy.Compile(spec)
+	if err != nil {
+		return spec.Destinations
+	}
+	var out []string
+	for _, d := range pol.Destinations() {
+		out = append(out, d.String())
+	}
+	return out
+}

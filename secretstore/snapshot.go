@@ -1,0 +1,215 @@
+package secretstore
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/alter-sidecar/alter/inject"
+	"github.com/alter-sidecar/alter/policy"
+)
+
+// A snapshot is the store file parsed, checked and compiled once, so that
+// Resolve and Policies only read. It is never modified after it is built;
+// a reload builds a new one and swaps the pointer.
+type snapshot struct {
+	err      error     // non-nil: the whole store is unusable; wraps ErrStoreUnavailable
+	file     fileID    // the file this snapshot was read from
+	loadedAt time.Time // when; Policies drops grants expired by then
+
+	grants   map[string]*grantEntry
+	list     []*grantEntry // file order, for List
+	policies []*policy.Policy
+	live     map[cacheKey]bool // secret versions a usable grant may open
+	problems []error           // unusable records, for Watch to report
+}
+
+// grantEntry is one grant with everything Resolve needs precomputed,
+// including what its chain of parents (for clones) implies.
+type grantEntry struct {
+	grant   Grant
+	policy  *policy.Policy
+	secret  *secretEntry
+	own     error // this record's own problem; kept for parents' sake
+	problem error // this record or one it depends on cannot be trusted
+	// unavailable: the grant or an ancestor is revoked, or an ancestor is
+	// missing. Decided from trusted records only.
+	unavailable bool
+	expires     time.Time // earliest ExpiresAt on the chain; zero if none
+	// secretErr: the grant's secret is missing or its record is bad. It is
+	// checked after revocation and expiry, which do not need the secret.
+	secretErr error
+}
+
+// usable reports whether nothing but time can stop the grant being used.
+func (e *grantEntry) usable() bool {
+	return e.problem == nil && !e.unavailable && e.secretErr == nil
+}
+
+// why is the reason List shows for an unusable record, or "".
+func (e *grantEntry) why() string {
+	switch {
+	case e.problem != nil:
+		return e.problem.Error()
+	case e.secretErr != nil:
+		return e.secretErr.Error()
+	}
+	return ""
+}
+
+// secretEntry is a secret record, checked but still sealed.
+type secretEntry struct {
+	info     SecretInfo
+	nonce    []byte
+	sealed   []byte
+	injector *inject.Injector
+	problem  error
+}
+
+// cacheKey names one version of one secret: a rotation changes the key, so
+// the cache can never hand out the value it replaced.
+type cacheKey struct {
+	secretID string
+	version  int
+}
+
+// maxCloneDepth bounds the parent walk; a longer chain is treated as a
+// loop (a hand-made one; alter never writes one).
+const maxCloneDepth = 32
+
+// buildSnapshot checks and compiles every record of f.
+func buildSnapshot(f *storeFile, keys *Keyring, path string, id fileID, now time.Time) *snapshot {
+	s := &snapshot{
+		file:     id,
+		loadedAt: now,
+		grants:   make(map[string]*grantEntry, len(f.Grants)),
+		live:     make(map[cacheKey]bool),
+	}
+	secrets := s.addSecrets(f, keys, path)
+	s.addGrants(f, keys, path, secrets)
+	for _, e := range s.list {
+		e.resolveChain(s.grants)
+		if e.usable() {
+			s.live[cacheKey{e.secret.info.ID, e.secret.info.Version}] = true
+			if e.expires.IsZero() || now.Before(e.expires) {
+				s.policies = append(s.policies, e.policy)
+			}
+		}
+	}
+	return s
+}
+
+// failedSnapshot makes every Resolve fail with err until a good file loads.
+func failedSnapshot(id fileID, err error) *snapshot {
+	return &snapshot{err: fmt.Errorf("%w: %v", ErrStoreUnavailable, err), file: id}
+}
+
+func (s *snapshot) addSecrets(f *storeFile, keys *Keyring, path string) map[string]*secretEntry {
+	secrets := make(map[string]*secretEntry, len(f.Secrets))
+	for i, raw := range f.Secrets {
+		rec, err := keys.openSecretRecord(raw)
+		e := &secretEntry{info: rec.SecretInfo, nonce: rec.Nonce, sealed: rec.Ciphertext, problem: err}
+		if e.info.ID == "" {
+			e.info.ID = recordID(raw)
+		}
+		if e.problem == nil {
+			e.injector, err = inject.Compile(rec.Spec)
+			if err != nil {
+				e.problem = err
+			}
+		}
+		if prev, dup := secrets[e.info.ID]; dup {
+			prev.problem = errors.New("two secret records have this id")
+			e = prev
+		}
+		if e.info.ID == "" {
+			if e.problem == nil {
+				e.problem = errors.New("record has no id")
+			}
+		} else {
+			secrets[e.info.ID] = e
+		}
+		if e.problem != nil {
+			s.problems = append(s.problems, fmt.Errorf("store %s: secrets[%d] (id %q): %w", path, i, e.info.ID, e.problem))
+		}
+	}
+	return secrets
+}
+
+func (s *snapshot) addGrants(f *storeFile, keys *Keyring, path string, secrets map[string]*secretEntry) {
+	for i, raw := range f.Grants {
+		rec, err := keys.openGrant(raw)
+		e := &grantEntry{grant: rec.Grant, own: err}
+		if e.grant.ID == "" {
+			e.grant.ID = recordID(raw)
+		}
+		if e.own == nil {
+			e.policy, err = policy.Compile(rec.Policy)
+			if err != nil {
+				e.own = err
+			}
+		}
+		if prev, dup := s.grants[e.grant.ID]; dup {
+			prev.own = errors.New("two grant records have this id")
+			e = prev
+		}
+		switch {
+		case e.grant.ID == "":
+			if e.own == nil {
+				e.own = errors.New("record has no id")
+			}
+		case s.grants[e.grant.ID] == nil:
+			s.grants[e.grant.ID] = e
+			s.list = append(s.list, e)
+		}
+		e.secret = secrets[e.grant.SecretID]
+		if e.own != nil {
+			s.problems = append(s.problems, fmt.Errorf("store %s: grants[%d] (id %q): %w", path, i, e.grant.ID, e.own))
+		}
+	}
+}
+
+// resolveChain walks from the grant up through its parents and records the
+// first thing that makes it unusable. A record that fails its check stops
+// the walk with a problem (ErrStoreUnavailable): its revoked flag and
+// expiry cannot be believed. Otherwise revocation or a missing parent makes
+// the grant unavailable, and the earliest expiry on the chain is its own.
+func (e *grantEntry) resolveChain(grants map[string]*grantEntry) {
+	cur := e
+	for depth := 0; ; depth++ {
+		if cur.own != nil {
+			if cur == e {
+				e.problem = cur.own
+			} else {
+				e.problem = fmt.Errorf("parent grant %s: %w", cur.grant.ID, cur.own)
+			}
+			return
+		}
+		if cur.grant.Revoked {
+			e.unavailable = true
+			return
+		}
+		if x := cur.grant.ExpiresAt; x != nil && (e.expires.IsZero() || x.Before(e.expires)) {
+			e.expires = *x
+		}
+		if cur.grant.Parent == "" {
+			break
+		}
+		if depth == maxCloneDepth {
+			e.problem = errors.New("chain of parent grants is too long or loops")
+			return
+		}
+		parent, ok := grants[cur.grant.Parent]
+		if !ok {
+			e.unavailable = true
+			return
+		}
+		cur = parent
+	}
+	switch {
+	case e.secret == nil:
+		e.secretErr = fmt.Errorf("its secret %s is not in the store", e.grant.SecretID)
+	case e.secret.problem != nil:
+		e.secretErr = fmt.Errorf("secret %s: %w", e.secret.info.ID, e.secret.problem)
+	}
+}
