@@ -188,9 +188,9 @@ func (s *FileStore) Resolve(ctx context.Context, grantID string, now time.Time) 
 	return &Resolved{Grant: e.grant, Secret: sec.info, Policy: e.policy, Injector: sec.injector, Fields: fields}, nil
 }
 
-// Policies returns the compiled policies of the grants usable when the
-// snapshot was loaded (expiry is checked per request by Resolve). The slice
-// is shared: do not modify it.
+// Policies returns the compiled policies of every grant in the store,
+// revoked and expired ones included (whether a grant is usable is decided
+// per request by Resolve). The slice is shared: do not modify it.
 func (s *FileStore) Policies() []*policy.Policy {
 	return s.snap.Load().policies
 }

@@ -332,8 +332,8 @@ func TestListAndGet(t *testing.T) {
 	if err := s.Revoke(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Policies()) != 1 {
-		t.Fatalf("%d policies after a revocation, want 1", len(s.Policies()))
+	if len(s.Policies()) != 2 {
+		t.Fatalf("%d policies after a revocation, want 2 (revoked grants keep their hosts terminated)", len(s.Policies()))
 	}
 }
 

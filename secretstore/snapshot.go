@@ -15,7 +15,7 @@ import (
 type snapshot struct {
 	err      error     // non-nil: the whole store is unusable; wraps ErrStoreUnavailable
 	file     fileID    // the file this snapshot was read from
-	loadedAt time.Time // when; Policies drops grants expired by then
+	loadedAt time.Time // when
 
 	grants   map[string]*grantEntry
 	list     []*grantEntry // file order, for List
@@ -91,9 +91,12 @@ func buildSnapshot(f *storeFile, keys *Keyring, path string, id fileID, now time
 		e.resolveChain(s.grants)
 		if e.usable() {
 			s.live[cacheKey{e.secret.info.ID, e.secret.info.Version}] = true
-			if e.expires.IsZero() || now.Before(e.expires) {
-				s.policies = append(s.policies, e.policy)
-			}
+		}
+		// Revoked and expired grants count too: the proxy keeps terminating
+		// their hosts so a client using such a grant gets the common 403
+		// answer, not a raw tunnel to the API.
+		if e.policy != nil {
+			s.policies = append(s.policies, e.policy)
 		}
 	}
 	return s

@@ -94,8 +94,9 @@ type Resolver interface {
 	// before any decryption), and ErrStoreUnavailable when the store or the
 	// record cannot be read or fails its integrity check.
 	Resolve(ctx context.Context, grantID string, now time.Time) (*Resolved, error)
-	// Policies returns the compiled policies of all usable grants, for the
-	// proxy's choice of which CONNECT tunnels to terminate.
+	// Policies returns the compiled policies of all grants, revoked and
+	// expired ones included, for the proxy's choice of which CONNECT tunnels
+	// to terminate: a request with a dead grant must still get our 403.
 	Policies() []*policy.Policy
 }
 

@@ -23,7 +23,7 @@ import (
 )
 
 func (a *app) proxyCommand() *cobra.Command {
-	var configFile, listen string
+	var configFile, listen, adminListen string
 	cmd := &cobra.Command{
 		Use:   "proxy [--config FILE] [--listen ADDR]",
 		Short: "Run the sidecar proxy",
@@ -39,6 +39,9 @@ func (a *app) proxyCommand() *cobra.Command {
 			if listen != "" {
 				cfg.Listen = listen
 			}
+			if cmd.Flags().Changed("admin-listen") {
+				cfg.AdminListen = adminListen
+			}
 			if !fromFile {
 				if err := a.ensureHome(cfg, home); err != nil {
 					return err
@@ -51,6 +54,7 @@ func (a *app) proxyCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&configFile, "config", "", "config file (default: config.yaml in the home, else built-in defaults)")
 	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on, overriding the config (e.g. 127.0.0.1:8080)")
+	cmd.Flags().StringVar(&adminListen, "admin-listen", "", "address for /healthz and /readyz, overriding the config (\"\" turns it off)")
 	return cmd
 }
 

@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alter-sidecar/alter/certs"
+)
+
+// These tests drive the built binary with real curl, as a user would.
+
+var (
+	buildOnce sync.Once
+	builtPath string
+	buildErr  error
+)
+
+func alterBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "alter-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtPath = filepath.Join(dir, "alter")
+		out, err := exec.Command("go", "build", "-o", builtPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtPath
+}
+
+func needCurl(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("curl")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("curl is required in CI (.ci/run installs it)")
+		}
+		t.Skip("curl not installed; .ci/run installs it")
+	}
+	return path
+}
+
+// binEnv is a home, an upstream posing as api.example.test and a running proxy.
+type binEnv struct {
+	t        *testing.T
+	bin      string
+	home     string
+	curl     string
+	proxyURL string
+	stderr   *syncBuffer
+	stdout   *syncBuffer
+	audit    string
+	seen     chan http.Header
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (e *binEnv) alter(stdin string, args ...string) (string, error) {
+	e.t.Helper()
+	cmd := exec.Command(e.bin, append([]string{"--home", e.home}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("alter %v: %v: %s", args, err, errOut.String())
+	}
+	return out.String(), nil
+}
+
+func startBinEnv(t *testing.T) *binEnv {
+	t.Helper()
+	e := &binEnv{t: t, bin: alterBinary(t), curl: needCurl(t), home: filepath.Join(t.TempDir(), "home"),
+		stderr: &syncBuffer{}, stdout: &syncBuffer{}, seen: make(chan http.Header, 16)}
+	if _, err := e.alter("", "init"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	upCA, err := certs.CreateCA(filepath.Join(dir, "up.pem"), filepath.Join(dir, "up-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := certs.NewLeafCache(upCA, 4).Get("api.example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case e.seen <- r.Header.Clone():
+		default:
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"path": r.URL.Path, "headers": r.Header})
+	}))
+	up.TLS = &tls.Config{Certificates: []tls.Certificate{*leaf}}
+	up.StartTLS()
+	t.Cleanup(up.Close)
+
+	e.audit = filepath.Join(dir, "audit.log")
+	cfg := fmt.Sprintf(`version: 1
+listen: 127.0.0.1:0
+admin_listen: 127.0.0.1:0
+store: {path: %q, key_file: %q, poll_interval: 200ms}
+mitm: {ca_cert: %q, ca_key: %q, hosts: auto}
+upstream:
+  ca_file: %q
+  resolve: {"api.example.test:443": %q}
+audit: {path: %q}
+`, e.home+"/grants.json", e.home+"/master.key", e.home+"/ca.pem", e.home+"/ca-key.pem",
+		filepath.Join(dir, "up.pem"), up.Listener.Addr().String(), e.audit)
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, e.bin, "--home", e.home, "proxy", "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = e.stdout, e.stderr
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	listening := regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`)
+	deadline := time.Now().Add(15 * time.Second)
+	for e.proxyURL == "" {
+		if m := listening.FindStringSubmatch(e.stderr.String()); m != nil {
+			e.proxyURL = "http://" + m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("proxy did not start: %s", e.stderr.String())
+		} else {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return e
+}
+
+// curlGet runs curl through the proxy and returns the HTTP status and
+// body; a status of 0 means curl itself failed (the body says why).
+func (e *binEnv) curlGet(url, grant string) (int, string) {
+	e.t.Helper()
+	args := []string{"-sS", "-o", "-", "-w", "\n%{http_code}", "-x", e.proxyURL, "--cacert", e.home + "/ca.pem", url}
+	if grant != "" {
+		args = append(args, "-H", "X-Alter-Grant: "+grant)
+	}
+	out, err := exec.Command(e.curl, args...).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Sprintf("curl %s: %v: %s", url, err, out)
+	}
+	s := strings.TrimRight(string(out), "\n")
+	i := strings.LastIndex(s, "\n")
+	var code int
+	fmt.Sscan(s[i+1:], &code)
+	return code, s[:max(i, 0)]
+}
+
+// eventually polls curl until it returns want or two seconds pass: the
+// running proxy must see store changes within a second or two.
+func (e *binEnv) eventually(url, grant string, want int) {
+	e.t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		code, body := e.curlGet(url, grant)
+		if code == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("after 3s still %d, want %d: %s", code, want, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestCurlThroughBuiltBinary(t *testing.T) {
+	e := startBinEnv(t)
+	const token = "tok-curl-sentinel-8c21f0"
+	gid, err := e.alter(token, "secret", "add", "--type", "bearer", "--allow-host", "api.example.test", "--name", "curl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid = strings.TrimSpace(gid)
+
+	// The grant was added after the proxy started: it must be picked up.
+	e.eventually("https://api.example.test/v1/ping", gid, 200)
+	code, body := e.curlGet("https://api.example.test/v1/ping", gid)
+	if code != 200 || !strings.Contains(body, `"Authorization":["Bearer `+token+`"]`) || strings.Contains(strings.ToLower(body), "x-alter") {
+		t.Fatalf("HTTPS through curl: %d %s", code, body)
+	}
+
+	// Plain http:// for an https-only grant goes upstream over TLS.
+	if code, body := e.curlGet("http://api.example.test/v1/ping", gid); code != 200 || !strings.Contains(body, "Bearer "+token) {
+		t.Fatalf("plain http: %d %s", code, body)
+	}
+
+	// Rotation is picked up without a restart.
+	const token2 = "tok-curl-sentinel-rotated-55"
+	if _, err := e.alter(token2, "grant", "rotate", gid); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		_, body := e.curlGet("https://api.example.test/", gid)
+		if strings.Contains(body, token2) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rotation not seen: %s", body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Revocation is picked up without a restart, with the common answer.
+	if _, err := e.alter("", "grant", "revoke", gid); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("https://api.example.test/", gid, 403)
+	_, revoked := e.curlGet("https://api.example.test/", gid)
+	_, unknown := e.curlGet("https://api.example.test/", "00000000-0000-4000-8000-000000000000")
+	if revoked != unknown || !strings.Contains(revoked, "grant_unavailable") {
+		t.Fatalf("revoked and unknown grants answer differently:\n%s\n%s", revoked, unknown)
+	}
+
+	// The secrets appear nowhere but in what the upstream received.
+	audit, _ := os.ReadFile(e.audit)
+	store, _ := os.ReadFile(e.home + "/grants.json")
+	for name, text := range map[string]string{"proxy stderr": e.stderr.String(), "proxy stdout": e.stdout.String(), "audit": string(audit), "store": string(store)} {
+		if strings.Contains(text, token) || strings.Contains(text, token2) {
+			t.Errorf("a secret is in the %s", name)
+		}
+	}
+	if !strings.Contains(string(audit), gid) {
+		t.Errorf("audit log does not name the grant: %s", audit)
+	}
+	lines := bufio.NewScanner(bytes.NewReader(audit))
+	for lines.Scan() {
+		var rec map[string]any
+		if err := json.Unmarshal(lines.Bytes(), &rec); err != nil {
+			t.Fatalf("audit line is not JSON: %s", lines.Text())
+		}
+	}
+}
+
+func TestProxyRunsOnDefaults(t *testing.T) {
+	bin := alterBinary(t)
+	home := filepath.Join(t.TempDir(), "fresh")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr syncBuffer
+	cmd := exec.CommandContext(ctx, bin, "proxy", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "ALTER_HOME="+home)
+	cmd.Stderr = &stderr
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
+	// Fixed ports collide on a shared machine, so both listeners move to
+	// ports the OS picks; everything else is the embedded default.
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(stderr.String(), "listening on") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no start: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, f := range []string{"master.key", "ca.pem", "ca-key.pem", "grants.json"} {
+		if !strings.Contains(stderr.String(), filepath.Join(home, f)) {
+			t.Errorf("first run did not say it created %s: %s", f, stderr.String())
+		}
+		if _, err := os.Stat(filepath.Join(home, f)); err != nil {
+			t.Errorf("first run did not create %s", f)
+		}
+	}
+	st, _ := os.Stat(filepath.Join(home, "master.key"))
+	if st == nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("master.key mode %v, want 0600", st.Mode().Perm())
+	}
+}
