@@ -68,6 +68,7 @@ type binEnv struct {
 	home     string
 	curl     string
 	proxyURL string
+	adminURL string
 	stderr   *syncBuffer
 	stdout   *syncBuffer
 	audit    string
@@ -156,11 +157,11 @@ audit: {path: %q}
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
-	listening := regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`)
+	listening := regexp.MustCompile(`listening on (127\.0\.0\.1:\d+) \(admin (127\.0\.0\.1:\d+)\)`)
 	deadline := time.Now().Add(15 * time.Second)
 	for e.proxyURL == "" {
 		if m := listening.FindStringSubmatch(e.stderr.String()); m != nil {
-			e.proxyURL = "http://" + m[1]
+			e.proxyURL, e.adminURL = "http://"+m[1], "http://"+m[2]
 		} else if time.Now().After(deadline) {
 			t.Fatalf("proxy did not start: %s", e.stderr.String())
 		} else {
@@ -272,6 +273,42 @@ func TestCurlThroughBuiltBinary(t *testing.T) {
 		if err := json.Unmarshal(lines.Bytes(), &rec); err != nil {
 			t.Fatalf("audit line is not JSON: %s", lines.Text())
 		}
+	}
+}
+
+func TestAdminEndpoints(t *testing.T) {
+	e := startBinEnv(t)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(e.adminURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: %d", path, resp.StatusCode)
+		}
+	}
+	// A store file that becomes unreadable makes the proxy not ready.
+	if err := os.WriteFile(e.home+"/grants.json", []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		resp, err := http.Get(e.adminURL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 503 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still %d with a broken store", resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(e.stderr.String(), "store reload failed") {
+		t.Errorf("the broken store was not logged: %s", e.stderr.String())
 	}
 }
 
