@@ -7,10 +7,10 @@ package proxy
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
