@@ -34,9 +34,12 @@ type Config struct {
 	Store       Store
 	MITM        MITM
 	Passthrough string
-	Upstream    Upstream
-	Audit       Audit
-	Log         Log
+	// MaxSignedBody bounds the request body held in memory to sign it
+	// (AWS SigV4 without a client-supplied payload hash); larger bodies get 413.
+	MaxSignedBody int64
+	Upstream      Upstream
+	Audit         Audit
+	Log           Log
 }
 
 // Store says where grants and secrets live.
@@ -110,7 +113,8 @@ func Default(home string) Config {
 			Hosts:         HostMode{Auto: true},
 			LeafCacheSize: 1000,
 		},
-		Passthrough: PassthroughAllow,
+		Passthrough:   PassthroughAllow,
+		MaxSignedBody: 10 << 20,
 		Upstream: Upstream{
 			Resolve:               map[string]string{},
 			DialTimeout:           10 * time.Second,

@@ -36,6 +36,7 @@ func Render(c Config) []byte {
 	}
 	p("  leaf_cache_size: %d\n", c.MITM.LeafCacheSize)
 	p("passthrough: %s\n", c.Passthrough)
+	p("max_signed_body: %d\n", c.MaxSignedBody)
 	p("upstream:\n  ca_file: %q\n", c.Upstream.CAFile)
 	if len(c.Upstream.Resolve) == 0 {
 		p("  resolve: {}\n")

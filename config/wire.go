@@ -29,6 +29,7 @@ type wire struct {
 	Store       wireStore    `yaml:"store"`
 	MITM        wireMITM     `yaml:"mitm"`
 	Passthrough string       `yaml:"passthrough"`
+	MaxSigned   size         `yaml:"max_signed_body"`
 	Upstream    wireUpstream `yaml:"upstream"`
 	Audit       wireAudit    `yaml:"audit"`
 	Log         wireLog      `yaml:"log"`
@@ -87,6 +88,32 @@ func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// size accepts a byte count: 1048576, "512KiB", "10MiB", "1GiB".
+type size int64
+
+func (s *size) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a size such as 10MiB", n.Line)
+	}
+	v := strings.TrimSpace(n.Value)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSpace(strings.TrimSuffix(v, u.suffix)), u.mult
+			break
+		}
+	}
+	num, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || num < 0 || num > (1<<40)/mult {
+		return fmt.Errorf("line %d: %q is not a size (write e.g. 10MiB, 512KiB or a number of bytes)", n.Line, n.Value)
+	}
+	*s = size(num * mult)
+	return nil
+}
+
 // hostMode accepts "auto", "all" or a list of hosts.
 type hostMode HostMode
 
@@ -127,6 +154,7 @@ func defaultWire(d Config) wire {
 			Hosts: hostMode(d.MITM.Hosts), LeafCacheSize: d.MITM.LeafCacheSize,
 		},
 		Passthrough: d.Passthrough,
+		MaxSigned:   size(d.MaxSignedBody),
 		Upstream: wireUpstream{
 			DialTimeout:           duration(d.Upstream.DialTimeout),
 			ResponseHeaderTimeout: duration(d.Upstream.ResponseHeaderTimeout),
@@ -217,6 +245,11 @@ func (w wire) compile(home, base string) (Config, error) {
 	case PassthroughAllow, PassthroughDeny:
 	default:
 		bad("passthrough", "must be allow or deny, not %q", w.Passthrough)
+	}
+
+	c.MaxSignedBody = int64(w.MaxSigned)
+	if c.MaxSignedBody < 1 || c.MaxSignedBody > 1<<30 {
+		bad("max_signed_body", "must be between 1 byte and 1GiB")
 	}
 
 	c.Upstream = Upstream{

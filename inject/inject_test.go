@@ -40,7 +40,9 @@ func TestApply(t *testing.T) {
 			for k, v := range tt.client {
 				req.Header[k] = v
 			}
-			in.Apply(req, tt.fields)
+			if err := in.Apply(req, tt.fields, Env{}); err != nil {
+				t.Fatal(err)
+			}
 			n := 0
 			for k, vs := range req.Header {
 				if strings.EqualFold(k, tt.header) {

@@ -1,7 +1,6 @@
 package inject
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,20 +11,56 @@ import (
 
 // Credential types.
 const (
-	TypeBearer = "bearer"
-	TypeAPIKey = "api_key"
-	TypeBasic  = "basic"
+	TypeBearer   = "bearer"
+	TypeAPIKey   = "api_key"
+	TypeBasic    = "basic"
+	TypeCustom   = "custom"
+	TypeAWSSigV4 = "aws_sigv4"
 )
 
 // Types lists the credential types this build can inject.
-func Types() []string { return []string{TypeBearer, TypeAPIKey, TypeBasic} }
+func Types() []string {
+	return []string{TypeBearer, TypeAPIKey, TypeBasic, TypeCustom, TypeAWSSigV4}
+}
 
 // Spec is how a credential is injected. It holds no secret and is stored
-// beside the sealed fields (integrity-protected, not encrypted).
+// beside the sealed fields (integrity-protected, not encrypted). Which
+// members apply depends on Type; Compile refuses members a type does not use.
 type Spec struct {
-	Type   string `json:"type"`
-	Header string `json:"header,omitempty"` // header to set; the type's default when empty
-	Format string `json:"format,omitempty"` // template with {field} placeholders; the type's default when empty
+	Type string `json:"type"`
+
+	// bearer and api_key: the header to set (the type's default when
+	// empty) and its value template (the type's default when empty).
+	Header string `json:"header,omitempty"`
+	Format string `json:"format,omitempty"`
+
+	// custom: the secret field names, then any number of rules using them.
+	Fields   []string       `json:"fields,omitempty"`
+	Headers  []Rule         `json:"headers,omitempty"`  // header name + value template
+	Query    []Rule         `json:"query,omitempty"`    // query parameter name + value template
+	Basic    string         `json:"basic,omitempty"`    // "user:password" template sent as Basic auth
+	Path     string         `json:"path,omitempty"`     // first path segment template, e.g. "bot{token}"
+	Defaults []StaticHeader `json:"defaults,omitempty"` // fixed headers set only when the client sent none
+
+	// aws_sigv4: region and service, inferred from the host when empty;
+	// UnsignedPayload signs "UNSIGNED-PAYLOAD" instead of hashing the body
+	// (S3 accepts it, and the body then streams).
+	Region          string `json:"region,omitempty"`
+	Service         string `json:"service,omitempty"`
+	UnsignedPayload bool   `json:"unsigned_payload,omitempty"`
+}
+
+// Rule sets one header or query parameter from a template.
+type Rule struct {
+	Name   string `json:"name"`
+	Format string `json:"format"`
+}
+
+// StaticHeader is a fixed, non-secret header value (for example an API
+// version the upstream requires).
+type StaticHeader struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // ErrInvalidSpec is wrapped by every error about a Spec.
@@ -35,18 +70,38 @@ var ErrInvalidSpec = errors.New("invalid injection spec")
 // name fields, never values.
 var ErrInvalidFields = errors.New("invalid secret")
 
-// typeInfo is what a credential type needs and injects by default.
-type typeInfo struct {
-	fields        []string
-	defaultHeader string
-	defaultFormat string
-	formatAllowed bool
+// Field names of the built-in types.
+var (
+	bearerFields = []string{"token"}
+	apiKeyFields = []string{"api_key"}
+	basicFields  = []string{"username", "password"}
+	awsFields    = []string{"access_key_id", "secret_access_key", "session_token"}
+	awsOptional  = map[string]bool{"session_token": true}
+)
+
+// FieldNames returns the secret field names the spec wants, in the order a
+// person is asked for them, and which of them may be left out.
+func (s Spec) FieldNames() (names []string, optional map[string]bool, err error) {
+	switch s.Type {
+	case TypeBearer:
+		return bearerFields, nil, nil
+	case TypeAPIKey:
+		return apiKeyFields, nil, nil
+	case TypeBasic:
+		return basicFields, nil, nil
+	case TypeAWSSigV4:
+		return awsFields, awsOptional, nil
+	case TypeCustom:
+		if len(s.Fields) == 0 {
+			return nil, nil, fmt.Errorf("%w: a custom credential names its fields (e.g. token, api_key)", ErrInvalidSpec)
+		}
+		return s.Fields, nil, nil
+	}
+	return nil, nil, unknownType(s.Type)
 }
 
-var types = map[string]typeInfo{
-	TypeBearer: {fields: []string{"token"}, defaultHeader: "Authorization", defaultFormat: "Bearer {token}", formatAllowed: true},
-	TypeAPIKey: {fields: []string{"api_key"}, defaultFormat: "{api_key}", formatAllowed: true},
-	TypeBasic:  {fields: []string{"username", "password"}, defaultHeader: "Authorization"},
+func unknownType(t string) error {
+	return fmt.Errorf("%w: unknown credential type %q (known: %s)", ErrInvalidSpec, t, strings.Join(Types(), ", "))
 }
 
 // reservedHeaders may never be chosen as an injection target: they frame the
@@ -57,113 +112,28 @@ var reservedHeaders = map[string]bool{
 	"Proxy-Authorization": true, "Proxy-Authenticate": true, "Content-Type": true,
 }
 
-// Fields returns the secret field names the spec's type requires, in the
-// order a person is asked for them.
-func (s Spec) Fields() ([]string, error) {
-	ti, ok := types[s.Type]
-	if !ok {
-		return nil, fmt.Errorf("%w: unknown credential type %q (known: %s)", ErrInvalidSpec, s.Type, strings.Join(Types(), ", "))
+// checkHeaderName validates a header an injector will set.
+func checkHeaderName(name string) (string, error) {
+	if !httpguts.ValidHeaderFieldName(name) {
+		return "", fmt.Errorf("%w: %q is not a valid header name", ErrInvalidSpec, name)
 	}
-	return append([]string(nil), ti.fields...), nil
-}
-
-// Injector is a compiled Spec: it applies a credential to requests.
-type Injector struct {
-	typ    string
-	header string // canonical header name
-	tmpl   template
-}
-
-// Compile validates the spec and returns its compiled form.
-func Compile(s Spec) (*Injector, error) {
-	ti, ok := types[s.Type]
-	if !ok {
-		return nil, fmt.Errorf("%w: unknown credential type %q (known: %s)", ErrInvalidSpec, s.Type, strings.Join(Types(), ", "))
-	}
-	header := s.Header
-	if header == "" {
-		header = ti.defaultHeader
-	}
-	if header == "" {
-		return nil, fmt.Errorf("%w: type %s needs a header name (--header, e.g. X-API-Key)", ErrInvalidSpec, s.Type)
-	}
-	if !httpguts.ValidHeaderFieldName(header) {
-		return nil, fmt.Errorf("%w: %q is not a valid header name", ErrInvalidSpec, header)
-	}
-	canon := http.CanonicalHeaderKey(header)
+	canon := http.CanonicalHeaderKey(name)
 	if reservedHeaders[canon] || strings.HasPrefix(canon, "X-Alter-") {
-		return nil, fmt.Errorf("%w: header %s cannot carry a credential", ErrInvalidSpec, canon)
+		return "", fmt.Errorf("%w: header %s cannot carry a credential", ErrInvalidSpec, canon)
 	}
-	format := s.Format
-	if format != "" && !ti.formatAllowed {
-		return nil, fmt.Errorf("%w: type %s does not take a format", ErrInvalidSpec, s.Type)
-	}
-	if format == "" {
-		format = ti.defaultFormat
-	}
-	in := &Injector{typ: s.Type, header: canon}
-	if ti.formatAllowed {
-		t, err := parseTemplate(format, ti.fields)
-		if err != nil {
-			return nil, fmt.Errorf("%w: format %q: %v", ErrInvalidSpec, format, err)
-		}
-		in.tmpl = t
-	}
-	return in, nil
+	return canon, nil
 }
 
-// Header is the header the injector sets.
-func (in *Injector) Header() string { return in.header }
-
-// CheckFields validates secret values for this injector: every required
-// field present and non-empty, no unknown fields, nothing that could break a
-// header line. Errors name fields only.
-func (in *Injector) CheckFields(f Fields) error {
-	want := types[in.typ].fields
-	for _, name := range want {
-		v, ok := f[name]
-		if !ok {
-			return fmt.Errorf("%w: missing field %q (type %s wants: %s)", ErrInvalidFields, name, in.typ, strings.Join(want, ", "))
-		}
-		if err := checkValue(name, v); err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalidFields, err)
-		}
+// checkFieldName validates a custom field name: it appears in templates as
+// {name}, so it is restricted to a simple identifier.
+func checkFieldName(name string) error {
+	if name == "" || len(name) > 64 {
+		return fmt.Errorf("%w: field name %q must be 1 to 64 characters", ErrInvalidSpec, name)
 	}
-	for name := range f {
-		if !contains(want, name) {
-			return fmt.Errorf("%w: unexpected field %q (type %s wants: %s)", ErrInvalidFields, name, in.typ, strings.Join(want, ", "))
+	for _, c := range name {
+		if !(c == '_' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+			return fmt.Errorf("%w: field name %q may hold only a-z, 0-9 and _", ErrInvalidSpec, name)
 		}
-	}
-	if in.typ == TypeBasic && strings.Contains(f["username"], ":") {
-		return fmt.Errorf("%w: field \"username\" may not contain ':' (RFC 7617)", ErrInvalidFields)
 	}
 	return nil
-}
-
-// Apply sets the credential on an outbound request, replacing any header of
-// the same name the client sent. The request must be the proxy's own copy.
-func (in *Injector) Apply(req *http.Request, f Fields) {
-	var value string
-	if in.typ == TypeBasic {
-		value = "Basic " + base64.StdEncoding.EncodeToString([]byte(f["username"]+":"+f["password"]))
-	} else {
-		value = in.tmpl.render(f)
-	}
-	// Delete every spelling first: a non-canonical key would otherwise
-	// survive beside ours and reach the upstream twice.
-	for k := range req.Header {
-		if strings.EqualFold(k, in.header) {
-			delete(req.Header, k)
-		}
-	}
-	req.Header[in.header] = []string{value}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -19,6 +19,7 @@ const (
 	CodeUpstreamTimeout   = "upstream_timeout"
 	CodeStoreUnavailable  = "store_unavailable"
 	CodeAuditUnavailable  = "audit_unavailable"
+	CodeTooLarge          = "request_too_large"
 	CodeInternal          = "internal_error"
 )
 
@@ -43,6 +44,8 @@ var (
 	errStoreUnavailable = failure{http.StatusServiceUnavailable, CodeStoreUnavailable, "the credential store is unavailable", ""}
 	errUpstream         = failure{http.StatusBadGateway, CodeUpstreamError, "the upstream server could not be reached or failed", ""}
 	errUpstreamTimeout  = failure{http.StatusGatewayTimeout, CodeUpstreamTimeout, "the upstream server did not answer in time", ""}
+	errBodyTooLarge     = failure{http.StatusRequestEntityTooLarge, CodeTooLarge, "the request body is larger than this grant can sign (max_signed_body)", ""}
+	errInternal         = failure{http.StatusInternalServerError, CodeInternal, "the proxy could not prepare the request", ""}
 	errPassthrough      = failure{http.StatusForbidden, CodePassthroughDenied, "requests without an X-Alter-Grant header are not allowed through this proxy", ""}
 )
 

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/alter-sidecar/alter/audit"
+	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/secretstore"
 )
@@ -135,7 +136,16 @@ func (ex *exchange) withGrant(grantID string) *http.Response {
 	}
 
 	out := ex.outbound(d.Target)
-	res.Injector.Apply(out, res.Fields)
+	if err := res.Injector.Apply(out, res.Fields, inject.Env{Now: ex.start, MaxSignedBody: p.opts.MaxSignedBody}); err != nil {
+		switch {
+		case errors.Is(err, inject.ErrBodyTooLarge):
+			return ex.deny(errBodyTooLarge)
+		case errors.Is(err, inject.ErrBadRequest):
+			return ex.deny(badRequest(err.Error()))
+		}
+		p.log.Error("credential injection failed", zap.String("request_id", ex.id), zap.String("grant_id", grantID), zap.Error(err))
+		return ex.deny(errInternal)
+	}
 	ex.record.Decision = audit.DecisionAllow
 	resp, err := p.grantTr.RoundTrip(out)
 	if err != nil {

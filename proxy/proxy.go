@@ -35,6 +35,9 @@ type MITMMode struct {
 	Auto  bool     // the hosts some usable grant may reach
 }
 
+// DefaultMaxSignedBody is the default bound on a body buffered for signing.
+const DefaultMaxSignedBody = 10 << 20
+
 // Options wire a Proxy.
 type Options struct {
 	Store       secretstore.Resolver
@@ -44,6 +47,8 @@ type Options struct {
 	MITM        MITMMode
 	Passthrough bool // forward requests that carry no grant
 	Upstream    UpstreamOptions
+	// MaxSignedBody bounds the body held in memory to sign it (SigV4).
+	MaxSignedBody int64
 	// Identity is the actor recorded in audit records.
 	Identity string
 	// Now is the clock; tests replace it.
@@ -74,6 +79,9 @@ func New(o Options) (*Proxy, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.MaxSignedBody <= 0 {
+		o.MaxSignedBody = DefaultMaxSignedBody
 	}
 	p := &Proxy{
 		opts:        o,

@@ -102,13 +102,14 @@ func (a *app) runProxy(ctx context.Context, cfg config.Config) error {
 	}
 
 	p, err := proxy.New(proxy.Options{
-		Store:       store,
-		Leaves:      certs.NewLeafCache(ca, cfg.MITM.LeafCacheSize),
-		Audit:       sink,
-		Log:         log,
-		MITM:        proxy.MITMMode{All: cfg.MITM.Hosts.All, Auto: cfg.MITM.Hosts.Auto, Hosts: cfg.MITM.Hosts.List},
-		Passthrough: cfg.Passthrough == config.PassthroughAllow,
-		Identity:    identity(),
+		Store:         store,
+		Leaves:        certs.NewLeafCache(ca, cfg.MITM.LeafCacheSize),
+		Audit:         sink,
+		Log:           log,
+		MITM:          proxy.MITMMode{All: cfg.MITM.Hosts.All, Auto: cfg.MITM.Hosts.Auto, Hosts: cfg.MITM.Hosts.List},
+		Passthrough:   cfg.Passthrough == config.PassthroughAllow,
+		MaxSignedBody: cfg.MaxSignedBody,
+		Identity:      identity(),
 		Upstream: proxy.UpstreamOptions{
 			RootCAs:               roots,
 			Resolve:               cfg.Upstream.Resolve,

@@ -42,7 +42,7 @@ func (a *app) secretCommand() *cobra.Command {
 			if _, err := policy.Compile(pol); err != nil {
 				return err
 			}
-			want, _ := spec.Fields()
+			want, _, _ := spec.FieldNames()
 			cfg, _, _, err := a.loadConfig("")
 			if err != nil {
 				return err
