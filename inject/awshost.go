@@ -110,5 +110,5 @@ func isRegion(s string) bool {
 			return false
 		}
 	}
-	return len(parts[0]) == 2
+	return len(parts[0]) == 2 && parts[0][0] >= 'a' && parts[0][0] <= 'z' && parts[0][1] >= 'a' && parts[0][1] <= 'z'
 }
