@@ -14,26 +14,34 @@ import (
 func (a *app) secretCommand() *cobra.Command {
 	secret := &cobra.Command{Use: "secret", Short: "Store secrets (write-only)"}
 	var (
-		typ, header, format, name string
-		hosts                     []string
+		name  string
+		hosts []string
 	)
+	var flags *specFlags
 	add := &cobra.Command{
-		Use:   "add --type TYPE --allow-host HOST [--header NAME] [--format TEMPLATE] [--name N] < secret",
+		Use:   "add --type TYPE --allow-host HOST [flags] < secret",
 		Short: "Store a secret read from stdin and print its new grant id",
 		Long: "add reads the secret from standard input, never from arguments, seals it in the store and\n" +
 			"prints the new grant id alone on standard output.\n\n" +
 			"Types: bearer (field token), api_key (field api_key, needs --header), basic (fields username,\n" +
-			"password as KEY=VALUE lines or JSON). --allow-host is repeatable: api.example.com means https on\n" +
-			"port 443; write http://host:port or host:port for anything else; *.example.com matches one label.",
+			"password), aws_sigv4 (access_key_id, secret_access_key, optional session_token; region and\n" +
+			"service from the host or --param region=R --param service=S), custom (--field names plus\n" +
+			"--set-header, --query-param, --basic, --path-segment and --default-header rules, or --spec FILE).\n" +
+			"Several fields are read as KEY=VALUE lines or a JSON object.\n\n" +
+			"--allow-host is repeatable: api.example.com means https on port 443; write http://host:port or\n" +
+			"host:port for anything else; *.example.com matches one label.",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if typ == "" {
+			if flags.typ == "" {
 				return usageError{fmt.Errorf("--type is required (one of: %s)", strings.Join(inject.Types(), ", "))}
 			}
 			if len(hosts) == 0 {
 				return usageError{fmt.Errorf("--allow-host is required: name at least one host the secret may be sent to")}
 			}
-			spec := inject.Spec{Type: typ, Header: header, Format: format}
+			spec, err := flags.build()
+			if err != nil {
+				return err
+			}
 			injector, err := inject.Compile(spec)
 			if err != nil {
 				return err
@@ -63,14 +71,12 @@ func (a *app) secretCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stderr, "stored %s secret %q for %s\n", typ, name, strings.Join(destinationList(pol), ", "))
+			fmt.Fprintf(a.stderr, "stored %s secret %q for %s\n", spec.Type, name, strings.Join(destinationList(pol), ", "))
 			fmt.Fprintln(a.stdout, g.ID)
 			return nil
 		},
 	}
-	add.Flags().StringVar(&typ, "type", "", "credential type: "+strings.Join(inject.Types(), ", "))
-	add.Flags().StringVar(&header, "header", "", "header that carries the credential (api_key; default Authorization otherwise)")
-	add.Flags().StringVar(&format, "format", "", "header value template with {field} placeholders, e.g. \"Token {token}\"")
+	flags = addSpecFlags(add.Flags())
 	add.Flags().StringArrayVar(&hosts, "allow-host", nil, "destination the secret may be sent to (repeatable)")
 	add.Flags().StringVar(&name, "name", "", "a name for people (not secret)")
 	secret.AddCommand(add)
