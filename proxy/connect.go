@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/tls"
 	"net"
+	"net/http"
 	"net/netip"
 
 	"github.com/elazarl/goproxy"
@@ -24,27 +25,50 @@ func (t *tunnel) authority() string {
 	return net.JoinHostPort(t.host, itoa(t.port))
 }
 
-// handleConnect chooses, for one CONNECT, between terminating TLS (so the
+// connectDecision chooses, for one CONNECT, between terminating TLS (so the
 // requests inside can carry a grant), tunnelling the bytes untouched, and
 // refusing.
-func (p *Proxy) handleConnect(hostport string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
+type connectDecision int
+
+const (
+	connectRefuse connectDecision = iota
+	connectTerminate
+	connectTunnel
+)
+
+func (p *Proxy) decideConnect(r *http.Request) (connectDecision, *tunnel, failure) {
+	hostport := r.URL.Host
+	if hostport == "" {
+		hostport = r.Host
+	}
 	host, port, err := policy.NormalizeAuthority("https", hostport)
 	if err != nil || !hasExplicitPort(hostport) {
-		ctx.Resp = badRequest("CONNECT needs a valid host:port").response(ctx.Req, "")
-		return &goproxy.ConnectAction{Action: goproxy.ConnectReject}, hostport
+		return connectRefuse, nil, badRequest("CONNECT needs a valid host:port")
 	}
-	t := &tunnel{host: host, port: port, peer: ctx.Req.RemoteAddr}
+	t := &tunnel{host: host, port: port, peer: r.RemoteAddr}
 	if p.shouldTerminate(host, port) {
-		ctx.UserData = t
-		return &goproxy.ConnectAction{Action: goproxy.ConnectMitm, TLSConfig: p.tlsConfigFor(t)}, t.authority()
+		return connectTerminate, t, failure{}
 	}
 	if !p.passthrough {
 		// No grant can reach this host, so nothing inside the tunnel could
 		// be allowed: an egress gate refuses it outright.
-		ctx.Resp = errPassthrough.response(ctx.Req, "")
-		return &goproxy.ConnectAction{Action: goproxy.ConnectReject}, hostport
+		return connectRefuse, t, errPassthrough
 	}
-	return &goproxy.ConnectAction{Action: goproxy.ConnectAccept}, t.authority()
+	return connectTunnel, t, failure{}
+}
+
+// handleConnect is goproxy's CONNECT hook. Tunnels the proxy terminates
+// never reach it (ServeHTTP serves those itself); it tunnels or refuses.
+func (p *Proxy) handleConnect(_ string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
+	d, t, f := p.decideConnect(ctx.Req)
+	if d == connectTunnel {
+		return &goproxy.ConnectAction{Action: goproxy.ConnectAccept}, t.authority()
+	}
+	if f.code == "" {
+		f = badRequest("CONNECT could not be served")
+	}
+	ctx.Resp = f.response(ctx.Req, "")
+	return &goproxy.ConnectAction{Action: goproxy.ConnectReject}, ctx.Req.Host
 }
 
 // shouldTerminate applies mitm.hosts.
@@ -66,18 +90,16 @@ func (p *Proxy) shouldTerminate(host string, port int) bool {
 // tlsConfigFor serves a leaf for the CONNECT authority, whatever name the
 // client puts in its SNI: a client asking for another name gets a
 // certificate it will reject, and the request never leaves the tunnel's host.
-func (p *Proxy) tlsConfigFor(t *tunnel) func(string, *goproxy.ProxyCtx) (*tls.Config, error) {
-	return func(string, *goproxy.ProxyCtx) (*tls.Config, error) {
-		leaf, err := p.opts.Leaves.Get(t.host)
-		if err != nil {
-			return nil, err
-		}
-		return &tls.Config{
-			Certificates: []tls.Certificate{*leaf},
-			MinVersion:   tls.VersionTLS12,
-			NextProtos:   []string{"http/1.1"},
-		}, nil
+func (p *Proxy) tlsConfigFor(t *tunnel) (*tls.Config, error) {
+	leaf, err := p.opts.Leaves.Get(t.host)
+	if err != nil {
+		return nil, err
 	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{*leaf},
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"http/1.1"},
+	}, nil
 }
 
 func hasExplicitPort(hostport string) bool {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -25,17 +26,22 @@ type target struct {
 	port   int
 }
 
-// handleRequest runs for every proxied request, plain or inside a
-// terminated tunnel. It always returns a response (ours or the upstream's),
-// so goproxy never sends anything on its own.
-func (p *Proxy) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Request, *http.Response) {
-	tun, _ := ctx.UserData.(*tunnel)
+// handleRequest runs for every absolute-form request goproxy reads on the
+// proxy listener. It always returns a response (ours or the upstream's), so
+// goproxy never sends anything on its own.
+func (p *Proxy) handleRequest(req *http.Request, _ *goproxy.ProxyCtx) (*http.Request, *http.Response) {
+	return req, p.exchange(req, nil)
+}
+
+// exchange takes one request, plain (tun is nil) or read inside a
+// terminated tunnel, through the proxy and returns the response to send.
+func (p *Proxy) exchange(req *http.Request, tun *tunnel) *http.Response {
 	ex := &exchange{p: p, in: req, tunnel: tun, start: p.now(), id: newRequestID()}
 	ex.record = audit.Record{
 		Time: ex.start, RequestID: ex.id, Actor: p.opts.Identity,
 		Method: req.Method, SourceIP: peerAddr(req.RemoteAddr).String(),
 	}
-	return req, ex.run()
+	return ex.run()
 }
 
 // exchange is one request's trip through the proxy.
@@ -216,6 +222,13 @@ func (ex *exchange) passthrough() *http.Response {
 func (ex *exchange) cleanResponse(resp *http.Response) *http.Response {
 	removeHopByHop(resp.Header)
 	removeAlter(resp.Header)
+	if resp.Trailer != nil {
+		// Trailer values arrive only at the end of the body, and net/http
+		// fills in whatever the upstream sent, announced or not; so they are
+		// filtered again when the body ends.
+		removeAlter(resp.Trailer)
+		resp.Body = &trailerFilter{ReadCloser: resp.Body, trailer: resp.Trailer}
+	}
 	if ex.tunnel == nil && resp.ContentLength < 0 && bodyAllowed(resp) {
 		// goproxy flushes a plain-HTTP response after every write only when
 		// it sees a chunked Transfer-Encoding in the headers it copies;
@@ -225,6 +238,20 @@ func (ex *exchange) cleanResponse(resp *http.Response) *http.Response {
 	}
 	resp.Request = ex.in
 	return resp
+}
+
+// trailerFilter removes X-Alter-* trailers once the body has been read.
+type trailerFilter struct {
+	io.ReadCloser
+	trailer http.Header
+}
+
+func (t *trailerFilter) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	if err != nil {
+		removeAlter(t.trailer)
+	}
+	return n, err
 }
 
 func bodyAllowed(resp *http.Response) bool {

@@ -49,6 +49,8 @@ type Options struct {
 	Upstream    UpstreamOptions
 	// MaxSignedBody bounds the body held in memory to sign it (SigV4).
 	MaxSignedBody int64
+	// Timeouts for slow or idle clients; zero fields take DefaultTimeouts.
+	Timeouts Timeouts
 	// Identity is the actor recorded in audit records.
 	Identity string
 	// Now is the clock; tests replace it.
@@ -80,6 +82,7 @@ func New(o Options) (*Proxy, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	o.Timeouts = o.Timeouts.withDefaults()
 	if o.MaxSignedBody <= 0 {
 		o.MaxSignedBody = DefaultMaxSignedBody
 	}
@@ -114,8 +117,15 @@ func New(o Options) (*Proxy, error) {
 	return p, nil
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. CONNECTs the proxy must read are served
+// here (see serveTunnel); goproxy handles everything else.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		if d, t, _ := p.decideConnect(r); d == connectTerminate {
+			p.serveTunnel(w, r, t)
+			return
+		}
+	}
 	p.gp.ServeHTTP(w, r)
 }
 

@@ -1,0 +1,213 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Timeouts bound how long a client may hold a connection without making
+// progress. Terminated tunnels get the same limits as the proxy listener, so
+// a client gains nothing by sending its requests inside a tunnel.
+type Timeouts struct {
+	Handshake time.Duration // from CONNECT to a completed TLS handshake
+	Header    time.Duration // to read one request's headers
+	Idle      time.Duration // between requests on a kept-alive connection
+}
+
+// DefaultTimeouts are used for any zero field.
+var DefaultTimeouts = Timeouts{Handshake: 10 * time.Second, Header: 30 * time.Second, Idle: 2 * time.Minute}
+
+func (t Timeouts) withDefaults() Timeouts {
+	if t.Handshake <= 0 {
+		t.Handshake = DefaultTimeouts.Handshake
+	}
+	if t.Header <= 0 {
+		t.Header = DefaultTimeouts.Header
+	}
+	if t.Idle <= 0 {
+		t.Idle = DefaultTimeouts.Idle
+	}
+	return t
+}
+
+// serveTunnel terminates a CONNECT the proxy must read: it answers 200,
+// completes TLS with a leaf for the CONNECT authority, and serves the
+// requests inside with a net/http server of its own. goproxy's own MITM
+// loop reads requests without header size limits or timeouts, so it is not
+// used; net/http gives both, plus its strict request parsing (ambiguous
+// framing, bad header names and duplicate Host are refused before our code
+// runs).
+func (p *Proxy) serveTunnel(w http.ResponseWriter, r *http.Request, t *tunnel) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "CONNECT needs HTTP/1.1", http.StatusHTTPVersionNotSupported)
+		return
+	}
+	conn, rw, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	// Bytes the client sent right behind the CONNECT (a ClientHello in the
+	// same packet) are in rw.Reader; the tunnel reads through it.
+	client := &bufferedConn{Conn: conn, r: rw.Reader}
+	limits := p.opts.Timeouts
+	_ = conn.SetDeadline(time.Now().Add(limits.Handshake))
+	if _, err := io.WriteString(conn, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+		conn.Close()
+		return
+	}
+	first, err := rw.Reader.Peek(1)
+	if err != nil {
+		conn.Close()
+		return
+	}
+	var inner net.Conn = client
+	scheme := "http"
+	if first[0] == 0x16 { // a TLS handshake record
+		cfg, err := p.tlsConfigFor(t)
+		if err != nil {
+			p.log.Warn("no certificate for tunnel", zap.String("host", t.host), zap.Error(err))
+			conn.Close()
+			return
+		}
+		tc := tls.Server(client, cfg)
+		ctx, cancel := context.WithTimeout(context.Background(), limits.Handshake)
+		err = tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			p.log.Debug("tunnel handshake failed", zap.String("host", t.host), zap.Error(err))
+			conn.Close()
+			return
+		}
+		inner, scheme = tc, "https"
+	}
+	_ = conn.SetDeadline(time.Time{})
+
+	srv := &http.Server{
+		Handler:           p.tunnelHandler(t, scheme),
+		ReadHeaderTimeout: limits.Header,
+		IdleTimeout:       limits.Idle,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          log.New(zapWriter{p.log}, "", 0),
+	}
+	srv.SetKeepAlivesEnabled(true)
+	_ = srv.Serve(newOneConnListener(inner))
+}
+
+// tunnelHandler handles one request read inside a terminated tunnel.
+func (p *Proxy) tunnelHandler(t *tunnel, scheme string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.RemoteAddr = t.peer
+		if r.URL.Host == "" {
+			r.URL.Host = r.Host
+		}
+		// The scheme is what the tunnel carries, whatever an absolute URL says.
+		r.URL.Scheme = scheme
+		writeResponse(w, p.exchange(r, t), p.log)
+	})
+}
+
+// writeResponse copies resp to w, flushing after every write when the body
+// has no known length (SSE, long polls, chunked streams) so it arrives as
+// the upstream produces it.
+func writeResponse(w http.ResponseWriter, resp *http.Response, l *zap.Logger) {
+	defer resp.Body.Close()
+	for k, vs := range resp.Header {
+		w.Header()[k] = vs
+	}
+	for k := range resp.Trailer {
+		w.Header().Add("Trailer", k)
+	}
+	w.WriteHeader(resp.StatusCode)
+	stream := resp.ContentLength < 0
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+			if stream {
+				_ = rc.Flush()
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				l.Debug("upstream body ended early", zap.Error(err))
+			}
+			break
+		}
+	}
+	for k, vs := range resp.Trailer {
+		w.Header()[k] = vs
+	}
+}
+
+// bufferedConn reads through the bufio.Reader the HTTP server used, so no
+// byte the client already sent is lost.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// oneConnListener hands one connection to http.Server.Serve, then blocks
+// Accept until that connection is closed, so Serve returns exactly when
+// the tunnel ends.
+type oneConnListener struct {
+	conn   net.Conn
+	once   sync.Once
+	closed chan struct{}
+}
+
+func newOneConnListener(c net.Conn) *oneConnListener {
+	l := &oneConnListener{closed: make(chan struct{})}
+	l.conn = &notifyConn{Conn: c, closed: l.closed}
+	return l
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	var c net.Conn
+	l.once.Do(func() { c = l.conn })
+	if c != nil {
+		return c, nil
+	}
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *oneConnListener) Close() error   { return nil }
+func (l *oneConnListener) Addr() net.Addr { return l.conn.LocalAddr() }
+
+type notifyConn struct {
+	net.Conn
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (c *notifyConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { close(c.closed) })
+	return err
+}
+
+// zapWriter sends net/http's own error log (malformed requests, TLS
+// errors) to our debug log.
+type zapWriter struct{ l *zap.Logger }
+
+func (z zapWriter) Write(b []byte) (int, error) {
+	z.l.Debug("tunnel server", zap.ByteString("detail", b))
+	return len(b), nil
+}
