@@ -8,21 +8,24 @@ import (
 
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/policy"
+	"github.com/alter-sidecar/alter/providers"
 	"github.com/alter-sidecar/alter/secretstore"
 )
 
 func (a *app) secretCommand() *cobra.Command {
 	secret := &cobra.Command{Use: "secret", Short: "Store secrets (write-only)"}
 	var (
-		name  string
-		hosts []string
+		name, provider string
+		hosts          []string
 	)
 	var flags *specFlags
 	add := &cobra.Command{
-		Use:   "add --type TYPE --allow-host HOST [flags] < secret",
+		Use:   "add (--provider NAME [--param K=V]... | --type TYPE --allow-host HOST [flags]) < secret",
 		Short: "Store a secret read from stdin and print its new grant id",
 		Long: "add reads the secret from standard input, never from arguments, seals it in the store and\n" +
 			"prints the new grant id alone on standard output.\n\n" +
+			"--provider NAME uses a built-in template (alter providers show NAME says which fields it reads\n" +
+			"and which --param values it needs). Otherwise --type says how the secret is injected.\n\n" +
 			"Types: bearer (field token), api_key (field api_key, needs --header), basic (fields username,\n" +
 			"password), aws_sigv4 (access_key_id, secret_access_key, optional session_token; region and\n" +
 			"service from the host or --param region=R --param service=S), custom (--field names plus\n" +
@@ -32,13 +35,7 @@ func (a *app) secretCommand() *cobra.Command {
 			"host:port for anything else; *.example.com matches one label.",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if flags.typ == "" {
-				return usageError{fmt.Errorf("--type is required (one of: %s)", strings.Join(inject.Types(), ", "))}
-			}
-			if len(hosts) == 0 {
-				return usageError{fmt.Errorf("--allow-host is required: name at least one host the secret may be sent to")}
-			}
-			spec, err := flags.build()
+			spec, pol, want, err := a.credentialFromFlags(flags, provider, hosts)
 			if err != nil {
 				return err
 			}
@@ -46,11 +43,9 @@ func (a *app) secretCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pol := policy.Spec{Destinations: hosts}
 			if _, err := policy.Compile(pol); err != nil {
 				return err
 			}
-			want, _, _ := spec.FieldNames()
 			cfg, _, _, err := a.loadConfig("")
 			if err != nil {
 				return err
@@ -67,20 +62,61 @@ func (a *app) secretCommand() *cobra.Command {
 			if err := injector.CheckFields(fields); err != nil {
 				return err
 			}
-			g, err := store.Add(cmd.Context(), secretstore.NewSecret{Spec: spec, Fields: fields, Name: name, Policy: pol})
+			g, err := store.Add(cmd.Context(), secretstore.NewSecret{Spec: spec, Provider: provider, Fields: fields, Name: name, Policy: pol})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stderr, "stored %s secret %q for %s\n", spec.Type, name, strings.Join(destinationList(pol), ", "))
+			kind := spec.Type
+			if provider != "" {
+				kind = provider
+			}
+			fmt.Fprintf(a.stderr, "stored %s secret %q for %s\n", kind, name, strings.Join(destinationList(pol), ", "))
 			fmt.Fprintln(a.stdout, g.ID)
 			return nil
 		},
 	}
 	flags = addSpecFlags(add.Flags())
+	add.Flags().StringVar(&provider, "provider", "", "a built-in provider template (alter providers list): fills the hosts and rules")
 	add.Flags().StringArrayVar(&hosts, "allow-host", nil, "destination the secret may be sent to (repeatable)")
 	add.Flags().StringVar(&name, "name", "", "a name for people (not secret)")
 	secret.AddCommand(add)
 	return secret
+}
+
+// credentialFromFlags returns how the secret is injected, where it may go
+// and which fields to read from stdin: from a provider template, or from
+// --type and its flags.
+func (a *app) credentialFromFlags(flags *specFlags, provider string, hosts []string) (inject.Spec, policy.Spec, []string, error) {
+	if provider != "" {
+		if flags.typ != "" || len(hosts) > 0 {
+			return inject.Spec{}, policy.Spec{}, nil, usageError{fmt.Errorf("--provider fills the type and hosts; do not combine it with --type or --allow-host")}
+		}
+		p, err := providers.Catalog().Get(provider)
+		if err != nil {
+			return inject.Spec{}, policy.Spec{}, nil, err
+		}
+		params, err := flags.paramMap()
+		if err != nil {
+			return inject.Spec{}, policy.Spec{}, nil, err
+		}
+		r, err := p.Build(params)
+		if err != nil {
+			return inject.Spec{}, policy.Spec{}, nil, err
+		}
+		return r.Spec, policy.Spec{Destinations: r.Destinations}, r.Fields, nil
+	}
+	if flags.typ == "" {
+		return inject.Spec{}, policy.Spec{}, nil, usageError{fmt.Errorf("--provider or --type is required (types: %s; providers: alter providers list)", strings.Join(inject.Types(), ", "))}
+	}
+	if len(hosts) == 0 {
+		return inject.Spec{}, policy.Spec{}, nil, usageError{fmt.Errorf("--allow-host is required: name at least one host the secret may be sent to")}
+	}
+	spec, err := flags.build()
+	if err != nil {
+		return inject.Spec{}, policy.Spec{}, nil, err
+	}
+	want, _, err := spec.FieldNames()
+	return spec, policy.Spec{Destinations: hosts}, want, err
 }
 
 // destinationList renders a policy's destinations in normalised form.
