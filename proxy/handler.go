@@ -65,6 +65,7 @@ func (ex *exchange) run() *http.Response {
 	grantID, hasMarker, markerErr := readMarker(ex.in.Header)
 	if !hasMarker && markerErr == nil && !trailerMarker(ex.in) {
 		if fail != nil {
+			ex.p.opts.Metrics.request(audit.DecisionDeny, fail.status, fail.code)
 			return fail.response(ex.in, "")
 		}
 		return ex.passthrough()
@@ -153,7 +154,9 @@ func (ex *exchange) withGrant(grantID string) *http.Response {
 		return ex.deny(errInternal)
 	}
 	ex.record.Decision = audit.DecisionAllow
+	sent := time.Now()
 	resp, err := p.grantTr.RoundTrip(out)
+	p.opts.Metrics.upstream("grant", time.Since(sent))
 	if err != nil {
 		f := classify(err)
 		if f.code == CodePolicyDenied {
@@ -194,7 +197,9 @@ func (ex *exchange) outbound(dest policy.Destination) *http.Request {
 // passthrough forwards a request that carries no grant, unchanged except for
 // the proxy's own and hop-by-hop headers.
 func (ex *exchange) passthrough() *http.Response {
+	m := ex.p.opts.Metrics
 	if !ex.p.passthrough {
+		m.request(audit.DecisionDeny, errPassthrough.status, errPassthrough.code)
 		return errPassthrough.response(ex.in, "")
 	}
 	in := ex.in
@@ -209,11 +214,16 @@ func (ex *exchange) passthrough() *http.Response {
 	}
 	removeHopByHop(out.Header)
 	removeAlter(out.Header)
+	sent := time.Now()
 	resp, err := ex.p.passTr.RoundTrip(out)
+	m.upstream("passthrough", time.Since(sent))
 	if err != nil {
 		ex.p.log.Debug("passthrough request failed", zap.String("host", ex.target.host), zap.Error(redactURLError(err)))
-		return classify(err).response(in, "")
+		f := classify(err)
+		m.request("passthrough", f.status, f.code)
+		return f.response(in, "")
 	}
+	m.request("passthrough", resp.StatusCode, "")
 	return ex.cleanResponse(resp)
 }
 

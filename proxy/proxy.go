@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/elazarl/goproxy"
@@ -49,6 +50,8 @@ type Options struct {
 	Upstream    UpstreamOptions
 	// MaxSignedBody bounds the body held in memory to sign it (SigV4).
 	MaxSignedBody int64
+	// Metrics, if set, count requests, latencies and tunnels.
+	Metrics *Metrics
 	// Timeouts for slow or idle clients; zero fields take DefaultTimeouts.
 	Timeouts Timeouts
 	// Identity is the actor recorded in audit records.
@@ -108,7 +111,12 @@ func New(o Options) (*Proxy, error) {
 	gp.Tr = p.passTr // only reached if a handler returns no response, which ours never do
 	gp.ConnectDial = nil
 	gp.ConnectDialWithReq = func(req *http.Request, network, addr string) (net.Conn, error) {
-		return p.passDial.DialContext(req.Context(), network, addr)
+		c, err := p.passDial.DialContext(req.Context(), network, addr)
+		if err != nil {
+			return nil, err
+		}
+		p.opts.Metrics.tunnel("passthrough", 1)
+		return &closeNotifyConn{Conn: c, onClose: func() { p.opts.Metrics.tunnel("passthrough", -1) }}, nil
 	}
 	gp.NonproxyHandler = http.HandlerFunc(p.serveNonProxy)
 	gp.OnRequest().HandleConnectFunc(p.handleConnect)
@@ -144,6 +152,34 @@ func (p *Proxy) serveNonProxy(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
+}
+
+// closeNotifyConn runs onClose once, when the connection is first closed.
+type closeNotifyConn struct {
+	net.Conn
+	once    sync.Once
+	onClose func()
+}
+
+func (c *closeNotifyConn) Close() error {
+	c.once.Do(c.onClose)
+	return c.Conn.Close()
+}
+
+// CloseWrite and CloseRead keep half-close working: goproxy half-closes
+// tunnels when both ends are TCP connections.
+func (c *closeNotifyConn) CloseWrite() error {
+	if hc, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return hc.CloseWrite()
+	}
+	return c.Conn.Close()
+}
+
+func (c *closeNotifyConn) CloseRead() error {
+	if hc, ok := c.Conn.(interface{ CloseRead() error }); ok {
+		return hc.CloseRead()
+	}
+	return nil
 }
 
 // goproxyLogger routes goproxy's own warnings to our debug log. They can

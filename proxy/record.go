@@ -57,6 +57,7 @@ func (b *auditedBody) Close() error {
 func (ex *exchange) finish(resp *http.Response, code string) *http.Response {
 	ex.record.Status = resp.StatusCode
 	ex.record.ErrorCode = code
+	ex.p.opts.Metrics.request(ex.record.Decision, resp.StatusCode, code)
 	resp.Header.Set(HeaderRequestID, ex.id)
 	body := resp.Body
 	if body == nil {
@@ -69,6 +70,7 @@ func (ex *exchange) finish(resp *http.Response, code string) *http.Response {
 		}
 		ex.record.Latency = ex.p.now().Sub(ex.start)
 		if err := ex.p.opts.Audit.Write(ex.record); err != nil {
+			ex.p.opts.Metrics.auditError()
 			ex.p.log.Error("audit record could not be written", zap.String("request_id", ex.id), zap.Error(err))
 		}
 	}}

@@ -92,6 +92,8 @@ func (p *Proxy) serveTunnel(w http.ResponseWriter, r *http.Request, t *tunnel) {
 		inner, scheme = tc, "https"
 	}
 	_ = conn.SetDeadline(time.Time{})
+	p.opts.Metrics.tunnel("terminated", 1)
+	defer p.opts.Metrics.tunnel("terminated", -1)
 
 	srv := &http.Server{
 		Handler:           p.tunnelHandler(t, scheme),

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -278,6 +279,19 @@ func TestCurlThroughBuiltBinary(t *testing.T) {
 
 func TestAdminEndpoints(t *testing.T) {
 	e := startBinEnv(t)
+	// One request through the proxy so the counters have something to say.
+	_, _ = e.curlGet("http://open.example.test:1/", "")
+	resp, err := http.Get(e.adminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, name := range []string{"alter_requests_total", "alter_grant_cache_size", "alter_leaf_cache_hits_total", "alter_audit_write_errors_total", "go_goroutines"} {
+		if !strings.Contains(string(metrics), name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
 	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get(e.adminURL + path)
 		if err != nil {

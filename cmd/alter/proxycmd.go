@@ -12,6 +12,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -101,9 +104,27 @@ func (a *app) runProxy(ctx context.Context, cfg config.Config) error {
 		}
 	}
 
+	leaves := certs.NewLeafCache(ca, cfg.MITM.LeafCacheSize)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := proxy.NewMetrics(reg, proxy.MetricSources{
+		GrantCache: func() proxy.CacheStats {
+			s := store.Stats()
+			return proxy.CacheStats{Hits: s.CacheHits, Misses: s.CacheMisses, Size: s.CacheSize}
+		},
+		LeafCache: func() proxy.CacheStats {
+			s := leaves.Stats()
+			return proxy.CacheStats{Hits: s.Hits, Misses: s.Misses, Size: s.Size}
+		},
+	})
+	if err != nil {
+		return err
+	}
+
 	p, err := proxy.New(proxy.Options{
 		Store:         store,
-		Leaves:        certs.NewLeafCache(ca, cfg.MITM.LeafCacheSize),
+		Leaves:        leaves,
+		Metrics:       metrics,
 		Audit:         sink,
 		Log:           log,
 		MITM:          proxy.MITMMode{All: cfg.MITM.Hosts.All, Auto: cfg.MITM.Hosts.Auto, Hosts: cfg.MITM.Hosts.List},
@@ -127,7 +148,7 @@ func (a *app) runProxy(ctx context.Context, cfg config.Config) error {
 	go func() { errc <- srv.Serve(ln) }()
 	var admin *http.Server
 	if adminLn != nil {
-		admin = &http.Server{Handler: adminHandler(store), ReadHeaderTimeout: 10 * time.Second}
+		admin = &http.Server{Handler: adminHandler(store, reg), ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- admin.Serve(adminLn) }()
 	}
 	fmt.Fprintf(a.stderr, "alter proxy listening on %s (admin %s); CA for clients: %s\n", ln.Addr(), addrOrOff(adminLn), cfg.MITM.CACert)
@@ -151,8 +172,9 @@ func (a *app) runProxy(ctx context.Context, cfg config.Config) error {
 	return nil
 }
 
-func adminHandler(store interface{ Ready() error }) http.Handler {
+func adminHandler(store interface{ Ready() error }, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
