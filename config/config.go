@@ -40,6 +40,15 @@ type Config struct {
 	Upstream      Upstream
 	Audit         Audit
 	Log           Log
+	// ProxyAuth lists the clients that may use the proxy; empty means no
+	// client authentication (a sidecar that only its own pod reaches).
+	ProxyAuth []ProxyClient
+}
+
+// ProxyClient is one application allowed to use a shared proxy.
+type ProxyClient struct {
+	Name   string
+	SHA256 string // hex SHA-256 of its password or token
 }
 
 // Store says where grants and secrets live.

@@ -55,6 +55,12 @@ func Render(c Config) []byte {
 	p("  dial_timeout: %s\n  response_header_timeout: %s\n", c.Upstream.DialTimeout, c.Upstream.ResponseHeaderTimeout)
 	p("audit:\n  path: %q\n  durable: %t\n", c.Audit.Path, c.Audit.Durable)
 	p("log:\n  level: %s\n", c.Log.Level)
+	if len(c.ProxyAuth) > 0 {
+		p("proxy_auth:\n  clients:\n")
+		for _, pc := range c.ProxyAuth {
+			p("    - {name: %q, sha256: %q}\n", pc.Name, pc.SHA256)
+		}
+	}
 	return []byte(b.String())
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,12 @@ type wire struct {
 	Upstream    wireUpstream `yaml:"upstream"`
 	Audit       wireAudit    `yaml:"audit"`
 	Log         wireLog      `yaml:"log"`
+	ProxyAuth   struct {
+		Clients []struct {
+			Name   string `yaml:"name"`
+			SHA256 string `yaml:"sha256"`
+		} `yaml:"clients"`
+	} `yaml:"proxy_auth"`
 }
 
 type wireStore struct {
@@ -304,6 +311,21 @@ func (w wire) compile(home, base string) (Config, error) {
 		bad("audit.durable", "the durable, hash-chained sink is not in this build yet; set false")
 	}
 
+	names := map[string]bool{}
+	for i, pc := range w.ProxyAuth.Clients {
+		key := fmt.Sprintf("proxy_auth.clients[%d]", i)
+		if pc.Name == "" || strings.ContainsAny(pc.Name, ": \t") || !printable(pc.Name) {
+			bad(key+".name", "must be a non-empty name without ':' or spaces")
+		} else if names[pc.Name] {
+			bad(key+".name", "%q is listed twice", pc.Name)
+		}
+		names[pc.Name] = true
+		if d, err := hex.DecodeString(pc.SHA256); err != nil || len(d) != 32 {
+			bad(key+".sha256", "must be 64 hex digits (alter auth hash < secret prints it)")
+		}
+		c.ProxyAuth = append(c.ProxyAuth, ProxyClient{Name: pc.Name, SHA256: strings.ToLower(pc.SHA256)})
+	}
+
 	c.Log.Level = w.Log.Level
 	switch w.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -314,6 +336,15 @@ func (w wire) compile(home, base string) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func checkListen(addr string) error {

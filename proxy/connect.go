@@ -15,9 +15,10 @@ import (
 // request read inside the tunnel is bound to this authority: it is where the
 // request goes, whatever the inner Host header or URL says.
 type tunnel struct {
-	host string // normalised
-	port int
-	peer string // the client's TCP address
+	host  string // normalised
+	port  int
+	peer  string // the client's TCP address
+	actor string // the authenticated client, if the proxy requires one
 }
 
 // authority is host:port in URL form (IPv6 in brackets).
@@ -45,7 +46,7 @@ func (p *Proxy) decideConnect(r *http.Request) (connectDecision, *tunnel, failur
 	if err != nil || !hasExplicitPort(hostport) {
 		return connectRefuse, nil, badRequest("CONNECT needs a valid host:port")
 	}
-	t := &tunnel{host: host, port: port, peer: r.RemoteAddr}
+	t := &tunnel{host: host, port: port, peer: r.RemoteAddr, actor: actorOf(r)}
 	if p.shouldTerminate(host, port) {
 		return connectTerminate, t, failure{}
 	}

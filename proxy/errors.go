@@ -20,6 +20,7 @@ const (
 	CodeStoreUnavailable  = "store_unavailable"
 	CodeAuditUnavailable  = "audit_unavailable"
 	CodeTooLarge          = "request_too_large"
+	CodeProxyAuthRequired = "proxy_auth_required"
 	CodeInternal          = "internal_error"
 )
 
@@ -46,6 +47,7 @@ var (
 	errUpstreamTimeout  = failure{http.StatusGatewayTimeout, CodeUpstreamTimeout, "the upstream server did not answer in time", ""}
 	errBodyTooLarge     = failure{http.StatusRequestEntityTooLarge, CodeTooLarge, "the request body is larger than this grant can sign (max_signed_body)", ""}
 	errInternal         = failure{http.StatusInternalServerError, CodeInternal, "the proxy could not prepare the request", ""}
+	errProxyAuth        = failure{http.StatusProxyAuthRequired, CodeProxyAuthRequired, "this proxy needs Proxy-Authorization (Basic or Bearer)", ""}
 	errPassthrough      = failure{http.StatusForbidden, CodePassthroughDenied, "requests without an X-Alter-Grant header are not allowed through this proxy", ""}
 )
 
@@ -55,6 +57,16 @@ func badRequest(message string) failure {
 
 func policyDenied(rule, reason string) failure {
 	return failure{http.StatusForbidden, CodePolicyDenied, reason, rule}
+}
+
+// write sends the failure as the answer to r on w.
+func (f failure) write(w http.ResponseWriter, r *http.Request) {
+	resp := f.response(r, "")
+	for k, vs := range resp.Header {
+		w.Header()[k] = vs
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
 }
 
 type errorBody struct {

@@ -37,8 +37,12 @@ func (p *Proxy) handleRequest(req *http.Request, _ *goproxy.ProxyCtx) (*http.Req
 // terminated tunnel, through the proxy and returns the response to send.
 func (p *Proxy) exchange(req *http.Request, tun *tunnel) *http.Response {
 	ex := &exchange{p: p, in: req, tunnel: tun, start: p.now(), id: newRequestID()}
+	actor := actorOf(req)
+	if actor == "" {
+		actor = p.opts.Identity
+	}
 	ex.record = audit.Record{
-		Time: ex.start, RequestID: ex.id, Actor: p.opts.Identity,
+		Time: ex.start, RequestID: ex.id, Actor: actor,
 		Method: req.Method, SourceIP: peerAddr(req.RemoteAddr).String(),
 	}
 	return ex.run()

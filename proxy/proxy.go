@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -54,6 +53,9 @@ type Options struct {
 	Metrics *Metrics
 	// Timeouts for slow or idle clients; zero fields take DefaultTimeouts.
 	Timeouts Timeouts
+	// Clients, when set, must authenticate with Proxy-Authorization; the
+	// client's name becomes the audit actor.
+	Clients []Client
 	// Identity is the actor recorded in audit records.
 	Identity string
 	// Now is the clock; tests replace it.
@@ -71,6 +73,7 @@ type Proxy struct {
 	now         func() time.Time
 	mitmHosts   map[string]bool
 	passthrough bool
+	auth        *clientAuth // nil: no client authentication
 }
 
 // New builds a proxy. It never uses goproxy's built-in CA or its default
@@ -98,6 +101,9 @@ func New(o Options) (*Proxy, error) {
 		now:         o.Now,
 		mitmHosts:   map[string]bool{},
 		passthrough: o.Passthrough,
+	}
+	if len(o.Clients) > 0 {
+		p.auth = &clientAuth{clients: append([]Client(nil), o.Clients...)}
 	}
 	for _, h := range o.MITM.Hosts {
 		if n, err := policy.NormalizeHost(h); err == nil {
@@ -128,6 +134,14 @@ func New(o Options) (*Proxy, error) {
 // ServeHTTP implements http.Handler. CONNECTs the proxy must read are served
 // here (see serveTunnel); goproxy handles everything else.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.auth != nil {
+		name, ok := p.auth.authenticate(r.Header)
+		if !ok {
+			proxyAuthRequired(w, r)
+			return
+		}
+		r = withActor(r, name)
+	}
 	if r.Method == http.MethodConnect {
 		if d, t, _ := p.decideConnect(r); d == connectTerminate {
 			p.serveTunnel(w, r, t)
@@ -146,12 +160,7 @@ func (p *Proxy) CloseIdleConnections() {
 // serveNonProxy answers requests in origin form (GET /path), which are not
 // proxy requests at all.
 func (p *Proxy) serveNonProxy(w http.ResponseWriter, r *http.Request) {
-	resp := badRequest("this is a proxy: send absolute-form requests (GET http://host/path) or CONNECT").response(r, "")
-	for k, vs := range resp.Header {
-		w.Header()[k] = vs
-	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
+	badRequest("this is a proxy: send absolute-form requests (GET http://host/path) or CONNECT").write(w, r)
 }
 
 // closeNotifyConn runs onClose once, when the connection is first closed.

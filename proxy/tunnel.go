@@ -110,6 +110,9 @@ func (p *Proxy) serveTunnel(w http.ResponseWriter, r *http.Request, t *tunnel) {
 func (p *Proxy) tunnelHandler(t *tunnel, scheme string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.RemoteAddr = t.peer
+		if t.actor != "" {
+			r = withActor(r, t.actor)
+		}
 		if r.URL.Host == "" {
 			r.URL.Host = r.Host
 		}

@@ -104,6 +104,14 @@ func (a *app) runProxy(ctx context.Context, cfg config.Config) error {
 		}
 	}
 
+	var clients []proxy.Client
+	for _, pc := range cfg.ProxyAuth {
+		d, err := proxy.ParseDigest(pc.SHA256)
+		if err != nil {
+			return fmt.Errorf("proxy_auth %s: %w", pc.Name, err)
+		}
+		clients = append(clients, proxy.Client{Name: pc.Name, Digest: d})
+	}
 	leaves := certs.NewLeafCache(ca, cfg.MITM.LeafCacheSize)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -131,6 +139,7 @@ func (a *app) runProxy(ctx context.Context, cfg config.Config) error {
 		Passthrough:   cfg.Passthrough == config.PassthroughAllow,
 		MaxSignedBody: cfg.MaxSignedBody,
 		Identity:      identity(),
+		Clients:       clients,
 		Upstream: proxy.UpstreamOptions{
 			RootCAs:               roots,
 			Resolve:               cfg.Upstream.Resolve,
