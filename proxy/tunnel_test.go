@@ -17,7 +17,9 @@ import (
 // TestTunnelLimits: requests inside a terminated tunnel get the same limits
 // as on the proxy listener (SECURITY.md classes 5 and 10).
 func TestTunnelLimits(t *testing.T) {
-	short := func(o *Options) { o.Timeouts = Timeouts{Handshake: 300 * time.Millisecond, Header: 300 * time.Millisecond, Idle: 300 * time.Millisecond} }
+	short := func(o *Options) {
+		o.Timeouts = Timeouts{Handshake: 300 * time.Millisecond, Header: 300 * time.Millisecond, Idle: 300 * time.Millisecond}
+	}
 
 	t.Run("oversized header block answered 431, nothing forwarded", func(t *testing.T) {
 		e := newEnv(t)

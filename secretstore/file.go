@@ -185,7 +185,7 @@ func (s *FileStore) Resolve(ctx context.Context, grantID string, now time.Time) 
 		}
 		s.cache.Add(key, fields)
 	}
-	return &Resolved{Grant: e.grant, Secret: sec.info, Policy: e.policy, Injector: sec.injector, Fields: fields}, nil
+	return &Resolved{Grant: e.grant, Secret: sec.info, Policy: e.effective, Injector: sec.injector, Fields: fields}, nil
 }
 
 // Policies returns the compiled policies of every grant in the store,

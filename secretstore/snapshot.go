@@ -27,14 +27,18 @@ type snapshot struct {
 // grantEntry is one grant with everything Resolve needs precomputed,
 // including what its chain of parents (for clones) implies.
 type grantEntry struct {
-	grant   Grant
-	policy  *policy.Policy
-	secret  *secretEntry
-	own     error // this record's own problem; kept for parents' sake
-	problem error // this record or one it depends on cannot be trusted
+	grant  Grant
+	policy *policy.Policy // the grant's own rules
+	// effective is what Resolve hands out: the grant's own policy AND every
+	// ancestor's, so a clone can never reach past any of them.
+	effective *policy.Policy
+	secret    *secretEntry
+	own       error // this record's own problem; kept for parents' sake
+	problem   error // this record or one it depends on cannot be trusted
 	// unavailable: the grant or an ancestor is revoked, or an ancestor is
 	// missing. Decided from trusted records only.
 	unavailable bool
+	status      string    // for listings: why unavailable, or StatusActive
 	expires     time.Time // earliest ExpiresAt on the chain; zero if none
 	// secretErr: the grant's secret is missing or its record is bad. It is
 	// checked after revocation and expiry, which do not need the secret.
@@ -176,9 +180,12 @@ func (s *snapshot) addGrants(f *storeFile, keys *Keyring, path string, secrets m
 // first thing that makes it unusable. A record that fails its check stops
 // the walk with a problem (ErrStoreUnavailable): its revoked flag and
 // expiry cannot be believed. Otherwise revocation or a missing parent makes
-// the grant unavailable, and the earliest expiry on the chain is its own.
+// the grant unavailable, the earliest expiry on the chain is its own, and
+// its effective policy is every policy on the chain at once.
 func (e *grantEntry) resolveChain(grants map[string]*grantEntry) {
 	cur := e
+	var chain []*policy.Policy
+	e.status = StatusActive
 	for depth := 0; ; depth++ {
 		if cur.own != nil {
 			if cur == e {
@@ -186,12 +193,18 @@ func (e *grantEntry) resolveChain(grants map[string]*grantEntry) {
 			} else {
 				e.problem = fmt.Errorf("parent grant %s: %w", cur.grant.ID, cur.own)
 			}
+			e.status = StatusUnusable
 			return
 		}
 		if cur.grant.Revoked {
 			e.unavailable = true
+			e.status = StatusRevoked
+			if cur != e {
+				e.status = StatusParentRevoked
+			}
 			return
 		}
+		chain = append(chain, cur.policy)
 		if x := cur.grant.ExpiresAt; x != nil && (e.expires.IsZero() || x.Before(e.expires)) {
 			e.expires = *x
 		}
@@ -205,14 +218,19 @@ func (e *grantEntry) resolveChain(grants map[string]*grantEntry) {
 		parent, ok := grants[cur.grant.Parent]
 		if !ok {
 			e.unavailable = true
+			e.status = StatusParentMissing
 			return
 		}
 		cur = parent
 	}
+	e.effective = policy.All(chain...)
 	switch {
 	case e.secret == nil:
 		e.secretErr = fmt.Errorf("its secret %s is not in the store", e.grant.SecretID)
 	case e.secret.problem != nil:
 		e.secretErr = fmt.Errorf("secret %s: %w", e.secret.info.ID, e.secret.problem)
+	}
+	if e.secretErr != nil {
+		e.status = StatusUnusable
 	}
 }

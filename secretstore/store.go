@@ -14,8 +14,18 @@
 //	watch.go     noticing and loading changes made by other processes
 //	lock.go      the cross-process lock and atomic file replacement
 //	write.go     Add, Rotate, Revoke
+//	clone.go     Clone and SetPolicy: narrowing a grant's policy
 //	validate.go  input checks for Add
-//	list.go      List and Get
+//	list.go      List and Get, and a grant's status
+//
+// Clones. A clone is a grant with a Parent: it uses the parent's secret (the
+// same SecretID, so rotating the parent rotates the clone), its policy may
+// only narrow the parent's (policy.Within, checked on Clone and SetPolicy),
+// and it never outlives the parent (its expiry is at most the parent's
+// effective one). At request time a clone is usable only while every
+// ancestor is present, unrevoked and unexpired, and its effective policy
+// is its own AND every ancestor's (policy.All): a parent narrowed or
+// revoked later narrows or revokes its clones at once.
 package secretstore
 
 import (
@@ -75,14 +85,30 @@ type GrantInfo struct {
 	// revoked nor expired (its record, a parent's or its secret's failed an
 	// integrity check, ...). Empty for a healthy grant.
 	Problem string `json:"problem,omitempty"`
+	// Status is one of the Status* constants, as of the listing, for the
+	// grant and its chain of parents.
+	Status string `json:"status"`
+	// EffectiveExpiresAt is the earliest expiry on the grant's chain of
+	// parents (its own included): when it stops resolving. Nil if none.
+	EffectiveExpiresAt *time.Time `json:"effective_expires_at,omitempty"`
 }
+
+// Grant statuses, as listings show them.
+const (
+	StatusActive        = "active"
+	StatusRevoked       = "revoked"        // the grant itself was revoked
+	StatusExpired       = "expired"        // it or an ancestor reached its expiry
+	StatusParentRevoked = "parent_revoked" // an ancestor was revoked
+	StatusParentMissing = "parent_missing" // an ancestor is not in the store
+	StatusUnusable      = "unusable"       // a record failed its checks; see Problem
+)
 
 // Resolved is a usable grant: its metadata, compiled policy and injector,
 // and the opened credential. It is immutable and shared between requests.
 type Resolved struct {
 	Grant    Grant
 	Secret   SecretInfo
-	Policy   *policy.Policy
+	Policy   *policy.Policy // effective: the grant's own AND its ancestors'
 	Injector *inject.Injector
 	Fields   inject.Fields // secret values; never log
 }
@@ -127,4 +153,29 @@ type Admin interface {
 	List(ctx context.Context) ([]GrantInfo, error)
 	// Get returns one grant or an error wrapping ErrNotFound.
 	Get(ctx context.Context, grantID string) (GrantInfo, error)
+	// Clone creates a grant that uses parentID's secret under a policy
+	// within the parent's and an expiry within the parent's. Errors wrap
+	// ErrNotFound for an unknown parent and ErrInvalid for a parent that is
+	// revoked or expired, a rule that widens, or an expiry beyond the
+	// parent's; nothing is written.
+	Clone(ctx context.Context, parentID string, c CloneRequest) (Grant, error)
+	// SetPolicy replaces a grant's policy. For a clone, rules left empty
+	// are the parent's and the result must be within the parent's policy.
+	// Errors wrap ErrNotFound or ErrInvalid; nothing is written.
+	SetPolicy(ctx context.Context, grantID string, spec policy.Spec) error
+}
+
+// CloneRequest asks for a clone of a grant.
+type CloneRequest struct {
+	// Name defaults to the parent's name, so audit records still name the
+	// secret.
+	Name   string
+	Labels []string
+	// TTL (from now) or ExpiresAt: at most one. Neither means the clone
+	// lives as long as its parent.
+	TTL       time.Duration
+	ExpiresAt *time.Time
+	// Policy narrows the parent's. A rule left empty is inherited from the
+	// parent (it never means "unrestricted").
+	Policy policy.Spec
 }

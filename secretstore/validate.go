@@ -38,16 +38,8 @@ func validateNew(ns NewSecret, now time.Time) error {
 	if err := checkText("provider", ns.Provider); err != nil {
 		return err
 	}
-	if len(ns.Labels) > maxLabels {
-		return fmt.Errorf("%w: %d labels, at most %d", ErrInvalid, len(ns.Labels), maxLabels)
-	}
-	for i, l := range ns.Labels {
-		if l == "" {
-			return fmt.Errorf("%w: labels[%d] is empty", ErrInvalid, i)
-		}
-		if err := checkText(fmt.Sprintf("labels[%d]", i), l); err != nil {
-			return err
-		}
+	if err := checkLabels(ns.Labels); err != nil {
+		return err
 	}
 	if x := ns.ExpiresAt; x != nil {
 		if !x.After(now) {
@@ -55,6 +47,22 @@ func validateNew(ns NewSecret, now time.Time) error {
 		}
 		if x.Year() > 9999 {
 			return fmt.Errorf("%w: expiry is after year 9999", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// checkLabels checks a grant's labels.
+func checkLabels(labels []string) error {
+	if len(labels) > maxLabels {
+		return fmt.Errorf("%w: %d labels, at most %d", ErrInvalid, len(labels), maxLabels)
+	}
+	for i, l := range labels {
+		if l == "" {
+			return fmt.Errorf("%w: labels[%d] is empty", ErrInvalid, i)
+		}
+		if err := checkText(fmt.Sprintf("labels[%d]", i), l); err != nil {
+			return err
 		}
 	}
 	return nil

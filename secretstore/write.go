@@ -89,15 +89,19 @@ func (s *FileStore) Add(ctx context.Context, ns NewSecret) (Grant, error) {
 	if err != nil {
 		return Grant{}, err
 	}
+	pol, err := ns.Policy.Canonical()
+	if err != nil {
+		return Grant{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	g := Grant{
 		ID:        grantID.String(),
 		SecretID:  secretID.String(),
 		Name:      ns.Name,
 		Labels:    append([]string(nil), ns.Labels...),
+		Policy:    pol,
 		CreatedAt: now,
 		UpdatedAt: now,
 	}
-	g.Policy.Destinations = append([]string(nil), ns.Policy.Destinations...)
 	if ns.ExpiresAt != nil {
 		x := ns.ExpiresAt.UTC()
 		g.ExpiresAt = &x

@@ -10,11 +10,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/secretstore"
 )
 
 func (a *app) grantCommand() *cobra.Command {
-	grant := &cobra.Command{Use: "grant", Short: "List, show, revoke and rotate grants"}
+	grant := &cobra.Command{Use: "grant", Short: "List, show, clone, restrict, revoke and rotate grants"}
 	var asJSON bool
 
 	list := &cobra.Command{
@@ -95,7 +96,7 @@ func (a *app) grantCommand() *cobra.Command {
 			})
 		},
 	}
-	grant.AddCommand(list, show, revoke, rotate)
+	grant.AddCommand(list, show, revoke, rotate, a.cloneCommand(), a.policyCommand())
 	return grant
 }
 
@@ -118,7 +119,12 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// status is the store's view of the grant and its parents; the fallback
+// covers a store that does not fill it in.
 func status(g secretstore.GrantInfo) string {
+	if g.Status != "" {
+		return g.Status
+	}
 	switch {
 	case g.Revoked:
 		return "revoked"
@@ -130,10 +136,10 @@ func status(g secretstore.GrantInfo) string {
 
 func writeTable(w io.Writer, grants []secretstore.GrantInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GRANT\tNAME\tTYPE\tSTATUS\tDESTINATIONS\tCREATED")
+	fmt.Fprintln(tw, "GRANT\tNAME\tTYPE\tSTATUS\tDESTINATIONS\tPARENT\tEXPIRES\tCREATED")
 	for _, g := range grants {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, dash(g.Name), g.Secret.Spec.Type, status(g),
-			strings.Join(g.Policy.Destinations, ","), g.CreatedAt.Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, dash(g.Name), g.Secret.Spec.Type, status(g),
+			strings.Join(g.Policy.Destinations, ","), dash(g.Parent), timeOrDash(g.EffectiveExpiresAt), g.CreatedAt.Format(time.RFC3339))
 	}
 	return tw.Flush()
 }
@@ -153,14 +159,49 @@ func writeDetail(w io.Writer, g secretstore.GrantInfo) error {
 	}
 	row("fields", strings.Join(g.Secret.Fields, ", ")+" (write-only)")
 	row("destinations", strings.Join(g.Policy.Destinations, ", "))
+	writeRules(row, g.Policy)
 	row("parent", dash(g.Parent))
-	if g.ExpiresAt != nil {
-		row("expires", g.ExpiresAt.Format(time.RFC3339))
+	if g.Parent != "" {
+		row("parent rules", "also enforced on every request")
+	}
+	row("expires", timeOrDash(g.ExpiresAt))
+	if g.EffectiveExpiresAt != nil && (g.ExpiresAt == nil || !g.ExpiresAt.Equal(*g.EffectiveExpiresAt)) {
+		row("expires (with parents)", g.EffectiveExpiresAt.Format(time.RFC3339))
+	}
+	if g.Problem != "" {
+		row("problem", g.Problem)
 	}
 	row("secret version", fmt.Sprint(g.Secret.Version))
 	row("created", g.CreatedAt.Format(time.RFC3339))
 	row("updated", g.UpdatedAt.Format(time.RFC3339))
 	return tw.Flush()
+}
+
+// writeRules shows the optional rules; "any" where a rule does not restrict.
+func writeRules(row func(k, v string), p policy.Spec) {
+	list := func(xs []string, sep string) string {
+		if len(xs) == 0 {
+			return "any"
+		}
+		return strings.Join(xs, sep)
+	}
+	row("methods", list(p.Methods, ","))
+	row("path prefixes", list(p.PathPrefixes, ", "))
+	row("time windows", list(p.Windows, "; "))
+	row("source ips", list(p.SourceCIDRs, ", "))
+	if p.NotBefore != nil {
+		row("not before", p.NotBefore.Format(time.RFC3339))
+	}
+	if p.NotAfter != nil {
+		row("not after", p.NotAfter.Format(time.RFC3339))
+	}
+}
+
+func timeOrDash(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 func dash(s string) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +20,7 @@ func (a *app) secretCommand() *cobra.Command {
 		hosts          []string
 	)
 	var flags *specFlags
+	var pf *policyFlags
 	add := &cobra.Command{
 		Use:   "add (--provider NAME [--param K=V]... | --type TYPE --allow-host HOST [flags]) < secret",
 		Short: "Store a secret read from stdin and print its new grant id",
@@ -36,6 +38,10 @@ func (a *app) secretCommand() *cobra.Command {
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec, pol, want, err := a.credentialFromFlags(flags, provider, hosts)
+			if err != nil {
+				return err
+			}
+			pol, expiry, err := pf.build(pol, time.Now())
 			if err != nil {
 				return err
 			}
@@ -62,7 +68,7 @@ func (a *app) secretCommand() *cobra.Command {
 			if err := injector.CheckFields(fields); err != nil {
 				return err
 			}
-			g, err := store.Add(cmd.Context(), secretstore.NewSecret{Spec: spec, Provider: provider, Fields: fields, Name: name, Policy: pol})
+			g, err := store.Add(cmd.Context(), secretstore.NewSecret{Spec: spec, Provider: provider, Fields: fields, Name: name, Policy: pol, ExpiresAt: expiry})
 			if err != nil {
 				return err
 			}
@@ -76,6 +82,7 @@ func (a *app) secretCommand() *cobra.Command {
 		},
 	}
 	flags = addSpecFlags(add.Flags())
+	pf = addPolicyFlags(add.Flags())
 	add.Flags().StringVar(&provider, "provider", "", "a built-in provider template (alter providers list): fills the hosts and rules")
 	add.Flags().StringArrayVar(&hosts, "allow-host", nil, "destination the secret may be sent to (repeatable)")
 	add.Flags().StringVar(&name, "name", "", "a name for people (not secret)")
