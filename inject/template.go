@@ -55,10 +55,8 @@ func parseTemplate(format string, fields []string) (template, error) {
 		rest = rest[open+end+1:]
 	}
 	for _, p := range t.parts {
-		for i := 0; i < len(p.literal); i++ {
-			if c := p.literal[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-				return t, fmt.Errorf("contains a control character")
-			}
+		if !validLiteral(p.literal) {
+			return t, fmt.Errorf("contains a control character")
 		}
 	}
 	if !used {
