@@ -110,19 +110,26 @@ func (s *sigv4Step) payloadHash(req *http.Request, max int64) (string, error) {
 	if req.ContentLength > max {
 		return "", ErrBodyTooLarge
 	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, max+1))
+	// Size the buffer from Content-Length when it is known, so a large body
+	// is read once into one allocation instead of a doubling series.
+	var buf bytes.Buffer
+	if req.ContentLength > 0 {
+		buf.Grow(int(req.ContentLength) + bytes.MinRead)
+	}
+	h := sha256.New()
+	_, err := buf.ReadFrom(io.TeeReader(io.LimitReader(req.Body, max+1), h))
 	_ = req.Body.Close()
 	if err != nil {
 		return "", fmt.Errorf("%w: reading the body: %v", ErrBadRequest, err)
 	}
-	if int64(len(body)) > max {
+	if int64(buf.Len()) > max {
 		return "", ErrBodyTooLarge
 	}
-	sum := sha256.Sum256(body)
+	body := buf.Bytes()
 	req.Body = io.NopCloser(bytes.NewReader(body))
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	req.ContentLength = int64(len(body))
-	return hex.EncodeToString(sum[:]), nil
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func headerValue(h http.Header, name string) string {

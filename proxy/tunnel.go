@@ -136,7 +136,9 @@ func writeResponse(w http.ResponseWriter, resp *http.Response, l *zap.Logger) {
 	w.WriteHeader(resp.StatusCode)
 	stream := resp.ContentLength < 0
 	rc := http.NewResponseController(w)
-	buf := make([]byte, 32<<10)
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	buf := *bp
 	for {
 		n, err := resp.Body.Read(buf)
 		if n > 0 {
@@ -158,6 +160,10 @@ func writeResponse(w http.ResponseWriter, resp *http.Response, l *zap.Logger) {
 		w.Header()[k] = vs
 	}
 }
+
+// copyBuffers recycles the buffers responses are copied through: a fresh
+// 32 KiB buffer per response showed up in profiles as allocation and GC.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // bufferedConn reads through the bufio.Reader the HTTP server used, so no
 // byte the client already sent is lost.

@@ -29,7 +29,7 @@ import (
 type FileStore struct {
 	path  string
 	keys  *Keyring
-	cache *expirable.LRU[cacheKey, inject.Fields]
+	cache *expirable.LRU[cacheKey, *opened]
 	snap  atomic.Pointer[snapshot]
 
 	hits, misses atomic.Uint64
@@ -101,7 +101,7 @@ func OpenFile(path string, keys *Keyring, opts ...Options) (*FileStore, error) {
 	s := &FileStore{
 		path:  path,
 		keys:  keys,
-		cache: expirable.NewLRU[cacheKey, inject.Fields](o.CacheSize, nil, o.CacheTTL),
+		cache: expirable.NewLRU[cacheKey, *opened](o.CacheSize, nil, o.CacheTTL),
 	}
 	s.reload()
 	if snap := s.snap.Load(); snap.err != nil {
@@ -144,7 +144,7 @@ func createStore(ctx context.Context, path string, mustBeNew bool) error {
 //
 // Unknown, revoked and expired grants get the bare ErrGrantUnavailable (no
 // detail that could reach a client and tell them apart). On a cache hit it
-// takes no lock but the cache's and allocates only the Resolved. The
+// takes no lock but the cache's and usually allocates nothing. The
 // Resolved and everything it points to are shared: treat them as read-only.
 func (s *FileStore) Resolve(ctx context.Context, grantID string, now time.Time) (*Resolved, error) {
 	snap := s.snap.Load()
@@ -166,7 +166,7 @@ func (s *FileStore) Resolve(ctx context.Context, grantID string, now time.Time) 
 	}
 	sec := e.secret
 	key := cacheKey{sec.info.ID, sec.info.Version}
-	fields, ok := s.cache.Get(key)
+	o, ok := s.cache.Get(key)
 	if ok {
 		s.hits.Add(1)
 	} else {
@@ -174,8 +174,8 @@ func (s *FileStore) Resolve(ctx context.Context, grantID string, now time.Time) 
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		var err error
-		if fields, err = s.keys.open(sec.info.ID, sec.info.KeyID, sec.nonce, sec.sealed); err != nil {
+		fields, err := s.keys.open(sec.info.ID, sec.info.KeyID, sec.nonce, sec.sealed)
+		if err != nil {
 			return nil, err
 		}
 		// The MAC vouches for the spec and the seal for the values; this
@@ -183,9 +183,31 @@ func (s *FileStore) Resolve(ctx context.Context, grantID string, now time.Time) 
 		if err := sec.injector.CheckFields(fields); err != nil {
 			return nil, fmt.Errorf("%w: secret %s: %v", ErrStoreUnavailable, sec.info.ID, err)
 		}
-		s.cache.Add(key, fields)
+		o = &opened{fields: fields}
+		s.cache.Add(key, o)
 	}
-	return &Resolved{Grant: e.grant, Secret: sec.info, Policy: e.effective, Injector: sec.injector, Fields: fields}, nil
+	// The Resolved built from this cache entry is kept on the grant, so a
+	// cache hit hands out the same immutable value without allocating.
+	if last := e.last.Load(); last != nil && last.from == o {
+		return last.r, nil
+	}
+	r := &Resolved{Grant: e.grant, Secret: sec.info, Policy: e.effective, Injector: sec.injector, Fields: o.fields}
+	e.last.Store(&lastResolved{from: o, r: r})
+	return r, nil
+}
+
+// opened is one decrypted secret version in the cache. It is a pointer so a
+// grant can tell whether the Resolved it built last came from the entry the
+// cache holds now (an evicted and re-opened secret is a new *opened).
+type opened struct {
+	fields inject.Fields
+}
+
+// lastResolved is the Resolved a grant handed out last and the cache entry
+// it was built from.
+type lastResolved struct {
+	from *opened
+	r    *Resolved
 }
 
 // Policies returns the compiled policies of every grant in the store,

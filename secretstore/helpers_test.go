@@ -128,8 +128,8 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-func newTestCache() *expirable.LRU[cacheKey, inject.Fields] {
-	return expirable.NewLRU[cacheKey, inject.Fields](10, nil, 0)
+func newTestCache() *expirable.LRU[cacheKey, *opened] {
+	return expirable.NewLRU[cacheKey, *opened](10, nil, 0)
 }
 
 // isStoreError reports whether err is one Resolve may return.

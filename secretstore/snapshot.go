@@ -3,6 +3,7 @@ package secretstore
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/alter-sidecar/alter/inject"
@@ -43,6 +44,8 @@ type grantEntry struct {
 	// secretErr: the grant's secret is missing or its record is bad. It is
 	// checked after revocation and expiry, which do not need the secret.
 	secretErr error
+	// last caches the Resolved built for this grant (see Resolve).
+	last atomic.Pointer[lastResolved]
 }
 
 // usable reports whether nothing but time can stop the grant being used.
