@@ -1,11 +1,3 @@
-// Package audit defines the audit record written for every grant use,
-// allowed or denied, and the sinks that store those records.
-//
-// A record never carries a secret or a header value: only names, the
-// destination, the decision and its rule, sizes and timing. Text that the
-// client controls (reason, path, host, query keys) is capped and has its
-// control characters escaped, so a client cannot forge a second line or
-// hide text from someone reading the log in a terminal.
 package audit
 
 import (
@@ -40,6 +32,21 @@ const (
 	FieldBytesIn       = "bytes_in"
 	FieldBytesOut      = "bytes_out"
 	FieldLatencyMS     = "latency_ms"
+	FieldPhase         = "phase" // omitted when empty
+
+	// Chain fields, written only by the durable sink (see chain.go).
+	FieldSeq       = "seq"
+	FieldPrev      = "prev"
+	FieldFileStart = "file_start" // only on the first line of each file
+)
+
+// Phase values. The durable sink's two-phase contract: a PhaseRequest
+// record is written (and fsynced) before anything is sent upstream, a
+// PhaseResponse record when the exchange ends, both with the same request
+// id. An empty phase is the single record the other sinks keep writing.
+const (
+	PhaseRequest  = "request"
+	PhaseResponse = "response"
 )
 
 // MessageGrantUse is the "msg" value of every audit record.
@@ -88,12 +95,16 @@ type Record struct {
 	BytesIn       int64
 	BytesOut      int64
 	Latency       time.Duration
+	Phase         string // PhaseRequest, PhaseResponse or "" (one record per exchange)
 }
 
 // MarshalLogObject encodes every field except the time and message, which
 // belong to the log entry (see NewZapSink). It escapes and caps
 // client-controlled text.
 func (r Record) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	if r.Phase != "" {
+		enc.AddString(FieldPhase, Sanitize(r.Phase, maxOtherBytes))
+	}
 	enc.AddString(FieldRequestID, Sanitize(r.RequestID, maxOtherBytes))
 	enc.AddString(FieldGrantID, Sanitize(r.GrantID, maxOtherBytes))
 	if r.ParentGrantID != "" {

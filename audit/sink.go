@@ -59,7 +59,13 @@ func NewZapSink(path string) (Sink, error) {
 }
 
 func newZapSink(out zapcore.WriteSyncer, file *os.File) *zapSink {
-	enc := zapcore.NewJSONEncoder(zapcore.EncoderConfig{
+	return &zapSink{core: zapcore.NewCore(newEncoder(), out, zapcore.InfoLevel), out: out, file: file}
+}
+
+// newEncoder returns the JSON encoder every sink uses, so plain and
+// durable lines have the same shape.
+func newEncoder() zapcore.Encoder {
+	return zapcore.NewJSONEncoder(zapcore.EncoderConfig{
 		TimeKey:        FieldTime,
 		MessageKey:     FieldMessage,
 		EncodeTime:     encodeTimeUTC,
@@ -68,7 +74,6 @@ func newZapSink(out zapcore.WriteSyncer, file *os.File) *zapSink {
 		// No level, caller, name or stacktrace keys: every line is a
 		// grant use, and the shape stays fixed for parsers.
 	})
-	return &zapSink{core: zapcore.NewCore(enc, out, zapcore.InfoLevel), out: out, file: file}
 }
 
 // encodeTimeUTC writes RFC 3339 with nanoseconds in UTC, so lines from

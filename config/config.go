@@ -95,7 +95,13 @@ type Upstream struct {
 // Audit configures the audit sink.
 type Audit struct {
 	Path    string // "stdout", "stderr" or a file
-	Durable bool
+	Durable bool   // fsync'd, hash-chained, fail-closed sink (a file path)
+	// SyncInterval 0 fsyncs every record before the request goes on; a
+	// positive interval fsyncs at most that often (faster, loses the last
+	// records in a crash).
+	SyncInterval time.Duration
+	// MaxSize rotates the durable log at this many bytes; 0 never rotates.
+	MaxSize int64
 }
 
 // Log configures the operational log.

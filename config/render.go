@@ -54,6 +54,12 @@ func Render(c Config) []byte {
 	p("  allow_private: [%s]\n", quoteList(prefixStrings(c.Upstream.AllowPrivate)))
 	p("  dial_timeout: %s\n  response_header_timeout: %s\n", c.Upstream.DialTimeout, c.Upstream.ResponseHeaderTimeout)
 	p("audit:\n  path: %q\n  durable: %t\n", c.Audit.Path, c.Audit.Durable)
+	if c.Audit.SyncInterval == 0 {
+		p("  sync: record\n")
+	} else {
+		p("  sync: %s\n", c.Audit.SyncInterval)
+	}
+	p("  max_size: %d\n", c.Audit.MaxSize)
 	p("log:\n  level: %s\n", c.Log.Level)
 	if len(c.ProxyAuth) > 0 {
 		p("proxy_auth:\n  clients:\n")

@@ -72,8 +72,26 @@ type wireUpstream struct {
 }
 
 type wireAudit struct {
-	Path    string `yaml:"path"`
-	Durable bool   `yaml:"durable"`
+	Path    string   `yaml:"path"`
+	Durable bool     `yaml:"durable"`
+	Sync    syncMode `yaml:"sync"`
+	MaxSize size     `yaml:"max_size"`
+}
+
+// syncMode accepts "record" (fsync every record) or a duration.
+type syncMode time.Duration
+
+func (m *syncMode) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.Value == "record" {
+		*m = 0
+		return nil
+	}
+	var d duration
+	if err := d.UnmarshalYAML(n); err != nil {
+		return fmt.Errorf("line %d: audit.sync must be record or a duration such as 100ms", n.Line)
+	}
+	*m = syncMode(d)
+	return nil
 }
 
 type wireLog struct {
@@ -299,7 +317,7 @@ func (w wire) compile(home, base string) (Config, error) {
 		bad("upstream.response_header_timeout", "must be a positive duration")
 	}
 
-	c.Audit = Audit{Path: w.Audit.Path, Durable: w.Audit.Durable}
+	c.Audit = Audit{Path: w.Audit.Path, Durable: w.Audit.Durable, SyncInterval: time.Duration(w.Audit.Sync), MaxSize: int64(w.Audit.MaxSize)}
 	switch w.Audit.Path {
 	case "":
 		bad("audit.path", "must be stdout, stderr or a file path")
@@ -307,8 +325,14 @@ func (w wire) compile(home, base string) (Config, error) {
 	default:
 		c.Audit.Path = path("audit.path", w.Audit.Path, true)
 	}
-	if w.Audit.Durable {
-		bad("audit.durable", "the durable, hash-chained sink is not in this build yet; set false")
+	if w.Audit.Durable && (w.Audit.Path == "stdout" || w.Audit.Path == "stderr") {
+		bad("audit.durable", "needs audit.path to be a file, not %s", w.Audit.Path)
+	}
+	if c.Audit.SyncInterval < 0 || c.Audit.SyncInterval > time.Minute {
+		bad("audit.sync", "must be record or a duration up to 1m")
+	}
+	if c.Audit.MaxSize != 0 && c.Audit.MaxSize < 4096 {
+		bad("audit.max_size", "must be 0 (never rotate) or at least 4KiB")
 	}
 
 	names := map[string]bool{}

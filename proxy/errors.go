@@ -43,6 +43,7 @@ type failure struct {
 var (
 	errGrantUnavailable = failure{http.StatusForbidden, CodeGrantUnavailable, "the grant is unknown, revoked or expired", ""}
 	errStoreUnavailable = failure{http.StatusServiceUnavailable, CodeStoreUnavailable, "the credential store is unavailable", ""}
+	errAuditUnavailable = failure{http.StatusServiceUnavailable, CodeAuditUnavailable, "the audit log cannot be written", ""}
 	errUpstream         = failure{http.StatusBadGateway, CodeUpstreamError, "the upstream server could not be reached or failed", ""}
 	errUpstreamTimeout  = failure{http.StatusGatewayTimeout, CodeUpstreamTimeout, "the upstream server did not answer in time", ""}
 	errBodyTooLarge     = failure{http.StatusRequestEntityTooLarge, CodeTooLarge, "the request body is larger than this grant can sign (max_signed_body)", ""}

@@ -159,6 +159,14 @@ func (ex *exchange) withGrant(grantID string) *http.Response {
 		return ex.deny(errInternal)
 	}
 	ex.record.Decision = audit.DecisionAllow
+	if p.opts.AuditFirst {
+		// Durable audit: the grant use is on disk before any byte leaves.
+		rec := ex.record
+		rec.Phase = audit.PhaseRequest
+		if !ex.writeAudit(rec) {
+			return ex.auditUnavailable()
+		}
+	}
 	sent := time.Now()
 	resp, err := p.grantTr.RoundTrip(out)
 	p.opts.Metrics.upstream("grant", time.Since(sent))
@@ -280,7 +288,36 @@ func (ex *exchange) deny(f failure) *http.Response {
 	if f.rule != "" {
 		ex.record.Rule = f.rule
 	}
+	if ex.p.opts.AuditFirst {
+		// A durable audit log must hold the denial before the client hears
+		// of it; if it cannot, the client is told the log is unavailable.
+		rec := ex.record
+		rec.Phase, rec.Status, rec.ErrorCode = audit.PhaseResponse, f.status, f.code
+		rec.Latency = ex.p.now().Sub(ex.start)
+		if !ex.writeAudit(rec) {
+			return ex.auditUnavailable()
+		}
+		ex.p.opts.Metrics.request(audit.DecisionDeny, f.status, f.code)
+		resp := f.response(ex.in, ex.id)
+		return resp
+	}
 	return ex.finish(f.response(ex.in, ex.id), f.code)
+}
+
+// writeAudit writes rec and reports whether it was written.
+func (ex *exchange) writeAudit(rec audit.Record) bool {
+	if err := ex.p.opts.Audit.Write(rec); err != nil {
+		ex.p.opts.Metrics.auditError()
+		ex.p.log.Error("audit record could not be written", zap.String("request_id", ex.id), zap.Error(err))
+		return false
+	}
+	return true
+}
+
+// auditUnavailable answers a request the durable audit log could not record.
+func (ex *exchange) auditUnavailable() *http.Response {
+	ex.p.opts.Metrics.request(audit.DecisionDeny, errAuditUnavailable.status, errAuditUnavailable.code)
+	return errAuditUnavailable.response(ex.in, ex.id)
 }
 
 func hostOnly(host string) string {

@@ -49,6 +49,12 @@ type Options struct {
 	Upstream    UpstreamOptions
 	// MaxSignedBody bounds the body held in memory to sign it (SigV4).
 	MaxSignedBody int64
+	// AuditFirst makes the audit log part of the request path (durable
+	// audit): an allowed request is recorded before it is forwarded and
+	// its outcome after; a denial is recorded before it is answered. When a
+	// record cannot be written the client gets 503 audit_unavailable and
+	// nothing is sent upstream.
+	AuditFirst bool
 	// Metrics, if set, count requests, latencies and tunnels.
 	Metrics *Metrics
 	// Timeouts for slow or idle clients; zero fields take DefaultTimeouts.

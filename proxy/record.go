@@ -12,7 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"go.uber.org/zap"
+	"github.com/alter-sidecar/alter/audit"
 )
 
 // countingReader counts the request body bytes forwarded upstream.
@@ -69,10 +69,10 @@ func (ex *exchange) finish(resp *http.Response, code string) *http.Response {
 			ex.record.BytesIn = ex.sent.n.Load()
 		}
 		ex.record.Latency = ex.p.now().Sub(ex.start)
-		if err := ex.p.opts.Audit.Write(ex.record); err != nil {
-			ex.p.opts.Metrics.auditError()
-			ex.p.log.Error("audit record could not be written", zap.String("request_id", ex.id), zap.Error(err))
+		if ex.p.opts.AuditFirst {
+			ex.record.Phase = audit.PhaseResponse
 		}
+		ex.writeAudit(ex.record)
 	}}
 	return resp
 }

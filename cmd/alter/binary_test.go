@@ -106,7 +106,12 @@ func (e *binEnv) alter(stdin string, args ...string) (string, error) {
 	return out.String(), nil
 }
 
-func startBinEnv(t *testing.T) *binEnv {
+func startBinEnv(t *testing.T) *binEnv { return startBinEnvAudit(t, "", "") }
+
+// startBinEnvAudit starts the proxy with an audit path (a temp file when
+// empty) and extra audit settings (flow mapping entries such as
+// ", durable: true").
+func startBinEnvAudit(t *testing.T, auditPath, auditExtra string) *binEnv {
 	t.Helper()
 	e := &binEnv{t: t, bin: alterBinary(t), curl: needCurl(t), home: filepath.Join(t.TempDir(), "home"),
 		stderr: &syncBuffer{}, stdout: &syncBuffer{}, seen: make(chan http.Header, 16)}
@@ -133,7 +138,10 @@ func startBinEnv(t *testing.T) *binEnv {
 	up.StartTLS()
 	t.Cleanup(up.Close)
 
-	e.audit = filepath.Join(dir, "audit.log")
+	e.audit = auditPath
+	if e.audit == "" {
+		e.audit = filepath.Join(dir, "audit.log")
+	}
 	cfg := fmt.Sprintf(`version: 1
 listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
@@ -142,9 +150,9 @@ mitm: {ca_cert: %q, ca_key: %q, hosts: auto}
 upstream:
   ca_file: %q
   resolve: {"api.example.test:443": %q}
-audit: {path: %q}
+audit: {path: %q%s}
 `, e.home+"/grants.json", e.home+"/master.key", e.home+"/ca.pem", e.home+"/ca-key.pem",
-		filepath.Join(dir, "up.pem"), up.Listener.Addr().String(), e.audit)
+		filepath.Join(dir, "up.pem"), up.Listener.Addr().String(), e.audit, auditExtra)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -274,6 +282,50 @@ func TestCurlThroughBuiltBinary(t *testing.T) {
 		if err := json.Unmarshal(lines.Bytes(), &rec); err != nil {
 			t.Fatalf("audit line is not JSON: %s", lines.Text())
 		}
+	}
+}
+
+// TestDurableAuditThroughBinary: a durable log the running proxy wrote
+// verifies; an edit is found; a log that cannot be written fails closed.
+func TestDurableAuditThroughBinary(t *testing.T) {
+	e := startBinEnvAudit(t, "", ", durable: true")
+	gid, err := e.alter("tok-durable-sentinel-1", "secret", "add", "--type", "bearer", "--allow-host", "api.example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid = strings.TrimSpace(gid)
+	e.eventually("https://api.example.test/x", gid, 200)
+	e.curlGet("https://api.example.test/x", "00000000-0000-4000-8000-000000000000")
+	out, err := e.alter("", "audit", "verify", e.audit)
+	if err != nil || !strings.Contains(out, "OK: ") {
+		t.Fatalf("verify: %v %s", err, out)
+	}
+	data, _ := os.ReadFile(e.audit)
+	if strings.Contains(string(data), "tok-durable-sentinel-1") {
+		t.Fatal("the secret is in the audit log")
+	}
+	edited := filepath.Join(t.TempDir(), "edited.log")
+	_ = os.WriteFile(edited, bytes.Replace(data, []byte(`"status":200`), []byte(`"status":201`), 1), 0o600)
+	if _, err := e.alter("", "audit", "verify", edited); err == nil {
+		t.Fatal("verify accepted an edited log")
+	}
+
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full on this system")
+	}
+	dev := startBinEnvAudit(t, "/dev/full", ", durable: true")
+	gid2, err := dev.alter("tok-durable-sentinel-2", "secret", "add", "--type", "bearer", "--allow-host", "api.example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev.eventually("https://api.example.test/", strings.TrimSpace(gid2), 503)
+	if code, body := dev.curlGet("https://api.example.test/", strings.TrimSpace(gid2)); code != 503 || !strings.Contains(body, "audit_unavailable") {
+		t.Fatalf("durable audit on /dev/full: %d %s", code, body)
+	}
+	select {
+	case h := <-dev.seen:
+		t.Fatalf("a request reached the upstream although it could not be audited: %v", h)
+	default:
 	}
 }
 

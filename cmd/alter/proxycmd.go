@@ -86,7 +86,7 @@ func (a *app) runProxy(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	sink, err := audit.NewZapSink(cfg.Audit.Path)
+	sink, auditReady, err := openAuditSink(cfg.Audit, log)
 	if err != nil {
 		return err
 	}
@@ -138,6 +138,7 @@ func (a *app) runProxy(ctx context.Context, cfg config.Config) error {
 		MITM:          proxy.MITMMode{All: cfg.MITM.Hosts.All, Auto: cfg.MITM.Hosts.Auto, Hosts: cfg.MITM.Hosts.List},
 		Passthrough:   cfg.Passthrough == config.PassthroughAllow,
 		MaxSignedBody: cfg.MaxSignedBody,
+		AuditFirst:    cfg.Audit.Durable,
 		Identity:      identity(),
 		Clients:       clients,
 		Upstream: proxy.UpstreamOptions{
@@ -157,7 +158,7 @@ func (a *app) runProxy(ctx context.Context, cfg config.Config) error {
 	go func() { errc <- srv.Serve(ln) }()
 	var admin *http.Server
 	if adminLn != nil {
-		admin = &http.Server{Handler: adminHandler(store, reg), ReadHeaderTimeout: 10 * time.Second}
+		admin = &http.Server{Handler: adminHandler(readiness(store.Ready, auditReady), reg), ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- admin.Serve(adminLn) }()
 	}
 	fmt.Fprintf(a.stderr, "alter proxy listening on %s (admin %s); CA for clients: %s\n", ln.Addr(), addrOrOff(adminLn), cfg.MITM.CACert)
@@ -181,6 +182,36 @@ func (a *app) runProxy(ctx context.Context, cfg config.Config) error {
 	return nil
 }
 
+// openAuditSink opens the configured audit sink and returns its readiness
+// check (always ready for the plain sink, whose failures are only logged).
+func openAuditSink(c config.Audit, log *zap.Logger) (audit.Sink, func() error, error) {
+	if !c.Durable {
+		s, err := audit.NewZapSink(c.Path)
+		return s, func() error { return nil }, err
+	}
+	s, err := audit.NewDurableSink(c.Path, audit.DurableOptions{SyncInterval: c.SyncInterval, MaxSize: c.MaxSize, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, s.Ready, nil
+}
+
+// readiness combines checks: the first failure makes /readyz answer 503.
+func readiness(checks ...func() error) interface{ Ready() error } {
+	return readyFunc(func() error {
+		for _, c := range checks {
+			if err := c(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+type readyFunc func() error
+
+func (f readyFunc) Ready() error { return f() }
+
 func adminHandler(store interface{ Ready() error }, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -189,7 +220,7 @@ func adminHandler(store interface{ Ready() error }, reg *prometheus.Registry) ht
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if err := store.Ready(); err != nil {
-			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+			http.Error(w, "not ready: store or audit log unavailable", http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
