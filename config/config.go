@@ -28,7 +28,10 @@ const (
 
 // Config is a validated configuration. Paths are absolute.
 type Config struct {
-	Version     int
+	Version int
+	// Identity names this sidecar in audit records; empty means
+	// POD_NAMESPACE/POD_NAME in Kubernetes, else the host name.
+	Identity    string
 	Listen      string
 	AdminListen string
 	Store       Store

@@ -15,6 +15,9 @@ func Render(c Config) []byte {
 	p("# alter proxy reads this file when it is started without --config.\n")
 	p("# config.example.yaml in the alter repository documents every key.\n")
 	p("version: %d\n", c.Version)
+	if c.Identity != "" {
+		p("identity: %q\n", c.Identity)
+	}
 	p("listen: %q\n", c.Listen)
 	p("admin_listen: %q\n", c.AdminListen)
 	p("store:\n  type: %s\n  path: %q\n", c.Store.Type, c.Store.Path)

@@ -25,6 +25,7 @@ var errEOF = io.EOF
 // validated Config ever leaves this package.
 type wire struct {
 	Version     *int         `yaml:"version"`
+	Identity    string       `yaml:"identity"`
 	Listen      string       `yaml:"listen"`
 	AdminListen string       `yaml:"admin_listen"`
 	Store       wireStore    `yaml:"store"`
@@ -204,6 +205,10 @@ func (w wire) compile(home, base string) (Config, error) {
 		bad("version", "%d is not supported; this build reads version %d", *w.Version, Version)
 	default:
 		c.Version = *w.Version
+	}
+	c.Identity = w.Identity
+	if len(w.Identity) > 200 || !printable(w.Identity) {
+		bad("identity", "must be printable text of at most 200 bytes")
 	}
 	c.Listen = w.Listen
 	if err := checkListen(w.Listen); err != nil {

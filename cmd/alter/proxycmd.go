@@ -139,7 +139,7 @@ func (a *app) runProxy(ctx context.Context, cfg config.Config) error {
 		Passthrough:   cfg.Passthrough == config.PassthroughAllow,
 		MaxSignedBody: cfg.MaxSignedBody,
 		AuditFirst:    cfg.Audit.Durable,
-		Identity:      identity(),
+		Identity:      identity(cfg.Identity),
 		Clients:       clients,
 		Upstream: proxy.UpstreamOptions{
 			RootCAs:               roots,
@@ -250,9 +250,12 @@ func listenAddrs(lns ...net.Listener) []netip.AddrPort {
 	return out
 }
 
-// identity is the actor recorded in audit records: the pod when running in
-// Kubernetes, else the host name.
-func identity() string {
+// identity is the actor recorded in audit records: the configured
+// identity, else the pod when running in Kubernetes, else the host name.
+func identity(configured string) string {
+	if configured != "" {
+		return configured
+	}
 	if pod := os.Getenv("POD_NAME"); pod != "" {
 		if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
 			return ns + "/" + pod
