@@ -29,19 +29,22 @@ type zapSink struct {
 	mu     sync.Mutex
 	core   zapcore.Core
 	out    zapcore.WriteSyncer
-	file   *os.File // nil for stdout/stderr, which we must not close
+	group  *groupWriter // batches writes; nil when writing directly
+	file   *os.File     // nil for stdout/stderr, which we must not close
 	closed bool
 }
 
 // NewZapSink returns a sink writing JSON lines to path: "stdout", "stderr"
 // or a file, which is opened for appending and created with mode 0600 if
-// missing. The file's directory must already exist.
+// missing. The file's directory must already exist. Lines are written by a
+// group-commit writer (see groupWriter): a failed write is reported by a
+// later Write or by Close.
 func NewZapSink(path string) (Sink, error) {
 	switch path {
 	case "stdout":
-		return newZapSink(os.Stdout, nil), nil
+		return newGroupSink(os.Stdout, nil), nil
 	case "stderr":
-		return newZapSink(os.Stderr, nil), nil
+		return newGroupSink(os.Stderr, nil), nil
 	case "":
 		return nil, errors.New("audit sink: empty path (use stdout, stderr or a file path)")
 	}
@@ -55,7 +58,15 @@ func NewZapSink(path string) (Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit sink %s: %w", path, err)
 	}
-	return newZapSink(f, f), nil
+	return newGroupSink(f, f), nil
+}
+
+// newGroupSink is a zapSink whose lines go through a groupWriter.
+func newGroupSink(out zapcore.WriteSyncer, file *os.File) *zapSink {
+	g := newGroupWriter(out)
+	s := newZapSink(g, file)
+	s.group = g
+	return s
 }
 
 func newZapSink(out zapcore.WriteSyncer, file *os.File) *zapSink {
@@ -111,6 +122,14 @@ func (s *zapSink) Close() error {
 	}
 	s.closed = true
 	err := s.out.Sync()
+	if s.group != nil {
+		if gerr := s.group.Close(); err == nil {
+			err = gerr
+		}
+		if s.file != nil {
+			_ = s.file.Sync()
+		}
+	}
 	if s.file == nil {
 		return nil // syncing a terminal or pipe fails harmlessly
 	}

@@ -253,8 +253,15 @@ func TestWriteFailureSurfaces(t *testing.T) {
 			t.Fatal(err)
 		}
 		sink.(*zapSink).file.Close()
-		if err := sink.Write(fullRecord()); !errors.Is(err, os.ErrClosed) {
-			t.Errorf("err = %v, want os.ErrClosed", err)
+		// Lines are written by the group-commit writer: the failure
+		// surfaces on a later Write or, at the latest, on Close.
+		werr := sink.Write(fullRecord())
+		for i := 0; werr == nil && i < 100; i++ {
+			time.Sleep(time.Millisecond)
+			werr = sink.Write(fullRecord())
+		}
+		if cerr := sink.Close(); !errors.Is(werr, os.ErrClosed) && !errors.Is(cerr, os.ErrClosed) {
+			t.Errorf("write err = %v, close err = %v, want os.ErrClosed", werr, cerr)
 		}
 	})
 }
