@@ -79,10 +79,12 @@ var hopByHop = []string{
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
-// removeHopByHop deletes the headers named in Connection and then the fixed
-// hop-by-hop list, in that order, as net/http/httputil's reverse proxy does.
-// Names are matched in any letter case.
+// removeHopByHop deletes the headers named in Connection and the fixed
+// hop-by-hop list (as net/http/httputil's reverse proxy does), matching
+// names in any letter case. It makes two passes over the map, not one per
+// name: this runs on every request.
 func removeHopByHop(h http.Header) {
+	var listed []string
 	for k, vs := range h {
 		if !strings.EqualFold(k, "Connection") {
 			continue
@@ -90,14 +92,34 @@ func removeHopByHop(h http.Header) {
 		for _, v := range vs {
 			for _, name := range strings.Split(v, ",") {
 				if name = textproto.TrimString(name); name != "" {
-					deleteAnyCase(h, name)
+					listed = append(listed, name)
 				}
 			}
 		}
 	}
-	for _, name := range hopByHop {
-		deleteAnyCase(h, name)
+	for k := range h {
+		if isHopByHop(k) || containsFold(listed, k) {
+			delete(h, k)
+		}
 	}
+}
+
+func isHopByHop(k string) bool {
+	for _, name := range hopByHop {
+		if len(k) == len(name) && strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // removeAlter deletes every X-Alter-* header and Proxy-Authorization: they
@@ -106,14 +128,6 @@ func removeHopByHop(h http.Header) {
 func removeAlter(h http.Header) {
 	for k := range h {
 		if hasAlterPrefix(k) || strings.EqualFold(k, "Proxy-Authorization") {
-			delete(h, k)
-		}
-	}
-}
-
-func deleteAnyCase(h http.Header, name string) {
-	for k := range h {
-		if strings.EqualFold(k, name) {
 			delete(h, k)
 		}
 	}
