@@ -13,6 +13,7 @@
 //	path.go         path prefixes and the canonical-path check
 //	window.go       time windows (days, hours, IANA zones)
 //	source.go       source CIDRs, matched on the TCP peer
+//	actor.go        actors: the authenticated proxy clients allowed
 //	compose.go      All: a clone's policy AND its ancestors'
 //	within.go       Within and Inherit: a clone may only narrow its parent
 //	address.go      address ranges the SSRF guard refuses
@@ -33,6 +34,7 @@ type Policy struct {
 	prefixes     []string // canonical, no trailing slash unless "/"
 	windows      []window
 	sources      []netip.Prefix
+	actors       []string  // client names, compared exactly
 	notBefore    time.Time // zero: none
 	notAfter     time.Time // zero: none
 
@@ -82,6 +84,13 @@ func Compile(spec Spec) (*Policy, error) {
 		}
 		p.sources = append(p.sources, n)
 	}
+	for i, s := range spec.Actors {
+		a, err := parseActor(s)
+		if err != nil {
+			return nil, fmt.Errorf("policy: actors[%d]: %v", i, err)
+		}
+		p.actors = append(p.actors, a)
+	}
 	if err := checkTimes(spec); err != nil {
 		return nil, err
 	}
@@ -110,12 +119,14 @@ const (
 	RulePath        = "path"
 	RuleTimeWindow  = "time_window"
 	RuleSourceIP    = "source_ip"
+	RuleActor       = "actor"
 )
 
 // Input is one request, as the proxy saw it. Host and Port must come from
 // the connection's authority (the CONNECT target inside a tunnel), never
 // from a header the client could choose independently; SourceIP must be the
-// TCP peer, never a header such as X-Forwarded-For.
+// TCP peer, never a header such as X-Forwarded-For; Actor must be the client
+// the proxy authenticated, never a name the client merely claims.
 type Input struct {
 	Scheme   string // "https" or "http", as the client asked
 	Host     string // normalised with NormalizeHost
@@ -123,6 +134,7 @@ type Input struct {
 	Method   string
 	Path     string // url.URL.Path or url.URL.EscapedPath(); see path.go
 	SourceIP netip.Addr
+	Actor    string // the authenticated proxy client; empty when clients are not authenticated
 	Now      time.Time
 }
 
@@ -139,7 +151,7 @@ type Decision struct {
 
 // Decide evaluates the policy for one request. It fails closed: anything it
 // cannot match is denied. Rules are checked in a fixed order (destination,
-// source IP, time, method, path) and the first that fails is named.
+// source IP, actor, time, method, path) and the first that fails is named.
 func (p *Policy) Decide(in Input) Decision {
 	if p == nil {
 		return deny(RuleDestination, "grant has no policy")
@@ -153,6 +165,9 @@ func (p *Policy) Decide(in Input) Decision {
 	}
 	if !p.allowsSource(in.SourceIP) {
 		return deny(RuleSourceIP, "source address not allowed for this grant")
+	}
+	if !p.allowsActor(in.Actor) {
+		return deny(RuleActor, "proxy client not allowed for this grant")
 	}
 	if reason := p.checkTime(in.Now); reason != "" {
 		return deny(RuleTimeWindow, reason)

@@ -186,15 +186,54 @@ func TestDecideNotBeforeNotAfter(t *testing.T) {
 	}
 }
 
+func TestDecideActor(t *testing.T) {
+	p := mustCompile(t, Spec{Destinations: []string{"api.example.com"}, Actors: []string{"billing", "search"}})
+	tests := []struct {
+		name, actor string
+		allowed     bool
+	}{
+		{"listed", "billing", true},
+		{"second listed", "search", true},
+		{"another client", "reports", false},
+		{"case differs", "Billing", false},
+		{"prefix of a listed name", "bill", false},
+		{"listed name with suffix", "billing2", false},
+		{"no client authentication", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := req("GET", "/")
+			in.Actor = tt.actor
+			d := p.Decide(in)
+			if d.Allowed != tt.allowed || (!d.Allowed && d.Rule != RuleActor) {
+				t.Fatalf("Decide(actor %q) = %+v, want allowed=%v", tt.actor, d, tt.allowed)
+			}
+			if strings.Contains(d.Reason, "billing") || strings.Contains(d.Reason, "search") {
+				t.Fatalf("reason names a client: %q", d.Reason)
+			}
+		})
+	}
+	t.Run("no actors: any client, or none", func(t *testing.T) {
+		free := mustCompile(t, Spec{Destinations: []string{"api.example.com"}})
+		for _, actor := range []string{"", "anyone"} {
+			in := req("GET", "/")
+			in.Actor = actor
+			if d := free.Decide(in); !d.Allowed {
+				t.Fatalf("a grant without actors refused actor %q: %+v", actor, d)
+			}
+		}
+	})
+}
+
 // TestRuleOrder: the first failing rule is named, in a documented order.
 func TestRuleOrder(t *testing.T) {
 	p := mustCompile(t, Spec{
 		Destinations: []string{"api.example.com"}, Methods: []string{"GET"}, PathPrefixes: []string{"/v1"},
-		Windows: []string{"Mon 09:00-10:00 UTC"}, SourceCIDRs: []string{"192.0.2.0/24"},
+		Windows: []string{"Mon 09:00-10:00 UTC"}, SourceCIDRs: []string{"192.0.2.0/24"}, Actors: []string{"billing"},
 	})
 	in := Input{Scheme: "https", Host: "evil.example.com", Port: 443, Method: "DELETE", Path: "/v2",
-		SourceIP: netip.MustParseAddr("10.0.0.1"), Now: time.Date(2026, 6, 3, 12, 0, 0, 0, time.UTC)}
-	want := []string{RuleDestination, RuleSourceIP, RuleTimeWindow, RuleMethod, RulePath, ""}
+		SourceIP: netip.MustParseAddr("10.0.0.1"), Actor: "search", Now: time.Date(2026, 6, 3, 12, 0, 0, 0, time.UTC)}
+	want := []string{RuleDestination, RuleSourceIP, RuleActor, RuleTimeWindow, RuleMethod, RulePath, ""}
 	for _, rule := range want {
 		d := p.Decide(in)
 		if d.Rule != rule || d.Allowed != (rule == "") {
@@ -205,6 +244,8 @@ func TestRuleOrder(t *testing.T) {
 			in.Host = "api.example.com"
 		case RuleSourceIP:
 			in.SourceIP = netip.MustParseAddr("192.0.2.1")
+		case RuleActor:
+			in.Actor = "billing"
 		case RuleTimeWindow:
 			in.Now = time.Date(2026, 6, 1, 9, 30, 0, 0, time.UTC) // a Monday
 		case RuleMethod:
@@ -237,6 +278,16 @@ func TestCompileRefusesRules(t *testing.T) {
 		{"short mapped prefix", Spec{Destinations: dest, SourceCIDRs: []string{"::ffff:0:0/80"}}, "source_cidrs[0]"},
 		{"not-before after not-after", Spec{Destinations: dest, NotBefore: &nb, NotAfter: &nb}, "not_before"},
 		{"bad window", Spec{Destinations: dest, Windows: []string{"sometimes"}}, "windows[0]"},
+		{"empty actor", Spec{Destinations: dest, Actors: []string{"billing", ""}}, "actors[1]"},
+		{"actor with space", Spec{Destinations: dest, Actors: []string{"bill ing"}}, "actors[0]"},
+		{"actor with leading space", Spec{Destinations: dest, Actors: []string{" billing"}}, "actors[0]"},
+		{"actor with colon", Spec{Destinations: dest, Actors: []string{"billing:pass"}}, "actors[0]"},
+		{"actor with control character", Spec{Destinations: dest, Actors: []string{"bill\x00ing"}}, "actors[0]"},
+		{"actor with newline", Spec{Destinations: dest, Actors: []string{"billing\n"}}, "actors[0]"},
+		{"actor with tab", Spec{Destinations: dest, Actors: []string{"bill\ting"}}, "actors[0]"},
+		{"actor with no-break space", Spec{Destinations: dest, Actors: []string{"bill\u00a0ing"}}, "actors[0]"},
+		{"actor not utf-8", Spec{Destinations: dest, Actors: []string{"bill\xffing"}}, "actors[0]"},
+		{"actor too long", Spec{Destinations: dest, Actors: []string{strings.Repeat("a", 201)}}, "actors[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -256,6 +307,7 @@ func TestCanonical(t *testing.T) {
 		PathPrefixes: []string{"/v1/", "/v2"},
 		Windows:      []string{"mon-fri  09:00-17:00 Europe/Berlin"},
 		SourceCIDRs:  []string{"10.1.2.3/16", "::ffff:192.0.2.1", "2001:DB8::/32"},
+		Actors:       []string{"search", "billing", "search", "Billing"},
 		NotBefore:    &nb,
 	}.Canonical()
 	if err != nil {
@@ -268,6 +320,7 @@ func TestCanonical(t *testing.T) {
 		PathPrefixes: []string{"/v1", "/v2"},
 		Windows:      []string{"Mon-Fri 09:00-17:00 Europe/Berlin"},
 		SourceCIDRs:  []string{"10.1.0.0/16", "192.0.2.1/32", "2001:db8::/32"},
+		Actors:       []string{"search", "billing", "Billing"},
 		NotBefore:    &nbUTC,
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -280,11 +333,11 @@ func TestCanonical(t *testing.T) {
 
 func TestCloneSharesNothing(t *testing.T) {
 	nb := time.Now()
-	s := Spec{Destinations: []string{"a.example.com"}, Methods: []string{"GET"}, NotBefore: &nb}
+	s := Spec{Destinations: []string{"a.example.com"}, Methods: []string{"GET"}, Actors: []string{"billing"}, NotBefore: &nb}
 	c := s.Clone()
-	c.Destinations[0], c.Methods[0] = "b.example.com", "PUT"
+	c.Destinations[0], c.Methods[0], c.Actors[0] = "b.example.com", "PUT", "search"
 	*c.NotBefore = time.Time{}
-	if s.Destinations[0] != "a.example.com" || s.Methods[0] != "GET" || s.NotBefore.IsZero() {
+	if s.Destinations[0] != "a.example.com" || s.Methods[0] != "GET" || s.Actors[0] != "billing" || s.NotBefore.IsZero() {
 		t.Fatalf("Clone shares memory with the original: %+v", s)
 	}
 }

@@ -35,6 +35,10 @@ type Spec struct {
 	// SourceCIDRs lists the client addresses allowed (IPv4 or IPv6 CIDRs,
 	// or single addresses), matched against the TCP peer only.
 	SourceCIDRs []string `json:"source_cidrs,omitempty"`
+	// Actors lists the proxy clients allowed to use the grant, by their
+	// names in proxy_auth.clients. With a list, a request from a proxy that
+	// does not authenticate clients is denied. See actor.go.
+	Actors []string `json:"actors,omitempty"`
 }
 
 // Clone returns a deep copy: the result shares no slice or pointer with s.
@@ -45,6 +49,7 @@ func (s Spec) Clone() Spec {
 		PathPrefixes: slices.Clone(s.PathPrefixes),
 		Windows:      slices.Clone(s.Windows),
 		SourceCIDRs:  slices.Clone(s.SourceCIDRs),
+		Actors:       slices.Clone(s.Actors),
 	}
 	if s.NotBefore != nil {
 		t := *s.NotBefore
@@ -60,8 +65,9 @@ func (s Spec) Clone() Spec {
 // Canonical validates s and returns the form a store should write: methods
 // upper case, CIDRs masked and IPv4-mapped IPv6 written as IPv4, path
 // prefixes without a trailing slash, windows with single spaces, times in
-// UTC, and duplicates removed. Destinations are kept as the operator wrote
-// them (they are shown back to people); they are compared normalised.
+// UTC, and duplicates removed. Destinations and actors are kept as the
+// operator wrote them, in the order written (they are shown back to people);
+// destinations are compared normalised, actors exactly.
 func (s Spec) Canonical() (Spec, error) {
 	p, err := Compile(s)
 	if err != nil {
@@ -71,6 +77,7 @@ func (s Spec) Canonical() (Spec, error) {
 		Destinations: dedupe(s.Destinations),
 		Methods:      dedupe(p.methods),
 		PathPrefixes: dedupe(p.prefixes),
+		Actors:       dedupe(p.actors),
 	}
 	for _, w := range p.windows {
 		c.Windows = append(c.Windows, w.String())

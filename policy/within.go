@@ -12,8 +12,9 @@ import (
 // widen. It is deliberately conservative where exact set arithmetic would be
 // surprising to read in an error: each child CIDR must lie inside one parent
 // CIDR, each child path prefix under one parent prefix, each child
-// destination under one parent destination, and windows are compared only
-// within the same time zone.
+// destination under one parent destination, each child actor must be one of
+// the parent's, and windows are compared only within the same time zone. A
+// child may add a rule its parent lacks (actors included): that narrows.
 //
 // Within is the check made when a clone is created or its policy changed;
 // at request time the clone's policy is also ANDed with every ancestor's
@@ -40,6 +41,9 @@ func Inherit(child, parent Spec) Spec {
 	}
 	if len(c.SourceCIDRs) == 0 {
 		c.SourceCIDRs = p.SourceCIDRs
+	}
+	if len(c.Actors) == 0 {
+		c.Actors = p.Actors
 	}
 	if c.NotBefore == nil {
 		c.NotBefore = p.NotBefore
@@ -75,6 +79,9 @@ func Within(child, parent Spec) error {
 		return err
 	}
 	if err := listWithin("source CIDR", c.sources, p.sources, prefixWithin); err != nil {
+		return err
+	}
+	if err := listWithin("actor", c.actors, p.actors, func(a, b string) bool { return a == b }); err != nil {
 		return err
 	}
 	if err := windowsWithin(c.windows, p.windows); err != nil {

@@ -19,6 +19,7 @@ func TestWithin(t *testing.T) {
 		PathPrefixes: []string{"/v1"},
 		Windows:      []string{"Mon-Fri 09:00-17:00 Europe/Berlin", "Sat 22:00-02:00 Europe/Berlin"},
 		SourceCIDRs:  []string{"10.0.0.0/8", "2001:db8::/32"},
+		Actors:       []string{"billing", "search"},
 		NotBefore:    &nb,
 		NotAfter:     &na,
 	}
@@ -35,6 +36,8 @@ func TestWithin(t *testing.T) {
 		{"deeper path", with(func(s *Spec) { s.PathPrefixes = []string{"/v1/charges"} })},
 		{"smaller cidr", with(func(s *Spec) { s.SourceCIDRs = []string{"10.1.0.0/16", "2001:db8:1::1"} })},
 		{"mapped cidr inside", with(func(s *Spec) { s.SourceCIDRs = []string{"::ffff:10.2.0.0/112"} })},
+		{"fewer actors", with(func(s *Spec) { s.Actors = []string{"search"} })},
+		{"same actors, other order", with(func(s *Spec) { s.Actors = []string{"search", "billing"} })},
 		{"shorter window", with(func(s *Spec) { s.Windows = []string{"Tue 10:00-11:00 Europe/Berlin"} })},
 		{"window spanning two parent windows' days", with(func(s *Spec) { s.Windows = []string{"Mon-Wed 09:00-17:00 Europe/Berlin"} })},
 		{"part of the overnight window", with(func(s *Spec) { s.Windows = []string{"Sun 00:00-01:00 Europe/Berlin"} })},
@@ -68,6 +71,9 @@ func TestWithin(t *testing.T) {
 		{"any address", with(func(s *Spec) { s.SourceCIDRs = []string{"0.0.0.0/0"} }), "source CIDR 0.0.0.0/0"},
 		{"other v6", with(func(s *Spec) { s.SourceCIDRs = []string{"2001:db9::/32"} }), "source CIDR 2001:db9::/32"},
 		{"no source rule", with(func(s *Spec) { s.SourceCIDRs = nil }), "no source CIDR restriction"},
+		{"extra actor", with(func(s *Spec) { s.Actors = []string{"billing", "reports"} }), "actor reports is not allowed by the parent grant"},
+		{"actor differing in case", with(func(s *Spec) { s.Actors = []string{"Billing"} }), "actor Billing is not allowed"},
+		{"no actor rule", with(func(s *Spec) { s.Actors = nil }), "no actor restriction"},
 		{"longer window", with(func(s *Spec) { s.Windows = []string{"Mon-Fri 08:59-17:00 Europe/Berlin"} }), "window \"Mon-Fri 08:59-17:00 Europe/Berlin\""},
 		{"window a minute late", with(func(s *Spec) { s.Windows = []string{"Fri 16:00-17:01 Europe/Berlin"} }), "window"},
 		{"window on sunday", with(func(s *Spec) { s.Windows = []string{"Sun 09:00-10:00 Europe/Berlin"} }), "window"},
@@ -93,6 +99,12 @@ func TestWithin(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("child adds actors to a parent without", func(t *testing.T) {
+		free := with(func(s *Spec) { s.Actors = nil })
+		if err := Within(with(func(s *Spec) { s.Actors = []string{"reports"} }), free); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("bad child spec", func(t *testing.T) {
 		if err := Within(Spec{Destinations: []string{"a/b"}}, parent); err == nil || errors.Is(err, ErrWidens) {
 			t.Fatalf("Within: %v, want a compile error", err)
@@ -103,17 +115,18 @@ func TestWithin(t *testing.T) {
 func TestInherit(t *testing.T) {
 	nb := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	parent := Spec{Destinations: []string{"a.example.com", "b.example.com"}, Methods: []string{"GET"},
-		PathPrefixes: []string{"/v1"}, Windows: []string{"* 00:00-12:00 UTC"}, SourceCIDRs: []string{"10.0.0.0/8"}, NotBefore: &nb}
+		PathPrefixes: []string{"/v1"}, Windows: []string{"* 00:00-12:00 UTC"}, SourceCIDRs: []string{"10.0.0.0/8"},
+		Actors: []string{"billing"}, NotBefore: &nb}
 	got := Inherit(Spec{Destinations: []string{"a.example.com"}}, parent)
 	if len(got.Destinations) != 1 || got.Methods[0] != "GET" || got.PathPrefixes[0] != "/v1" ||
-		got.Windows[0] != parent.Windows[0] || got.SourceCIDRs[0] != "10.0.0.0/8" || !got.NotBefore.Equal(nb) {
+		got.Windows[0] != parent.Windows[0] || got.SourceCIDRs[0] != "10.0.0.0/8" || got.Actors[0] != "billing" || !got.NotBefore.Equal(nb) {
 		t.Fatalf("Inherit = %+v", got)
 	}
 	if err := Within(got, parent); err != nil {
 		t.Fatal(err)
 	}
-	got.Methods[0] = "PUT"
-	if parent.Methods[0] != "GET" {
+	got.Methods[0], got.Actors[0] = "PUT", "search"
+	if parent.Methods[0] != "GET" || parent.Actors[0] != "billing" {
 		t.Fatal("Inherit shares memory with the parent")
 	}
 }
@@ -140,6 +153,8 @@ func TestAll(t *testing.T) {
 		{"http upgraded by the child", All(child, parent), func(in Input) Input { in.Scheme, in.Port = "http", 80; return in }, true, "", "https://api.example.com:443"},
 		{"http upgraded, parent first", All(parent, child), func(in Input) Input { in.Scheme, in.Port = "http", 80; return in }, true, "", "https://api.example.com:443"},
 		{"nested All flattens", All(All(child, parent), parent), func(in Input) Input { return in }, true, "", "https://api.example.com:443"},
+		{"actor-limited parent binds the clone", All(child, mustCompile(t, Spec{Destinations: []string{"api.example.com"}, Actors: []string{"billing"}})),
+			func(in Input) Input { in.Actor = "search"; return in }, false, RuleActor, ""},
 		{"nil member denies", All(child, nil), func(in Input) Input { return in }, false, RuleDestination, ""},
 		{"empty denies", All(), func(in Input) Input { return in }, false, RuleDestination, ""},
 	}

@@ -140,7 +140,7 @@ func (ex *exchange) withGrant(grantID string) *http.Response {
 	d := res.Policy.Decide(policy.Input{
 		Scheme: ex.target.scheme, Host: ex.target.host, Port: ex.target.port,
 		Method: ex.in.Method, Path: ex.in.URL.EscapedPath(), Now: ex.start,
-		SourceIP: peerAddr(ex.in.RemoteAddr),
+		SourceIP: peerAddr(ex.in.RemoteAddr), Actor: actorOf(ex.in),
 	})
 	if !d.Allowed {
 		ex.record.Rule = d.Rule

@@ -189,6 +189,7 @@ func writeRules(row func(k, v string), p policy.Spec) {
 	row("path prefixes", list(p.PathPrefixes, ", "))
 	row("time windows", list(p.Windows, "; "))
 	row("source ips", list(p.SourceCIDRs, ", "))
+	row("actors", list(p.Actors, ", "))
 	if p.NotBefore != nil {
 		row("not before", p.NotBefore.Format(time.RFC3339))
 	}

@@ -22,6 +22,7 @@ type policyFlags struct {
 	pathPrefix  []string
 	windows     []string
 	sourceCIDRs []string
+	actors      []string
 }
 
 // addPolicyFlags registers the policy and expiry flags on fs.
@@ -34,6 +35,7 @@ func addPolicyFlags(fs *pflag.FlagSet) *policyFlags {
 	fs.StringArrayVar(&f.pathPrefix, "path-prefix", nil, "allowed path prefix, matched on whole segments (repeatable)")
 	fs.StringArrayVar(&f.windows, "window", nil, `allowed time window "DAYS HH:MM-HH:MM ZONE", e.g. "Mon-Fri 09:00-17:00 Europe/Berlin" (repeatable)`)
 	fs.StringArrayVar(&f.sourceCIDRs, "allow-ip", nil, "client address or CIDR allowed to use the grant, matched on the TCP peer (repeatable)")
+	fs.StringArrayVar(&f.actors, "allow-actor", nil, "proxy client (a proxy_auth.clients name) allowed to use the grant; a proxy without client authentication then refuses it (repeatable)")
 	return f
 }
 
@@ -54,6 +56,9 @@ func (f *policyFlags) build(base policy.Spec, now time.Time) (policy.Spec, *time
 	}
 	if len(f.sourceCIDRs) > 0 {
 		spec.SourceCIDRs = append([]string(nil), f.sourceCIDRs...)
+	}
+	if len(f.actors) > 0 {
+		spec.Actors = append([]string(nil), f.actors...)
 	}
 	if f.notBefore != "" {
 		t, err := time.Parse(time.RFC3339, f.notBefore)

@@ -26,10 +26,11 @@ func TestPolicyFlagsBuild(t *testing.T) {
 			}
 		}, ""},
 		{"every rule", []string{"--methods", "get,post", "--path-prefix", "/v1", "--path-prefix", "/v2",
-			"--window", "Sat,Sun 10:00-12:00 UTC", "--allow-ip", "10.0.0.0/8", "--allow-ip", "::1", "--not-before", "2026-06-01T00:00:00Z"},
+			"--window", "Sat,Sun 10:00-12:00 UTC", "--allow-ip", "10.0.0.0/8", "--allow-ip", "::1", "--not-before", "2026-06-01T00:00:00Z",
+			"--allow-actor", "billing", "--allow-actor", "search"},
 			func(t *testing.T, s policy.Spec, _ *time.Time) {
 				if strings.Join(s.Methods, ",") != "get,post" || len(s.PathPrefixes) != 2 || s.Windows[0] != "Sat,Sun 10:00-12:00 UTC" ||
-					len(s.SourceCIDRs) != 2 || s.NotBefore == nil {
+					len(s.SourceCIDRs) != 2 || strings.Join(s.Actors, ",") != "billing,search" || s.NotBefore == nil {
 					t.Fatalf("%+v", s)
 				}
 			}, ""},
@@ -50,6 +51,9 @@ func TestPolicyFlagsBuild(t *testing.T) {
 		{"bad window", []string{"--window", "Mon-Fri 9-17"}, nil, "windows[0]"},
 		{"bad cidr", []string{"--allow-ip", "10.0.0.0/40"}, nil, "source_cidrs[0]"},
 		{"bad method", []string{"--methods", "GET,"}, nil, "methods[1]"},
+		{"actor with colon", []string{"--allow-actor", "billing", "--allow-actor", "billing:pass"}, nil, "actors[1]"},
+		{"empty actor", []string{"--allow-actor", ""}, nil, "actors[0]"},
+		{"actor with space", []string{"--allow-actor", "bill ing"}, nil, "actors[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
