@@ -37,6 +37,9 @@ type Config struct {
 	Store       Store
 	MITM        MITM
 	Passthrough string
+	// ShutdownTimeout bounds how long a stopping proxy waits for in-flight
+	// requests to finish.
+	ShutdownTimeout time.Duration
 	// MaxSignedBody bounds the request body held in memory to sign it
 	// (AWS SigV4 without a client-supplied payload hash); larger bodies get 413.
 	MaxSignedBody int64
@@ -131,8 +134,9 @@ func Default(home string) Config {
 			Hosts:         HostMode{Auto: true},
 			LeafCacheSize: 1000,
 		},
-		Passthrough:   PassthroughAllow,
-		MaxSignedBody: 10 << 20,
+		Passthrough:     PassthroughAllow,
+		ShutdownTimeout: 30 * time.Second,
+		MaxSignedBody:   10 << 20,
 		Upstream: Upstream{
 			Resolve:               map[string]string{},
 			DialTimeout:           10 * time.Second,

@@ -40,6 +40,7 @@ func Render(c Config) []byte {
 	p("  leaf_cache_size: %d\n", c.MITM.LeafCacheSize)
 	p("passthrough: %s\n", c.Passthrough)
 	p("max_signed_body: %d\n", c.MaxSignedBody)
+	p("shutdown_timeout: %s\n", c.ShutdownTimeout)
 	p("upstream:\n  ca_file: %q\n", c.Upstream.CAFile)
 	if len(c.Upstream.Resolve) == 0 {
 		p("  resolve: {}\n")

@@ -32,6 +32,7 @@ type wire struct {
 	MITM        wireMITM     `yaml:"mitm"`
 	Passthrough string       `yaml:"passthrough"`
 	MaxSigned   size         `yaml:"max_signed_body"`
+	Shutdown    duration     `yaml:"shutdown_timeout"`
 	Upstream    wireUpstream `yaml:"upstream"`
 	Audit       wireAudit    `yaml:"audit"`
 	Log         wireLog      `yaml:"log"`
@@ -181,6 +182,7 @@ func defaultWire(d Config) wire {
 		},
 		Passthrough: d.Passthrough,
 		MaxSigned:   size(d.MaxSignedBody),
+		Shutdown:    duration(d.ShutdownTimeout),
 		Upstream: wireUpstream{
 			DialTimeout:           duration(d.Upstream.DialTimeout),
 			ResponseHeaderTimeout: duration(d.Upstream.ResponseHeaderTimeout),
@@ -277,6 +279,10 @@ func (w wire) compile(home, base string) (Config, error) {
 		bad("passthrough", "must be allow or deny, not %q", w.Passthrough)
 	}
 
+	c.ShutdownTimeout = time.Duration(w.Shutdown)
+	if c.ShutdownTimeout <= 0 || c.ShutdownTimeout > 10*time.Minute {
+		bad("shutdown_timeout", "must be a duration between 1ns and 10m")
+	}
 	c.MaxSignedBody = int64(w.MaxSigned)
 	if c.MaxSignedBody < 1 || c.MaxSignedBody > 1<<30 {
 		bad("max_signed_body", "must be between 1 byte and 1GiB")

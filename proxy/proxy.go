@@ -80,6 +80,7 @@ type Proxy struct {
 	mitmHosts   map[string]bool
 	passthrough bool
 	auth        *clientAuth // nil: no client authentication
+	tunnels     tunnelServers
 }
 
 // New builds a proxy. It never uses goproxy's built-in CA or its default

@@ -102,7 +102,11 @@ func (p *Proxy) serveTunnel(w http.ResponseWriter, r *http.Request, t *tunnel) {
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          log.New(zapWriter{p.log}, "", 0),
 	}
-	srv.SetKeepAlivesEnabled(true)
+	if !p.tunnels.add(srv) {
+		inner.Close() // shutting down: no new tunnels
+		return
+	}
+	defer p.tunnels.remove(srv)
 	_ = srv.Serve(newOneConnListener(inner))
 }
 
@@ -159,6 +163,57 @@ func writeResponse(w http.ResponseWriter, resp *http.Response, l *zap.Logger) {
 	for k, vs := range resp.Trailer {
 		w.Header()[k] = vs
 	}
+}
+
+// tunnelServers tracks the servers of open terminated tunnels, which
+// http.Server.Shutdown on the listener cannot see (their connections were
+// hijacked), so a stopping proxy can drain them too.
+type tunnelServers struct {
+	mu       sync.Mutex
+	servers  map[*http.Server]struct{}
+	stopping bool
+}
+
+func (t *tunnelServers) add(s *http.Server) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopping {
+		return false
+	}
+	if t.servers == nil {
+		t.servers = map[*http.Server]struct{}{}
+	}
+	t.servers[s] = struct{}{}
+	return true
+}
+
+func (t *tunnelServers) remove(s *http.Server) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.servers, s)
+}
+
+// Shutdown stops the tunnels' servers gracefully: idle tunnels close at
+// once, requests in flight may finish until ctx is done.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.tunnels.mu.Lock()
+	p.tunnels.stopping = true
+	servers := make([]*http.Server, 0, len(p.tunnels.servers))
+	for s := range p.tunnels.servers {
+		servers = append(servers, s)
+	}
+	p.tunnels.mu.Unlock()
+	errs := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() { errs <- s.Shutdown(ctx) }()
+	}
+	var first error
+	for range servers {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // copyBuffers recycles the buffers responses are copied through: a fresh

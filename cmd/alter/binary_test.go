@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,6 +74,9 @@ type binEnv struct {
 	stderr   *syncBuffer
 	stdout   *syncBuffer
 	audit    string
+	cfgPath  string
+	cmd      *exec.Cmd
+	exited   chan error
 	seen     chan http.Header
 }
 
@@ -128,6 +132,9 @@ func startBinEnvAudit(t *testing.T, auditPath, auditExtra string) *binEnv {
 		t.Fatal(err)
 	}
 	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(1500 * time.Millisecond)
+		}
 		select {
 		case e.seen <- r.Header.Clone():
 		default:
@@ -154,6 +161,7 @@ audit: {path: %q%s}
 `, e.home+"/grants.json", e.home+"/master.key", e.home+"/ca.pem", e.home+"/ca-key.pem",
 		filepath.Join(dir, "up.pem"), up.Listener.Addr().String(), e.audit, auditExtra)
 	cfgPath := filepath.Join(dir, "config.yaml")
+	e.cfgPath = cfgPath
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +173,10 @@ audit: {path: %q%s}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	e.cmd = cmd
+	e.exited = make(chan error, 1)
+	go func() { e.exited <- cmd.Wait() }()
+	t.Cleanup(func() { cancel(); <-e.exited })
 	listening := regexp.MustCompile(`listening on (127\.0\.0\.1:\d+) \(admin (127\.0\.0\.1:\d+)\)`)
 	deadline := time.Now().Add(15 * time.Second)
 	for e.proxyURL == "" {
@@ -326,6 +337,92 @@ func TestDurableAuditThroughBinary(t *testing.T) {
 	case h := <-dev.seen:
 		t.Fatalf("a request reached the upstream although it could not be audited: %v", h)
 	default:
+	}
+}
+
+// TestReloadOnSIGHUP: a broken config is refused and the old one kept while
+// requests flow; a valid one takes effect without a restart.
+func TestReloadOnSIGHUP(t *testing.T) {
+	e := startBinEnv(t)
+	gid, err := e.alter("tok-reload-sentinel", "secret", "add", "--type", "bearer", "--allow-host", "api.example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid = strings.TrimSpace(gid)
+	e.eventually("https://api.example.test/", gid, 200)
+	good, _ := os.ReadFile(e.cfgPath)
+
+	if err := os.WriteFile(e.cfgPath, []byte("version: 1\npassthrough: sometimes\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = e.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, func() bool { return strings.Contains(e.stderr.String(), "config reload refused") })
+	if code, body := e.curlGet("https://api.example.test/", gid); code != 200 {
+		t.Fatalf("after a refused reload: %d %s", code, body)
+	}
+
+	denying := strings.Replace(string(good), "version: 1\n", "version: 1\npassthrough: deny\n", 1)
+	if err := os.WriteFile(e.cfgPath, []byte(denying), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = e.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, func() bool { return strings.Contains(e.stderr.String(), "config reloaded") })
+	if code, _ := e.curlGet("http://open.example.test:1/", ""); code != 403 {
+		t.Fatalf("passthrough after reloading with deny: %d, want 403", code)
+	}
+	if code, body := e.curlGet("https://api.example.test/", gid); code != 200 {
+		t.Fatalf("grant after reload: %d %s", code, body)
+	}
+}
+
+// TestDrainOnSIGTERM: a slow request in flight when SIGTERM arrives
+// completes; the process then exits cleanly and the audit log holds it.
+func TestDrainOnSIGTERM(t *testing.T) {
+	e := startBinEnv(t)
+	gid, err := e.alter("tok-drain-sentinel", "secret", "add", "--type", "bearer", "--allow-host", "api.example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid = strings.TrimSpace(gid)
+	e.eventually("https://api.example.test/", gid, 200)
+	type result struct {
+		code int
+		body string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, body := e.curlGet("https://api.example.test/slow", gid)
+		done <- result{code, body}
+	}()
+	time.Sleep(500 * time.Millisecond) // the request is at the upstream now
+	_ = e.cmd.Process.Signal(syscall.SIGTERM)
+	r := <-done
+	if r.code != 200 {
+		t.Fatalf("in-flight request during SIGTERM: %d %s", r.code, r.body)
+	}
+	select {
+	case err := <-e.exited:
+		e.exited <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("proxy exit: %v\n%s", err, e.stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the proxy did not exit after SIGTERM")
+	}
+	audit, _ := os.ReadFile(e.audit)
+	if !strings.Contains(string(audit), `"path":"/slow"`) {
+		t.Fatalf("the drained request is not in the audit log: %s", audit)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

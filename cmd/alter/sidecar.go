@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"reflect"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/alter-sidecar/alter/audit"
+	"github.com/alter-sidecar/alter/certs"
+	"github.com/alter-sidecar/alter/config"
+	"github.com/alter-sidecar/alter/proxy"
+	"github.com/alter-sidecar/alter/secretstore"
+)
+
+// sidecar holds what lives as long as the process: the store, the CA's
+// leaf cache, the audit sink, the metrics and the listeners. A config
+// reload builds a new proxy.Proxy from these and swaps it in.
+type sidecar struct {
+	log      *zap.Logger
+	level    zap.AtomicLevel
+	store    *secretstore.FileStore
+	leaves   *certs.LeafCache
+	sink     audit.Sink
+	ready    func() error
+	metrics  *proxy.Metrics
+	registry *prometheus.Registry
+	ln       net.Listener
+	adminLn  net.Listener
+	current  atomic.Pointer[proxy.Proxy]
+	cfg      config.Config // the config in force
+}
+
+// ServeHTTP sends each request to the proxy built from the config in force.
+func (s *sidecar) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.current.Load().ServeHTTP(w, r)
+}
+
+// runProxy wires the packages together and serves until ctx is done.
+func (a *app) runProxy(ctx context.Context, cfg config.Config, configFile, home string) error {
+	s, err := openSidecar(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	p, err := s.build(cfg)
+	if err != nil {
+		return err
+	}
+	s.current.Store(p)
+	srv := proxy.NewServer(p)
+	srv.Handler = s
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(s.ln) }()
+	var admin *http.Server
+	if s.adminLn != nil {
+		admin = &http.Server{Handler: adminHandler(readiness(s.store.Ready, s.ready), s.registry), ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- admin.Serve(s.adminLn) }()
+	}
+	fmt.Fprintf(a.stderr, "alter proxy listening on %s (admin %s); CA for clients: %s\n", s.ln.Addr(), addrOrOff(s.adminLn), cfg.MITM.CACert)
+	s.log.Info("proxy started", zap.String("listen", s.ln.Addr().String()), zap.String("store", cfg.Store.Path))
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			running = false
+		case err := <-errc:
+			if !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			running = false
+		case <-hup:
+			a.reload(s, configFile, home)
+		}
+	}
+
+	// Drain: stop accepting, let in-flight requests (plain and inside
+	// terminated tunnels) finish up to the deadline, then flush the audit
+	// log (deferred close).
+	s.log.Info("stopping: draining in-flight requests", zap.Duration("timeout", s.cfg.ShutdownTimeout))
+	drain, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	_ = srv.Shutdown(drain)
+	_ = s.current.Load().Shutdown(drain)
+	if admin != nil {
+		_ = admin.Shutdown(drain)
+	}
+	s.current.Load().CloseIdleConnections()
+	s.log.Info("proxy stopped")
+	return nil
+}
+
+// reload re-reads the config file. An invalid file, or one that changes
+// what only a restart can change, is logged and the running config kept.
+func (a *app) reload(s *sidecar, configFile, home string) {
+	next, _, fromFile, err := a.loadConfig(configFile)
+	if err == nil && !fromFile {
+		err = errors.New("no config file to reload (running on the defaults)")
+	}
+	if err == nil {
+		next.Listen, next.AdminListen = s.cfg.Listen, s.cfg.AdminListen // flags may have overridden them
+		err = restartOnly(s.cfg, next)
+	}
+	var p *proxy.Proxy
+	if err == nil {
+		p, err = s.build(next)
+	}
+	if err != nil {
+		s.log.Error("config reload refused; keeping the running config", zap.Error(err))
+		return
+	}
+	old := s.current.Swap(p)
+	s.cfg = next
+	// Tunnels opened under the old config are closed once idle (in-flight
+	// requests finish), so clients reconnect under the new one: a client
+	// removed from proxy_auth keeps no tunnel.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), next.ShutdownTimeout)
+		defer cancel()
+		_ = old.Shutdown(ctx)
+		old.CloseIdleConnections()
+	}()
+	s.log.Info("config reloaded")
+}
+
+// restartOnly refuses a reload that changes what the process opened once.
+func restartOnly(running, next config.Config) error {
+	for _, c := range []struct {
+		key  string
+		a, b any
+	}{
+		{"store", running.Store, next.Store},
+		{"mitm.ca_cert/ca_key", [2]string{running.MITM.CACert, running.MITM.CAKey}, [2]string{next.MITM.CACert, next.MITM.CAKey}},
+		{"mitm.leaf_cache_size", running.MITM.LeafCacheSize, next.MITM.LeafCacheSize},
+		{"audit", running.Audit, next.Audit},
+	} {
+		if !reflect.DeepEqual(c.a, c.b) {
+			return fmt.Errorf("%s changed: that needs a restart", c.key)
+		}
+	}
+	return nil
+}
+
+// openSidecar opens the long-lived parts.
+func openSidecar(ctx context.Context, cfg config.Config) (_ *sidecar, err error) {
+	s := &sidecar{cfg: cfg}
+	s.level = zap.NewAtomicLevel()
+	if s.log, err = newLogger(cfg.Log.Level, s.level); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if s.store, err = openStore(cfg); err != nil {
+		return nil, err
+	}
+	go s.store.Watch(ctx, cfg.Store.Interval, func(err error) {
+		s.log.Error("store reload failed; grant requests fail closed until the file is fixed", zap.Error(err))
+	})
+	ca, err := certs.LoadCA(cfg.MITM.CACert, cfg.MITM.CAKey)
+	if err != nil {
+		return nil, err
+	}
+	s.leaves = certs.NewLeafCache(ca, cfg.MITM.LeafCacheSize)
+	if s.sink, s.ready, err = openAuditSink(cfg.Audit, s.log); err != nil {
+		return nil, err
+	}
+	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	if cfg.AdminListen != "" {
+		if s.adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			return nil, fmt.Errorf("admin_listen %s: %w", cfg.AdminListen, err)
+		}
+	}
+	s.registry = prometheus.NewRegistry()
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics, err = proxy.NewMetrics(s.registry, proxy.MetricSources{
+		GrantCache: func() proxy.CacheStats {
+			st := s.store.Stats()
+			return proxy.CacheStats{Hits: st.CacheHits, Misses: st.CacheMisses, Size: st.CacheSize}
+		},
+		LeafCache: func() proxy.CacheStats {
+			st := s.leaves.Stats()
+			return proxy.CacheStats{Hits: st.Hits, Misses: st.Misses, Size: st.Size}
+		},
+	})
+	return s, err
+}
+
+// build makes a proxy from cfg with the sidecar's long-lived parts.
+func (s *sidecar) build(cfg config.Config) (*proxy.Proxy, error) {
+	roots, err := proxy.LoadRootCAs(cfg.Upstream.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	var clients []proxy.Client
+	for _, pc := range cfg.ProxyAuth {
+		d, err := proxy.ParseDigest(pc.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("proxy_auth %s: %w", pc.Name, err)
+		}
+		clients = append(clients, proxy.Client{Name: pc.Name, Digest: d})
+	}
+	if err := s.level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	return proxy.New(proxy.Options{
+		Store:         s.store,
+		Leaves:        s.leaves,
+		Metrics:       s.metrics,
+		Audit:         s.sink,
+		Log:           s.log,
+		MITM:          proxy.MITMMode{All: cfg.MITM.Hosts.All, Auto: cfg.MITM.Hosts.Auto, Hosts: cfg.MITM.Hosts.List},
+		Passthrough:   cfg.Passthrough == config.PassthroughAllow,
+		MaxSignedBody: cfg.MaxSignedBody,
+		AuditFirst:    cfg.Audit.Durable,
+		Identity:      identity(cfg.Identity),
+		Clients:       clients,
+		Upstream: proxy.UpstreamOptions{
+			RootCAs:               roots,
+			Resolve:               cfg.Upstream.Resolve,
+			AllowPrivate:          cfg.Upstream.AllowPrivate,
+			Self:                  listenAddrs(s.ln, s.adminLn),
+			DialTimeout:           cfg.Upstream.DialTimeout,
+			ResponseHeaderTimeout: cfg.Upstream.ResponseHeaderTimeout,
+		},
+	})
+}
+
+func (s *sidecar) close() {
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	if s.adminLn != nil {
+		s.adminLn.Close()
+	}
+	if s.sink != nil {
+		if err := s.sink.Close(); err != nil && s.log != nil {
+			s.log.Error("closing the audit log", zap.Error(err))
+		}
+	}
+	if s.store != nil {
+		s.store.Close()
+	}
+	if s.log != nil {
+		_ = s.log.Sync()
+	}
+}
+
+// checkConfig validates everything the proxy would open, without serving.
+func (a *app) checkConfig(cfg config.Config) error {
+	var keysErr error
+	if st, err := openStore(cfg); err != nil {
+		keysErr = err
+	} else {
+		keysErr = st.Ready()
+		st.Close()
+	}
+	if keysErr != nil {
+		return keysErr
+	}
+	if _, err := certs.LoadCA(cfg.MITM.CACert, cfg.MITM.CAKey); err != nil {
+		return err
+	}
+	if _, err := proxy.LoadRootCAs(cfg.Upstream.CAFile); err != nil {
+		return err
+	}
+	for _, pc := range cfg.ProxyAuth {
+		if _, err := proxy.ParseDigest(pc.SHA256); err != nil {
+			return fmt.Errorf("proxy_auth %s: %w", pc.Name, err)
+		}
+	}
+	fmt.Fprintln(a.stderr, "config OK")
+	return nil
+}
