@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -184,6 +185,11 @@ func NormalizeHost(host string) (string, error) {
 	}
 	if ip, ok := parseIP(h); ok {
 		return ip.String(), nil
+	}
+	if !utf8.ValidString(h) {
+		// IDNA would map invalid bytes to U+FFFD and give every invalid
+		// spelling one punycode name; refuse instead.
+		return "", fmt.Errorf("host %q is not valid UTF-8", host)
 	}
 	if strings.Contains(h, "%") {
 		return "", fmt.Errorf("host %q contains '%%'", host)
