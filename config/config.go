@@ -37,6 +37,11 @@ type Config struct {
 	Store       Store
 	MITM        MITM
 	Passthrough string
+	// ScrubEcho is where a credential an upstream echoes back is masked:
+	// "headers" (default) or "body" (headers and body).
+	ScrubEcho string
+	// Timeouts for clients of the proxy listener and terminated tunnels.
+	Timeouts Timeouts
 	// ShutdownTimeout bounds how long a stopping proxy waits for in-flight
 	// requests to finish.
 	ShutdownTimeout time.Duration
@@ -55,6 +60,13 @@ type Config struct {
 type ProxyClient struct {
 	Name   string
 	SHA256 string // hex SHA-256 of its password or token
+}
+
+// Timeouts bound how long a client may hold a connection without progress.
+type Timeouts struct {
+	Handshake time.Duration // CONNECT to completed TLS handshake
+	Header    time.Duration // reading one request's headers
+	Idle      time.Duration // between requests on a kept-alive connection
 }
 
 // Store says where grants and secrets live.
@@ -136,6 +148,8 @@ func Default(home string) Config {
 		},
 		Passthrough:     PassthroughAllow,
 		ShutdownTimeout: 30 * time.Second,
+		ScrubEcho:       "headers",
+		Timeouts:        Timeouts{Handshake: 10 * time.Second, Header: 30 * time.Second, Idle: 2 * time.Minute},
 		MaxSignedBody:   10 << 20,
 		Upstream: Upstream{
 			Resolve:               map[string]string{},

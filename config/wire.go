@@ -24,19 +24,25 @@ var errEOF = io.EOF
 // wire is the YAML document as written. It is private so that only a
 // validated Config ever leaves this package.
 type wire struct {
-	Version     *int         `yaml:"version"`
-	Identity    string       `yaml:"identity"`
-	Listen      string       `yaml:"listen"`
-	AdminListen string       `yaml:"admin_listen"`
-	Store       wireStore    `yaml:"store"`
-	MITM        wireMITM     `yaml:"mitm"`
-	Passthrough string       `yaml:"passthrough"`
-	MaxSigned   size         `yaml:"max_signed_body"`
-	Shutdown    duration     `yaml:"shutdown_timeout"`
-	Upstream    wireUpstream `yaml:"upstream"`
-	Audit       wireAudit    `yaml:"audit"`
-	Log         wireLog      `yaml:"log"`
-	ProxyAuth   struct {
+	Version     *int      `yaml:"version"`
+	Identity    string    `yaml:"identity"`
+	Listen      string    `yaml:"listen"`
+	AdminListen string    `yaml:"admin_listen"`
+	Store       wireStore `yaml:"store"`
+	MITM        wireMITM  `yaml:"mitm"`
+	Passthrough string    `yaml:"passthrough"`
+	MaxSigned   size      `yaml:"max_signed_body"`
+	Shutdown    duration  `yaml:"shutdown_timeout"`
+	ScrubEcho   string    `yaml:"scrub_echo"`
+	Timeouts    struct {
+		Handshake duration `yaml:"handshake"`
+		Header    duration `yaml:"header"`
+		Idle      duration `yaml:"idle"`
+	} `yaml:"timeouts"`
+	Upstream  wireUpstream `yaml:"upstream"`
+	Audit     wireAudit    `yaml:"audit"`
+	Log       wireLog      `yaml:"log"`
+	ProxyAuth struct {
 		Clients []struct {
 			Name   string `yaml:"name"`
 			SHA256 string `yaml:"sha256"`
@@ -168,7 +174,7 @@ func (h *hostMode) UnmarshalYAML(n *yaml.Node) error {
 }
 
 func defaultWire(d Config) wire {
-	return wire{
+	w := wire{
 		Listen:      d.Listen,
 		AdminListen: d.AdminListen,
 		Store: wireStore{
@@ -183,6 +189,7 @@ func defaultWire(d Config) wire {
 		Passthrough: d.Passthrough,
 		MaxSigned:   size(d.MaxSignedBody),
 		Shutdown:    duration(d.ShutdownTimeout),
+		ScrubEcho:   d.ScrubEcho,
 		Upstream: wireUpstream{
 			DialTimeout:           duration(d.Upstream.DialTimeout),
 			ResponseHeaderTimeout: duration(d.Upstream.ResponseHeaderTimeout),
@@ -190,6 +197,10 @@ func defaultWire(d Config) wire {
 		Audit: wireAudit{Path: d.Audit.Path},
 		Log:   wireLog{Level: d.Log.Level},
 	}
+	w.Timeouts.Handshake = duration(d.Timeouts.Handshake)
+	w.Timeouts.Header = duration(d.Timeouts.Header)
+	w.Timeouts.Idle = duration(d.Timeouts.Idle)
+	return w
 }
 
 // compile validates the whole document and returns the Config. Every error
@@ -279,6 +290,16 @@ func (w wire) compile(home, base string) (Config, error) {
 		bad("passthrough", "must be allow or deny, not %q", w.Passthrough)
 	}
 
+	c.ScrubEcho = w.ScrubEcho
+	if w.ScrubEcho != "headers" && w.ScrubEcho != "body" {
+		bad("scrub_echo", "must be headers or body, not %q", w.ScrubEcho)
+	}
+	c.Timeouts = Timeouts{Handshake: time.Duration(w.Timeouts.Handshake), Header: time.Duration(w.Timeouts.Header), Idle: time.Duration(w.Timeouts.Idle)}
+	for name, d := range map[string]time.Duration{"handshake": c.Timeouts.Handshake, "header": c.Timeouts.Header, "idle": c.Timeouts.Idle} {
+		if d <= 0 || d > time.Hour {
+			bad("timeouts."+name, "must be a duration between 1ns and 1h")
+		}
+	}
 	c.ShutdownTimeout = time.Duration(w.Shutdown)
 	if c.ShutdownTimeout <= 0 || c.ShutdownTimeout > 10*time.Minute {
 		bad("shutdown_timeout", "must be a duration between 1ns and 10m")

@@ -58,6 +58,9 @@ type exchange struct {
 	record audit.Record
 	target target
 	sent   *countingReader // the request body as forwarded, for bytes_in
+	// secrets are the forms of the injected credential to mask in the
+	// response, should the upstream echo them (see scrub.go).
+	secrets []string
 }
 
 func (ex *exchange) run() *http.Response {
@@ -66,6 +69,12 @@ func (ex *exchange) run() *http.Response {
 	ex.record.Scheme, ex.record.Host, ex.record.Port = t.scheme, t.host, t.port
 	ex.record.Path, ex.record.QueryKeys = ex.in.URL.Path, queryKeys(ex.in.URL)
 
+	if fail == nil && upgradesToH2C(ex.in.Header) {
+		// h2c over a proxy is a known request-smuggling route (the upgraded
+		// connection escapes per-request checks); it is refused outright.
+		f := badRequest("Upgrade: h2c is not supported through this proxy")
+		fail = &f
+	}
 	grantID, hasMarker, markerErr := readMarker(ex.in.Header)
 	if !hasMarker && markerErr == nil && !trailerMarker(ex.in) {
 		if fail != nil {
@@ -148,6 +157,11 @@ func (ex *exchange) withGrant(grantID string) *http.Response {
 	}
 
 	out := ex.outbound(d.Target)
+	ex.secrets = res.Injector.Secrets(res.Fields)
+	if p.opts.ScrubEcho == ScrubBody && len(ex.secrets) > 0 {
+		// Compressed bodies cannot be scanned for an echoed secret.
+		out.Header.Del("Accept-Encoding")
+	}
 	if err := res.Injector.Apply(out, res.Fields, inject.Env{Now: ex.start, MaxSignedBody: p.opts.MaxSignedBody}); err != nil {
 		switch {
 		case errors.Is(err, inject.ErrBodyTooLarge):
@@ -245,12 +259,21 @@ func (ex *exchange) passthrough() *http.Response {
 func (ex *exchange) cleanResponse(resp *http.Response) *http.Response {
 	removeHopByHop(resp.Header)
 	removeAlter(resp.Header)
+	if len(ex.secrets) > 0 {
+		scrubHeaders(resp.Header, ex.secrets)
+		if ex.p.opts.ScrubEcho == ScrubBody {
+			if resp.Header.Get("Content-Encoding") != "" {
+				ex.p.log.Debug("compressed response to a grant request: not scanned for an echoed secret", zap.String("request_id", ex.id))
+			}
+			resp.Body = newScrubber(resp.Body, ex.secrets)
+		}
+	}
 	if resp.Trailer != nil {
 		// Trailer values arrive only at the end of the body, and net/http
 		// fills in whatever the upstream sent, announced or not; so they are
 		// filtered again when the body ends.
 		removeAlter(resp.Trailer)
-		resp.Body = &trailerFilter{ReadCloser: resp.Body, trailer: resp.Trailer}
+		resp.Body = &trailerFilter{ReadCloser: resp.Body, trailer: resp.Trailer, secrets: ex.secrets}
 	}
 	if ex.tunnel == nil && resp.ContentLength < 0 && bodyAllowed(resp) {
 		// goproxy flushes a plain-HTTP response after every write only when
@@ -267,12 +290,14 @@ func (ex *exchange) cleanResponse(resp *http.Response) *http.Response {
 type trailerFilter struct {
 	io.ReadCloser
 	trailer http.Header
+	secrets []string
 }
 
 func (t *trailerFilter) Read(p []byte) (int, error) {
 	n, err := t.ReadCloser.Read(p)
 	if err != nil {
 		removeAlter(t.trailer)
+		scrubHeaders(t.trailer, t.secrets)
 	}
 	return n, err
 }

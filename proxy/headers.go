@@ -132,3 +132,24 @@ func removeAlter(h http.Header) {
 		}
 	}
 }
+
+// upgradesToH2C reports whether the request asks to switch to cleartext
+// HTTP/2, in any letter case or list position.
+func upgradesToH2C(h http.Header) bool {
+	for k, vs := range h {
+		if !strings.EqualFold(k, "Upgrade") && !strings.EqualFold(k, "HTTP2-Settings") {
+			continue
+		}
+		if strings.EqualFold(k, "HTTP2-Settings") {
+			return true
+		}
+		for _, v := range vs {
+			for _, p := range strings.Split(v, ",") {
+				if strings.EqualFold(strings.TrimSpace(p), "h2c") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}

@@ -55,6 +55,10 @@ type Options struct {
 	// record cannot be written the client gets 503 audit_unavailable and
 	// nothing is sent upstream.
 	AuditFirst bool
+	// ScrubEcho chooses where an echoed credential is masked in responses
+	// to grant-bearing requests: ScrubHeaders (the default) or ScrubBody
+	// (headers and body). See scrub.go.
+	ScrubEcho string
 	// Metrics, if set, count requests, latencies and tunnels.
 	Metrics *Metrics
 	// Timeouts for slow or idle clients; zero fields take DefaultTimeouts.

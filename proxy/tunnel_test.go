@@ -37,6 +37,8 @@ func TestTunnelLimits(t *testing.T) {
 		{"disguised Transfer-Encoding", "POST / HTTP/1.1\r\nHost: api.example.test\r\nTransfer-Encoding: xchunked\r\n\r\n"},
 		{"space before the colon of the marker", "GET / HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant : " + grantA + "\r\n\r\n"},
 		{"two Host headers", "GET / HTTP/1.1\r\nHost: api.example.test\r\nHost: evil.example.test\r\n\r\n"},
+		{"Upgrade h2c with a grant", "GET / HTTP/1.1\r\nHost: api.example.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nX-Alter-Grant: " + grantA + "\r\n\r\n"},
+		{"Upgrade h2c without a grant", "GET / HTTP/1.1\r\nHost: api.example.test\r\nUpgrade: H2C\r\n\r\n"},
 	} {
 		t.Run("ambiguous framing refused: "+tc.name, func(t *testing.T) {
 			e := newEnv(t)

@@ -231,6 +231,8 @@ func (s *sidecar) build(cfg config.Config) (*proxy.Proxy, error) {
 		Passthrough:   cfg.Passthrough == config.PassthroughAllow,
 		MaxSignedBody: cfg.MaxSignedBody,
 		AuditFirst:    cfg.Audit.Durable,
+		ScrubEcho:     cfg.ScrubEcho,
+		Timeouts:      proxy.Timeouts{Handshake: cfg.Timeouts.Handshake, Header: cfg.Timeouts.Header, Idle: cfg.Timeouts.Idle},
 		Identity:      identity(cfg.Identity),
 		Clients:       clients,
 		Upstream: proxy.UpstreamOptions{

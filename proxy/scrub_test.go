@@ -1,0 +1,108 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/alter-sidecar/alter/inject"
+)
+
+// echoBack answers with the Authorization it received, in a header and in
+// the body: the upstream that would hand the credential to the app.
+func echoBack(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Echo-Authorization", r.Header.Get("Authorization"))
+	fmt.Fprintf(w, "you sent: %s\n", r.Header.Get("Authorization"))
+}
+
+func TestEchoedCredentialIsMasked(t *testing.T) {
+	for _, tc := range []struct {
+		mode     string
+		bodyMask bool
+	}{{ScrubHeaders, false}, {ScrubBody, true}} {
+		for _, url := range []string{"https://api.example.test/echo", "http://api.example.test/echo"} {
+			t.Run(tc.mode+" "+url, func(t *testing.T) {
+				e := newEnv(t, func(o *Options) { o.ScrubEcho = tc.mode })
+				e.tlsUpstream("api.example.test", http.HandlerFunc(echoBack))
+				e.addGrant(grantA, bearer, inject.Fields{"token": sentinel}, "api.example.test")
+				req, _ := http.NewRequest("GET", url, nil)
+				req.Header.Set("X-Alter-Grant", grantA)
+				resp, err := e.client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if h := resp.Header.Get("X-Echo-Authorization"); strings.Contains(h, sentinel) || !strings.HasPrefix(h, "***") {
+					t.Fatalf("echoed header not masked: %q", h)
+				}
+				if got := strings.Contains(string(body), sentinel); got == tc.bodyMask {
+					t.Fatalf("mode %s: body %q", tc.mode, body)
+				}
+				if tc.bodyMask && resp.ContentLength >= 0 && int64(len(body)) != resp.ContentLength {
+					t.Fatalf("masking changed the length: %d bytes, Content-Length %d", len(body), resp.ContentLength)
+				}
+			})
+		}
+	}
+}
+
+func TestScrubberAcrossReads(t *testing.T) {
+	secret := "s3cr3t-value-123"
+	tests := []struct{ name, in, want string }{
+		{"whole", "a " + secret + " b", "a " + strings.Repeat("*", len(secret)) + " b"},
+		{"twice", secret + secret, strings.Repeat("*", 2*len(secret))},
+		{"prefix at the end is kept", "abc s3cr3t", "abc s3cr3t"},
+		{"nothing", "plain text\n\n", "plain text\n\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// One byte per read: every match straddles reads.
+			s := newScrubber(io.NopCloser(iotest.OneByteReader(strings.NewReader(tt.in))), []string{secret})
+			out, err := io.ReadAll(s)
+			if err != nil || string(out) != tt.want {
+				t.Fatalf("got %q %v, want %q", out, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestBodyScrubbingDoesNotDelayStreams: an SSE event is handed on at once
+// although the scrubber holds back possible partial secrets.
+func TestBodyScrubbingDoesNotDelayStreams(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.ScrubEcho = ScrubBody })
+	release := make(chan struct{})
+	defer close(release)
+	e.tlsUpstream("api.example.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		<-release
+	}))
+	e.addGrant(grantA, bearer, inject.Fields{"token": sentinel}, "api.example.test")
+	req, _ := http.NewRequest("GET", "https://api.example.test/events", nil)
+	req.Header.Set("X-Alter-Grant", grantA)
+	resp, err := e.client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(resp.Body).ReadString('\n')
+		got <- line
+	}()
+	select {
+	case line := <-got:
+		if line != "data: first\n" {
+			t.Fatalf("first line %q", line)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the scrubber held the event back")
+	}
+}
