@@ -1,0 +1,146 @@
+package vault
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+)
+
+// Error codes the sidecar puts in X-Alter-Error and the JSON body. They
+// mirror the proxy's public contract (proxy/errors.go; a test keeps them in
+// step) and are copied rather than imported so applications do not link
+// the proxy.
+const (
+	CodeBadRequest        = "bad_request"
+	CodeGrantUnavailable  = "grant_unavailable"
+	CodePolicyDenied      = "policy_denied"
+	CodePassthroughDenied = "passthrough_denied"
+	CodeUpstreamError     = "upstream_error"
+	CodeUpstreamTimeout   = "upstream_timeout"
+	CodeStoreUnavailable  = "store_unavailable"
+	CodeAuditUnavailable  = "audit_unavailable"
+	CodeTooLarge          = "request_too_large"
+	CodeProxyAuthRequired = "proxy_auth_required"
+	CodeInternal          = "internal_error"
+)
+
+// Header names shared with the sidecar.
+const (
+	HeaderGrant     = "X-Alter-Grant"
+	HeaderReason    = "X-Alter-Reason"
+	HeaderError     = "X-Alter-Error"
+	HeaderRequestID = "X-Alter-Request-Id"
+)
+
+// ProxyError is a refusal made by the sidecar, not by the upstream API.
+// Every typed error in this package unwraps to one, so
+// errors.As(err, new(*vault.ProxyError)) catches them all.
+type ProxyError struct {
+	Status    int    // HTTP status the sidecar answered with
+	Code      string // e.g. "bad_request"; see the Code constants
+	Message   string // the sidecar's explanation, written for clients (never a secret)
+	Rule      string // the policy rule that refused, for policy_denied
+	RequestID string // the audit record's request id, when the sidecar sent one
+}
+
+func (e *ProxyError) Error() string {
+	s := "alter sidecar refused the request: " + e.Code
+	if e.Rule != "" {
+		s += " (rule " + e.Rule + ")"
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	s += " [status " + strconv.Itoa(e.Status)
+	if e.RequestID != "" {
+		s += ", request " + e.RequestID
+	}
+	return s + "]"
+}
+
+// GrantUnavailableError: the grant is unknown, revoked or expired (the
+// sidecar answers all three identically). Retrying will not help.
+type GrantUnavailableError struct{ *ProxyError }
+
+// PolicyDeniedError: a rule of the grant refused the request. Rule names
+// it: destination, source_ip, actor, time_window, method or path.
+type PolicyDeniedError struct {
+	*ProxyError
+	Rule string
+}
+
+// UpstreamError: the sidecar could not reach the upstream, its certificate
+// did not verify, or (Timeout) it sent no response headers in time.
+type UpstreamError struct {
+	*ProxyError
+	Timeout bool
+}
+
+// StoreUnavailableError: the sidecar cannot read its credential store; a
+// retry may succeed once the operator fixes it.
+type StoreUnavailableError struct{ *ProxyError }
+
+// AuditUnavailableError: the sidecar's durable audit log cannot be written,
+// so nothing was forwarded.
+type AuditUnavailableError struct{ *ProxyError }
+
+// ProxyAuthRequiredError: the sidecar requires client authentication and
+// none, or a wrong one, was sent (see WithProxyAuth).
+type ProxyAuthRequiredError struct{ *ProxyError }
+
+func (e *GrantUnavailableError) Unwrap() error  { return e.ProxyError }
+func (e *PolicyDeniedError) Unwrap() error      { return e.ProxyError }
+func (e *UpstreamError) Unwrap() error          { return e.ProxyError }
+func (e *StoreUnavailableError) Unwrap() error  { return e.ProxyError }
+func (e *AuditUnavailableError) Unwrap() error  { return e.ProxyError }
+func (e *ProxyAuthRequiredError) Unwrap() error { return e.ProxyError }
+
+// maxErrorBody bounds what is read of a refusal: the sidecar's bodies are a
+// few hundred bytes, and anything larger is not one of them.
+const maxErrorBody = 64 << 10
+
+// checkResponse returns the typed error for a response the sidecar made up
+// (it carries X-Alter-Error), consuming and closing its body; any other
+// response is the upstream's and is returned untouched with a nil error.
+// The sidecar strips X-Alter-* from upstream answers, so an upstream cannot
+// forge one.
+func checkResponse(resp *http.Response) error {
+	code := resp.Header.Get(HeaderError)
+	if code == "" {
+		return nil
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+		Rule    string `json:"rule"`
+	}
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	_ = json.Unmarshal(data, &body) // a malformed body still leaves the header's code
+	pe := &ProxyError{Status: resp.StatusCode, Code: code, Message: body.Message,
+		Rule: body.Rule, RequestID: resp.Header.Get(HeaderRequestID)}
+	if pe.Message == "" {
+		pe.Message = http.StatusText(resp.StatusCode)
+	}
+	return typed(pe)
+}
+
+// typed wraps pe in the error type for its code.
+func typed(pe *ProxyError) error {
+	switch pe.Code {
+	case CodeGrantUnavailable:
+		return &GrantUnavailableError{pe}
+	case CodePolicyDenied:
+		return &PolicyDeniedError{ProxyError: pe, Rule: pe.Rule}
+	case CodeUpstreamError, CodeUpstreamTimeout:
+		return &UpstreamError{ProxyError: pe, Timeout: pe.Code == CodeUpstreamTimeout}
+	case CodeStoreUnavailable:
+		return &StoreUnavailableError{pe}
+	case CodeAuditUnavailable:
+		return &AuditUnavailableError{pe}
+	case CodeProxyAuthRequired:
+		return &ProxyAuthRequiredError{pe}
+	}
+	return pe
+}

@@ -1,0 +1,137 @@
+package vault_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/alter-sidecar/alter/proxy"
+	"github.com/alter-sidecar/alter/sdk/vault"
+)
+
+// TestCodesMatchProxy: the SDK's copies of the wire contract are the proxy's.
+func TestCodesMatchProxy(t *testing.T) {
+	pairs := [][2]string{
+		{vault.CodeBadRequest, proxy.CodeBadRequest}, {vault.CodeGrantUnavailable, proxy.CodeGrantUnavailable},
+		{vault.CodePolicyDenied, proxy.CodePolicyDenied}, {vault.CodePassthroughDenied, proxy.CodePassthroughDenied},
+		{vault.CodeUpstreamError, proxy.CodeUpstreamError}, {vault.CodeUpstreamTimeout, proxy.CodeUpstreamTimeout},
+		{vault.CodeStoreUnavailable, proxy.CodeStoreUnavailable}, {vault.CodeAuditUnavailable, proxy.CodeAuditUnavailable},
+		{vault.CodeTooLarge, proxy.CodeTooLarge}, {vault.CodeProxyAuthRequired, proxy.CodeProxyAuthRequired},
+		{vault.CodeInternal, proxy.CodeInternal},
+		{vault.HeaderGrant, proxy.HeaderGrant}, {vault.HeaderReason, proxy.HeaderReason},
+		{vault.HeaderError, proxy.HeaderError}, {vault.HeaderRequestID, proxy.HeaderRequestID},
+	}
+	for _, p := range pairs {
+		if p[0] != p[1] {
+			t.Errorf("SDK has %q, proxy has %q", p[0], p[1])
+		}
+	}
+}
+
+// TestErrorMapping: each refusal the sidecar marks with X-Alter-Error
+// becomes its typed error (and a *ProxyError with every field), with a nil
+// response; codes without a type are a plain *ProxyError.
+func TestErrorMapping(t *testing.T) {
+	cases := []struct {
+		status int
+		code   string
+		rule   string
+		check  func(error) bool
+	}{
+		{403, vault.CodeGrantUnavailable, "", func(e error) bool { var x *vault.GrantUnavailableError; return errors.As(e, &x) }},
+		{403, vault.CodePolicyDenied, "path", func(e error) bool { var x *vault.PolicyDeniedError; return errors.As(e, &x) && x.Rule == "path" }},
+		{502, vault.CodeUpstreamError, "", func(e error) bool { var x *vault.UpstreamError; return errors.As(e, &x) && !x.Timeout }},
+		{504, vault.CodeUpstreamTimeout, "", func(e error) bool { var x *vault.UpstreamError; return errors.As(e, &x) && x.Timeout }},
+		{503, vault.CodeStoreUnavailable, "", func(e error) bool { var x *vault.StoreUnavailableError; return errors.As(e, &x) }},
+		{503, vault.CodeAuditUnavailable, "", func(e error) bool { var x *vault.AuditUnavailableError; return errors.As(e, &x) }},
+		{407, vault.CodeProxyAuthRequired, "", func(e error) bool { var x *vault.ProxyAuthRequiredError; return errors.As(e, &x) }},
+		{400, vault.CodeBadRequest, "", isPlain},
+		{403, vault.CodePassthroughDenied, "", isPlain},
+		{413, vault.CodeTooLarge, "", isPlain},
+		{500, vault.CodeInternal, "", isPlain},
+		{418, "some_future_code", "", isPlain},
+	}
+	for _, tc := range cases {
+		c, _ := sidecar(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set(vault.HeaderError, tc.code)
+			w.Header().Set(vault.HeaderRequestID, "req-1")
+			w.WriteHeader(tc.status)
+			body := `{"error":"` + tc.code + `","message":"why it failed"`
+			if tc.rule != "" {
+				body += `,"rule":"` + tc.rule + `"`
+			}
+			io.WriteString(w, body+"}\n")
+		})
+		resp, err := c.Request(context.Background(), "GET", "https://api.example.test/", nil, grant)
+		if resp != nil || err == nil || !tc.check(err) {
+			t.Errorf("%s: resp %v, err %T %v", tc.code, resp, err, err)
+			continue
+		}
+		var pe *vault.ProxyError
+		if !errors.As(err, &pe) || pe.Status != tc.status || pe.Code != tc.code || pe.Message != "why it failed" || pe.Rule != tc.rule || pe.RequestID != "req-1" {
+			t.Errorf("%s: ProxyError %+v", tc.code, pe)
+		}
+		if msg := err.Error(); !strings.Contains(msg, tc.code) || !strings.Contains(msg, "why it failed") || strings.Contains(msg, grant) {
+			t.Errorf("%s: message %q", tc.code, msg)
+		}
+	}
+}
+
+func isPlain(e error) bool {
+	_, ok := e.(*vault.ProxyError)
+	return ok
+}
+
+// TestMalformedRefusal: a refusal whose body is not the expected JSON still
+// maps by its header, with the status text as message.
+func TestMalformedRefusal(t *testing.T) {
+	c, _ := sidecar(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(vault.HeaderError, vault.CodeStoreUnavailable)
+		w.WriteHeader(503)
+		io.WriteString(w, "<html>oops")
+	})
+	_, err := c.Request(context.Background(), "GET", "https://api.example.test/", nil, grant)
+	var su *vault.StoreUnavailableError
+	if !errors.As(err, &su) || su.Message != "Service Unavailable" {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestUpstreamStatusIsAResponse: an API's own 4xx/5xx (no X-Alter-Error) is
+// the application's to read, even when its body looks like a refusal.
+func TestUpstreamStatusIsAResponse(t *testing.T) {
+	const body = `{"error":"upstream_error","message":"the API's own words"}`
+	for _, status := range []int{401, 403, 404, 500, 502, 503} {
+		c, _ := sidecar(t, func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(status)
+			io.WriteString(w, body)
+		})
+		resp, err := c.Request(context.Background(), "GET", "https://api.example.test/", nil, grant)
+		if err != nil {
+			t.Fatalf("%d: %v", status, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != status || string(b) != body {
+			t.Fatalf("%d: got %d %q", status, resp.StatusCode, b)
+		}
+	}
+}
+
+// TestSidecarDown: an unreachable sidecar is an error naming it, not a
+// typed refusal.
+func TestSidecarDown(t *testing.T) {
+	c, err := vault.New(vault.WithProxy("http://127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Request(context.Background(), "GET", "https://api.example.test/", nil, grant)
+	var pe *vault.ProxyError
+	if err == nil || errors.As(err, &pe) || !strings.Contains(err.Error(), "sidecar 127.0.0.1:1") {
+		t.Fatalf("got %v", err)
+	}
+}
