@@ -106,6 +106,14 @@ func buildSnapshot(f *storeFile, keys *Keyring, path string, id fileID, now time
 			s.policies = append(s.policies, e.policy)
 		}
 	}
+	// Every record failing its integrity check is not a few tampered
+	// records but almost certainly the wrong master key: make the whole
+	// store unavailable, so /readyz and start-up say so, rather than
+	// serving 503 grant by grant behind a healthy-looking proxy.
+	if n := len(f.Grants) + len(f.Secrets); n > 0 && len(s.problems) == n {
+		s.err = fmt.Errorf("%w: store %s: none of its %d records passes the integrity check with %s (a different master key?)",
+			ErrStoreUnavailable, path, n, keys)
+	}
 	return s
 }
 
