@@ -42,6 +42,9 @@ type Config struct {
 	ScrubEcho string
 	// Timeouts for clients of the proxy listener and terminated tunnels.
 	Timeouts Timeouts
+	// LockMemory locks the process's memory (mlockall) so secrets are
+	// never swapped out.
+	LockMemory bool
 	// ShutdownTimeout bounds how long a stopping proxy waits for in-flight
 	// requests to finish.
 	ShutdownTimeout time.Duration

@@ -42,6 +42,7 @@ func Render(c Config) []byte {
 	p("max_signed_body: %d\n", c.MaxSignedBody)
 	p("shutdown_timeout: %s\n", c.ShutdownTimeout)
 	p("scrub_echo: %s\n", c.ScrubEcho)
+	p("lock_memory: %t\n", c.LockMemory)
 	p("timeouts: {handshake: %s, header: %s, idle: %s}\n", c.Timeouts.Handshake, c.Timeouts.Header, c.Timeouts.Idle)
 	p("upstream:\n  ca_file: %q\n", c.Upstream.CAFile)
 	if len(c.Upstream.Resolve) == 0 {

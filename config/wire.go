@@ -34,6 +34,7 @@ type wire struct {
 	MaxSigned   size      `yaml:"max_signed_body"`
 	Shutdown    duration  `yaml:"shutdown_timeout"`
 	ScrubEcho   string    `yaml:"scrub_echo"`
+	LockMemory  bool      `yaml:"lock_memory"`
 	Timeouts    struct {
 		Handshake duration `yaml:"handshake"`
 		Header    duration `yaml:"header"`
@@ -290,6 +291,7 @@ func (w wire) compile(home, base string) (Config, error) {
 		bad("passthrough", "must be allow or deny, not %q", w.Passthrough)
 	}
 
+	c.LockMemory = w.LockMemory
 	c.ScrubEcho = w.ScrubEcho
 	if w.ScrubEcho != "headers" && w.ScrubEcho != "body" {
 		bad("scrub_echo", "must be headers or body, not %q", w.ScrubEcho)

@@ -35,8 +35,20 @@ func (p *Proxy) handleRequest(req *http.Request, _ *goproxy.ProxyCtx) (*http.Req
 
 // exchange takes one request, plain (tun is nil) or read inside a
 // terminated tunnel, through the proxy and returns the response to send.
-func (p *Proxy) exchange(req *http.Request, tun *tunnel) *http.Response {
+func (p *Proxy) exchange(req *http.Request, tun *tunnel) (resp *http.Response) {
 	ex := &exchange{p: p, in: req, tunnel: tun, start: p.now(), id: newRequestID()}
+	defer func() {
+		// A bug must cost one request, not the connection or the process,
+		// and must not print request state (the panic value is not logged:
+		// it could hold anything the code had in hand).
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			p.log.Error("internal error while handling a request", zap.String("request_id", ex.id))
+			resp = errInternal.response(req, ex.id)
+		}
+	}()
 	actor := actorOf(req)
 	if actor == "" {
 		actor = p.opts.Identity

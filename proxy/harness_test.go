@@ -38,11 +38,15 @@ type fakeStore struct {
 	grants  map[string]*secretstore.Resolved
 	unavail map[string]bool // revoked or expired, as the store would report
 	broken  bool
+	panics  bool // Resolve panics, to test per-request recovery
 }
 
 func (s *fakeStore) Resolve(_ context.Context, id string, _ time.Time) (*secretstore.Resolved, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.panics {
+		panic("store bug holding " + sentinel)
+	}
 	if s.broken {
 		return nil, secretstore.ErrStoreUnavailable
 	}

@@ -627,3 +627,25 @@ func assertHeaderSet(t *testing.T, h map[string][]string, want ...string) {
 		t.Fatalf("upstream header names = %v, want exactly %v", got, want)
 	}
 }
+
+// TestPanicCostsOneRequest: a bug while handling a request answers 500
+// internal_error, logs no request state, and the proxy goes on serving.
+func TestPanicCostsOneRequest(t *testing.T) {
+	e := newEnv(t)
+	e.tlsUpstream("api.example.test", nil)
+	e.addGrant(grantA, bearer, inject.Fields{"token": sentinel}, "api.example.test")
+	e.store.panics = true
+	for _, url := range []string{"https://api.example.test/", "http://api.example.test/"} {
+		resp, body := e.do("GET", url, http.Header{"X-Alter-Grant": {grantA}})
+		if resp.StatusCode != 500 || resp.Header.Get(HeaderError) != CodeInternal {
+			t.Fatalf("%s: %d %s", url, resp.StatusCode, body)
+		}
+	}
+	e.store.mu.Lock()
+	e.store.panics = false
+	e.store.mu.Unlock()
+	if resp, body := e.do("GET", "https://api.example.test/", http.Header{"X-Alter-Grant": {grantA}}); resp.StatusCode != 200 {
+		t.Fatalf("after a panic: %d %s", resp.StatusCode, body)
+	}
+	e.checkLogsAndAudit()
+}

@@ -428,6 +428,12 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func TestAdminEndpoints(t *testing.T) {
 	e := startBinEnv(t)
+	// Key material must never reach a core file.
+	if limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", e.cmd.Process.Pid)); err == nil {
+		if !regexp.MustCompile(`Max core file size\s+0\s+0`).Match(limits) {
+			t.Errorf("core dumps are not disabled:\n%s", limits)
+		}
+	}
 	// One request through the proxy so the counters have something to say.
 	_, _ = e.curlGet("http://open.example.test:1/", "")
 	resp, err := http.Get(e.adminURL + "/metrics")

@@ -147,6 +147,7 @@ func restartOnly(running, next config.Config) error {
 		{"mitm.ca_cert/ca_key", [2]string{running.MITM.CACert, running.MITM.CAKey}, [2]string{next.MITM.CACert, next.MITM.CAKey}},
 		{"mitm.leaf_cache_size", running.MITM.LeafCacheSize, next.MITM.LeafCacheSize},
 		{"audit", running.Audit, next.Audit},
+		{"lock_memory", running.LockMemory, next.LockMemory},
 	} {
 		if !reflect.DeepEqual(c.a, c.b) {
 			return fmt.Errorf("%s changed: that needs a restart", c.key)
@@ -157,6 +158,9 @@ func restartOnly(running, next config.Config) error {
 
 // openSidecar opens the long-lived parts.
 func openSidecar(ctx context.Context, cfg config.Config) (_ *sidecar, err error) {
+	if err := hardenProcess(cfg.LockMemory); err != nil {
+		return nil, err
+	}
 	s := &sidecar{cfg: cfg}
 	s.level = zap.NewAtomicLevel()
 	if s.log, err = newLogger(cfg.Log.Level, s.level); err != nil {
