@@ -46,7 +46,11 @@ func (p *Proxy) exchange(req *http.Request, tun *tunnel) (resp *http.Response) {
 				panic(v)
 			}
 			p.log.Error("internal error while handling a request", zap.String("request_id", ex.id))
-			resp = errInternal.response(req, ex.id)
+			if ex.record.GrantID != "" {
+				resp = ex.deny(errInternal) // a grant use is audited even when it fails
+			} else {
+				resp = errInternal.response(req, ex.id)
+			}
 		}
 	}()
 	actor := actorOf(req)

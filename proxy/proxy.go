@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -85,6 +86,18 @@ type Proxy struct {
 	passthrough bool
 	auth        *clientAuth // nil: no client authentication
 	tunnels     tunnelServers
+	rawTunnels  sync.Map // *closeNotifyConn: open passthrough tunnels
+}
+
+// CloseRawTunnels closes every open passthrough tunnel. Their bytes are
+// opaque, so they cannot be drained; a config reload that changes who may
+// use the proxy, or whether passthrough is allowed, ends them so no client
+// keeps what the new config would refuse.
+func (p *Proxy) CloseRawTunnels() {
+	p.rawTunnels.Range(func(k, _ any) bool {
+		_ = k.(*closeNotifyConn).Close()
+		return true
+	})
 }
 
 // New builds a proxy. It never uses goproxy's built-in CA or its default
@@ -133,9 +146,24 @@ func New(o Options) (*Proxy, error) {
 			return nil, err
 		}
 		p.opts.Metrics.tunnel("passthrough", 1)
-		return &closeNotifyConn{Conn: c, onClose: func() { p.opts.Metrics.tunnel("passthrough", -1) }}, nil
+		cc := &closeNotifyConn{Conn: c}
+		cc.onClose = func() {
+			p.opts.Metrics.tunnel("passthrough", -1)
+			p.rawTunnels.Delete(cc)
+		}
+		p.rawTunnels.Store(cc, struct{}{})
+		return cc, nil
 	}
 	gp.NonproxyHandler = http.HandlerFunc(p.serveNonProxy)
+	// goproxy's own answer to a failed tunnel dial repeats the dial error,
+	// addresses included; ours says only what kind of failure it was.
+	gp.ConnectionErrHandler = func(w io.Writer, ctx *goproxy.ProxyCtx, err error) {
+		p.log.Debug("passthrough tunnel failed", zap.Error(err))
+		f := classify(err)
+		resp := f.response(ctx.Req, "")
+		resp.Close = true
+		_ = resp.Write(w)
+	}
 	gp.OnRequest().HandleConnectFunc(p.handleConnect)
 	gp.OnRequest().DoFunc(p.handleRequest)
 	p.gp = gp

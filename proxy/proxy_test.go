@@ -649,3 +649,28 @@ func TestPanicCostsOneRequest(t *testing.T) {
 	}
 	e.checkLogsAndAudit()
 }
+
+// TestNoTunnelToTheProxyItself: a passthrough CONNECT to the proxy's own
+// listener is refused, so a client cannot make its requests arrive from
+// 127.0.0.1 (and pass a source_ip rule) or reach the admin listener; the
+// refusal names no address.
+func TestNoTunnelToTheProxyItself(t *testing.T) {
+	e := newEnv(t)
+	self := netip.MustParseAddrPort(e.proxySrv.Listener.Addr().String())
+	// e2 is told e's listener is its own, so it must refuse to dial it.
+	e2 := newEnv(t, func(o *Options) { o.Upstream.Self = []netip.AddrPort{self} })
+	status, _ := rawConnect(t, e2, self.String())
+	if status != http.StatusBadGateway && status != http.StatusForbidden {
+		t.Fatalf("CONNECT to the proxy's own listener: status %d", status)
+	}
+	conn, err := net.Dial("tcp", e2.proxySrv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", self, self)
+	raw, _ := io.ReadAll(io.LimitReader(conn, 4096))
+	if strings.Contains(string(raw), self.Addr().String()) || strings.Contains(string(raw), "dial") {
+		t.Fatalf("the refusal names an address or the dial error: %s", raw)
+	}
+}

@@ -72,20 +72,37 @@ type dialer struct {
 
 func newDialer(o UpstreamOptions, guard bool) *dialer {
 	d := &dialer{resolve: o.Resolve, guard: guard}
+	self := o.Self
+	// isSelf: no connection the proxy makes, with a grant or without, may
+	// go to its own listeners: a tunnel to itself would let a client's
+	// requests arrive from 127.0.0.1 and pass a source_ip rule it does not
+	// meet, or reach the admin listener.
+	isSelf := func(ap netip.AddrPort) bool {
+		ip := ap.Addr().Unmap()
+		for _, s := range self {
+			if s.Port() == ap.Port() && (s.Addr().Unmap() == ip || s.Addr().IsUnspecified() && (ip.IsLoopback() || isLocalAddr(ip))) {
+				return true
+			}
+		}
+		return false
+	}
 	d.plain = net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
+	d.plain.ControlContext = func(_ context.Context, _, address string, _ syscall.RawConn) error {
+		if ap, err := netip.ParseAddrPort(address); err == nil && isSelf(ap) {
+			return &ssrfError{class: "proxy-own"}
+		}
+		return nil
+	}
 	d.guarded = d.plain
 	allow := o.AllowPrivate
-	self := o.Self
 	d.guarded.ControlContext = func(_ context.Context, _, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil {
 			return &ssrfError{class: "unparseable"}
 		}
 		ip := ap.Addr().Unmap()
-		for _, s := range self {
-			if s.Port() == ap.Port() && (s.Addr().Unmap() == ip || s.Addr().IsUnspecified()) {
-				return &ssrfError{class: "proxy-own"}
-			}
+		if isSelf(ap) {
+			return &ssrfError{class: "proxy-own"}
 		}
 		for _, p := range allow {
 			if p.Contains(ip) {
@@ -98,6 +115,21 @@ func newDialer(o UpstreamOptions, guard bool) *dialer {
 		return nil
 	}
 	return d
+}
+
+// isLocalAddr reports whether ip belongs to one of this machine's
+// interfaces (a proxy listening on 0.0.0.0 is reachable on all of them).
+func isLocalAddr(ip netip.Addr) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return true // fail closed: treat as ours
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Unmap() == ip {
+			return true
+		}
+	}
+	return false
 }
 
 // DialContext dials addr, honouring upstream.resolve first.

@@ -102,9 +102,11 @@ func (p *Proxy) serveTunnel(w http.ResponseWriter, r *http.Request, t *tunnel) {
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          log.New(zapWriter{p.log}, "", 0),
 	}
+	// Serve does not close a connection it never accepted (a Shutdown that
+	// races this start), so close it here in every case.
+	defer inner.Close()
 	if !p.tunnels.add(srv) {
-		inner.Close() // shutting down: no new tunnels
-		return
+		return // shutting down: no new tunnels
 	}
 	defer p.tunnels.remove(srv)
 	_ = srv.Serve(newOneConnListener(inner))

@@ -107,6 +107,15 @@ func (s *FileStore) reload() {
 
 func (s *FileStore) reloadLocked() {
 	snap := s.load()
+	if snap.err != nil && snap.policies == nil {
+		// The proxy chooses which tunnels to terminate from Policies. A
+		// store that cannot be read must not make it forget the hosts it
+		// was terminating: requests to them must still meet the proxy (and
+		// get 503), not a raw tunnel to the API. Keep the last known set.
+		if prev := s.snap.Load(); prev != nil {
+			snap.policies = prev.policies
+		}
+	}
 	s.snap.Store(snap)
 	// Drop opened secrets no usable grant can reach any more (revoked,
 	// rotated away, removed). Versioned keys already keep them from being

@@ -103,6 +103,11 @@ func TestWatchCorruptFileFailsClosed(t *testing.T) {
 		return errors.Is(err, ErrStoreUnavailable)
 	})
 	waitFor(t, "the failure to be reported", func() bool { return log.count("truncated") == 1 })
+	// The hosts the proxy terminates are kept, so requests to them still
+	// meet the proxy (and its 503) instead of a raw tunnel to the API.
+	if len(proxy.Policies()) != 1 {
+		t.Fatalf("%d policies while the store is unreadable, want the last known 1", len(proxy.Policies()))
+	}
 
 	if err := os.WriteFile(admin.Path(), good, 0o600); err != nil {
 		t.Fatal(err)

@@ -124,6 +124,9 @@ func (a *app) reload(s *sidecar, configFile, home string) {
 		return
 	}
 	old := s.current.Swap(p)
+	if !reflect.DeepEqual(s.cfg.ProxyAuth, next.ProxyAuth) || s.cfg.Passthrough != next.Passthrough || !reflect.DeepEqual(s.cfg.MITM, next.MITM) {
+		old.CloseRawTunnels()
+	}
 	s.cfg = next
 	// Tunnels opened under the old config are closed once idle (in-flight
 	// requests finish), so clients reconnect under the new one: a client
@@ -148,6 +151,7 @@ func restartOnly(running, next config.Config) error {
 		{"mitm.leaf_cache_size", running.MITM.LeafCacheSize, next.MITM.LeafCacheSize},
 		{"audit", running.Audit, next.Audit},
 		{"lock_memory", running.LockMemory, next.LockMemory},
+		{"timeouts (the listener's)", running.Timeouts, next.Timeouts},
 	} {
 		if !reflect.DeepEqual(c.a, c.b) {
 			return fmt.Errorf("%s changed: that needs a restart", c.key)
