@@ -175,6 +175,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	e.proxy = p
 	e.proxySrv = httptest.NewUnstartedServer(p)
 	e.proxySrv.Config = NewServer(p)
+	e.proxySrv.Listener = ScanListener(e.proxySrv.Listener)
 	e.proxySrv.Start()
 	t.Cleanup(func() {
 		e.proxySrv.Close()

@@ -173,6 +173,11 @@ func New(o Options) (*Proxy, error) {
 // ServeHTTP implements http.Handler. CONNECTs the proxy must read are served
 // here (see serveTunnel); goproxy handles everything else.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if ambiguousFraming(r) {
+		w.Header().Set("Connection", "close")
+		badRequest("Content-Length together with Transfer-Encoding is ambiguous; send one").write(w, r)
+		return
+	}
 	if p.auth != nil {
 		name, ok := p.auth.authenticate(r.Header)
 		if !ok {

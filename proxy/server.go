@@ -8,7 +8,8 @@ import (
 // MaxHeaderBytes bounds a request's header block on the proxy listener.
 const MaxHeaderBytes = 64 << 10
 
-// NewServer returns the http.Server for the proxy listener. Only the header
+// NewServer returns the http.Server for the proxy listener; serve it on
+// ScanListener(l) so ambiguous request framing can be refused. Only the header
 // read and idle keep-alive have deadlines: bodies and responses may stream
 // for as long as the upstream keeps them open (SSE, long polls, tunnels).
 func NewServer(p *Proxy) *http.Server {
@@ -18,5 +19,6 @@ func NewServer(p *Proxy) *http.Server {
 		IdleTimeout:       p.opts.Timeouts.Idle,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          log.New(zapWriter{p.log}, "", 0),
+		ConnContext:       connContext,
 	}
 }

@@ -101,6 +101,7 @@ func (p *Proxy) serveTunnel(w http.ResponseWriter, r *http.Request, t *tunnel) {
 		IdleTimeout:       limits.Idle,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          log.New(zapWriter{p.log}, "", 0),
+		ConnContext:       connContext,
 	}
 	// Serve does not close a connection it never accepted (a Shutdown that
 	// races this start), so close it here in every case.
@@ -109,12 +110,17 @@ func (p *Proxy) serveTunnel(w http.ResponseWriter, r *http.Request, t *tunnel) {
 		return // shutting down: no new tunnels
 	}
 	defer p.tunnels.remove(srv)
-	_ = srv.Serve(newOneConnListener(inner))
+	_ = srv.Serve(newOneConnListener(newFramingScanner(inner)))
 }
 
 // tunnelHandler handles one request read inside a terminated tunnel.
 func (p *Proxy) tunnelHandler(t *tunnel, scheme string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ambiguousFraming(r) {
+			w.Header().Set("Connection", "close")
+			badRequest("Content-Length together with Transfer-Encoding is ambiguous; send one").write(w, r)
+			return
+		}
 		r.RemoteAddr = t.peer
 		if t.actor != "" {
 			r = withActor(r, t.actor)

@@ -36,6 +36,8 @@ func TestTunnelLimits(t *testing.T) {
 		{"two different Content-Lengths", "POST / HTTP/1.1\r\nHost: api.example.test\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\nabc"},
 		{"disguised Transfer-Encoding", "POST / HTTP/1.1\r\nHost: api.example.test\r\nTransfer-Encoding: xchunked\r\n\r\n"},
 		{"space before the colon of the marker", "GET / HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant : " + grantA + "\r\n\r\n"},
+		{"Content-Length with Transfer-Encoding", "POST / HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant: " + grantA + "\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+		{"Transfer-Encoding then Content-Length", "POST / HTTP/1.1\r\nHost: api.example.test\r\nTransfer-Encoding: chunked\r\ncontent-length: 5\r\n\r\n0\r\n\r\n"},
 		{"two Host headers", "GET / HTTP/1.1\r\nHost: api.example.test\r\nHost: evil.example.test\r\n\r\n"},
 		{"Upgrade h2c with a grant", "GET / HTTP/1.1\r\nHost: api.example.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nX-Alter-Grant: " + grantA + "\r\n\r\n"},
 		{"Upgrade h2c without a grant", "GET / HTTP/1.1\r\nHost: api.example.test\r\nUpgrade: H2C\r\n\r\n"},

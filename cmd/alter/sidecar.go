@@ -62,7 +62,7 @@ func (a *app) runProxy(ctx context.Context, cfg config.Config, configFile, home 
 	srv := proxy.NewServer(p)
 	srv.Handler = s
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(s.ln) }()
+	go func() { errc <- srv.Serve(proxy.ScanListener(s.ln)) }()
 	var admin *http.Server
 	if s.adminLn != nil {
 		admin = &http.Server{Handler: adminHandler(readiness(s.store.Ready, s.ready), s.registry), ReadHeaderTimeout: 10 * time.Second}
