@@ -1,0 +1,35 @@
+// Package storage is the control plane's persistent state: grants, the
+// sealed secrets behind them, their policies, a change sequence for the
+// sidecars' change stream, and the audit records sidecars ship in.
+//
+// One interface, Storage, has two engines behind it, chosen by Open's
+// address: SQLite (modernc.org/sqlite, no cgo), the embedded default for a
+// single server, and PostgreSQL (pgx) for several replicas sharing one
+// database. Both go through database/sql with the same queries; the engine
+// type holds what differs (schema files, placeholders, locks).
+//
+// Rules that make replicas safe:
+//   - No state lives in memory: every read is a query, so a change made
+//     through one replica is visible through all of them at once.
+//   - Every write runs in one transaction that first takes the engine's
+//     write lock (BEGIN IMMEDIATE on SQLite, a transaction advisory lock on
+//     PostgreSQL). Writes are rare; serialising them makes checks such as
+//     "the parent is still live" race-free and makes change sequence numbers
+//     commit in order, so a reader polling "changes after N" never skips one.
+//   - Secrets reach the database only sealed, by a Sealer; the database
+//     holds the key id and an opaque blob.
+//   - Every write is validated before its transaction starts (or, for what
+//     depends on stored rows, inside it) and errors wrap
+//     secretstore.ErrInvalid or secretstore.ErrNotFound.
+//
+// Files:
+//
+//	storage.go   the Storage interface and its types
+//	open.go      Open, engines, the write transaction
+//	migrate.go   versioned, embedded schema migrations
+//	validate.go  input checks
+//	grants.go    Add, Clone, Rotate, Revoke, SetPolicy
+//	read.go      List, Get, Resolve and a grant's status
+//	changes.go   the change sequence
+//	audit.go     audit insert and query
+package storage

@@ -1,0 +1,182 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	_ "modernc.org/sqlite"             // registers "sqlite"
+)
+
+// engine is what differs between SQLite and PostgreSQL. Queries are
+// written once with '?' placeholders and rebound for PostgreSQL.
+type engine struct {
+	name   string // "sqlite" or "postgres": also the migrations directory
+	dollar bool   // placeholders are $1, $2, ...
+	// writeLock, run first in every write transaction, serialises writers
+	// across processes and replicas. SQLite needs none: its transactions
+	// are opened with BEGIN IMMEDIATE (see sqliteDSN).
+	writeLock string
+}
+
+var (
+	sqliteEngine   = engine{name: "sqlite"}
+	postgresEngine = engine{
+		name:   "postgres",
+		dollar: true,
+		// Keyed by schema, so databases shared by several schemas (as the
+		// tests do) do not serialise each other.
+		writeLock: "SELECT pg_advisory_xact_lock(hashtext('alter-write:' || current_schema()))",
+	}
+)
+
+// DB is a Storage backed by SQLite or PostgreSQL.
+type DB struct {
+	db     *sql.DB
+	eng    engine
+	sealer Sealer
+}
+
+var _ Storage = (*DB)(nil)
+
+// Open opens (creating if needed) the database at addr and applies any
+// pending migrations. addr is "postgres://..." or "postgresql://..." for
+// PostgreSQL, and "sqlite:///abs/path.db", "sqlite:rel/path.db" or a plain
+// file path for SQLite. sealer seals secrets before they are written.
+func Open(ctx context.Context, addr string, sealer Sealer) (*DB, error) {
+	if sealer == nil {
+		return nil, errors.New("storage: no sealer: secrets must be sealed before they reach the database")
+	}
+	var (
+		db  *sql.DB
+		eng engine
+		err error
+	)
+	switch {
+	case strings.HasPrefix(addr, "postgres://"), strings.HasPrefix(addr, "postgresql://"):
+		eng = postgresEngine
+		db, err = sql.Open("pgx", addr)
+	default:
+		eng = sqliteEngine
+		var dsn string
+		if dsn, err = sqliteDSN(addr); err == nil {
+			db, err = sql.Open("sqlite", dsn)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: %s", redact(err, addr))
+	}
+	d := &DB{db: db, eng: eng, sealer: sealer}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage: connect to %s: %s", eng.name, redact(err, addr))
+	}
+	if err := d.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close closes the connection pool.
+func (d *DB) Close() error { return d.db.Close() }
+
+// sqliteDSN turns an address into a modernc DSN. The file is created mode
+// 0600 first: it holds sealed secrets and every grant's metadata, and
+// SQLite would otherwise create it (and its WAL) with the umask's mode.
+func sqliteDSN(addr string) (string, error) {
+	path := addr
+	if rest, ok := strings.CutPrefix(addr, "sqlite://"); ok {
+		path = rest // sqlite:///abs -> /abs, sqlite://rel -> rel
+	} else if rest, ok := strings.CutPrefix(addr, "sqlite:"); ok {
+		path = rest
+	} else if strings.Contains(addr, "://") {
+		return "", fmt.Errorf("unsupported database address scheme in %q (want postgres:// or sqlite://)", schemeOf(addr))
+	}
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return "", fmt.Errorf("sqlite path %q: empty or contains '?' or '#'", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return "", err
+	}
+	f.Close()
+	// WAL lets readers run beside the one writer; busy_timeout makes a
+	// second process wait for the lock instead of failing; _txlock makes
+	// every transaction BEGIN IMMEDIATE, so a read-check-write transaction
+	// holds the write lock from its first read.
+	q := url.Values{}
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Set("_txlock", "immediate")
+	return path + "?" + q.Encode(), nil
+}
+
+func schemeOf(addr string) string {
+	s, _, _ := strings.Cut(addr, "://")
+	return s
+}
+
+// redact keeps a password in a PostgreSQL URL out of error text.
+func redact(err error, addr string) string {
+	msg := err.Error()
+	if u, perr := url.Parse(addr); perr == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			msg = strings.ReplaceAll(msg, p, "xxxxx")
+		}
+	}
+	return msg
+}
+
+// q rebinds a query written with '?' placeholders for the engine.
+func (d *DB) q(query string) string {
+	if !d.eng.dollar {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// write runs fn in a transaction holding the write lock, and commits if fn
+// returns nil.
+func (d *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return unavailable(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	if d.eng.writeLock != "" {
+		if _, err := tx.ExecContext(ctx, d.eng.writeLock); err != nil {
+			return unavailable(err)
+		}
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}

@@ -1,0 +1,275 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/alter-sidecar/alter/inject"
+	"github.com/alter-sidecar/alter/policy"
+	"github.com/alter-sidecar/alter/secretstore"
+)
+
+// Reads. Every call queries the database, in one statement where it needs
+// a consistent view (a grant with its parents and its secret), so a
+// change committed by any replica is seen by the next call on every one.
+
+// row is a grant as stored, with its secret's description. problem is set
+// when the row does not decode or its policy does not compile: the grant is
+// then listed as unusable, never used.
+type row struct {
+	g       secretstore.Grant
+	sec     *secretstore.SecretInfo // nil if the secret row is missing
+	sealed  []byte                  // only when asked for
+	pol     *policy.Policy
+	problem error
+}
+
+const rowCols = `g.id, g.secret_id, g.name, g.labels, g.parent, g.policy, g.revoked,
+	g.expires_at, g.created_at, g.updated_at,
+	s.id, s.spec, s.provider, s.fields, s.version, s.key_id, s.updated_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+// scanRow reads rowCols (plus s.sealed when sealed is true).
+func scanRow(sc scanner, sealed bool) (*row, error) {
+	var (
+		r                            row
+		labels, pol                  string
+		parent                       sql.NullString
+		expires                      sql.NullInt64
+		created, updated             int64
+		sid, spec, prov, fields, kid sql.NullString
+		version, supdated            sql.NullInt64
+		blob                         []byte
+	)
+	dest := []any{&r.g.ID, &r.g.SecretID, &r.g.Name, &labels, &parent, &pol, &r.g.Revoked,
+		&expires, &created, &updated, &sid, &spec, &prov, &fields, &version, &kid, &supdated}
+	if sealed {
+		dest = append(dest, &blob)
+	}
+	if err := sc.Scan(dest...); err != nil {
+		return nil, err
+	}
+	r.g.Parent = parent.String
+	r.g.CreatedAt, r.g.UpdatedAt = fromMicro(created), fromMicro(updated)
+	if expires.Valid {
+		x := fromMicro(expires.Int64)
+		r.g.ExpiresAt = &x
+	}
+	if err := json.Unmarshal([]byte(labels), &r.g.Labels); err != nil {
+		r.problem = fmt.Errorf("labels do not decode: %v", err)
+	}
+	if err := json.Unmarshal([]byte(pol), &r.g.Policy); err != nil {
+		r.problem = fmt.Errorf("policy does not decode: %v", err)
+	} else if r.pol, err = policy.Compile(r.g.Policy); err != nil {
+		r.problem = fmt.Errorf("policy does not compile: %v", err)
+	}
+	if sid.Valid {
+		s := &secretstore.SecretInfo{ID: sid.String, Provider: prov.String, Version: int(version.Int64),
+			KeyID: kid.String, UpdatedAt: fromMicro(supdated.Int64)}
+		if err := json.Unmarshal([]byte(spec.String), &s.Spec); err != nil && r.problem == nil {
+			r.problem = fmt.Errorf("secret %s: spec does not decode: %v", s.ID, err)
+		}
+		if err := json.Unmarshal([]byte(fields.String), &s.Fields); err != nil && r.problem == nil {
+			r.problem = fmt.Errorf("secret %s: field names do not decode: %v", s.ID, err)
+		}
+		r.sec, r.sealed = s, blob
+	}
+	return &r, nil
+}
+
+// eval is a grant's standing after walking its chain of parents, in the
+// order secretstore's resolveChain walks it: a broken row first, then
+// revocation, then expiry (checked against a time by the caller).
+type eval struct {
+	status      string
+	problem     error          // ErrStoreUnavailable territory
+	unavailable bool           // revoked or parent missing
+	expires     time.Time      // earliest expiry on the chain; zero if none
+	effective   *policy.Policy // own AND every ancestor's
+}
+
+func evaluate(e *row, lookup func(id string) *row) eval {
+	var v eval
+	var chain []*policy.Policy
+	cur := e
+	for depth := 0; ; depth++ {
+		if cur.problem != nil {
+			v.status, v.problem = secretstore.StatusUnusable, cur.problem
+			if cur != e {
+				v.problem = fmt.Errorf("parent grant %s: %w", cur.g.ID, cur.problem)
+			}
+			return v
+		}
+		if cur.g.Revoked {
+			v.status, v.unavailable = secretstore.StatusRevoked, true
+			if cur != e {
+				v.status = secretstore.StatusParentRevoked
+			}
+			return v
+		}
+		chain = append(chain, cur.pol)
+		if x := cur.g.ExpiresAt; x != nil && (v.expires.IsZero() || x.Before(v.expires)) {
+			v.expires = *x
+		}
+		if cur.g.Parent == "" {
+			break
+		}
+		if depth == maxCloneDepth {
+			v.status, v.problem = secretstore.StatusUnusable, errors.New("chain of parent grants is too long or loops")
+			return v
+		}
+		parent := lookup(cur.g.Parent)
+		if parent == nil {
+			v.status, v.unavailable = secretstore.StatusParentMissing, true
+			return v
+		}
+		cur = parent
+	}
+	v.status, v.effective = secretstore.StatusActive, policy.All(chain...)
+	if e.sec == nil {
+		v.status, v.problem = secretstore.StatusUnusable, fmt.Errorf("its secret %s is not in the store", e.g.SecretID)
+	}
+	return v
+}
+
+// info is the listing form of a row at now.
+func (r *row) info(v eval, now time.Time) secretstore.GrantInfo {
+	gi := secretstore.GrantInfo{Grant: r.g, Status: v.status}
+	if v.problem != nil {
+		gi.Problem = v.problem.Error()
+	}
+	if v.status == secretstore.StatusActive && !v.expires.IsZero() && !now.Before(v.expires) {
+		gi.Status = secretstore.StatusExpired
+	}
+	if !v.expires.IsZero() {
+		x := v.expires
+		gi.EffectiveExpiresAt = &x
+	}
+	if r.sec != nil {
+		gi.Secret = *r.sec
+	}
+	return gi
+}
+
+// List returns all grants, oldest first. See secretstore.Admin.
+func (d *DB) List(ctx context.Context) ([]secretstore.GrantInfo, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+rowCols+`
+		FROM grants g LEFT JOIN secrets s ON s.id = g.secret_id
+		ORDER BY g.created_at, g.id`)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	defer rows.Close()
+	var all []*row
+	byID := make(map[string]*row)
+	for rows.Next() {
+		r, err := scanRow(rows, false)
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		all = append(all, r)
+		byID[r.g.ID] = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable(err)
+	}
+	now := time.Now()
+	out := make([]secretstore.GrantInfo, 0, len(all))
+	for _, r := range all {
+		out = append(out, r.info(evaluate(r, func(id string) *row { return byID[id] }), now))
+	}
+	return out, nil
+}
+
+// chainQuery selects a grant and its ancestors (depth 0 is the grant) with
+// their secrets, sealed blobs included, in one statement.
+const chainQuery = `WITH RECURSIVE chain(id, depth) AS (
+		SELECT id, 0 FROM grants WHERE id = ?
+		UNION ALL
+		SELECT g.parent, c.depth + 1 FROM grants g JOIN chain c ON g.id = c.id
+		WHERE g.parent IS NOT NULL AND c.depth < 32 -- maxCloneDepth: evaluate needs depths 0..32
+	)
+	SELECT ` + rowCols + `, s.sealed
+	FROM chain c JOIN grants g ON g.id = c.id LEFT JOIN secrets s ON s.id = g.secret_id
+	ORDER BY c.depth`
+
+// loadChain returns the grant and a lookup over its ancestors; nil if the
+// grant does not exist. q is the pool or a write transaction.
+func (d *DB) loadChain(ctx context.Context, q querier, id string) (*row, func(string) *row, error) {
+	rows, err := q.QueryContext(ctx, d.q(chainQuery), id)
+	if err != nil {
+		return nil, nil, unavailable(err)
+	}
+	defer rows.Close()
+	var first *row
+	byID := make(map[string]*row)
+	for rows.Next() {
+		r, err := scanRow(rows, true)
+		if err != nil {
+			return nil, nil, unavailable(err)
+		}
+		if first == nil {
+			first = r
+		}
+		byID[r.g.ID] = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, unavailable(err)
+	}
+	return first, func(id string) *row { return byID[id] }, nil
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// Get returns one grant or an error wrapping ErrNotFound.
+func (d *DB) Get(ctx context.Context, grantID string) (secretstore.GrantInfo, error) {
+	r, lookup, err := d.loadChain(ctx, d.db, grantID)
+	if err != nil {
+		return secretstore.GrantInfo{}, err
+	}
+	if r == nil {
+		return secretstore.GrantInfo{}, notFound(grantID)
+	}
+	return r.info(evaluate(r, lookup), time.Now()), nil
+}
+
+// Resolve opens a usable grant. See Storage. Unknown, revoked and expired
+// grants are refused before the secret is opened.
+func (d *DB) Resolve(ctx context.Context, grantID string, now time.Time) (*secretstore.Resolved, error) {
+	r, lookup, err := d.loadChain(ctx, d.db, grantID)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, secretstore.ErrGrantUnavailable
+	}
+	v := evaluate(r, lookup)
+	switch {
+	case v.problem != nil:
+		return nil, fmt.Errorf("%w: grant %s: %v", secretstore.ErrStoreUnavailable, grantID, v.problem)
+	case v.unavailable, !v.expires.IsZero() && !now.Before(v.expires):
+		return nil, secretstore.ErrGrantUnavailable
+	}
+	inj, err := inject.Compile(r.sec.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: secret %s: stored spec: %v", secretstore.ErrStoreUnavailable, r.sec.ID, err)
+	}
+	fields, err := d.sealer.Open(r.sec.ID, r.sec.KeyID, r.sealed)
+	if err != nil {
+		return nil, unavailable(fmt.Errorf("secret %s: %w", r.sec.ID, err))
+	}
+	if err := inj.CheckFields(fields); err != nil {
+		return nil, fmt.Errorf("%w: secret %s: %v", secretstore.ErrStoreUnavailable, r.sec.ID, err)
+	}
+	return &secretstore.Resolved{Grant: r.g, Secret: *r.sec, Policy: v.effective, Injector: inj, Fields: fields}, nil
+}
+
+func micro(t time.Time) int64      { return t.UnixMicro() }
+func fromMicro(us int64) time.Time { return time.UnixMicro(us).UTC() }

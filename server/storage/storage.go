@@ -1,0 +1,112 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/alter-sidecar/alter/inject"
+	"github.com/alter-sidecar/alter/secretstore"
+)
+
+// Storage is the control plane's persistent state. It is secretstore.Admin
+// (so the API server can serve the same calls the file store answers) plus
+// what only a server needs. Implementations are safe for concurrent use and
+// hold no state of their own: several processes may share one database.
+type Storage interface {
+	secretstore.Admin
+
+	// Resolve returns a usable grant with its opened secret, as
+	// secretstore.Resolver does: errors wrap ErrGrantUnavailable for an
+	// unknown, revoked or expired grant and ErrStoreUnavailable for a row
+	// that cannot be read, opened or compiled.
+	Resolve(ctx context.Context, grantID string, now time.Time) (*secretstore.Resolved, error)
+
+	// LastChange is the newest change sequence number, 0 if none.
+	LastChange(ctx context.Context) (int64, error)
+	// Changes returns up to limit changes with Seq > after, oldest first.
+	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+
+	// InsertAudit stores records. A record whose ID is already stored is
+	// skipped, so a shipper may retry a batch; inserted counts the new ones.
+	// The batch is checked before anything is written.
+	InsertAudit(ctx context.Context, recs ...AuditRecord) (inserted int, err error)
+	// QueryAudit returns matching records, newest first, one page at a time.
+	QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error)
+
+	Close() error
+}
+
+// Sealer seals secret fields before they reach the database and opens them
+// again. The blob is opaque here; it must carry whatever the Sealer needs
+// (nonce, ciphertext) and must bind to secretID and keyID so a blob copied
+// to another row fails to open. secretstore's AES-256-GCM sealing is not
+// exported, so this is the seam where it plugs in (see the report/README).
+type Sealer interface {
+	Seal(secretID string, fields inject.Fields) (keyID string, blob []byte, err error)
+	Open(secretID, keyID string, blob []byte) (inject.Fields, error)
+}
+
+// Change kinds.
+const (
+	ChangeAdd    = "add"
+	ChangeClone  = "clone"
+	ChangeRotate = "rotate"
+	ChangeRevoke = "revoke"
+	ChangePolicy = "policy"
+)
+
+// Change is one entry of the change sequence: grant GrantID may resolve
+// differently since Seq. A write records one change per affected grant (a
+// revocation or policy change also lists every clone below the grant, a
+// rotation every grant sharing the secret), so a sidecar can drop exactly
+// those cache entries without knowing the grant tree.
+type Change struct {
+	Seq     int64     `json:"seq"`
+	At      time.Time `json:"at"`
+	Kind    string    `json:"kind"`
+	GrantID string    `json:"grant_id"`
+}
+
+// AuditRecord is one audit record as a sidecar ships it. The filter columns
+// are copied out of the record for indexing; Body is the record itself,
+// stored as given (it is never a secret: the sidecar's audit package
+// guarantees that).
+type AuditRecord struct {
+	// ID is unique per record across all shippers (for example the
+	// sidecar's name and the record's position in its log); it makes
+	// retried shipments idempotent.
+	ID       string          `json:"id"`
+	Source   string          `json:"source"` // the app or sidecar that shipped it
+	Time     time.Time       `json:"time"`
+	GrantID  string          `json:"grant_id,omitempty"`
+	Actor    string          `json:"actor,omitempty"`
+	Decision string          `json:"decision"` // audit.DecisionAllow or audit.DecisionDeny
+	Body     json.RawMessage `json:"body"`
+}
+
+// AuditQuery selects audit records. Empty fields do not filter.
+type AuditQuery struct {
+	GrantID  string
+	Actor    string
+	Decision string
+	Since    time.Time // inclusive
+	Until    time.Time // exclusive
+	// Limit is the page size: DefaultAuditLimit when 0, at most
+	// MaxAuditLimit.
+	Limit int
+	// Cursor is AuditPage.Next of the previous page; empty for the first.
+	Cursor string
+}
+
+// AuditPage is one page of results. Next is empty on the last page.
+type AuditPage struct {
+	Records []AuditRecord `json:"records"`
+	Next    string        `json:"next,omitempty"`
+}
+
+// Audit page sizes.
+const (
+	DefaultAuditLimit = 100
+	MaxAuditLimit     = 1000
+)
