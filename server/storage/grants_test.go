@@ -31,7 +31,7 @@ func TestGrantRoundTrips(t *testing.T) {
 		if !reflect.DeepEqual(gi.Grant, g) {
 			t.Fatalf("Get:\n %+v\nwant\n %+v", gi.Grant, g)
 		}
-		if gi.Status != secretstore.StatusActive || gi.Secret.Version != 1 || gi.Secret.KeyID != testSealer.keyID ||
+		if gi.Status != secretstore.StatusActive || gi.Secret.Version != 1 || gi.Secret.KeyID != testSealer.ActiveID() ||
 			!reflect.DeepEqual(gi.Secret.Fields, []string{"token"}) || !gi.EffectiveExpiresAt.Equal(*g.ExpiresAt) {
 			t.Fatalf("Get info: %+v", gi)
 		}

@@ -5,9 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,45 +17,15 @@ import (
 	"github.com/alter-sidecar/alter/secretstore"
 )
 
-// fakeSealer stands in for secretstore's AES-256-GCM sealing, which that
-// package does not export. It is not encryption: it XORs the field JSON
-// with a fixed byte, which is enough to prove the storage layer never
-// writes what it was given in clear, and it binds the blob to its secret
-// id and key id so a moved blob fails to open, as the real sealer's
-// associated data does.
-type fakeSealer struct{ keyID string }
-
-const fakeXOR = 0x5a
-
-func (f fakeSealer) Seal(secretID string, fields inject.Fields) (string, []byte, error) {
-	plain, err := json.Marshal(map[string]string(fields))
+// testSealer is the real sealing the server uses: secretstore's keyring
+// (AES-256-GCM bound to the secret id and key id), with a fixed test key.
+var testSealer = func() *secretstore.Keyring {
+	k, err := secretstore.ParseKeyring([]byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))+"\n"), "test key")
 	if err != nil {
-		return "", nil, err
+		panic(err)
 	}
-	blob := append([]byte(secretID+"\x00"+f.keyID+"\x00"), plain...)
-	for i := len(blob) - len(plain); i < len(blob); i++ {
-		blob[i] ^= fakeXOR
-	}
-	return f.keyID, blob, nil
-}
-
-func (f fakeSealer) Open(secretID, keyID string, blob []byte) (inject.Fields, error) {
-	prefix := []byte(secretID + "\x00" + keyID + "\x00")
-	if keyID != f.keyID || !bytes.HasPrefix(blob, prefix) {
-		return nil, errors.New("blob does not belong to this secret or key")
-	}
-	plain := bytes.Clone(blob[len(prefix):])
-	for i := range plain {
-		plain[i] ^= fakeXOR
-	}
-	var m map[string]string
-	if err := json.Unmarshal(plain, &m); err != nil {
-		return nil, err
-	}
-	return inject.Fields(m), nil
-}
-
-var testSealer = fakeSealer{keyID: "test-key-1"}
+	return k
+}()
 
 // engineCase is one database engine the suite runs against.
 type engineCase struct {
