@@ -58,10 +58,24 @@ func (p *Proxy) decideConnect(r *http.Request) (connectDecision, *tunnel, failur
 	return connectTunnel, t, failure{}
 }
 
+// connectResult is ServeHTTP's decision for a CONNECT, handed to
+// handleConnect through the request's context.
+type connectResult struct {
+	d connectDecision
+	t *tunnel
+	f failure
+}
+
+type connectKey struct{}
+
 // handleConnect is goproxy's CONNECT hook. Tunnels the proxy terminates
 // never reach it (ServeHTTP serves those itself); it tunnels or refuses.
 func (p *Proxy) handleConnect(_ string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
-	d, t, f := p.decideConnect(ctx.Req)
+	res, ok := ctx.Req.Context().Value(connectKey{}).(connectResult)
+	if !ok {
+		res.d, res.t, res.f = p.decideConnect(ctx.Req)
+	}
+	d, t, f := res.d, res.t, res.f
 	if d == connectTunnel {
 		return &goproxy.ConnectAction{Action: goproxy.ConnectAccept}, t.authority()
 	}

@@ -92,7 +92,8 @@ func (ex *exchange) run() *http.Response {
 		fail = &f
 	}
 	grantID, hasMarker, markerErr := readMarker(ex.in.Header)
-	if !hasMarker && markerErr == nil && !trailerMarker(ex.in) {
+	inTrailer := trailerMarker(ex.in)
+	if !hasMarker && markerErr == nil && !inTrailer {
 		if fail != nil {
 			ex.p.opts.Metrics.request(audit.DecisionDeny, fail.status, fail.code)
 			return fail.response(ex.in, "")
@@ -106,7 +107,7 @@ func (ex *exchange) run() *http.Response {
 		return ex.deny(*fail)
 	case markerErr != nil:
 		return ex.deny(badRequest(markerErr.Error()))
-	case trailerMarker(ex.in):
+	case inTrailer:
 		return ex.deny(badRequest(errMarkerTrailer.Error()))
 	case ex.in.URL.User != nil:
 		return ex.deny(badRequest("user information in the URL is not allowed with a grant"))

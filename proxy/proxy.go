@@ -6,6 +6,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -116,11 +117,13 @@ func New(o Options) (*Proxy, error) {
 	if o.MaxSignedBody <= 0 {
 		o.MaxSignedBody = DefaultMaxSignedBody
 	}
+	// Passthrough requests and untouched tunnels share one dialer.
+	passDial := newDialer(o.Upstream, false)
 	p := &Proxy{
 		opts:        o,
-		grantTr:     newTransport(o.Upstream, true),
-		passTr:      newTransport(o.Upstream, false),
-		passDial:    newDialer(o.Upstream, false),
+		grantTr:     newTransport(o.Upstream, newDialer(o.Upstream, true)),
+		passTr:      newTransport(o.Upstream, passDial),
+		passDial:    passDial,
 		log:         o.Log,
 		now:         o.Now,
 		mitmHosts:   map[string]bool{},
@@ -187,10 +190,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = withActor(r, name)
 	}
 	if r.Method == http.MethodConnect {
-		if d, t, _ := p.decideConnect(r); d == connectTerminate {
+		d, t, f := p.decideConnect(r)
+		if d == connectTerminate {
 			p.serveTunnel(w, r, t)
 			return
 		}
+		// goproxy tunnels or refuses; handleConnect reads this decision
+		// rather than working it out again.
+		r = r.WithContext(context.WithValue(r.Context(), connectKey{}, connectResult{d, t, f}))
 	}
 	p.gp.ServeHTTP(w, r)
 }

@@ -162,8 +162,7 @@ func resolveKey(addr string) string {
 // environment proxy variables (Proxy is nil on purpose), pooled keep-alive
 // connections, timeouts, and no transparent decompression so bodies pass
 // through byte for byte.
-func newTransport(o UpstreamOptions, guard bool) *http.Transport {
-	d := newDialer(o, guard)
+func newTransport(o UpstreamOptions, d *dialer) *http.Transport {
 	return &http.Transport{
 		Proxy:                 nil,
 		DialContext:           d.DialContext,
