@@ -1,10 +1,12 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -320,5 +322,43 @@ func (e *env) waitAudit(n int) []audit.Record {
 			return recs
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// sseHandler sends one event and flushes it, then holds the stream open
+// until release is closed.
+func sseHandler(release <-chan struct{}) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		<-release
+		fmt.Fprint(w, "data: second\n\n")
+	})
+}
+
+// expectFirstEvent requests url with grantA and fails unless the first
+// event arrives while the upstream still holds the stream open.
+func (e *env) expectFirstEvent(url string) {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("X-Alter-Grant", grantA)
+	resp, err := e.client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(resp.Body).ReadString('\n')
+		got <- line
+	}()
+	select {
+	case line := <-got:
+		if line != "data: first\n" {
+			e.t.Fatalf("first line %q", line)
+		}
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("the first event was held back until the stream ended")
 	}
 }

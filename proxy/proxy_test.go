@@ -406,35 +406,10 @@ func TestStreaming(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			release := make(chan struct{})
-			e.tlsUpstream("api.example.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "text/event-stream")
-				fmt.Fprint(w, "data: first\n\n")
-				w.(http.Flusher).Flush()
-				<-release
-				fmt.Fprint(w, "data: second\n\n")
-			}))
+			defer close(release)
+			e.tlsUpstream("api.example.test", sseHandler(release))
 			e.addGrant(grantA, bearer, inject.Fields{"token": sentinel}, "api.example.test")
-			req, _ := http.NewRequest("GET", tc.url, nil)
-			req.Header.Set("X-Alter-Grant", grantA)
-			resp, err := e.client().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			got := make(chan string, 1)
-			go func() {
-				line, _ := bufio.NewReader(resp.Body).ReadString('\n')
-				got <- line
-			}()
-			select {
-			case line := <-got:
-				if line != "data: first\n" {
-					t.Fatalf("first line %q", line)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the first event was held back until the stream ended")
-			}
-			close(release)
+			e.expectFirstEvent(tc.url)
 		})
 	}
 }

@@ -1,14 +1,12 @@
 package proxy
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"testing/iotest"
-	"time"
 
 	"github.com/alter-sidecar/alter/inject"
 )
@@ -78,31 +76,7 @@ func TestBodyScrubbingDoesNotDelayStreams(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.ScrubEcho = ScrubBody })
 	release := make(chan struct{})
 	defer close(release)
-	e.tlsUpstream("api.example.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		fmt.Fprint(w, "data: first\n\n")
-		w.(http.Flusher).Flush()
-		<-release
-	}))
+	e.tlsUpstream("api.example.test", sseHandler(release))
 	e.addGrant(grantA, bearer, inject.Fields{"token": sentinel}, "api.example.test")
-	req, _ := http.NewRequest("GET", "https://api.example.test/events", nil)
-	req.Header.Set("X-Alter-Grant", grantA)
-	resp, err := e.client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	got := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(resp.Body).ReadString('\n')
-		got <- line
-	}()
-	select {
-	case line := <-got:
-		if line != "data: first\n" {
-			t.Fatalf("first line %q", line)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the scrubber held the event back")
-	}
+	e.expectFirstEvent("https://api.example.test/events")
 }
