@@ -1,8 +1,12 @@
 package proxy
 
 import (
+	"io"
 	"net/http"
+	"net/url"
 	"testing"
+
+	"github.com/alter-sidecar/alter/inject"
 )
 
 // Hot-path micro-benchmarks. The load program (cmd/alter-bench) measures
@@ -43,4 +47,35 @@ func BenchmarkStripHeaders(b *testing.B) {
 		removeHopByHop(h)
 		removeAlter(h)
 	}
+}
+
+// BenchmarkProxyPlainHTTP sends keep-alive plain-HTTP requests with a bearer
+// grant through the proxy to a loopback upstream. Client and upstream run
+// in the same process, so its allocation count is an upper bound on the
+// proxy's; use it to compare changes, and cmd/alter-bench for ratios.
+func BenchmarkProxyPlainHTTP(b *testing.B) {
+	e := newEnv(b)
+	up := e.plainUpstream("api.example.com:80")
+	_ = up
+	e.addGrant(grantA, inject.Spec{Type: inject.TypeBearer}, inject.Fields{"token": "sk-bench"}, "http://api.example.com")
+	proxyURL, _ := url.Parse(e.proxySrv.URL)
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL), MaxIdleConnsPerHost: 64}}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest(http.MethodGet, "http://api.example.com/v1/items?limit=10", nil)
+			req.Header.Set(HeaderGrant, grantA)
+			resp, err := c.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
 }

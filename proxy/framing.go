@@ -151,47 +151,66 @@ func (s *framingScanner) line() {
 	}
 }
 
-// endOfHead checks a complete head and sets up skipping its body.
+// endOfHead checks a complete head and sets up skipping its body. It runs
+// for every request, so it works on the bytes in place: no copies.
 func (s *framingScanner) endOfHead() {
-	var lengths, encodings []string
-	lines := strings.Split(string(s.buf), "\n")
+	head := s.buf
 	s.buf = s.buf[:0]
-	if strings.HasPrefix(lines[0], "CONNECT ") {
+	line, rest := cutLine(head)
+	if bytes.HasPrefix(line, []byte("CONNECT ")) {
 		s.state = scanOff // what follows is a tunnel, not HTTP
 		return
 	}
-	for _, l := range lines[1:] {
-		name, value, ok := strings.Cut(l, ":")
+	var length, lastEncoding []byte
+	lengths, encodings := 0, 0
+	for len(rest) > 0 {
+		line, rest = cutLine(rest)
+		name, value, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			continue
 		}
-		value = strings.TrimSpace(value)
-		switch strings.ToLower(strings.TrimSpace(name)) {
-		case "content-length":
-			lengths = append(lengths, value)
-		case "transfer-encoding":
-			encodings = append(encodings, value)
+		name, value = bytes.TrimSpace(name), bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			if lengths == 0 {
+				length = value
+			}
+			lengths++
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			lastEncoding = value
+			encodings++
 		}
 	}
-	if len(lengths) > 0 && len(encodings) > 0 {
+	if lengths > 0 && encodings > 0 {
 		s.ambiguous.Store(true)
 	}
 	switch {
-	case len(encodings) > 0:
-		last := strings.ToLower(strings.TrimSpace(encodings[len(encodings)-1]))
-		if strings.HasSuffix(last, "chunked") {
+	case encodings > 0:
+		if hasSuffixFold(lastEncoding, "chunked") {
 			s.state = scanChunkSize
 		} else {
 			s.state = scanOff // net/http refuses this; stop following
 		}
-	case len(lengths) > 0:
-		n, err := strconv.ParseInt(lengths[0], 10, 64)
+	case lengths > 0:
+		n, err := strconv.ParseInt(string(length), 10, 64) // no copy: the compiler sees through it
 		if err != nil || n < 0 {
 			s.state = scanOff
 		} else if n > 0 {
 			s.state, s.remaining = scanBody, n
 		}
 	}
+}
+
+// cutLine splits b after its first newline.
+func cutLine(b []byte) (line, rest []byte) {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		return b[:i], b[i+1:]
+	}
+	return b, nil
+}
+
+func hasSuffixFold(b []byte, suffix string) bool {
+	return len(b) >= len(suffix) && bytes.EqualFold(b[len(b)-len(suffix):], []byte(suffix))
 }
 
 // CloseWrite keeps net/http's half-close working through the wrapper: after

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/elazarl/goproxy"
 	"go.uber.org/zap"
 
 	"github.com/alter-sidecar/alter/audit"
@@ -24,13 +23,6 @@ type target struct {
 	scheme string
 	host   string // normalised
 	port   int
-}
-
-// handleRequest runs for every absolute-form request goproxy reads on the
-// proxy listener. It always returns a response (ours or the upstream's), so
-// goproxy never sends anything on its own.
-func (p *Proxy) handleRequest(req *http.Request, _ *goproxy.ProxyCtx) (*http.Request, *http.Response) {
-	return req, p.exchange(req, nil)
 }
 
 // exchange takes one request, plain (tun is nil) or read inside a
@@ -174,7 +166,7 @@ func (ex *exchange) withGrant(grantID string) *http.Response {
 	}
 
 	out := ex.outbound(d.Target)
-	ex.secrets = res.Injector.Secrets(res.Fields)
+	ex.secrets = res.EchoForms()
 	if p.opts.ScrubEcho == ScrubBody && len(ex.secrets) > 0 {
 		// Compressed bodies cannot be scanned for an echoed secret.
 		out.Header.Del("Accept-Encoding")
@@ -292,13 +284,6 @@ func (ex *exchange) cleanResponse(resp *http.Response) *http.Response {
 		removeAlter(resp.Trailer)
 		resp.Body = &trailerFilter{ReadCloser: resp.Body, trailer: resp.Trailer, secrets: ex.secrets}
 	}
-	if ex.tunnel == nil && resp.ContentLength < 0 && bodyAllowed(resp) {
-		// goproxy flushes a plain-HTTP response after every write only when
-		// it sees a chunked Transfer-Encoding in the headers it copies;
-		// naming it makes streamed bodies (SSE, long polls) arrive as they
-		// are produced. net/http then frames the body as chunked itself.
-		resp.Header.Set("Transfer-Encoding", "chunked")
-	}
 	resp.Request = ex.in
 	return resp
 }
@@ -317,11 +302,6 @@ func (t *trailerFilter) Read(p []byte) (int, error) {
 		scrubHeaders(t.trailer, t.secrets)
 	}
 	return n, err
-}
-
-func bodyAllowed(resp *http.Response) bool {
-	s := resp.StatusCode
-	return !(s >= 100 && s < 200) && s != http.StatusNoContent && s != http.StatusNotModified && resp.Request != nil && resp.Request.Method != http.MethodHead
 }
 
 // deny answers a refused grant-bearing request and records it.

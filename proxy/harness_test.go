@@ -128,7 +128,7 @@ func echoHandler(u *upstream) http.Handler {
 
 // env is one proxy with its CA, store, audit sink and upstreams.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	store    *fakeStore
 	audit    *audit.MemorySink
 	logs     *observer.ObservedLogs
@@ -143,7 +143,7 @@ type env struct {
 
 type envOption func(*Options)
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	dir := t.TempDir()
 	mitmCA, err := certs.CreateCA(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem"))

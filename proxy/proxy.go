@@ -141,7 +141,7 @@ func New(o Options) (*Proxy, error) {
 	gp := goproxy.NewProxyHttpServer()
 	gp.Logger = goproxyLogger{p.log}
 	gp.Verbose = false
-	gp.Tr = p.passTr // only reached if a handler returns no response, which ours never do
+	gp.Tr = p.passTr // never used: goproxy only sees CONNECTs (see ServeHTTP)
 	gp.ConnectDial = nil
 	gp.ConnectDialWithReq = func(req *http.Request, network, addr string) (net.Conn, error) {
 		c, err := p.passDial.DialContext(req.Context(), network, addr)
@@ -168,13 +168,13 @@ func New(o Options) (*Proxy, error) {
 		_ = resp.Write(w)
 	}
 	gp.OnRequest().HandleConnectFunc(p.handleConnect)
-	gp.OnRequest().DoFunc(p.handleRequest)
 	p.gp = gp
 	return p, nil
 }
 
-// ServeHTTP implements http.Handler. CONNECTs the proxy must read are served
-// here (see serveTunnel); goproxy handles everything else.
+// ServeHTTP implements http.Handler. Absolute-form requests and the CONNECTs
+// the proxy must read are served here (see serveTunnel); goproxy tunnels
+// the CONNECTs left untouched.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ambiguousFraming(r) {
 		w.Header().Set("Connection", "close")
@@ -189,16 +189,25 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r = withActor(r, name)
 	}
-	if r.Method == http.MethodConnect {
-		d, t, f := p.decideConnect(r)
-		if d == connectTerminate {
-			p.serveTunnel(w, r, t)
+	if r.Method != http.MethodConnect {
+		// Absolute-form requests are ours from end to end, as inside a
+		// terminated tunnel: going through goproxy's handler would only
+		// copy every response header once more.
+		if !r.URL.IsAbs() {
+			p.serveNonProxy(w, r)
 			return
 		}
-		// goproxy tunnels or refuses; handleConnect reads this decision
-		// rather than working it out again.
-		r = r.WithContext(context.WithValue(r.Context(), connectKey{}, connectResult{d, t, f}))
+		writeResponse(w, p.exchange(r, nil), p.log)
+		return
 	}
+	d, t, f := p.decideConnect(r)
+	if d == connectTerminate {
+		p.serveTunnel(w, r, t)
+		return
+	}
+	// goproxy tunnels or refuses; handleConnect reads this decision rather
+	// than working it out again.
+	r = r.WithContext(context.WithValue(r.Context(), connectKey{}, connectResult{d, t, f}))
 	p.gp.ServeHTTP(w, r)
 }
 

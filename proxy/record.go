@@ -7,7 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
+	"strings"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -77,19 +78,29 @@ func (ex *exchange) finish(resp *http.Response, code string) *http.Response {
 	return resp
 }
 
-// queryKeys returns the names of the query parameters, sorted, never their
-// values: values can carry credentials or personal data.
+// queryKeys returns the names of the query parameters, sorted and without
+// repeats, never their values: values can carry credentials or personal
+// data. Names are read as url.ParseQuery reads them (unescaped; a part with
+// a semicolon or a name that does not unescape is skipped), but values are
+// never looked at, so no map of them is built and a name whose value is
+// malformed is still recorded.
 func queryKeys(u *url.URL) []string {
-	if u.RawQuery == "" {
-		return nil
+	var keys []string
+	for rest := u.RawQuery; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, "&")
+		if part == "" || strings.Contains(part, ";") {
+			continue
+		}
+		name, _, _ := strings.Cut(part, "=")
+		name, err := url.QueryUnescape(name)
+		if err != nil {
+			continue
+		}
+		keys = append(keys, name)
 	}
-	q, _ := url.ParseQuery(u.RawQuery)
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }
 
 // newRequestID returns 16 random hex digits.

@@ -31,6 +31,7 @@ package secretstore
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/alter-sidecar/alter/inject"
@@ -111,6 +112,23 @@ type Resolved struct {
 	Policy   *policy.Policy // effective: the grant's own AND its ancestors'
 	Injector *inject.Injector
 	Fields   inject.Fields // secret values; never log
+
+	// echo holds EchoForms once worked out. A pointer, so fmt prints an
+	// address here, never the forms (which are secret).
+	echo atomic.Pointer[[]string]
+}
+
+// EchoForms returns the forms of the credential the proxy masks should an
+// upstream echo one back (inject.Injector.Secrets). They are worked out
+// once per Resolved, not once per request: a Resolved is immutable and
+// shared, so its forms never change. Never log them.
+func (r *Resolved) EchoForms() []string {
+	if p := r.echo.Load(); p != nil {
+		return *p
+	}
+	forms := r.Injector.Secrets(r.Fields)
+	r.echo.Store(&forms) // a racing request stores an equal slice
+	return forms
 }
 
 // Resolver is what the proxy needs from a store.

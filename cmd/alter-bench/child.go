@@ -59,6 +59,7 @@ func runChild(args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) != 1 {
 		return errors.New("want one argument: the config file")
 	}
+	proxy.TuneGC() // as `alter proxy` does
 	data, err := os.ReadFile(args[0])
 	if err != nil {
 		return err
