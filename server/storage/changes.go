@@ -98,8 +98,12 @@ func (d *DB) Changes(ctx context.Context, after int64, limit int) ([]Change, err
 	if err != nil {
 		return nil, unavailable(err)
 	}
+	return scanChanges(rows)
+}
+
+func scanChanges(rows *sql.Rows) ([]Change, error) {
 	defer rows.Close()
-	var out []Change
+	out := []Change{}
 	for rows.Next() {
 		var c Change
 		var at int64

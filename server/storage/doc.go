@@ -18,6 +18,8 @@
 //     commit in order, so a reader polling "changes after N" never skips one.
 //   - Secrets reach the database only sealed, by a Sealer; the database
 //     holds the key id and an opaque blob.
+//   - Grant, secret and token rows carry an integrity code under a key only
+//     the master key opens: a row edited in the database fails closed.
 //   - Every write is validated before its transaction starts (or, for what
 //     depends on stored rows, inside it) and errors wrap
 //     secretstore.ErrInvalid or secretstore.ErrNotFound.
@@ -28,8 +30,13 @@
 //	open.go      Open, engines, the write transaction
 //	migrate.go   versioned, embedded schema migrations
 //	validate.go  input checks
+//	integrity.go the mac on every grant, secret and token row
 //	grants.go    Add, Clone, Rotate, Revoke, SetPolicy
 //	read.go      List, Get, Resolve and a grant's status
+//	app.go       grants per app: ResolveFor, Policies, ChangesFor
+//	effective.go a clone's effective policy as one spec
 //	changes.go   the change sequence
+//	wait.go      waiting for a change: LISTEN/NOTIFY or polling
+//	tokens.go    API tokens, stored as digests
 //	audit.go     audit insert and query
 package storage

@@ -45,23 +45,53 @@ func nullString(s string) any {
 	return s
 }
 
-const insertGrant = `INSERT INTO grants (id, secret_id, name, labels, parent, policy, revoked, expires_at, created_at, updated_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const insertGrant = `INSERT INTO grants (id, secret_id, name, labels, parent, policy, revoked, expires_at, created_at, updated_at, app, mac)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-func (d *DB) insertGrant(ctx context.Context, tx *sql.Tx, g secretstore.Grant) error {
+func (d *DB) insertGrant(ctx context.Context, tx *sql.Tx, g secretstore.Grant, app string) error {
 	labels := g.Labels
 	if labels == nil {
 		labels = []string{}
 	}
+	pol := mustJSON(g.Policy)
+	var expires sql.NullInt64
+	if g.ExpiresAt != nil {
+		expires = sql.NullInt64{Int64: micro(*g.ExpiresAt), Valid: true}
+	}
+	mac := d.grantSum(grantCols{id: g.ID, secretID: g.SecretID, parent: g.Parent, policy: pol,
+		revoked: g.Revoked, expires: expires, app: app})
 	_, err := tx.ExecContext(ctx, d.q(insertGrant), g.ID, g.SecretID, g.Name, mustJSON(labels),
-		nullString(g.Parent), mustJSON(g.Policy), g.Revoked, nullMicro(g.ExpiresAt),
-		micro(g.CreatedAt), micro(g.UpdatedAt))
+		nullString(g.Parent), pol, g.Revoked, nullMicro(g.ExpiresAt),
+		micro(g.CreatedAt), micro(g.UpdatedAt), app, mac)
 	return unavailable(err)
 }
 
-// Add validates and seals the secret and creates its first grant.
+// resign writes a grant's changed policy or revocation with a new mac.
+// The row must have verified: re-signing a tampered row would bless it.
+func (d *DB) resign(ctx context.Context, tx *sql.Tx, r *row, policyJSON string, revoked bool) error {
+	if r.tampered {
+		return fmt.Errorf("%w: grant %s: %v", secretstore.ErrStoreUnavailable, r.g.ID, r.problem)
+	}
+	mac := d.grantSum(grantCols{id: r.g.ID, secretID: r.g.SecretID, parent: r.g.Parent, policy: policyJSON,
+		revoked: revoked, expires: r.expires, app: r.app})
+	_, err := tx.ExecContext(ctx, d.q(`UPDATE grants SET policy = ?, revoked = ?, mac = ?, updated_at = ? WHERE id = ?`),
+		policyJSON, revoked, mac, micro(now()), r.g.ID)
+	return unavailable(err)
+}
+
+// Add validates and seals the secret and creates its first grant, which
+// belongs to no app. See AddFor.
 func (d *DB) Add(ctx context.Context, ns secretstore.NewSecret) (secretstore.Grant, error) {
+	return d.AddFor(ctx, "", ns)
+}
+
+// AddFor is Add for a grant of app: the sidecar tokens of app may resolve
+// it and its clones ("" for none).
+func (d *DB) AddFor(ctx context.Context, app string, ns secretstore.NewSecret) (secretstore.Grant, error) {
 	t := now()
+	if err := checkApp(app); err != nil {
+		return secretstore.Grant{}, err
+	}
 	pol, err := validateNew(ns, t)
 	if err != nil {
 		return secretstore.Grant{}, err
@@ -78,13 +108,15 @@ func (d *DB) Add(ctx context.Context, ns secretstore.NewSecret) (secretstore.Gra
 		g.ExpiresAt = &x
 	}
 	err = d.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, d.q(`INSERT INTO secrets (id, spec, provider, fields, version, key_id, sealed, updated_at)
-			VALUES (?, ?, ?, ?, 1, ?, ?, ?)`),
-			secretID, mustJSON(ns.Spec), ns.Provider, mustJSON(ns.Fields.Names()), keyID, blob, micro(t))
+		spec := mustJSON(ns.Spec)
+		_, err := tx.ExecContext(ctx, d.q(`INSERT INTO secrets (id, spec, provider, fields, version, key_id, sealed, updated_at, mac)
+			VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)`),
+			secretID, spec, ns.Provider, mustJSON(ns.Fields.Names()), keyID, blob, micro(t),
+			d.secretSum(secretID, spec, keyID, blob, 1))
 		if err != nil {
 			return unavailable(err)
 		}
-		if err := d.insertGrant(ctx, tx, g); err != nil {
+		if err := d.insertGrant(ctx, tx, g, app); err != nil {
 			return err
 		}
 		return d.recordChanges(ctx, tx, ChangeAdd, []string{grantID})
@@ -139,7 +171,7 @@ func (d *DB) Clone(ctx context.Context, parentID string, c secretstore.CloneRequ
 		if g.Name == "" {
 			g.Name = parent.g.Name
 		}
-		if err := d.insertGrant(ctx, tx, g); err != nil {
+		if err := d.insertGrant(ctx, tx, g, parent.app); err != nil { // a clone serves its parent's app
 			return err
 		}
 		return d.recordChanges(ctx, tx, ChangeClone, []string{g.ID})
@@ -151,23 +183,27 @@ func (d *DB) Clone(ctx context.Context, parentID string, c secretstore.CloneRequ
 }
 
 // Rotate re-seals the secret behind grantID and bumps its version; every
-// grant sharing the secret (its clones) sees the new values.
+// grant sharing the secret (its clones) sees the new values. The grant and
+// its secret must pass their integrity checks first: rotating through a
+// grant re-pointed at another secret, or re-signing an edited spec, would
+// launder the edit.
 func (d *DB) Rotate(ctx context.Context, grantID string, fields inject.Fields) error {
 	return d.write(ctx, func(tx *sql.Tx) error {
-		var secretID, spec string
-		err := tx.QueryRowContext(ctx, d.q(`SELECT s.id, s.spec FROM grants g JOIN secrets s ON s.id = g.secret_id
-			WHERE g.id = ?`), grantID).Scan(&secretID, &spec)
-		if isNoRows(err) {
+		r, _, err := d.loadChain(ctx, tx, grantID)
+		if err != nil {
+			return err
+		}
+		if r == nil {
 			return notFound(grantID)
 		}
-		if err != nil {
-			return unavailable(err)
+		if r.problem != nil {
+			return fmt.Errorf("%w: grant %s: %v", secretstore.ErrStoreUnavailable, grantID, r.problem)
 		}
-		var is inject.Spec
-		if err := json.Unmarshal([]byte(spec), &is); err != nil {
-			return fmt.Errorf("%w: secret %s: stored spec: %v", secretstore.ErrStoreUnavailable, secretID, err)
+		if r.sec == nil {
+			return fmt.Errorf("%w: grant %s: its secret %s is not in the store", secretstore.ErrStoreUnavailable, grantID, r.g.SecretID)
 		}
-		inj, err := inject.Compile(is)
+		secretID := r.sec.ID
+		inj, err := inject.Compile(r.sec.Spec)
 		if err != nil {
 			return fmt.Errorf("%w: secret %s: stored spec: %v", secretstore.ErrStoreUnavailable, secretID, err)
 		}
@@ -178,8 +214,10 @@ func (d *DB) Rotate(ctx context.Context, grantID string, fields inject.Fields) e
 		if err != nil {
 			return fmt.Errorf("seal secret %s: %w", secretID, err)
 		}
-		if _, err := tx.ExecContext(ctx, d.q(`UPDATE secrets SET version = version + 1, key_id = ?, sealed = ?,
-			fields = ?, updated_at = ? WHERE id = ?`), keyID, blob, mustJSON(fields.Names()), micro(now()), secretID); err != nil {
+		version := int64(r.sec.Version) + 1
+		if _, err := tx.ExecContext(ctx, d.q(`UPDATE secrets SET version = ?, key_id = ?, sealed = ?,
+			fields = ?, updated_at = ?, mac = ? WHERE id = ?`), version, keyID, blob, mustJSON(fields.Names()), micro(now()),
+			d.secretSum(secretID, r.rawSpec, keyID, blob, version), secretID); err != nil {
 			return unavailable(err)
 		}
 		ids, err := d.idList(ctx, tx, `SELECT id FROM grants WHERE secret_id = ? ORDER BY created_at, id`, secretID)
@@ -194,15 +232,18 @@ func (d *DB) Rotate(ctx context.Context, grantID string, fields inject.Fields) e
 // an error and records no change.
 func (d *DB) Revoke(ctx context.Context, grantID string) error {
 	return d.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, d.q(`UPDATE grants SET revoked = ?, updated_at = ? WHERE id = ? AND revoked = ?`),
-			true, micro(now()), grantID, false)
+		r, _, err := d.loadChain(ctx, tx, grantID)
 		if err != nil {
-			return unavailable(err)
+			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return unavailable(err)
-		} else if n == 0 {
-			return d.mustExist(ctx, tx, grantID)
+		if r == nil {
+			return notFound(grantID)
+		}
+		if r.g.Revoked && !r.tampered {
+			return nil
+		}
+		if err := d.resign(ctx, tx, r, r.rawPolicy, true); err != nil {
+			return err
 		}
 		return d.changeTree(ctx, tx, ChangeRevoke, grantID)
 	})
@@ -218,6 +259,9 @@ func (d *DB) SetPolicy(ctx context.Context, grantID string, spec policy.Spec) er
 		}
 		if r == nil {
 			return notFound(grantID)
+		}
+		if r.problem != nil {
+			return fmt.Errorf("%w: grant %s: %v", secretstore.ErrStoreUnavailable, grantID, r.problem)
 		}
 		var canon policy.Spec
 		if r.g.Parent == "" {
@@ -236,20 +280,9 @@ func (d *DB) SetPolicy(ctx context.Context, grantID string, spec policy.Spec) er
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, d.q(`UPDATE grants SET policy = ?, updated_at = ? WHERE id = ?`),
-			mustJSON(canon), micro(now()), grantID); err != nil {
-			return unavailable(err)
+		if err := d.resign(ctx, tx, r, mustJSON(canon), r.g.Revoked); err != nil {
+			return err
 		}
 		return d.changeTree(ctx, tx, ChangePolicy, grantID)
 	})
-}
-
-// mustExist returns nil if the grant exists, else an ErrNotFound error.
-func (d *DB) mustExist(ctx context.Context, tx *sql.Tx, grantID string) error {
-	var one int
-	err := tx.QueryRowContext(ctx, d.q(`SELECT 1 FROM grants WHERE id = ?`), grantID).Scan(&one)
-	if isNoRows(err) {
-		return notFound(grantID)
-	}
-	return unavailable(err)
 }

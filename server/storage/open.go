@@ -42,6 +42,9 @@ type DB struct {
 	db     *sql.DB
 	eng    engine
 	sealer Sealer
+	addr   string // for the PostgreSQL listener's own connection; never logged
+	macKey []byte // the integrity key (integrity.go)
+	wake   *waker // change notifications (wait.go)
 }
 
 var _ Storage = (*DB)(nil)
@@ -73,7 +76,7 @@ func Open(ctx context.Context, addr string, sealer Sealer) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: %s", redact(err, addr))
 	}
-	d := &DB{db: db, eng: eng, sealer: sealer}
+	d := &DB{db: db, eng: eng, sealer: sealer, addr: addr, wake: newWaker()}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("storage: connect to %s: %s", eng.name, redact(err, addr))
@@ -82,11 +85,21 @@ func Open(ctx context.Context, addr string, sealer Sealer) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := d.loadIntegrityKey(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return d, nil
 }
 
-// Close closes the connection pool.
-func (d *DB) Close() error { return d.db.Close() }
+// Close stops the change listener, if any, and closes the connection pool.
+func (d *DB) Close() error {
+	d.wake.stop()
+	return d.db.Close()
+}
+
+// Ping checks that the database answers (for readiness probes).
+func (d *DB) Ping(ctx context.Context) error { return unavailable(d.db.PingContext(ctx)) }
 
 // sqliteDSN turns an address into a modernc DSN. The file is created mode
 // 0600 first: it holds sealed secrets and every grant's metadata, and

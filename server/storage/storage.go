@@ -34,14 +34,45 @@ type Storage interface {
 	// QueryAudit returns matching records, newest first, one page at a time.
 	QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error)
 
+	// AddFor is Add for a grant of app (the app whose sidecar tokens may
+	// resolve it; "" for none). Add is AddFor with "".
+	AddFor(ctx context.Context, app string, s secretstore.NewSecret) (secretstore.Grant, error)
+	// ListGrants lists the grants of app ("" for all), oldest first.
+	ListGrants(ctx context.Context, app string) ([]GrantInfo, error)
+	// GetGrant returns one grant with its app, or ErrNotFound.
+	GetGrant(ctx context.Context, grantID string) (GrantInfo, error)
+	// ResolveFor resolves a grant for a sidecar of app: another app's grant
+	// is ErrGrantUnavailable, exactly like an unknown one.
+	ResolveFor(ctx context.Context, app, grantID string, now time.Time) (*Resolution, error)
+	// Policies returns the effective policies of all the app's grants,
+	// revoked and expired ones included.
+	Policies(ctx context.Context, app string) ([]GrantPolicy, error)
+	// ChangesFor is Changes limited to the grants of app.
+	ChangesFor(ctx context.Context, app string, after int64, limit int) ([]Change, error)
+	// WaitChange returns as soon as LastChange is greater than after (on
+	// any replica), or with ctx's error when ctx ends.
+	WaitChange(ctx context.Context, after int64) (int64, error)
+
+	// CreateToken stores a new API token and returns it once.
+	CreateToken(ctx context.Context, n NewToken) (Token, string, error)
+	// AuthenticateToken returns a live token; refusals wrap
+	// ErrUnauthenticated, whatever the reason.
+	AuthenticateToken(ctx context.Context, token string) (Token, error)
+	// ListTokens lists tokens without their secrets, oldest first.
+	ListTokens(ctx context.Context) ([]Token, error)
+	// RevokeToken revokes a token; unknown ids wrap ErrTokenNotFound.
+	RevokeToken(ctx context.Context, id string) (Token, error)
+
+	// Ping reports whether the database answers.
+	Ping(ctx context.Context) error
 	Close() error
 }
 
 // Sealer seals secret fields before they reach the database and opens them
 // again. The blob is opaque here; it must carry whatever the Sealer needs
 // (nonce, ciphertext) and must bind to secretID and keyID so a blob copied
-// to another row fails to open. secretstore's AES-256-GCM sealing is not
-// exported, so this is the seam where it plugs in (see the report/README).
+// to another row fails to open. *secretstore.Keyring is the Sealer the
+// server uses. The Sealer also seals the integrity key (integrity.go).
 type Sealer interface {
 	Seal(secretID string, fields inject.Fields) (keyID string, blob []byte, err error)
 	Open(secretID, keyID string, blob []byte) (inject.Fields, error)

@@ -1,0 +1,224 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// API tokens. A token is a kind prefix and 32 random bytes (base64url, no
+// padding). Only its SHA-256 digest is stored, so a copy of the database
+// yields no usable token; lookup is by digest (an index on a hash reveals
+// nothing about the token through timing), and the found digest is then
+// compared in constant time. Rows carry a mac like grants do, so a token
+// row inserted or un-revoked in the database does not authenticate.
+
+// Token kinds and their prefixes (server/API.md; wire repeats them).
+const (
+	TokenAdmin   = "admin"
+	TokenSidecar = "sidecar"
+
+	prefixAdmin   = "alt_a_"
+	prefixSidecar = "alt_s_"
+)
+
+// ErrUnauthenticated is the one error for a token that is unknown,
+// revoked, malformed or fails its integrity check: callers must not tell
+// them apart.
+var ErrUnauthenticated = errors.New("token unknown or revoked")
+
+// ErrTokenNotFound: an administrative call named a token that does not
+// exist.
+var ErrTokenNotFound = errors.New("token not found")
+
+// Token describes an API token; never the token itself.
+type Token struct {
+	ID        string     `json:"id"`
+	Kind      string     `json:"kind"`
+	Name      string     `json:"name"`
+	App       string     `json:"app,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// NewToken asks for a token. App is required for sidecar tokens and
+// refused for admin tokens.
+type NewToken struct {
+	Kind string
+	Name string
+	App  string
+}
+
+func tokenPrefix(kind string) string {
+	if kind == TokenAdmin {
+		return prefixAdmin
+	}
+	return prefixSidecar
+}
+
+func checkNewToken(n NewToken) error {
+	switch n.Kind {
+	case TokenAdmin:
+		if n.App != "" {
+			return invalid("app: admin tokens belong to no app")
+		}
+	case TokenSidecar:
+		if n.App == "" {
+			return invalid("app: a sidecar token needs the app whose grants it resolves")
+		}
+	default:
+		return invalid("kind: want %q or %q", TokenAdmin, TokenSidecar)
+	}
+	if n.Name == "" {
+		return invalid("name: a token needs a name")
+	}
+	if err := checkText("name", n.Name); err != nil {
+		return err
+	}
+	if strings.Contains(n.Name, "/") {
+		return invalid("name may not contain '/'")
+	}
+	return checkApp(n.App)
+}
+
+// digest is the stored form of a token.
+func digest(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// CreateToken stores a new token and returns its description and the token
+// itself, which is not stored and cannot be shown again.
+func (d *DB) CreateToken(ctx context.Context, n NewToken) (Token, string, error) {
+	if err := checkNewToken(n); err != nil {
+		return Token{}, "", err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return Token{}, "", err
+	}
+	secret := tokenPrefix(n.Kind) + base64.RawURLEncoding.EncodeToString(raw)
+	t := Token{ID: uuid.NewString(), Kind: n.Kind, Name: n.Name, App: n.App, CreatedAt: now()}
+	dg := digest(secret)
+	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO tokens (id, kind, name, app, digest, created_at, mac)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`), t.ID, t.Kind, t.Name, t.App, dg, micro(t.CreatedAt), d.tokenSum(t, dg))
+	if err != nil {
+		return Token{}, "", unavailable(err)
+	}
+	return t, secret, nil
+}
+
+const tokenCols = `id, kind, name, app, digest, created_at, revoked_at, mac`
+
+func scanToken(sc scanner) (Token, string, string, error) {
+	var t Token
+	var dg, mac string
+	var created int64
+	var revoked sql.NullInt64
+	if err := sc.Scan(&t.ID, &t.Kind, &t.Name, &t.App, &dg, &created, &revoked, &mac); err != nil {
+		return Token{}, "", "", err
+	}
+	t.CreatedAt = fromMicro(created)
+	if revoked.Valid {
+		x := fromMicro(revoked.Int64)
+		t.RevokedAt = &x
+	}
+	return t, dg, mac, nil
+}
+
+// AuthenticateToken returns the live token matching secret. Every refusal
+// wraps ErrUnauthenticated (the wrapped detail is for the log); a database
+// failure wraps secretstore.ErrStoreUnavailable.
+func (d *DB) AuthenticateToken(ctx context.Context, secret string) (Token, error) {
+	kind := ""
+	switch {
+	case strings.HasPrefix(secret, prefixAdmin):
+		kind = TokenAdmin
+	case strings.HasPrefix(secret, prefixSidecar):
+		kind = TokenSidecar
+	default:
+		return Token{}, fmt.Errorf("%w: no known prefix", ErrUnauthenticated)
+	}
+	want := digest(secret)
+	t, dg, mac, err := scanToken(d.db.QueryRowContext(ctx, d.q(`SELECT `+tokenCols+` FROM tokens WHERE digest = ?`), want))
+	if isNoRows(err) {
+		return Token{}, fmt.Errorf("%w: no such token", ErrUnauthenticated)
+	}
+	if err != nil {
+		return Token{}, unavailable(err)
+	}
+	switch {
+	case subtle.ConstantTimeCompare([]byte(dg), []byte(want)) != 1:
+		return Token{}, fmt.Errorf("%w: digest mismatch", ErrUnauthenticated)
+	case verify(mac, d.tokenSum(t, dg)) != nil:
+		return Token{}, fmt.Errorf("%w: token %s: %v", ErrUnauthenticated, t.ID, errTampered)
+	case t.RevokedAt != nil:
+		return Token{}, fmt.Errorf("%w: token %s is revoked", ErrUnauthenticated, t.ID)
+	case t.Kind != kind:
+		return Token{}, fmt.Errorf("%w: token %s: prefix does not match its kind", ErrUnauthenticated, t.ID)
+	}
+	return t, nil
+}
+
+// ListTokens returns every token, revoked ones included, oldest first.
+// Rows that fail their integrity check are left out: they authenticate
+// nothing, and their columns cannot be trusted.
+func (d *DB) ListTokens(ctx context.Context) ([]Token, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id`)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	defer rows.Close()
+	out := []Token{}
+	for rows.Next() {
+		t, dg, mac, err := scanToken(rows)
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		if verify(mac, d.tokenSum(t, dg)) == nil {
+			out = append(out, t)
+		}
+	}
+	return out, unavailable(rows.Err())
+}
+
+// RevokeToken revokes a token at once (every request checks the database)
+// and returns it. Revoking twice is not an error. An unknown id wraps
+// ErrTokenNotFound.
+func (d *DB) RevokeToken(ctx context.Context, id string) (Token, error) {
+	var out Token
+	err := d.write(ctx, func(tx *sql.Tx) error {
+		t, dg, mac, err := scanToken(tx.QueryRowContext(ctx, d.q(`SELECT `+tokenCols+` FROM tokens WHERE id = ?`), id))
+		if isNoRows(err) {
+			return fmt.Errorf("token %s: %w", id, ErrTokenNotFound)
+		}
+		if err != nil {
+			return unavailable(err)
+		}
+		if verify(mac, d.tokenSum(t, dg)) != nil {
+			// Already refused by AuthenticateToken; re-signing would bless it.
+			return fmt.Errorf("token %s: %w", id, unavailable(errTampered))
+		}
+		if t.RevokedAt == nil {
+			x := now()
+			t.RevokedAt = &x
+			if _, err := tx.ExecContext(ctx, d.q(`UPDATE tokens SET revoked_at = ?, mac = ? WHERE id = ?`),
+				micro(x), d.tokenSum(t, dg), id); err != nil {
+				return unavailable(err)
+			}
+		}
+		out = t
+		return nil
+	})
+	return out, err
+}
