@@ -1,0 +1,90 @@
+package portal
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alter-sidecar/alter/secretstore"
+	"github.com/alter-sidecar/alter/server/storage"
+)
+
+// TestStorageBackendSQLite runs the portal's main flow on the real
+// control-plane storage (SQLite, sealed with a secretstore keyring).
+func TestStorageBackendSQLite(t *testing.T) {
+	keyring, err := secretstore.ParseKeyring([]byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))+"\n"), "test key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := storage.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "alter.db"), keyring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	hash, err := HashPassword("a long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &StorageBackend{Store: db, CheckUser: Users{"alice": hash}.Check}
+	h := newHarness(t, b, false, nil)
+
+	_, body := h.get(Prefix + "/login")
+	resp, _ := h.post(Prefix+"/login", url.Values{"csrf": {h.csrfOf(body)}, "method": {"password"}, "username": {"alice"}, "password": {"a long enough password"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("password login: %d", resp.StatusCode)
+	}
+	_, body = h.get(Prefix + "/grants")
+	csrf := h.csrfOf(body)
+
+	resp, body = h.post(Prefix+"/secrets", url.Values{"csrf": {csrf}, "kind": {"provider:stripe"}, "field_token": {sentinel}, "name": {"stripe-prod"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("add: %d\n%s", resp.StatusCode, body)
+	}
+	id := strings.TrimSuffix(strings.TrimPrefix(resp.Header.Get("Location"), Prefix+"/grants/"), "?created=1")
+	res, err := db.Resolve(t.Context(), id, time.Now())
+	if err != nil || res.Fields["token"] != sentinel || res.Secret.Provider != "stripe" {
+		t.Fatalf("the stored grant does not resolve to the secret: %v", err)
+	}
+	_, body = h.get(Prefix + "/grants/" + id)
+	if !strings.Contains(body, "api.stripe.com") || !strings.Contains(body, "Authorization: Bearer {token}") {
+		t.Errorf("detail lacks the policy or the injection")
+	}
+
+	resp, _ = h.post(Prefix+"/grants/"+id+"/clone", url.Values{"csrf": {csrf}, "ttl": {"1h"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("clone: %d", resp.StatusCode)
+	}
+	cloneID := strings.TrimSuffix(strings.TrimPrefix(resp.Header.Get("Location"), Prefix+"/grants/"), "?cloned=1")
+	c, err := db.Get(t.Context(), cloneID)
+	if err != nil || c.Parent != id || c.ExpiresAt == nil || time.Until(*c.ExpiresAt) > time.Hour {
+		t.Fatalf("clone %s: %+v %v", cloneID, c, err)
+	}
+
+	if _, err := db.InsertAudit(t.Context(), storage.AuditRecord{ID: "r1", Source: "billing/sc", Time: time.Now(), GrantID: cloneID,
+		Actor: "svc", Decision: "deny", Body: json.RawMessage(`{"method":"POST","host":"api.stripe.com","path":"/v1/charges","rule":"method"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	_, body = h.get(Prefix + "/audit?decision=deny&grant=" + cloneID)
+	if !strings.Contains(body, "/v1/charges") {
+		t.Errorf("audit page lacks the record")
+	}
+
+	resp, _ = h.post(Prefix+"/grants/"+id+"/revoke", url.Values{"csrf": {csrf}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("revoke: %d", resp.StatusCode)
+	}
+	if _, err := db.Resolve(t.Context(), cloneID, time.Now()); err == nil {
+		t.Error("the clone still resolves after its parent was revoked")
+	}
+	_, body = h.get(Prefix + "/grants")
+	if !strings.Contains(body, "parent_revoked") {
+		t.Errorf("the list does not show the clone as parent_revoked")
+	}
+}
