@@ -33,16 +33,23 @@
 //	storage.go    StorageBackend: a Backend over server/storage
 //	session.go    server-side sessions and the session cookie
 //	csrf.go       synchronizer and login tokens
+//	guard.go      the login and CSRF gate in front of every page
 //	headers.go    security headers, the request log line, the Origin check
 //	login.go      login and logout
 //	password.go   argon2id password hashes
 //	limiter.go    login rate limiting
 //	pages.go      templates and rendering
 //	grants.go     the grant list and detail, clone, rotate, revoke
+//	form.go       forms described in Go, rendered by one template
 //	addsecret.go  the "Add secret" form
 //	audit.go      the audit page
 //	errors.go     backend errors to pages and statuses
 //	scrub.go      keeping submitted secret values out of messages
+//
+// Sessions live in the process's memory (MemorySessions) unless
+// Config.Sessions says otherwise: with several replicas, put the portal
+// behind sticky sessions or plug in a shared SessionStore; a user whose
+// request reaches another replica is asked to log in again (fail closed).
 package portal
 
 import (

@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/alter-sidecar/alter/inject"
@@ -17,9 +18,6 @@ type StorageBackend struct {
 	Store storage.Storage
 	// Catalog is the provider catalog; nil means providers.Catalog().
 	Catalog *providers.Set
-	// CheckToken returns the name of a live admin token, or an error
-	// wrapping ErrBadCredentials. Nil: token logins are refused.
-	CheckToken func(ctx context.Context, token string) (string, error)
 	// CheckUser checks a username and password (Users.Check does, for a
 	// fixed set). Nil: password logins are refused.
 	CheckUser func(ctx context.Context, user, password string) (string, error)
@@ -27,41 +25,28 @@ type StorageBackend struct {
 
 var _ Backend = (*StorageBackend)(nil)
 
-// appAdder is a store that records a grant's app (the control plane's
-// storage does, from schema 0002 on).
-type appAdder interface {
-	AddFor(ctx context.Context, app string, ns secretstore.NewSecret) (secretstore.Grant, error)
-}
-
-// ListGrants lists every grant.
+// ListGrants lists every grant, of every app.
 func (b *StorageBackend) ListGrants(ctx context.Context) ([]wire.GrantInfo, error) {
-	gs, err := b.Store.List(ctx)
+	gs, err := b.Store.ListGrants(ctx, "")
 	if err != nil {
 		return nil, err
 	}
 	out := make([]wire.GrantInfo, len(gs))
 	for i, g := range gs {
-		out[i] = wire.GrantInfo{GrantInfo: g}
+		out[i] = wire.GrantInfo{GrantInfo: g.GrantInfo, App: g.App}
 	}
 	return out, nil
 }
 
 // GetGrant returns one grant.
 func (b *StorageBackend) GetGrant(ctx context.Context, id string) (wire.GrantInfo, error) {
-	g, err := b.Store.Get(ctx, id)
-	return wire.GrantInfo{GrantInfo: g}, err
+	g, err := b.Store.GetGrant(ctx, id)
+	return wire.GrantInfo{GrantInfo: g.GrantInfo, App: g.App}, err
 }
 
-// AddSecret stores a secret. An app needs a store that records apps; one
-// that does not refuses it rather than store a grant no sidecar can use.
+// AddSecret stores a secret for app.
 func (b *StorageBackend) AddSecret(ctx context.Context, ns secretstore.NewSecret, app string) (secretstore.Grant, error) {
-	if a, ok := b.Store.(appAdder); ok {
-		return a.AddFor(ctx, app, ns)
-	}
-	if app != "" {
-		return secretstore.Grant{}, fmt.Errorf("%w: this store does not record apps; leave App empty", secretstore.ErrInvalid)
-	}
-	return b.Store.Add(ctx, ns)
+	return b.Store.AddFor(ctx, app, ns)
 }
 
 // Clone clones a grant.
@@ -90,12 +75,19 @@ func (b *StorageBackend) Providers() *providers.Set {
 	return providers.Catalog()
 }
 
-// CheckAdminToken checks an admin token.
+// CheckAdminToken checks an admin token: the same tokens, stored the
+// same way (as digests), as the /v1 API takes. A sidecar token is refused.
 func (b *StorageBackend) CheckAdminToken(ctx context.Context, token string) (string, error) {
-	if b.CheckToken == nil {
-		return "", ErrBadCredentials
+	t, err := b.Store.AuthenticateToken(ctx, token)
+	switch {
+	case errors.Is(err, storage.ErrUnauthenticated):
+		return "", fmt.Errorf("%w: %v", ErrBadCredentials, err)
+	case err != nil:
+		return "", err
+	case t.Kind != storage.TokenAdmin:
+		return "", fmt.Errorf("%w: token %s is a %s token", ErrBadCredentials, t.ID, t.Kind)
 	}
-	return b.CheckToken(ctx, token)
+	return t.Name, nil
 }
 
 // CheckPassword checks a username and password.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -35,6 +36,26 @@ func TestStorageBackendSQLite(t *testing.T) {
 	b := &StorageBackend{Store: db, CheckUser: Users{"alice": hash}.Check}
 	h := newHarness(t, b, false, nil)
 
+	t.Run("tokens", func(t *testing.T) {
+		_, admin, err := db.CreateToken(t.Context(), storage.NewToken{Kind: storage.TokenAdmin, Name: "ops"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, sidecar, err := db.CreateToken(t.Context(), storage.NewToken{Kind: storage.TokenSidecar, Name: "sc", App: "billing"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name, token string
+			ok          bool
+		}{{"admin", admin, true}, {"sidecar", sidecar, false}, {"unknown", "alt_a_" + newToken(), false}, {"garbage", "x", false}} {
+			name, err := b.CheckAdminToken(t.Context(), tc.token)
+			if tc.ok != (err == nil) || (!tc.ok && !errors.Is(err, ErrBadCredentials)) || (tc.ok && name != "ops") {
+				t.Errorf("%s: %q, %v", tc.name, name, err)
+			}
+		}
+	})
+
 	_, body := h.get(Prefix + "/login")
 	resp, _ := h.post(Prefix+"/login", url.Values{"csrf": {h.csrfOf(body)}, "method": {"password"}, "username": {"alice"}, "password": {"a long enough password"}})
 	if resp.StatusCode != http.StatusSeeOther {
@@ -43,7 +64,7 @@ func TestStorageBackendSQLite(t *testing.T) {
 	_, body = h.get(Prefix + "/grants")
 	csrf := h.csrfOf(body)
 
-	resp, body = h.post(Prefix+"/secrets", url.Values{"csrf": {csrf}, "kind": {"provider:stripe"}, "field_token": {sentinel}, "name": {"stripe-prod"}})
+	resp, body = h.post(Prefix+"/secrets", url.Values{"csrf": {csrf}, "kind": {"provider:stripe"}, "field_token": {sentinel}, "name": {"stripe-prod"}, "app": {"billing"}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("add: %d\n%s", resp.StatusCode, body)
 	}
@@ -51,6 +72,9 @@ func TestStorageBackendSQLite(t *testing.T) {
 	res, err := db.Resolve(t.Context(), id, time.Now())
 	if err != nil || res.Fields["token"] != sentinel || res.Secret.Provider != "stripe" {
 		t.Fatalf("the stored grant does not resolve to the secret: %v", err)
+	}
+	if g, err := db.GetGrant(t.Context(), id); err != nil || g.App != "billing" {
+		t.Errorf("app not stored: %+v %v", g, err)
 	}
 	_, body = h.get(Prefix + "/grants/" + id)
 	if !strings.Contains(body, "api.stripe.com") || !strings.Contains(body, "Authorization: Bearer {token}") {
