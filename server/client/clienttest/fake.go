@@ -38,20 +38,21 @@ type Fake struct {
 	// App is the sidecar token's app: it resolves only grants of this app.
 	App string
 
-	Resolves     atomic.Int64 // sidecar resolve calls answered
-	AuditPosts   atomic.Int64 // audit batches accepted
-	down         atomic.Bool
-	auditDown    atomic.Bool
-	maxPollWait  time.Duration
-	mu           sync.Mutex
-	grants       map[string]*grant
-	order        []string
-	seq          int64
-	changes      []storage.Change
-	audit        map[string]storage.AuditRecord
-	auditOrder   []string
-	changed      chan struct{} // closed and replaced on every change
-	lastAuthSeen string        // last Authorization header, for leak tests
+	Resolves       atomic.Int64 // sidecar resolve calls answered
+	AuditPosts     atomic.Int64 // audit batches accepted
+	down           atomic.Bool
+	auditDown      atomic.Bool
+	maxPollWait    time.Duration
+	mu             sync.Mutex
+	grants         map[string]*grant
+	order          []string
+	seq            int64
+	changes        []storage.Change
+	audit          map[string]storage.AuditRecord
+	auditOrder     []string
+	changed        chan struct{} // closed and replaced on every change
+	lastAuthSeen   string        // last Authorization header, for leak tests
+	sidecarRevoked bool
 }
 
 type grant struct {
@@ -91,6 +92,13 @@ func (f *Fake) SetDown(down bool) {
 		f.Server.CloseClientConnections()
 		f.broadcast() // wake long polls so they are cut too
 	}
+}
+
+// RevokeSidecarToken makes the sidecar token unknown from now on.
+func (f *Fake) RevokeSidecarToken() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sidecarRevoked = true
 }
 
 // SetAuditDown makes only audit posts fail (503 store_unavailable).
@@ -140,6 +148,18 @@ func (f *Fake) RevokeSilently(id string) {
 	if g := f.grants[id]; g != nil {
 		g.unavailable, g.info.Revoked, g.info.Status = true, true, secretstore.StatusRevoked
 	}
+}
+
+// SetExpiry sets a grant's expiry (its effective NotAfter) and records a
+// change.
+func (f *Fake) SetExpiry(id string, at time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if g := f.grants[id]; g != nil {
+		at = at.UTC()
+		g.info.ExpiresAt = &at
+	}
+	f.changeLocked(storage.ChangePolicy, id)
 }
 
 // Rotate replaces a grant's fields, bumps its version and records a
@@ -228,12 +248,16 @@ func (f *Fake) auth(kind string, h http.HandlerFunc) http.HandlerFunc {
 		got := r.Header.Get("Authorization")
 		f.mu.Lock()
 		f.lastAuthSeen = got
+		adminTok, sidecarTok := f.AdminToken, f.SidecarToken
+		if f.sidecarRevoked {
+			sidecarTok = ""
+		}
 		f.mu.Unlock()
 		tok, ok := strings.CutPrefix(got, "Bearer ")
 		switch {
-		case !ok || (tok != f.AdminToken && tok != f.SidecarToken):
+		case !ok || tok == "" || (tok != adminTok && tok != sidecarTok):
 			fail(w, http.StatusUnauthorized, wire.CodeUnauthorized, "missing or unknown token")
-		case kind == wire.KindAdmin && tok != f.AdminToken, kind == wire.KindSidecar && tok != f.SidecarToken:
+		case kind == wire.KindAdmin && tok != adminTok, kind == wire.KindSidecar && tok != sidecarTok:
 			fail(w, http.StatusForbidden, wire.CodeForbidden, "this token may not call this endpoint")
 		default:
 			h(w, r)

@@ -1,0 +1,36 @@
+// Package remote is the sidecar's store when grants live on the control
+// plane (store.type: remote): a secretstore.Resolver that fetches each
+// grant from the server (server/client) and keeps what it fetched in a
+// bounded LRU cache.
+//
+// Freshness. Three things keep the cache honest:
+//   - A change follower long-polls the server's change stream and drops
+//     every cached grant a change names, within a second of the write
+//     (revocation, rotation, a narrowed policy), and reloads the
+//     policies the proxy uses to pick which tunnels to terminate.
+//   - Every entry is refetched once it is older than the cache TTL. While
+//     the change stream is down but the server still answers resolves,
+//     this is the bound: a revocation takes effect within one TTL.
+//   - A grant's effective expiry (NotAfter) is checked on every Resolve,
+//     cached or not, and the proxy enforces the policy's rules (windows,
+//     not-before/after) on every request, as for the file store.
+//
+// When the server cannot be reached (a network error, or a 5xx or
+// store_unavailable answer), an entry past its TTL is still served, but
+// only while both hold: the server answered something (a resolve, the
+// change stream, the policies) less than MaxStale ago, and the entry was
+// fetched less than TTL+MaxStale ago. After that Resolve fails with
+// secretstore.ErrStoreUnavailable and the proxy answers 503. A verdict is
+// never bridged by the cache: once the server says a grant is unavailable
+// it is dropped, and a refused sidecar token empties the whole cache.
+//
+// Ready reports whether the sidecar can serve: it has loaded the policies
+// once and heard from the server within MaxStale. /readyz uses it.
+//
+// Files:
+//
+//	resolver.go  Resolver, Options, Resolve and the cache
+//	fetch.go     one fetch per grant at a time, and what an answer does
+//	build.go     a Resolution from the server into a secretstore.Resolved
+//	follow.go    the change follower and the policies
+package remote

@@ -1,0 +1,142 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/alter-sidecar/alter/policy"
+	"github.com/alter-sidecar/alter/server/client"
+	"github.com/alter-sidecar/alter/server/wire"
+)
+
+// Start runs the change follower until ctx ends or Close is called. Call
+// it once.
+func (r *Resolver) Start(ctx context.Context) {
+	ctx, r.stop = context.WithCancel(ctx)
+	r.done = make(chan struct{})
+	go func() {
+		defer close(r.done)
+		r.follow(ctx)
+	}()
+}
+
+// follow keeps the cache in step with the server's change stream.
+//
+// It starts from the sequence number the policies were loaded at, having
+// emptied the cache: an entry fetched before that number may predate a
+// change the stream will never repeat. After a failed poll it resumes
+// from the same number (the server keeps its changes), so an outage loses
+// nothing; only a server whose sequence went backwards (a restored
+// database) makes it start over.
+func (r *Resolver) follow(ctx context.Context) {
+	var seq int64
+	synced, needPolicies := false, false
+	backoff := r.opts.MinBackoff
+	down := false
+	failed := func(what string, err error) {
+		if ctx.Err() != nil {
+			return
+		}
+		if !down {
+			r.log.Warn("control plane unreachable: cached grants are served up to store.cache.ttl, then up to store.max_stale while it stays away",
+				zap.String("call", what), zap.Error(err))
+			down = true
+		}
+		if errors.Is(err, client.ErrUnauthorized) {
+			r.purge()
+		}
+		sleep(ctx, jitter(backoff))
+		backoff = min(backoff*2, r.opts.MaxBackoff)
+	}
+	recovered := func() {
+		r.contact(time.Now())
+		backoff = r.opts.MinBackoff
+		if down {
+			r.log.Info("control plane reachable again")
+			down = false
+		}
+	}
+	for ctx.Err() == nil {
+		if !synced || needPolicies {
+			p, err := r.api.Policies(ctx)
+			if err != nil {
+				failed("policies", err)
+				continue
+			}
+			recovered()
+			if !synced {
+				r.purge()
+				seq = p.Seq
+				synced = true
+			}
+			r.setPolicies(p)
+			needPolicies = false
+		}
+		after := seq
+		ch, err := r.api.Changes(ctx, &after, r.opts.Wait)
+		if err != nil {
+			failed("changes", err)
+			continue
+		}
+		recovered()
+		if ch.Seq < seq {
+			r.log.Warn("the control plane's change sequence went backwards (restored database?); reloading everything",
+				zap.Int64("had", seq), zap.Int64("now", ch.Seq))
+			synced = false
+			continue
+		}
+		if len(ch.Changes) == 0 {
+			seq = max(seq, ch.Seq)
+			continue
+		}
+		// Move gen first: a fetch in flight may hold the old value.
+		r.gen.Add(1)
+		for _, c := range ch.Changes {
+			r.cache.Remove(c.GrantID)
+			// Advance to the last change listed, not to ch.Seq: if the
+			// server cut the batch short, the rest comes next poll.
+			seq = max(seq, c.Seq)
+		}
+		r.log.Debug("changes applied", zap.Int("count", len(ch.Changes)), zap.Int64("seq", seq))
+		needPolicies = true
+	}
+}
+
+// setPolicies compiles and publishes the app's policies. A policy that
+// does not compile is left out (logged): its grant would fail to resolve
+// anyway, and the others must still have their tunnels terminated.
+func (r *Resolver) setPolicies(p wire.Policies) {
+	out := make([]*policy.Policy, 0, len(p.Policies))
+	for _, gp := range p.Policies {
+		pol, err := policy.Compile(gp.Policy)
+		if err != nil {
+			r.log.Error("policy from the control plane does not compile; its grant's host is not terminated",
+				zap.String("grant_id", gp.GrantID), zap.Error(err))
+			continue
+		}
+		out = append(out, pol)
+	}
+	r.policies.Store(&out)
+	r.synced.Store(true)
+}
+
+// jitter spreads retries of many sidecars over [d/2, d).
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
