@@ -1,0 +1,103 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Field names of the access log line, one per request.
+const (
+	LogMessage  = "request"
+	LogMethod   = "method"
+	LogPath     = "path" // without the query string: it is never logged
+	LogStatus   = "status"
+	LogDuration = "duration"
+	LogTokenID  = "token_id" // the token's id, never the token
+	LogCode     = "error"
+	LogDetail   = "detail" // why, for operators; never a secret
+)
+
+// reqInfo collects what handlers learn for the log line.
+type reqInfo struct {
+	tokenID, code, detail string
+}
+
+type infoKey struct{}
+
+func infoFrom(ctx context.Context) *reqInfo {
+	info, _ := ctx.Value(infoKey{}).(*reqInfo)
+	return info
+}
+
+// statusWriter remembers the status. It passes Flush through for the
+// event stream.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection (deadlines).
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// accessLog writes one line per request after it is answered, and turns a
+// handler panic into a 500 (logged) instead of a dropped connection.
+func accessLog(log *zap.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info := &reqInfo{}
+		sw := &statusWriter{ResponseWriter: w}
+		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				info.code, info.detail = errInternal.code, "panic in handler"
+				log.Error("handler panic", zap.String(LogMethod, r.Method), zap.String(LogPath, r.URL.Path), zap.Any("panic", p))
+				if sw.status == 0 {
+					writeError(sw, r, errInternal)
+				}
+			}
+			fields := []zap.Field{
+				zap.String(LogMethod, r.Method),
+				zap.String(LogPath, r.URL.Path),
+				zap.Int(LogStatus, sw.status),
+				zap.Duration(LogDuration, time.Since(start)),
+			}
+			if info.tokenID != "" {
+				fields = append(fields, zap.String(LogTokenID, info.tokenID))
+			}
+			if info.code != "" {
+				fields = append(fields, zap.String(LogCode, info.code))
+			}
+			if info.detail != "" {
+				fields = append(fields, zap.String(LogDetail, info.detail))
+			}
+			log.Info(LogMessage, fields...)
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}

@@ -1,0 +1,145 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/alter-sidecar/alter/server/storage"
+	"github.com/alter-sidecar/alter/server/wire"
+)
+
+// Options configure the API.
+type Options struct {
+	Store storage.Storage
+	// Logger gets one line per request; nil logs nothing.
+	Logger *zap.Logger
+	// KeepAlive is the event stream's comment interval (default 15 s).
+	KeepAlive time.Duration
+	// MaxWait bounds a long poll's wait (default and at most 60 s).
+	MaxWait time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Defaults of Options.
+const (
+	DefaultKeepAlive = 15 * time.Second
+	DefaultMaxWait   = 60 * time.Second
+)
+
+type handler struct {
+	store     storage.Storage
+	log       *zap.Logger
+	keepAlive time.Duration
+	maxWait   time.Duration
+	now       func() time.Time
+	// stopped ends long polls and event streams (on shutdown); see Handler.
+	stopped context.Context
+}
+
+// Handler is the API. Close ends open long polls and event streams so a
+// graceful shutdown does not wait for them.
+type Handler struct {
+	http.Handler
+	stop context.CancelFunc
+}
+
+// Close ends open long polls and event streams; other requests finish.
+func (h *Handler) Close() { h.stop() }
+
+// New returns the API over o.Store.
+func New(o Options) *Handler {
+	h := &handler{store: o.Store, log: o.Logger, keepAlive: o.KeepAlive, maxWait: o.MaxWait, now: o.Now}
+	if h.log == nil {
+		h.log = zap.NewNop()
+	}
+	if h.keepAlive <= 0 {
+		h.keepAlive = DefaultKeepAlive
+	}
+	if h.maxWait <= 0 || h.maxWait > DefaultMaxWait {
+		h.maxWait = DefaultMaxWait
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.stopped = ctx
+	return &Handler{Handler: accessLog(h.log, h.routes()), stop: cancel}
+}
+
+type route struct {
+	method, path, kind string // kind: the token kind, "" for none
+	fn                 http.HandlerFunc
+}
+
+func (h *handler) routes() http.Handler {
+	admin, sidecar := wire.KindAdmin, wire.KindSidecar
+	table := []route{
+		{"GET", "/healthz", "", h.healthz},
+		{"GET", "/readyz", "", h.readyz},
+
+		{"POST", "/v1/secrets", admin, h.addSecret},
+		{"GET", "/v1/grants", admin, h.listGrants},
+		{"GET", "/v1/grants/{id}", admin, h.getGrant},
+		{"POST", "/v1/grants/{id}/clone", admin, h.cloneGrant},
+		{"POST", "/v1/grants/{id}/revoke", admin, h.revokeGrant},
+		{"POST", "/v1/grants/{id}/rotate", admin, h.rotateGrant},
+		{"PUT", "/v1/grants/{id}/policy", admin, h.setPolicy},
+		{"GET", "/v1/providers", admin, h.listProviders},
+		{"GET", "/v1/providers/{name}", admin, h.getProvider},
+		{"GET", "/v1/audit", admin, h.queryAudit},
+		{"POST", "/v1/tokens", admin, h.createToken},
+		{"GET", "/v1/tokens", admin, h.listTokens},
+		{"POST", "/v1/tokens/{id}/revoke", admin, h.revokeToken},
+
+		{"GET", "/v1/sidecar/grants/{id}", sidecar, h.resolve},
+		{"GET", "/v1/sidecar/policies", sidecar, h.policies},
+		{"GET", "/v1/sidecar/changes", sidecar, h.changes},
+		{"GET", "/v1/sidecar/events", sidecar, h.events},
+		{"POST", "/v1/sidecar/audit", sidecar, h.ingestAudit},
+	}
+	mux := http.NewServeMux()
+	allowed := map[string][]string{}
+	var paths []string
+	for _, rt := range table {
+		fn := rt.fn
+		if rt.kind != "" {
+			fn = h.requireKind(rt.kind, fn)
+		}
+		mux.HandleFunc(rt.method+" "+rt.path, fn)
+		if _, seen := allowed[rt.path]; !seen {
+			paths = append(paths, rt.path)
+		}
+		allowed[rt.path] = append(allowed[rt.path], rt.method)
+	}
+	// A known path with another method: 405 in our error shape (the mux's
+	// own answer is plain text). Patterns with a method take precedence.
+	for _, p := range paths {
+		allow := strings.Join(allowed[p], ", ")
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeError(w, r, errMethod)
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, r, errNoRoute) })
+	return mux
+}
+
+func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz says whether the database answers; the reason is only logged.
+func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := h.store.Ping(ctx); err != nil {
+		writeError(w, r, withDetail(errStoreUnavailable, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

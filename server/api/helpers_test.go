@@ -1,0 +1,239 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/alter-sidecar/alter/secretstore"
+	"github.com/alter-sidecar/alter/server/storage"
+)
+
+// The suite runs on SQLite always and on PostgreSQL when
+// ALTER_TEST_DATABASE_URL is set, as server/storage's does.
+
+var testKeys = func() *secretstore.Keyring {
+	k, err := secretstore.ParseKeyring([]byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))+"\n"), "test key")
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+const pgEnv = "ALTER_TEST_DATABASE_URL"
+
+type engineCase struct {
+	name string
+	addr func(t *testing.T) string
+}
+
+func engines() []engineCase {
+	return []engineCase{
+		{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "alter.db") }},
+		{"postgres", freshPostgres},
+	}
+}
+
+func freshPostgres(t *testing.T) string {
+	base := os.Getenv(pgEnv)
+	if base == "" {
+		t.Skipf("PostgreSQL tests skipped: set %s (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run them", pgEnv)
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	schema := "alter_api_test_" + hex.EncodeToString(b)
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
+}
+
+func forEachEngine(t *testing.T, fn func(t *testing.T, addr string)) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) { fn(t, e.addr(t)) })
+	}
+}
+
+// logBuffer collects the JSON log lines of a test's server.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) Sync() error { return nil }
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// env is one API server over one database, with an admin token and a
+// sidecar token for each of the apps "billing" and "search".
+type env struct {
+	t                      *testing.T
+	db                     *storage.DB
+	srv                    *httptest.Server
+	api                    *Handler
+	logs                   *logBuffer
+	admin, billing, search string
+}
+
+func openDB(t *testing.T, addr string) *storage.DB {
+	t.Helper()
+	db, err := storage.Open(context.Background(), addr, testKeys)
+	if err != nil {
+		t.Fatalf("storage.Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func newEnv(t *testing.T, addr string, opts ...func(*Options)) *env {
+	t.Helper()
+	e := &env{t: t, db: openDB(t, addr), logs: &logBuffer{}}
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), e.logs, zap.DebugLevel)
+	o := Options{Store: e.db, Logger: zap.New(core)}
+	for _, f := range opts {
+		f(&o)
+	}
+	e.api = New(o)
+	e.srv = httptest.NewServer(e.api)
+	t.Cleanup(func() { e.api.Close(); e.srv.Close() })
+	ctx := context.Background()
+	var err error
+	if _, e.admin, err = e.db.CreateToken(ctx, storage.NewToken{Kind: storage.TokenAdmin, Name: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, e.billing, err = e.db.CreateToken(ctx, storage.NewToken{Kind: storage.TokenSidecar, Name: "pod-1", App: "billing"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, e.search, err = e.db.CreateToken(ctx, storage.NewToken{Kind: storage.TokenSidecar, Name: "pod-2", App: "search"}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// answer is one HTTP answer, read whole.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (a answer) code() string { return a.header.Get("X-Alter-Error") }
+
+// call makes a request. body is sent as is when it is a string, else as
+// JSON; nil sends none.
+func (e *env) call(method, path, token string, body any) answer {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return answer{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// must makes a call that must answer status, decoding the body into out.
+func (e *env) must(status int, method, path, token string, body, out any) answer {
+	e.t.Helper()
+	a := e.call(method, path, token, body)
+	if a.status != status {
+		e.t.Fatalf("%s %s: status %d, want %d; body %s", method, path, a.status, status, a.body)
+	}
+	if out != nil {
+		if err := json.Unmarshal(a.body, out); err != nil {
+			e.t.Fatalf("%s %s: decode %s: %v", method, path, a.body, err)
+		}
+	}
+	return a
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// execSQL runs a statement on the database behind addr, bypassing alter.
+func execSQL(addr, stmt string) error {
+	driver, dsn := "pgx", addr
+	if path, ok := strings.CutPrefix(addr, "sqlite://"); ok {
+		driver, dsn = "sqlite", path
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err = db.Exec(stmt)
+	return err
+}
