@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -25,14 +26,19 @@ type line struct {
 	next  cursor
 }
 
-// logFile is one file of the log with its first record.
+// logFile is one file of the log, open, with its first record. It is
+// read through the descriptor it was opened with: the sink may rename the
+// live file and create a new one under its name at any moment, and the
+// first line read must belong to the same file as the lines read later.
 type logFile struct {
 	name  string
+	f     *os.File
 	first audit.Entry
 }
 
-// logFiles lists the log's files, oldest first, with their first
-// records; a file with no complete line yet is left out.
+// logFiles opens the log's files, oldest first, with their first
+// records; a file with no complete line yet is left out. Close them with
+// closeAll.
 func logFiles(path string) ([]logFile, error) {
 	names, err := audit.Files(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -43,27 +49,36 @@ func logFiles(path string) ([]logFile, error) {
 	}
 	var out []logFile
 	for _, name := range names {
-		first, ok, err := firstEntry(name)
+		f, err := os.Open(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // rotated away between listing and opening: listed again next pass
+		}
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // rotated away between listing and opening: listed again next pass
-			}
+			closeAll(out)
 			return nil, err
 		}
-		if ok {
-			out = append(out, logFile{name: name, first: first})
+		first, ok, err := firstEntry(f)
+		if err != nil || !ok {
+			f.Close()
+			if err != nil {
+				closeAll(out)
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			continue
 		}
+		out = append(out, logFile{name: name, f: f, first: first})
 	}
 	return out, nil
 }
 
-func firstEntry(name string) (audit.Entry, bool, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return audit.Entry{}, false, err
+func closeAll(files []logFile) {
+	for _, lf := range files {
+		lf.f.Close()
 	}
-	defer f.Close()
-	lr := newLineReader(f, 0)
+}
+
+func firstEntry(f *os.File) (audit.Entry, bool, error) {
+	lr := newLineReader(io.NewSectionReader(f, 0, 1<<62), 0)
 	raw, ok, err := lr.next()
 	if err != nil || !ok {
 		return audit.Entry{}, false, ignoreEOF(err)
@@ -87,15 +102,7 @@ func ignoreEOF(err error) error {
 // fn returns false or the file ends. A line over audit.MaxLineBytes is
 // passed as bad.
 func readLines(file logFile, offset int64, fn func(line) bool) error {
-	f, err := os.Open(file.name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return err
-	}
-	lr := newLineReader(f, offset)
+	lr := newLineReader(io.NewSectionReader(file.f, offset, 1<<62), offset)
 	for {
 		raw, ok, err := lr.next()
 		if err == io.EOF || (err == nil && !ok) {

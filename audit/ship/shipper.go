@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"time"
 
@@ -128,9 +127,15 @@ func (s *Shipper) Run(ctx context.Context) {
 // ShipOnce sends everything in the log that the server has not
 // acknowledged, batch by batch, and returns how many records it sent.
 func (s *Shipper) ShipOnce(ctx context.Context) (int, error) {
-	total := 0
+	total, gapRetries := 0, 0
 	for {
-		b, err := s.collect()
+		b, err := s.collect(gapRetries >= maxGapRetries)
+		if errors.Is(err, errGap) {
+			// Most likely the file list was read while the sink rotated:
+			// list again. A gap that persists is real (files removed).
+			gapRetries++
+			continue
+		}
 		if errors.Is(err, errDiverged) {
 			s.log.Warn("the audit log does not continue from the last shipped record (replaced or restored?); shipping it from its start, records the server has are skipped",
 				zap.Uint64("shipped_seq", s.pos.Seq))
@@ -157,6 +162,7 @@ func (s *Shipper) ShipOnce(ctx context.Context) (int, error) {
 		}
 		s.pos, s.cur = next, b.cur
 		total += len(b.recs)
+		gapRetries = 0
 	}
 }
 
@@ -197,12 +203,23 @@ func (b batch) empty() bool { return len(b.recs) == 0 && !b.moved }
 // errDiverged: the log's chain does not continue from the shipped record.
 var errDiverged = errors.New("audit log diverged from the shipped position")
 
-// collect reads the next batch from the log files.
-func (s *Shipper) collect() (batch, error) {
+// errGap: the next record in the files is not the next in the chain.
+var errGap = errors.New("audit log has a gap")
+
+// maxGapRetries is how often a gap is re-read before it is accepted.
+const maxGapRetries = 3
+
+// collect reads the next batch from the log files. A record that skips
+// seq numbers ends the batch with errGap (nothing of it collected after
+// the gap) unless allowGap: a rotation between listing the files and
+// opening them hides the renamed file for one listing, and shipping past
+// that would skip its records for good.
+func (s *Shipper) collect(allowGap bool) (batch, error) {
 	files, err := logFiles(s.opts.Path)
 	if err != nil {
 		return batch{}, fmt.Errorf("audit shipping: %w", err)
 	}
+	defer closeAll(files)
 	b := batch{cur: s.cur}
 	if len(files) == 0 {
 		return b, nil
@@ -216,20 +233,22 @@ func (s *Shipper) collect() (batch, error) {
 			break
 		}
 	}
-	if s.pos.Seq > 0 && start == 0 && files[0].first.Seq > s.pos.Seq+1 {
-		s.log.Warn("audit records were removed before they were shipped (retention?); shipping from the oldest file left",
-			zap.Uint64("shipped_seq", s.pos.Seq), zap.Uint64("oldest_seq", files[0].first.Seq))
-	}
 	var maxSeen uint64
-	var diverged bool
+	var diverged, gap bool
+	// expect is the seq the next record must have; 0 before anything was
+	// shipped, when the oldest record left is where shipping starts.
+	expect := s.pos.Seq + 1
+	if s.pos.Seq == 0 {
+		expect = 0
+	}
 	for _, f := range files[start:] {
 		offset := int64(0)
 		if s.cur.first == f.first.Hash {
 			offset = s.cur.offset
 		}
 		err := readLines(f, offset, func(l line) bool {
-			b.cur, b.moved = l.next, true
 			if l.bad {
+				b.cur, b.moved = l.next, true
 				s.log.Warn("skipping an audit line that does not parse (see alter audit verify)", zap.String("file", f.name))
 				return true
 			}
@@ -237,25 +256,43 @@ func (s *Shipper) collect() (batch, error) {
 			maxSeen = max(maxSeen, e.Seq)
 			switch {
 			case e.Seq < s.pos.Seq:
+				b.cur, b.moved = l.next, true
 				return true
 			case e.Seq == s.pos.Seq:
 				diverged = e.Hash != s.pos.Hash
+				b.cur, b.moved = l.next, true
 				return !diverged
 			case e.Seq == s.pos.Seq+1 && s.pos.Seq > 0 && e.Prev != s.pos.Hash:
 				diverged = true
 				return false
 			}
+			if expect != 0 && e.Seq > expect {
+				if !allowGap {
+					gap = true
+					return false
+				}
+				s.log.Warn("audit records are missing from the log before they were shipped (files removed?); shipping from the next one left",
+					zap.Uint64("missing_from", expect), zap.Uint64("next_seq", e.Seq))
+			}
+			expect = e.Seq + 1
+			b.cur, b.moved = l.next, true
 			if rec, ok := s.record(e); ok {
 				b.recs = append(b.recs, rec)
 			}
 			b.lastSeq, b.lastHash = e.Seq, e.Hash
 			return len(b.recs) < s.opts.Batch
 		})
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return batch{}, fmt.Errorf("audit shipping: %w", err)
+		if err != nil {
+			return batch{}, fmt.Errorf("audit shipping: %s: %w", f.name, err)
 		}
 		if diverged {
 			return batch{}, errDiverged
+		}
+		if gap {
+			if len(b.recs) > 0 {
+				return b, nil // send what precedes the gap first
+			}
+			return batch{}, errGap
 		}
 		if len(b.recs) >= s.opts.Batch {
 			break
