@@ -96,14 +96,21 @@ func (p *Portal) wrap(h http.Handler) http.Handler {
 }
 
 // sameOrigin refuses a POST that the browser says came from another
-// origin. Browsers send Origin on every POST; a request without it (curl,
-// an old browser) is left to the CSRF token.
+// site. Sec-Fetch-Site is the browser's own statement and is trusted when
+// present. Without it (an older browser, curl) a cross-origin Origin is
+// refused. "Origin: null" is what browsers send for our own forms under
+// Referrer-Policy: no-referrer, so it is no evidence either way; such a
+// request, like one without Origin, is left to the CSRF token.
 func sameOrigin(r *http.Request) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return true
+	case "":
+	default:
 		return false
 	}
 	origin := r.Header.Get("Origin")
-	if origin == "" {
+	if origin == "" || origin == "null" {
 		return true
 	}
 	scheme := "http://"

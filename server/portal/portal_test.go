@@ -118,14 +118,28 @@ func TestCSRF(t *testing.T) {
 	if resp, _ := h.get(Prefix + "/grants"); resp.StatusCode != http.StatusOK {
 		t.Errorf("session ended by a refused logout: %d", resp.StatusCode)
 	}
-	t.Run("cross-origin post with the right token", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodPost, h.srv.URL+Prefix+"/grants/"+id+"/revoke", strings.NewReader(url.Values{"csrf": {csrf}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", "https://evil.example")
-		if resp, _ := h.do(req); resp.StatusCode != http.StatusForbidden {
-			t.Errorf("got %d, want 403", resp.StatusCode)
-		}
-	})
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+		want    int
+	}{
+		{"cross-origin Origin", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+		{"cross-site fetch", map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "null"}, http.StatusForbidden},
+		{"same-site fetch", map[string]string{"Sec-Fetch-Site": "same-site"}, http.StatusForbidden},
+		{"own form under no-referrer", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "null"}, http.StatusOK},
+	} {
+		t.Run(tc.name+" with the right token", func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, h.srv.URL+Prefix+"/grants/"+id+"/clone", strings.NewReader(url.Values{"csrf": {csrf}, "ttl": {"bad"}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			for k, v := range tc.headers {
+				req.Header.Set(k, v)
+			}
+			resp, _ := h.do(req)
+			if tc.want == http.StatusOK && resp.StatusCode == http.StatusForbidden || tc.want == http.StatusForbidden && resp.StatusCode != http.StatusForbidden {
+				t.Errorf("got %d, want %d", resp.StatusCode, tc.want)
+			}
+		})
+	}
 	t.Run("login with missing and wrong token", func(t *testing.T) {
 		h := newHarness(t, newFake(), false, nil)
 		h.get(Prefix + "/login") // sets the login cookie

@@ -1,0 +1,340 @@
+// Package portal_test drives the developer portal (server/portal) in a
+// real headless Chromium with chromedp, as a new user would: log in, add a
+// secret, see its grant id, clone it with a TTL, revoke it, read the audit
+// trail. After every step the page's HTML is searched for the secret.
+// Screenshots of the main pages are written to test/portal/artifacts/
+// (git-ignored) for people to look at.
+//
+// The browser is the Debian package chromium (CI installs it); without a
+// browser binary the tests skip with a message saying so.
+package portal_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/alter-sidecar/alter/secretstore"
+	"github.com/alter-sidecar/alter/server/portal"
+	"github.com/alter-sidecar/alter/server/storage"
+)
+
+// sentinel is the secret the user types; no page may ever contain it.
+const sentinel = "sk_live_BROWSER_SENTINEL_4b1d9e"
+
+// browserPath finds a Chromium or Chrome binary, or "".
+func browserPath() string {
+	if p := os.Getenv("ALTER_TEST_CHROME"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// env is a control plane on SQLite with the portal mounted, and a browser.
+type env struct {
+	t      *testing.T
+	db     *storage.DB
+	srv    *httptest.Server
+	ctx    context.Context // the browser tab
+	token  string          // an admin token
+	logs   *observer.ObservedLogs
+	shots  string // screenshot folder
+	checks int    // pages searched for the sentinel
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	bin := browserPath()
+	if bin == "" {
+		t.Skip("browser tests skipped: no chromium binary found (apt-get install -y chromium, or set ALTER_TEST_CHROME)")
+	}
+	keyring, err := secretstore.ParseKeyring([]byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, 32))+"\n"), "test key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := storage.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "alter.db"), keyring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	_, token, err := db.CreateToken(context.Background(), storage.NewToken{Kind: storage.TokenAdmin, Name: "browser-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.DebugLevel)
+	mux := http.NewServeMux()
+	mux.Handle(portal.Prefix+"/", portal.New(portal.Config{Backend: &portal.StorageBackend{Store: db}, Log: zap.New(core)}))
+	srv := httptest.NewServer(mux) // 127.0.0.1:0; loopback is a secure context, so the clipboard API exists
+	t.Cleanup(srv.Close)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin),
+		chromedp.NoSandbox, // CI runs as root, where Chromium's sandbox cannot start
+		chromedp.Flag("disable-gpu", true),
+		chromedp.WindowSize(1280, 900),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelA)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	// Start the browser on a context without a deadline (its lifetime);
+	// steps get their own timeouts below.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	shots := filepath.Join("artifacts")
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, db: db, srv: srv, ctx: ctx, token: token, logs: logs, shots: shots}
+	t.Cleanup(e.checkLogs)
+	return e
+}
+
+// step runs browser actions with a generous timeout (two shared cores).
+func (e *env) step(what string, actions ...chromedp.Action[chromedp.Void]) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(e.ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		e.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func run[T any](e *env, what string, a chromedp.Action[T]) T {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(e.ctx, 60*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		e.t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+func (e *env) url(path string) string { return e.srv.URL + portal.Prefix + path }
+
+// waitPath waits until the tab's URL matches re (after a form submit).
+func (e *env) waitPath(re string) string {
+	e.t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		cancel()
+		if err == nil && rx.MatchString(loc) {
+			e.step("page ready", chromedp.WaitReady(chromedp.CSS("footer")))
+			return loc
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+	defer cancel()
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	text, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+	e.t.Fatalf("the browser never reached a URL matching %s; it is at %s showing:\n%s", re, loc, text)
+	return ""
+}
+
+// checkPage fails if the current page's HTML holds the secret.
+func (e *env) checkPage(what string) string {
+	e.t.Helper()
+	html := run(e, "read the page", chromedp.OuterHTML(chromedp.CSS("html")))
+	e.checks++
+	if strings.Contains(html, sentinel) {
+		e.t.Errorf("%s: the secret is in the page's HTML", what)
+	}
+	return html
+}
+
+// shot saves a full-page screenshot.
+func (e *env) shot(name string) {
+	e.t.Helper()
+	png := run(e, "screenshot "+name, chromedp.FullScreenshot(100))
+	if err := os.WriteFile(filepath.Join(e.shots, name+".png"), png, 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) checkLogs() {
+	for _, l := range e.logs.All() {
+		b, _ := json.Marshal(l.ContextMap())
+		if strings.Contains(l.Message+string(b), sentinel) {
+			e.t.Errorf("the secret is in a log line: %s %s", l.Message, b)
+		}
+	}
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+func TestPortalInBrowser(t *testing.T) {
+	e := newEnv(t)
+
+	// Log in with the keyboard alone: type the token, press Enter.
+	e.step("open the portal", chromedp.Navigate(e.url("/grants")))
+	e.waitPath(`/portal/login$`)
+	e.shot("login")
+	e.checkPage("login")
+	e.step("log in", chromedp.SendKeys(chromedp.ID("f-token"), e.token+"\r"))
+	e.waitPath(`/portal/grants$`)
+	html := e.checkPage("empty list")
+	if !strings.Contains(html, "No secrets yet") {
+		t.Error("the empty list does not say so")
+	}
+
+	// Add a secret from the Stripe template; first with a mistake (an app
+	// name with a space), which the server refuses: the form comes back
+	// with the error and an empty password field.
+	e.step("open Add secret", chromedp.Click(chromedp.CSS(`nav a[href$="/secrets/new"]`)))
+	e.waitPath(`/secrets/new$`)
+	e.checkPage("add secret: choice")
+	e.step("choose Stripe",
+		chromedp.SetValue(chromedp.ID("f-kind"), "provider:stripe"),
+		chromedp.Click(chromedp.CSS(`main form button[type="submit"]`)))
+	e.waitPath(`kind=provider%3Astripe|kind=provider:stripe`)
+	e.step("fill the form",
+		chromedp.SendKeys(chromedp.ID("f-field_token"), sentinel),
+		chromedp.SendKeys(chromedp.ID("f-name"), "stripe-prod"),
+		chromedp.SendKeys(chromedp.ID("f-app"), "bad app"))
+	e.shot("add")
+	e.checkPage("add secret: filled form")
+	e.step("submit with a bad app", chromedp.Click(chromedp.CSS(`main form[method="post"] button[type="submit"]`)))
+	e.waitPath(`/portal/secrets$`)
+	html = e.checkPage("add secret: error")
+	if !strings.Contains(html, "error-summary") {
+		t.Error("the refused form shows no error")
+	}
+	if v := run(e, "password value", chromedp.Value(chromedp.ID("f-field_token"))); v != "" {
+		t.Errorf("the password input was filled back (%d bytes)", len(v))
+	}
+	if v := run(e, "name value", chromedp.Value(chromedp.ID("f-name"))); v != "stripe-prod" {
+		t.Errorf("the name was not kept: %q", v)
+	}
+	e.shot("add-error")
+	e.step("fix and submit",
+		chromedp.SetValue(chromedp.ID("f-app"), "billing"),
+		chromedp.SendKeys(chromedp.ID("f-field_token"), sentinel),
+		chromedp.Click(chromedp.CSS(`main form[method="post"] button[type="submit"]`)))
+	loc := e.waitPath(`/portal/grants/[0-9a-f-]+\?created=1$`)
+	e.checkPage("grant detail after add")
+	id := strings.TrimSpace(run(e, "grant id", chromedp.Text(chromedp.CSS(`dd.gid code`))))
+	if !uuidRE.MatchString(id) || !strings.Contains(loc, id) {
+		t.Fatalf("grant id %q on a page at %s", id, loc)
+	}
+	// The copy button is shown by the script (the CSP allows only our own).
+	e.step("copy button visible", chromedp.WaitVisible(chromedp.CSS(`dd.gid button.copy`)))
+	e.shot("detail")
+	res, err := e.db.Resolve(context.Background(), id, time.Now())
+	if err != nil || res.Fields["token"] != sentinel {
+		t.Fatalf("the grant does not resolve to the typed secret: %v", err)
+	}
+
+	// Clone with a TTL.
+	e.step("clone", chromedp.SendKeys(chromedp.ID("f-ttl"), "1h"), chromedp.Click(chromedp.CSS(`form[action$="/clone"] button`)))
+	loc = e.waitPath(`\?cloned=1$`)
+	e.checkPage("clone detail")
+	cloneID := strings.TrimSpace(run(e, "clone id", chromedp.Text(chromedp.CSS(`dd.gid code`))))
+	if cloneID == id || !strings.Contains(loc, cloneID) {
+		t.Fatalf("clone id %q", cloneID)
+	}
+	c, err := e.db.GetGrant(context.Background(), cloneID)
+	if err != nil || c.Parent != id || c.ExpiresAt == nil || time.Until(*c.ExpiresAt) > time.Hour || c.App != "billing" {
+		t.Fatalf("clone as stored: %+v, %v", c, err)
+	}
+
+	// The list shows both, with the parent's clone count.
+	e.step("open the list", chromedp.Navigate(e.url("/grants")))
+	e.waitPath(`/portal/grants$`)
+	html = e.checkPage("list")
+	if !strings.Contains(html, id) || !strings.Contains(html, cloneID) || !strings.Contains(html, "stripe") {
+		t.Error("the list lacks a grant")
+	}
+	e.shot("list")
+	e.step("narrow screen", chromedp.EmulateViewport(375, 800))
+	// Readable on a phone: the page itself never scrolls sideways (a wide
+	// table scrolls inside its own region).
+	if w := run(e, "page width", chromedp.Evaluate[int]("document.documentElement.scrollWidth")); w > 375 {
+		wide := run(e, "wide elements", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("body *")).filter(x => x.getBoundingClientRect().right > 376).slice(0, 8).map(x => x.tagName + "." + x.className + " " + Math.round(x.getBoundingClientRect().right))`))
+		t.Errorf("at 375 px the page is %d px wide: %v", w, wide)
+	}
+	e.shot("list-narrow")
+	e.step("wide screen", chromedp.EmulateViewport(1280, 900))
+
+	// Revoke the parent, through the confirmation page (no JavaScript).
+	e.step("open the parent", chromedp.Navigate(e.url("/grants/"+id)))
+	e.waitPath(id + `$`)
+	e.step("revoke…", chromedp.Click(chromedp.CSS(`a[href$="/revoke"]`)))
+	e.waitPath(`/revoke$`)
+	html = e.checkPage("revoke confirmation")
+	if !strings.Contains(html, "Its 1 clone will be revoked") {
+		t.Error("the confirmation does not warn about the clone")
+	}
+	e.shot("revoke")
+	e.step("confirm", chromedp.Click(chromedp.CSS(`main form button.danger`)))
+	e.waitPath(`\?revoked=1$`)
+	html = e.checkPage("revoked detail")
+	if !strings.Contains(html, "status-revoked") {
+		t.Error("the grant is not shown revoked")
+	}
+	if _, err := e.db.Resolve(context.Background(), cloneID, time.Now()); err == nil {
+		t.Error("the clone still resolves after its parent was revoked")
+	}
+
+	// The audit trail: records as sidecars ship them (TestPortalGrantThroughSidecar
+	// makes real ones once the remote store exists).
+	now := time.Now().UTC()
+	if _, err := e.db.InsertAudit(context.Background(),
+		storage.AuditRecord{ID: "t1", Source: "billing/sidecar-1", Time: now.Add(-2 * time.Minute), GrantID: cloneID, Actor: "checkout", Decision: "allow",
+			Body: json.RawMessage(`{"method":"POST","host":"api.stripe.com","path":"/v1/charges","status":200}`)},
+		storage.AuditRecord{ID: "t2", Source: "billing/sidecar-1", Time: now.Add(-time.Minute), GrantID: cloneID, Actor: "checkout", Decision: "deny",
+			Body: json.RawMessage(`{"method":"GET","host":"api.stripe.com","path":"/v1/balance","rule":"grant_unavailable"}`)},
+	); err != nil {
+		t.Fatal(err)
+	}
+	e.step("open the audit page", chromedp.Click(chromedp.CSS(`nav a[href$="/audit"]`)))
+	e.waitPath(`/portal/audit$`)
+	e.step("filter", chromedp.SendKeys(chromedp.ID("f-grant"), cloneID), chromedp.SetValue(chromedp.ID("f-decision"), "deny"),
+		chromedp.Click(chromedp.CSS(`form.filters button[type="submit"]`)))
+	e.waitPath(`decision=deny`)
+	html = e.checkPage("audit")
+	if !strings.Contains(html, "/v1/balance") || strings.Contains(html, "/v1/charges") {
+		t.Error("the audit filter did not select the denied record only")
+	}
+	e.shot("audit")
+
+	// Log out: the list is no longer reachable.
+	e.step("log out", chromedp.Click(chromedp.CSS(`form.logout button`)))
+	e.waitPath(`/login\?out=1$`)
+	e.step("list after logout", chromedp.Navigate(e.url("/grants")))
+	e.waitPath(`/portal/login$`)
+	t.Logf("%d pages searched for the secret; screenshots in %s", e.checks, e.shots)
+}
+
+// TestPortalGrantThroughSidecar is the step of issue 9 that uses the
+// grant through a real sidecar (store.type: remote) against a local TLS
+// upstream.
+func TestPortalGrantThroughSidecar(t *testing.T) {
+	t.Skip("skipped: the remote store (store.type: remote, issue 8's sidecar side) has not landed; " +
+		"TestPortalInBrowser checks the grant resolves in the control plane's storage instead")
+}
