@@ -56,6 +56,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.homeFlag, "home", "", "directory for key, CA, store and config (default $ALTER_HOME or ~/.alter)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.initCommand(), a.proxyCommand(), a.secretCommand(), a.grantCommand(), a.caCommand(), a.providersCommand(), a.authCommand(), a.auditCommand())
+	root.AddCommand(a.serverCommand())
 	return root
 }
 

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/alter-sidecar/alter/config"
+	"github.com/alter-sidecar/alter/secretstore"
+	"github.com/alter-sidecar/alter/server/api"
+	"github.com/alter-sidecar/alter/server/serverconfig"
+	"github.com/alter-sidecar/alter/server/storage"
+)
+
+// serverCommand is "alter server": the control plane (server/API.md) and
+// its bootstrap token commands.
+func (a *app) serverCommand() *cobra.Command {
+	var configFile, listen string
+	var checkOnly bool
+	cmd := &cobra.Command{
+		Use:   "server [--config FILE] [--listen ADDR]",
+		Short: "Run the control plane: the /v1 API for admins and sidecars",
+		Long: "server serves the control plane API (grants, secrets, audit, the sidecars' change stream)\n" +
+			"over a database: SQLite ($ALTER_HOME/server.db) by default, PostgreSQL (database_url) when\n" +
+			"several replicas share one. Without --config it reads server.yaml from the home if there is\n" +
+			"one, else runs on the defaults (127.0.0.1:8443, plain HTTP on loopback only) and creates the\n" +
+			"master key on first run. server.example.yaml documents every key.\n\n" +
+			"The first admin token comes from `alter server token create --kind admin --name NAME`.\n" +
+			"SIGTERM (or Ctrl-C) stops accepting, ends open change streams and lets other requests\n" +
+			"finish for up to shutdown_timeout.",
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, home, err := a.loadServerConfig(configFile)
+			if err != nil {
+				return err
+			}
+			if listen != "" {
+				cfg.Listen = listen
+				if err := cfg.Check(); err != nil {
+					return usageError{fmt.Errorf("--listen: %w", err)}
+				}
+			}
+			tlsConf, err := serverTLS(cfg)
+			if err != nil {
+				return err
+			}
+			db, err := a.openServerDB(cmd.Context(), cfg, home)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if checkOnly {
+				fmt.Fprintf(a.stderr, "config OK: listen %s (%s), database %s\n", cfg.Listen, scheme(cfg), cfg.DatabaseEngine())
+				return nil
+			}
+			log, err := newLogger(cfg.LogLevel, zap.NewAtomicLevel())
+			if err != nil {
+				return err
+			}
+			defer log.Sync() //nolint:errcheck
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runServer(ctx, cfg, tlsConf, db, log)
+		},
+	}
+	cmd.PersistentFlags().StringVar(&configFile, "config", "", "server config file (default: server.yaml in the home, else built-in defaults)")
+	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on, overriding the config (e.g. 127.0.0.1:8443)")
+	cmd.Flags().BoolVar(&checkOnly, "check-config", false, "validate the config, key, TLS files and database (migrating it), then exit")
+	cmd.AddCommand(a.serverTokenCommand(&configFile))
+	return cmd
+}
+
+func scheme(cfg serverconfig.Config) string {
+	if cfg.TLS() {
+		return "https"
+	}
+	return "http"
+}
+
+// loadServerConfig reads --config, else server.yaml in the home if it
+// exists, else the defaults.
+func (a *app) loadServerConfig(file string) (serverconfig.Config, string, error) {
+	home, err := config.Home(a.homeFlag)
+	if err != nil {
+		return serverconfig.Config{}, "", err
+	}
+	if file == "" {
+		candidate := filepath.Join(home, serverconfig.FileName)
+		if _, err := os.Stat(candidate); err == nil {
+			file = candidate
+		}
+	}
+	if file == "" {
+		return serverconfig.Default(home), home, nil
+	}
+	cfg, err := serverconfig.Load(file, home)
+	return cfg, home, err
+}
+
+// openServerDB loads the keyring (creating the default key file on first
+// run, as `alter init` does) and opens and migrates the database.
+func (a *app) openServerDB(ctx context.Context, cfg serverconfig.Config, home string) (*storage.DB, error) {
+	var keys *secretstore.Keyring
+	var err error
+	switch {
+	case cfg.KeyEnv != "":
+		keys, err = secretstore.KeyringFromEnv(cfg.KeyEnv)
+	default:
+		if cfg.KeyFileIsDefault {
+			if err := os.MkdirAll(home, 0o700); err != nil {
+				return nil, fmt.Errorf("create %s: %w", home, err)
+			}
+			created, err := ensure(cfg.KeyFile, func() error { return secretstore.GenerateKeyFile(cfg.KeyFile) })
+			if err != nil {
+				return nil, fmt.Errorf("master key: %w", err)
+			}
+			if created {
+				fmt.Fprintf(a.stderr, "created master key %s (keep it secret; mode 0600)\n", cfg.KeyFile)
+			}
+		}
+		keys, err = secretstore.LoadKeyFile(cfg.KeyFile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	// storage.Open's errors never hold the address's password.
+	return storage.Open(ctx, cfg.DatabaseURL, keys)
+}
+
+// serverTLS loads the certificate, so a bad pair fails before the
+// database is touched.
+func serverTLS(cfg serverconfig.Config) (*tls.Config, error) {
+	if !cfg.TLS() {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("tls.cert/tls.key: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// runServer serves until ctx ends, then shuts down gracefully: long polls
+// and event streams end at once (sidecars reconnect to another replica),
+// other requests get up to shutdown_timeout.
+func runServer(ctx context.Context, cfg serverconfig.Config, tlsConf *tls.Config, db *storage.DB, log *zap.Logger) error {
+	handler := api.New(api.Options{Store: db, Logger: log})
+	srv := &http.Server{
+		Handler:           handler,
+		TLSConfig:         tlsConf,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second, // bodies are at most 1 MiB
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: long polls (60 s) and event streams stay open.
+		ErrorLog: zap.NewStdLog(log.Named("http")),
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	if tlsConf != nil {
+		ln = tls.NewListener(ln, tlsConf)
+	}
+	log.Info("control plane listening", zap.String("addr", ln.Addr().String()), zap.Bool("tls", tlsConf != nil),
+		zap.String("database", cfg.DatabaseEngine()))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", zap.Duration("timeout", cfg.ShutdownTimeout))
+	handler.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,114 @@
+package serverconfig
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	env := map[string]string{"DB": "postgres://alter:hunter2@db:5432/alter"}
+	getenv := func(k string) string { return env[k] }
+	cases := []struct {
+		name, yaml string
+		want       func(c Config) bool
+		wantErr    string
+	}{
+		{"defaults", "version: 1\n", func(c Config) bool {
+			return c.Listen == DefaultListen && c.DatabaseURL == "sqlite:///home/server.db" && c.KeyFile == "/home/master.key" &&
+				c.KeyFileIsDefault && c.LogLevel == "info" && c.ShutdownTimeout == DefaultShutdownTimeout
+		}, ""},
+		{"everything", `version: 1
+listen: 0.0.0.0:443
+database_url: postgres://db/alter
+key_file: keys/master.key
+tls: {cert: tls/cert.pem, key: tls/key.pem}
+log: {level: debug}
+shutdown_timeout: 5s
+`, func(c Config) bool {
+			return c.Listen == "0.0.0.0:443" && c.DatabaseEngine() == "postgres" && c.KeyFile == "/etc/alter/keys/master.key" &&
+				!c.KeyFileIsDefault && c.TLSCert == "/etc/alter/tls/cert.pem" && c.TLSKey == "/etc/alter/tls/key.pem" &&
+				c.LogLevel == "debug" && c.ShutdownTimeout == 5*time.Second
+		}, ""},
+		{"database from the environment", "version: 1\ndatabase_url_env: DB\nkey_env: ALTER_KEY\n", func(c Config) bool {
+			return c.DatabaseURL == env["DB"] && c.KeyEnv == "ALTER_KEY" && c.KeyFile == ""
+		}, ""},
+		{"relative sqlite", "version: 1\ndatabase_url: sqlite:data/s.db\n", func(c Config) bool {
+			return c.DatabaseURL == "sqlite:///etc/alter/data/s.db"
+		}, ""},
+		{"insecure on all interfaces", "version: 1\nlisten: :8080\ninsecure: true\n", func(c Config) bool { return c.Insecure }, ""},
+		{"localhost", "version: 1\nlisten: localhost:9000\n", nil, ""},
+		{"ipv6 loopback", "version: 1\nlisten: '[::1]:9000'\n", nil, ""},
+
+		{"empty", "", nil, "empty"},
+		{"no version", "listen: 127.0.0.1:1\n", nil, "version: required"},
+		{"version 2", "version: 2\n", nil, "version: 2"},
+		{"unknown key", "version: 1\nlisten_addr: x\n", nil, "listen_addr"},
+		{"two documents", "version: 1\n---\nversion: 1\n", nil, "more than one"},
+		{"plain http on all interfaces", "version: 1\nlisten: 0.0.0.0:8443\n", nil, "listen: 0.0.0.0:8443 is not a loopback"},
+		{"plain http on empty host", "version: 1\nlisten: :8443\n", nil, "not a loopback"},
+		{"plain http on a name", "version: 1\nlisten: alter.internal:8443\n", nil, "not a loopback"},
+		{"bad listen", "version: 1\nlisten: nowhere\n", nil, "listen"},
+		{"cert without key", "version: 1\ntls: {cert: c.pem}\n", nil, "tls.cert and tls.key"},
+		{"both database keys", "version: 1\ndatabase_url: sqlite:a.db\ndatabase_url_env: DB\n", nil, "database_url and database_url_env"},
+		{"unset database env", "version: 1\ndatabase_url_env: NOPE\n", nil, "NOPE"},
+		{"mysql", "version: 1\ndatabase_url: mysql://root:pw@db/alter\n", nil, `scheme "mysql"`},
+		{"both key sources", "version: 1\nkey_file: k\nkey_env: K\n", nil, "key_file and key_env"},
+		{"bad level", "version: 1\nlog: {level: loud}\n", nil, "log.level"},
+		{"bad shutdown", "version: 1\nshutdown_timeout: 0s\n", nil, "shutdown_timeout"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml), "/home", "/etc/alter", getenv)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want one mentioning %q", err, tc.wantErr)
+				}
+				if strings.Contains(err.Error(), "pw@") || strings.Contains(err.Error(), "hunter2") {
+					t.Fatalf("error shows a password: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.want != nil && !tc.want(c) {
+				t.Fatalf("config %+v", c)
+			}
+			if strings.Contains(c.String(), "hunter2") || strings.Contains(c.String(), "postgres://") {
+				t.Fatalf("String shows the database address: %s", c)
+			}
+		})
+	}
+}
+
+// server.example.yaml at the repository root parses, and documents every
+// key the file format has.
+func TestExampleDocumentsEveryKey(t *testing.T) {
+	data, err := os.ReadFile("../../server.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse(data, "/home", "/etc/alter", func(string) string { return "" }); err != nil {
+		t.Fatalf("server.example.yaml: %v", err)
+	}
+	var keys []string
+	var walk func(reflect.Type)
+	walk = func(rt reflect.Type) {
+		for i := range rt.NumField() {
+			f := rt.Field(i)
+			keys = append(keys, strings.Split(f.Tag.Get("yaml"), ",")[0])
+			if f.Type.Kind() == reflect.Struct {
+				walk(f.Type)
+			}
+		}
+	}
+	walk(reflect.TypeOf(wire{}))
+	for _, k := range keys {
+		if !strings.Contains(string(data), k+":") {
+			t.Errorf("server.example.yaml does not mention %s", k)
+		}
+	}
+}
