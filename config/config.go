@@ -72,15 +72,33 @@ type Timeouts struct {
 	Idle      time.Duration // between requests on a kept-alive connection
 }
 
-// Store says where grants and secrets live.
+// Store says where grants and secrets live: in the encrypted file
+// ("file": Path, KeyFile or KeyEnv, Interval) or on the control plane
+// ("remote": URL, TokenFile or TokenEnv, CAFile, MaxStale). Cache is for
+// both. The keys of one type are refused under the other.
 type Store struct {
-	Type     string // "file" (remote comes with the control plane)
+	Type     string // "file" or "remote"
 	Path     string
 	KeyFile  string
 	KeyEnv   string // when set, the master keyring comes from this variable
 	Cache    Cache
 	Interval time.Duration // how often the file store looks for changes
+
+	URL       string        // the control plane, https:// (http:// to loopback only)
+	TokenFile string        // sidecar token, mode 0600
+	TokenEnv  string        // or the variable holding it
+	CAFile    string        // roots for the server's certificate; "" for the system's
+	MaxStale  time.Duration // how long cached grants outlive contact with the server
 }
+
+// Store types.
+const (
+	StoreFile   = "file"
+	StoreRemote = "remote"
+)
+
+// DefaultMaxStale is store.max_stale's default.
+const DefaultMaxStale = 5 * time.Minute
 
 // Cache bounds the decrypted-material cache.
 type Cache struct {
@@ -137,7 +155,7 @@ func Default(home string) Config {
 		Listen:      "127.0.0.1:8080",
 		AdminListen: "127.0.0.1:9090",
 		Store: Store{
-			Type:     "file",
+			Type:     StoreFile,
 			Path:     filepath.Join(home, "grants.json"),
 			KeyFile:  filepath.Join(home, "master.key"),
 			Cache:    Cache{Size: 10000, TTL: 5 * time.Minute},

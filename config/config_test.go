@@ -107,3 +107,33 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestRemoteStore(t *testing.T) {
+	home := t.TempDir()
+	cfg, err := Parse([]byte(`
+version: 1
+store:
+  type: remote
+  url: https://alter.example.com:8443/
+  token_file: secrets/sidecar.token
+  ca_file: secrets/ca.pem
+  cache: {size: 50, ttl: 30s}
+audit: {path: audit.log, durable: true}
+`), home, "/etc/alter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Store{Type: StoreRemote, URL: "https://alter.example.com:8443/", TokenFile: "/etc/alter/secrets/sidecar.token",
+		CAFile: "/etc/alter/secrets/ca.pem", MaxStale: DefaultMaxStale, Cache: Cache{Size: 50, TTL: 30 * time.Second}}
+	if !reflect.DeepEqual(cfg.Store, want) {
+		t.Fatalf("store = %+v\nwant    %+v", cfg.Store, want)
+	}
+	// Render round-trips a remote store too.
+	back, err := Parse(Render(cfg), home, home)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, Render(cfg))
+	}
+	if !reflect.DeepEqual(back, cfg) {
+		t.Fatalf("round trip changed the config:\n got %+v\nwant %+v", back.Store, cfg.Store)
+	}
+}

@@ -20,14 +20,29 @@ func Render(c Config) []byte {
 	}
 	p("listen: %q\n", c.Listen)
 	p("admin_listen: %q\n", c.AdminListen)
-	p("store:\n  type: %s\n  path: %q\n", c.Store.Type, c.Store.Path)
-	if c.Store.KeyEnv != "" {
-		p("  key_env: %s\n", c.Store.KeyEnv)
+	p("store:\n  type: %s\n", c.Store.Type)
+	if c.Store.Type == StoreRemote {
+		p("  url: %q\n", c.Store.URL)
+		if c.Store.TokenEnv != "" {
+			p("  token_env: %s\n", c.Store.TokenEnv)
+		} else {
+			p("  token_file: %q\n", c.Store.TokenFile)
+		}
+		if c.Store.CAFile != "" {
+			p("  ca_file: %q\n", c.Store.CAFile)
+		}
+		p("  max_stale: %s\n", c.Store.MaxStale)
+		p("  cache: {size: %d, ttl: %s}\n", c.Store.Cache.Size, c.Store.Cache.TTL)
 	} else {
-		p("  key_file: %q\n", c.Store.KeyFile)
+		p("  path: %q\n", c.Store.Path)
+		if c.Store.KeyEnv != "" {
+			p("  key_env: %s\n", c.Store.KeyEnv)
+		} else {
+			p("  key_file: %q\n", c.Store.KeyFile)
+		}
+		p("  cache: {size: %d, ttl: %s}\n", c.Store.Cache.Size, c.Store.Cache.TTL)
+		p("  poll_interval: %s\n", c.Store.Interval)
 	}
-	p("  cache: {size: %d, ttl: %s}\n", c.Store.Cache.Size, c.Store.Cache.TTL)
-	p("  poll_interval: %s\n", c.Store.Interval)
 	p("mitm:\n  ca_cert: %q\n  ca_key: %q\n", c.MITM.CACert, c.MITM.CAKey)
 	switch {
 	case c.MITM.Hosts.All:

@@ -51,13 +51,21 @@ type wire struct {
 	} `yaml:"proxy_auth"`
 }
 
+// wireStore: pointers tell a key the file sets from one it leaves out, so
+// that each store type can refuse the other's keys.
 type wireStore struct {
 	Type     string    `yaml:"type"`
-	Path     string    `yaml:"path"`
-	KeyFile  string    `yaml:"key_file"`
-	KeyEnv   string    `yaml:"key_env"`
 	Cache    wireCache `yaml:"cache"`
-	Interval duration  `yaml:"poll_interval"`
+	Path     *string   `yaml:"path"`
+	KeyFile  *string   `yaml:"key_file"`
+	KeyEnv   *string   `yaml:"key_env"`
+	Interval *duration `yaml:"poll_interval"`
+
+	URL       *string   `yaml:"url"`
+	TokenFile *string   `yaml:"token_file"`
+	TokenEnv  *string   `yaml:"token_env"`
+	CAFile    *string   `yaml:"ca_file"`
+	MaxStale  *duration `yaml:"max_stale"`
 }
 
 type wireCache struct {
@@ -179,9 +187,8 @@ func defaultWire(d Config) wire {
 		Listen:      d.Listen,
 		AdminListen: d.AdminListen,
 		Store: wireStore{
-			Type: d.Store.Type, Path: d.Store.Path, KeyFile: d.Store.KeyFile,
-			Cache:    wireCache{Size: d.Store.Cache.Size, TTL: duration(d.Store.Cache.TTL)},
-			Interval: duration(d.Store.Interval),
+			Type:  d.Store.Type,
+			Cache: wireCache{Size: d.Store.Cache.Size, TTL: duration(d.Store.Cache.TTL)},
 		},
 		MITM: wireMITM{
 			CACert: d.MITM.CACert, CAKey: d.MITM.CAKey,
@@ -248,30 +255,7 @@ func (w wire) compile(home, base string) (Config, error) {
 		return abs
 	}
 
-	c.Store = Store{Type: w.Store.Type, KeyEnv: w.Store.KeyEnv,
-		Cache: Cache{Size: w.Store.Cache.Size, TTL: time.Duration(w.Store.Cache.TTL)}, Interval: time.Duration(w.Store.Interval)}
-	switch w.Store.Type {
-	case "file":
-		c.Store.Path = path("store.path", w.Store.Path, true)
-	case "remote":
-		bad("store.type", "remote needs the control plane, which this build does not include yet; use file")
-	default:
-		bad("store.type", "must be file or remote, not %q", w.Store.Type)
-	}
-	if w.Store.KeyEnv == "" {
-		c.Store.KeyFile = path("store.key_file", w.Store.KeyFile, true)
-	} else if strings.ContainsAny(w.Store.KeyEnv, "= \t") {
-		bad("store.key_env", "%q is not an environment variable name", w.Store.KeyEnv)
-	}
-	if c.Store.Cache.Size < 1 || c.Store.Cache.Size > 10_000_000 {
-		bad("store.cache.size", "must be between 1 and 10000000, not %d", c.Store.Cache.Size)
-	}
-	if c.Store.Cache.TTL <= 0 {
-		bad("store.cache.ttl", "must be a positive duration")
-	}
-	if c.Store.Interval < 50*time.Millisecond || c.Store.Interval > time.Minute {
-		bad("store.poll_interval", "must be between 50ms and 1m")
-	}
+	c.Store = w.Store.compile(Default(home).Store, path, bad)
 
 	c.MITM = MITM{Hosts: HostMode(w.MITM.Hosts), LeafCacheSize: w.MITM.LeafCacheSize}
 	c.MITM.CACert = path("mitm.ca_cert", w.MITM.CACert, true)
@@ -361,6 +345,11 @@ func (w wire) compile(home, base string) (Config, error) {
 	}
 	if w.Audit.Durable && (w.Audit.Path == "stdout" || w.Audit.Path == "stderr") {
 		bad("audit.durable", "needs audit.path to be a file, not %s", w.Audit.Path)
+	}
+	if c.Store.Type == StoreRemote && !w.Audit.Durable {
+		// The durable log is what the sidecar ships to the control plane:
+		// without it records could not survive a restart or an outage.
+		bad("audit.durable", "store.type remote ships the durable audit log to the control plane: set audit.durable: true and audit.path to a file")
 	}
 	if c.Audit.SyncInterval < 0 || c.Audit.SyncInterval > time.Minute {
 		bad("audit.sync", "must be record or a duration up to 1m")
