@@ -46,7 +46,13 @@ func auditRows(recs []storage.AuditRecord) []auditRow {
 				return ""
 			}
 			row.Method, row.Host, row.Path = str(audit.FieldMethod), str(audit.FieldHost), str(audit.FieldPath)
+			if port := str(audit.FieldPort); port != "" && port != "443" && port != "80" {
+				row.Host += ":" + port
+			}
 			row.Rule, row.Reason, row.Status = str(audit.FieldRule), str(audit.FieldReason), str(audit.FieldStatus)
+			if row.Rule == "" {
+				row.Rule = str(audit.FieldError) // a denial before any rule: grant_unavailable, ...
+			}
 		}
 		out = append(out, row)
 	}

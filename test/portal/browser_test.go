@@ -29,6 +29,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/alter-sidecar/alter/secretstore"
+	"github.com/alter-sidecar/alter/server/api"
 	"github.com/alter-sidecar/alter/server/portal"
 	"github.com/alter-sidecar/alter/server/storage"
 )
@@ -81,7 +82,10 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	core, logs := observer.New(zap.DebugLevel)
+	// The control plane as `alter server` serves it: the /v1 API (for the
+	// sidecar) and the portal (for the browser) on one listener.
 	mux := http.NewServeMux()
+	mux.Handle("/v1/", api.New(api.Options{Store: db, Logger: zap.New(core)}))
 	mux.Handle(portal.Prefix+"/", portal.New(portal.Config{Backend: &portal.StorageBackend{Store: db}, Log: zap.New(core)}))
 	srv := httptest.NewServer(mux) // 127.0.0.1:0; loopback is a secure context, so the clipboard API exists
 	t.Cleanup(srv.Close)
@@ -186,18 +190,25 @@ func (e *env) checkLogs() {
 	}
 }
 
+// login logs in with the keyboard alone: type the token, press Enter.
+func (e *env) login(shot bool) {
+	e.t.Helper()
+	e.step("open the portal", chromedp.Navigate(e.url("/grants")))
+	e.waitPath(`/portal/login$`)
+	if shot {
+		e.shot("login")
+	}
+	e.checkPage("login")
+	e.step("log in", chromedp.SendKeys(chromedp.ID("f-token"), e.token+"\r"))
+	e.waitPath(`/portal/grants$`)
+}
+
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 func TestPortalInBrowser(t *testing.T) {
 	e := newEnv(t)
 
-	// Log in with the keyboard alone: type the token, press Enter.
-	e.step("open the portal", chromedp.Navigate(e.url("/grants")))
-	e.waitPath(`/portal/login$`)
-	e.shot("login")
-	e.checkPage("login")
-	e.step("log in", chromedp.SendKeys(chromedp.ID("f-token"), e.token+"\r"))
-	e.waitPath(`/portal/grants$`)
+	e.login(true)
 	html := e.checkPage("empty list")
 	if !strings.Contains(html, "No secrets yet") {
 		t.Error("the empty list does not say so")
@@ -329,12 +340,4 @@ func TestPortalInBrowser(t *testing.T) {
 	e.step("list after logout", chromedp.Navigate(e.url("/grants")))
 	e.waitPath(`/portal/login$`)
 	t.Logf("%d pages searched for the secret; screenshots in %s", e.checks, e.shots)
-}
-
-// TestPortalGrantThroughSidecar is the step of issue 9 that uses the
-// grant through a real sidecar (store.type: remote) against a local TLS
-// upstream.
-func TestPortalGrantThroughSidecar(t *testing.T) {
-	t.Skip("skipped: the remote store (store.type: remote, issue 8's sidecar side) has not landed; " +
-		"TestPortalInBrowser checks the grant resolves in the control plane's storage instead")
 }
