@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -71,7 +72,7 @@ func (a *app) serverCommand() *cobra.Command {
 			defer log.Sync() //nolint:errcheck
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runServer(ctx, cfg, tlsConf, db, log)
+			return runServer(ctx, cfg, tlsConf, db, log, a.stderr)
 		},
 	}
 	cmd.PersistentFlags().StringVar(&configFile, "config", "", "server config file (default: server.yaml in the home, else built-in defaults)")
@@ -156,7 +157,9 @@ func serverTLS(cfg serverconfig.Config) (*tls.Config, error) {
 // runServer serves until ctx ends, then shuts down gracefully: long polls
 // and event streams end at once (sidecars reconnect to another replica),
 // other requests get up to shutdown_timeout.
-func runServer(ctx context.Context, cfg serverconfig.Config, tlsConf *tls.Config, db *storage.DB, log *zap.Logger) error {
+// It says where it listens on announce too, in the proxy's words, for
+// people and scripts that wait for "listening on ADDR".
+func runServer(ctx context.Context, cfg serverconfig.Config, tlsConf *tls.Config, db *storage.DB, log *zap.Logger, announce io.Writer) error {
 	handler := api.New(api.Options{Store: db, Logger: log})
 	srv := &http.Server{
 		Handler:           handler,
@@ -176,6 +179,7 @@ func runServer(ctx context.Context, cfg serverconfig.Config, tlsConf *tls.Config
 	}
 	log.Info("control plane listening", zap.String("addr", ln.Addr().String()), zap.Bool("tls", tlsConf != nil),
 		zap.String("database", cfg.DatabaseEngine()))
+	fmt.Fprintf(announce, "alter server listening on %s (%s, database %s)\n", ln.Addr(), scheme(cfg), cfg.DatabaseEngine())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {

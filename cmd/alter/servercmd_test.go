@@ -42,7 +42,8 @@ func TestServerRunsAndShutsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- runServer(ctx, cfg, nil, db, zap.NewNop()) }()
+	var announce bytes.Buffer
+	go func() { done <- runServer(ctx, cfg, nil, db, zap.NewNop(), &announce) }()
 
 	get := func(path string) (*http.Response, error) {
 		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
@@ -83,6 +84,9 @@ func TestServerRunsAndShutsDown(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("shutdown waited for the long poll")
+	}
+	if !strings.Contains(announce.String(), "alter server listening on "+addr+" (http, database sqlite)") {
+		t.Fatalf("announcement: %q", announce.String())
 	}
 	if code := <-polled; code != 200 {
 		t.Fatalf("the parked long poll got %d, want an empty 200", code)
