@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/alter-sidecar/alter/audit"
+	"github.com/alter-sidecar/alter/server/client"
+	"github.com/alter-sidecar/alter/server/storage"
 )
 
 // auditCommand is "alter audit": checking and reading the durable log.
@@ -93,8 +96,115 @@ func (a *app) auditCommand() *cobra.Command {
 	tail.Flags().IntVarP(&n, "lines", "n", 20, "how many records at most (0: all)")
 	tail.Flags().StringVar(&file, "file", "", "audit log to read instead of audit.path")
 
-	cmd.AddCommand(verify, tail)
+	cmd.AddCommand(verify, tail, a.auditQueryCommand())
 	return cmd
+}
+
+// auditQueryCommand is "alter audit query": the control plane's audit
+// trail, every sidecar's records, filtered on the server.
+func (a *app) auditQueryCommand() *cobra.Command {
+	var q storage.AuditQuery
+	var since, until string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "query --server URL [--grant ID] [--actor NAME] [--decision allow|deny] [--since T] [--until T] [--limit N] [--json]",
+		Short: "Query the control plane's audit trail (needs --server)",
+		Long: "query prints the audit records the sidecars shipped to the control plane, newest last, as\n" +
+			"alter audit tail does for a local log: a table, or with --json the records' JSON lines. --since\n" +
+			"and --until take a time (RFC 3339) or a duration back from now (30m, 24h).",
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			now := time.Now()
+			var err error
+			if q.Since, err = timeOrAgo("--since", since, now); err != nil {
+				return err
+			}
+			if q.Until, err = timeOrAgo("--until", until, now); err != nil {
+				return err
+			}
+			switch {
+			case q.Decision != "" && q.Decision != audit.DecisionAllow && q.Decision != audit.DecisionDeny:
+				return usageError{errors.New("--decision must be allow or deny")}
+			case q.Limit < 1:
+				return usageError{errors.New("--limit must be at least 1")}
+			}
+			c, err := a.serverClient()
+			if err != nil {
+				return err
+			}
+			if c == nil {
+				return usageError{fmt.Errorf("audit query reads the control plane's trail: pass --server URL (or set %s); for a local log use alter audit tail", envServer)}
+			}
+			recs, err := queryAll(cmd.Context(), c, q)
+			if err != nil {
+				return err
+			}
+			entries := make([]audit.Entry, 0, len(recs))
+			bad := 0
+			for i := len(recs) - 1; i >= 0; i-- { // the server answers newest first
+				e, err := audit.ParseEntry(recs[i].Body)
+				if err != nil {
+					bad++
+					continue
+				}
+				entries = append(entries, e)
+			}
+			if bad > 0 {
+				fmt.Fprintf(a.stderr, "alter: skipped %s that could not be read\n", plural(int64(bad), "record"))
+			}
+			if asJSON {
+				for _, e := range entries {
+					if _, err := fmt.Fprintf(a.stdout, "%s\n", e.Raw); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			return writeAuditTable(a.stdout, entries)
+		},
+	}
+	cmd.Flags().StringVar(&q.GrantID, "grant", "", "only records of this grant id")
+	cmd.Flags().StringVar(&q.Actor, "actor", "", "only records of this actor")
+	cmd.Flags().StringVar(&q.Decision, "decision", "", "only allow or deny records")
+	cmd.Flags().StringVar(&since, "since", "", "only records from this time on (RFC 3339, or a duration back from now)")
+	cmd.Flags().StringVar(&until, "until", "", "only records before this time (RFC 3339, or a duration back from now)")
+	cmd.Flags().IntVar(&q.Limit, "limit", 20, "how many records at most (the newest)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the records' JSON lines")
+	return cmd
+}
+
+// queryAll pages through the server's answers until q.Limit records.
+func queryAll(ctx context.Context, c *client.Client, q storage.AuditQuery) ([]storage.AuditRecord, error) {
+	want := q.Limit
+	var out []storage.AuditRecord
+	for len(out) < want {
+		q.Limit = min(want-len(out), storage.MaxAuditLimit)
+		page, err := c.QueryAudit(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.Records...)
+		if page.Next == "" || len(page.Records) == 0 {
+			break
+		}
+		q.Cursor = page.Next
+	}
+	return out, nil
+}
+
+// timeOrAgo reads an RFC 3339 time or a duration back from now; "" is
+// the zero time (no bound).
+func timeOrAgo(flag, v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, usageError{fmt.Errorf("%s %q: want an RFC 3339 time (2026-01-02T15:04:05Z) or a duration such as 30m", flag, v)}
 }
 
 // auditPath is the configured audit log, which must be a file.

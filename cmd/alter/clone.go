@@ -33,7 +33,7 @@ func (a *app) cloneCommand() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return a.withStore(func(s *secretstore.FileStore) error {
+		return a.withStore(func(s secretstore.Admin) error {
 			g, err := s.Clone(cmd.Context(), args[0], secretstore.CloneRequest{Name: name, ExpiresAt: expiry, Policy: spec})
 			if err != nil {
 				return err
@@ -67,7 +67,7 @@ func (a *app) policyCommand() *cobra.Command {
 		if pf.setsExpiry() {
 			return usageError{fmt.Errorf("--ttl and --not-after set an expiry, which `grant policy` does not change; make a shorter-lived grant with `grant clone --ttl`")}
 		}
-		return a.withStore(func(s *secretstore.FileStore) error {
+		return a.withStore(func(s secretstore.Admin) error {
 			g, err := s.Get(cmd.Context(), args[0])
 			if err != nil {
 				return err

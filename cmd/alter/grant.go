@@ -12,6 +12,8 @@ import (
 
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/secretstore"
+	"github.com/alter-sidecar/alter/server/client"
+	"github.com/alter-sidecar/alter/server/wire"
 )
 
 func (a *app) grantCommand() *cobra.Command {
@@ -23,7 +25,18 @@ func (a *app) grantCommand() *cobra.Command {
 		Short: "List grants (never their secrets)",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withStore(func(s *secretstore.FileStore) error {
+			return a.withStore(func(s secretstore.Admin) error {
+				if r, ok := s.(*client.AdminStore); ok && asJSON {
+					// The control plane's listing adds each grant's app.
+					grants, err := r.ListWithApp(cmd.Context())
+					if err != nil {
+						return err
+					}
+					if grants == nil {
+						grants = []wire.GrantInfo{}
+					}
+					return writeJSON(a.stdout, grants)
+				}
 				grants, err := s.List(cmd.Context())
 				if err != nil {
 					return err
@@ -45,15 +58,22 @@ func (a *app) grantCommand() *cobra.Command {
 		Short: "Show a grant's metadata and policy (never its secret)",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withStore(func(s *secretstore.FileStore) error {
-				g, err := s.Get(cmd.Context(), args[0])
+			return a.withStore(func(s secretstore.Admin) error {
+				g := wire.GrantInfo{}
+				var err error
+				if r, ok := s.(*client.AdminStore); ok {
+					g, err = r.GetWithApp(cmd.Context(), args[0])
+				} else {
+					g.GrantInfo, err = s.Get(cmd.Context(), args[0])
+				}
 				if err != nil {
 					return err
 				}
 				if asJSON {
+					// App is omitted when empty: the file store's output is unchanged.
 					return writeJSON(a.stdout, g)
 				}
-				return writeDetail(a.stdout, g)
+				return writeDetail(a.stdout, g.GrantInfo, g.App)
 			})
 		},
 	}
@@ -64,7 +84,7 @@ func (a *app) grantCommand() *cobra.Command {
 		Short: "Revoke a grant; a running proxy refuses it within a second or two",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withStore(func(s *secretstore.FileStore) error {
+			return a.withStore(func(s secretstore.Admin) error {
 				if err := s.Revoke(cmd.Context(), args[0]); err != nil {
 					return err
 				}
@@ -79,7 +99,7 @@ func (a *app) grantCommand() *cobra.Command {
 		Short: "Replace the secret behind a grant with a new value from stdin; the grant id stays",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withStore(func(s *secretstore.FileStore) error {
+			return a.withStore(func(s secretstore.Admin) error {
 				g, err := s.Get(cmd.Context(), args[0])
 				if err != nil {
 					return err
@@ -100,16 +120,14 @@ func (a *app) grantCommand() *cobra.Command {
 	return grant
 }
 
-func (a *app) withStore(fn func(*secretstore.FileStore) error) error {
-	cfg, _, _, err := a.loadConfig("")
+// withStore runs fn on the file store of the home, or on the control
+// plane when --server (or ALTER_SERVER) names one.
+func (a *app) withStore(fn func(secretstore.Admin) error) error {
+	s, closeStore, err := a.adminStore("")
 	if err != nil {
 		return err
 	}
-	s, err := openStore(cfg)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	defer closeStore()
 	return fn(s)
 }
 
@@ -144,11 +162,16 @@ func writeTable(w io.Writer, grants []secretstore.GrantInfo) error {
 	return tw.Flush()
 }
 
-func writeDetail(w io.Writer, g secretstore.GrantInfo) error {
+// writeDetail prints one grant; app is the control plane's (a row only
+// when set).
+func writeDetail(w io.Writer, g secretstore.GrantInfo, app string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
 	row("grant", g.ID)
 	row("name", dash(g.Name))
+	if app != "" {
+		row("app", app)
+	}
 	row("status", status(g))
 	row("type", g.Secret.Spec.Type)
 	if g.Secret.Spec.Header != "" {

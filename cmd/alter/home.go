@@ -10,6 +10,7 @@ import (
 	"github.com/alter-sidecar/alter/certs"
 	"github.com/alter-sidecar/alter/config"
 	"github.com/alter-sidecar/alter/secretstore"
+	"github.com/alter-sidecar/alter/server/client"
 )
 
 // loadConfig returns the config a command runs with: the file given with
@@ -96,4 +97,73 @@ func openStore(cfg config.Config) (*secretstore.FileStore, error) {
 		return nil, err
 	}
 	return secretstore.OpenFile(cfg.Store.Path, keys, secretstore.Options{CacheSize: cfg.Store.Cache.Size, CacheTTL: cfg.Store.Cache.TTL})
+}
+
+// Environment variables that point the admin commands at a control plane.
+// The token is never a flag value: flags show in ps and shell history.
+const (
+	envServer   = "ALTER_SERVER"
+	envToken    = "ALTER_TOKEN"
+	envServerCA = "ALTER_SERVER_CA"
+)
+
+// serverClient returns a client for the control plane named by --server
+// or ALTER_SERVER, or nil when none is named (the file store is used).
+func (a *app) serverClient() (*client.Client, error) {
+	url := a.serverFlag
+	if url == "" {
+		url = os.Getenv(envServer)
+	}
+	if url == "" {
+		if a.tokenFileFlag != "" || a.serverCAFlag != "" {
+			return nil, usageError{errors.New("--token-file and --server-ca go with --server (or " + envServer + ")")}
+		}
+		return nil, nil
+	}
+	var tok client.Token
+	var err error
+	switch {
+	case a.tokenFileFlag != "":
+		tok, err = client.LoadTokenFile(a.tokenFileFlag)
+	case os.Getenv(envToken) != "":
+		tok, err = client.TokenFromEnv(envToken)
+	default:
+		return nil, usageError{fmt.Errorf("--server needs an admin token: set %s or pass --token-file FILE", envToken)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	ca := a.serverCAFlag
+	if ca == "" {
+		ca = os.Getenv(envServerCA)
+	}
+	return client.New(client.Options{URL: url, Token: tok, CAFile: ca})
+}
+
+// adminStore opens the store the admin commands work on: the control
+// plane when one is named, else the file store of the home. app is the
+// application new grants belong to (control plane only). close releases it.
+func (a *app) adminStore(app string) (s secretstore.Admin, close func(), err error) {
+	c, err := a.serverClient()
+	if err != nil {
+		return nil, nil, err
+	}
+	if c != nil {
+		return &client.AdminStore{C: c, App: app}, func() {}, nil
+	}
+	if app != "" {
+		return nil, nil, usageError{errors.New("--app names the application whose sidecars may use the grant: it needs --server")}
+	}
+	cfg, _, _, err := a.loadConfig("")
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Store.Type != config.StoreFile {
+		return nil, nil, usageError{fmt.Errorf("the config's store is %s: manage its grants with --server URL (or %s)", cfg.Store.Type, envServer)}
+	}
+	st, err := openStore(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, func() { st.Close() }, nil
 }

@@ -20,6 +20,9 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	homeFlag       string
+	// The control plane the admin commands talk to instead of the file
+	// store (--server or ALTER_SERVER); see remoteAdmin in home.go.
+	serverFlag, tokenFileFlag, serverCAFlag string
 }
 
 // run executes the command line and returns the process exit code.
@@ -54,6 +57,9 @@ func (a *app) rootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&a.homeFlag, "home", "", "directory for key, CA, store and config (default $ALTER_HOME or ~/.alter)")
+	root.PersistentFlags().StringVar(&a.serverFlag, "server", "", "control plane URL for secret, grant and audit query commands (default $"+envServer+"); the token comes from $"+envToken+" or --token-file")
+	root.PersistentFlags().StringVar(&a.tokenFileFlag, "token-file", "", "file holding the admin token for --server (mode 0600; default $"+envToken+")")
+	root.PersistentFlags().StringVar(&a.serverCAFlag, "server-ca", "", "PEM roots for the server's certificate (default $"+envServerCA+", else the system roots)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.initCommand(), a.proxyCommand(), a.secretCommand(), a.grantCommand(), a.caCommand(), a.providersCommand(), a.authCommand(), a.auditCommand())
 	root.AddCommand(a.serverCommand())

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -16,7 +18,11 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/alter-sidecar/alter/audit"
+	"github.com/alter-sidecar/alter/audit/ship"
 	"github.com/alter-sidecar/alter/config"
+	"github.com/alter-sidecar/alter/secretstore"
+	"github.com/alter-sidecar/alter/secretstore/remote"
+	"github.com/alter-sidecar/alter/server/client"
 )
 
 func (a *app) proxyCommand() *cobra.Command {
@@ -165,4 +171,128 @@ func newLogger(level string, atomic zap.AtomicLevel) (*zap.Logger, error) {
 	cfg.DisableCaller = true
 	cfg.Sampling = nil
 	return cfg.Build()
+}
+
+// grantStore is what the sidecar needs of its store, file or remote.
+type grantStore interface {
+	secretstore.Resolver
+	Ready() error
+	Stats() secretstore.Stats
+	Close() error
+}
+
+// remoteStore is the control plane's resolver with the client it uses,
+// which the audit shipper shares.
+type remoteStore struct {
+	*remote.Resolver
+	client *client.Client
+}
+
+// openGrantStore opens the configured store. The file store is watched
+// for changes other processes make; the remote store follows the
+// server's change stream. Both stop when ctx ends.
+func openGrantStore(ctx context.Context, cfg config.Config, log *zap.Logger) (grantStore, error) {
+	if cfg.Store.Type == config.StoreRemote {
+		c, err := remoteClient(cfg.Store)
+		if err != nil {
+			return nil, err
+		}
+		r, err := remote.New(c, remote.Options{CacheSize: cfg.Store.Cache.Size, TTL: cfg.Store.Cache.TTL,
+			MaxStale: cfg.Store.MaxStale, Logger: log.Named("remote_store")})
+		if err != nil {
+			return nil, err
+		}
+		r.Start(ctx)
+		return &remoteStore{Resolver: r, client: c}, nil
+	}
+	st, err := openStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	go st.Watch(ctx, cfg.Store.Interval, func(err error) {
+		log.Error("store reload failed; grant requests fail closed until the file is fixed", zap.Error(err))
+	})
+	return st, nil
+}
+
+// remoteClient builds the sidecar's client of the control plane.
+func remoteClient(c config.Store) (*client.Client, error) {
+	key, load := "store.token_file", func() (client.Token, error) { return client.LoadTokenFile(c.TokenFile) }
+	if c.TokenEnv != "" {
+		key, load = "store.token_env", func() (client.Token, error) { return client.TokenFromEnv(c.TokenEnv) }
+	}
+	tok, err := load()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return client.New(client.Options{URL: c.URL, Token: tok, CAFile: c.CAFile})
+}
+
+// checkGrantStore opens the store as the proxy would, for --check-config:
+// the file store must read, the control plane must answer with the token.
+func checkGrantStore(cfg config.Config) error {
+	if cfg.Store.Type == config.StoreRemote {
+		c, err := remoteClient(cfg.Store)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if _, err := c.Policies(ctx); err != nil {
+			return fmt.Errorf("store.url: %w", err)
+		}
+		return nil
+	}
+	st, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return st.Ready()
+}
+
+// storeName says where grants come from, for the start-up log line.
+func storeName(c config.Store) string {
+	if c.Type == config.StoreRemote {
+		return c.URL
+	}
+	return c.Path
+}
+
+// auditShipper runs audit/ship in the background while the sidecar
+// serves.
+type auditShipper struct {
+	s      *ship.Shipper
+	log    *zap.Logger
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startShipper ships the durable audit log at path to the control plane.
+// It runs on its own context, so SIGTERM's drain still ships: stop ends
+// it after the audit sink is closed, with one last pass.
+func startShipper(path string, c *client.Client, log *zap.Logger) (*auditShipper, error) {
+	s, err := ship.New(ship.Options{Path: path, Sender: c, Logger: log.Named("audit_ship")})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &auditShipper{s: s, log: log, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		s.Run(ctx)
+	}()
+	return a, nil
+}
+
+// stop ends the background loop and ships what is left, for a few
+// seconds at most; anything not shipped then goes at the next start.
+func (a *auditShipper) stop() {
+	a.cancel()
+	<-a.done
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := a.s.ShipOnce(ctx); err != nil {
+		a.log.Warn("audit records not shipped before stopping; they go at the next start", zap.Error(err))
+	}
 }

@@ -16,8 +16,8 @@ import (
 func (a *app) secretCommand() *cobra.Command {
 	secret := &cobra.Command{Use: "secret", Short: "Store secrets (write-only)"}
 	var (
-		name, provider string
-		hosts          []string
+		name, provider, app string
+		hosts               []string
 	)
 	var flags *specFlags
 	var pf *policyFlags
@@ -52,15 +52,11 @@ func (a *app) secretCommand() *cobra.Command {
 			if _, err := policy.Compile(pol); err != nil {
 				return err
 			}
-			cfg, _, _, err := a.loadConfig("")
+			store, closeStore, err := a.adminStore(app)
 			if err != nil {
 				return err
 			}
-			store, err := openStore(cfg)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
+			defer closeStore()
 			fields, err := a.readFields(want)
 			if err != nil {
 				return err
@@ -86,6 +82,7 @@ func (a *app) secretCommand() *cobra.Command {
 	add.Flags().StringVar(&provider, "provider", "", "a built-in provider template (alter providers list): fills the hosts and rules")
 	add.Flags().StringArrayVar(&hosts, "allow-host", nil, "destination the secret may be sent to (repeatable)")
 	add.Flags().StringVar(&name, "name", "", "a name for people (not secret)")
+	add.Flags().StringVar(&app, "app", "", "with --server: the application whose sidecars may use the grant")
 	secret.AddCommand(add)
 	return secret
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/alter-sidecar/alter/certs"
 	"github.com/alter-sidecar/alter/config"
 	"github.com/alter-sidecar/alter/proxy"
-	"github.com/alter-sidecar/alter/secretstore"
 )
 
 // sidecar holds what lives as long as the process: the store, the CA's
@@ -30,7 +29,8 @@ import (
 type sidecar struct {
 	log      *zap.Logger
 	level    zap.AtomicLevel
-	store    *secretstore.FileStore
+	store    grantStore // the file store or the control plane (remote)
+	shipper  *auditShipper
 	leaves   *certs.LeafCache
 	sink     audit.Sink
 	ready    func() error
@@ -69,7 +69,7 @@ func (a *app) runProxy(ctx context.Context, cfg config.Config, configFile, home 
 		go func() { errc <- admin.Serve(s.adminLn) }()
 	}
 	fmt.Fprintf(a.stderr, "alter proxy listening on %s (admin %s); CA for clients: %s\n", s.ln.Addr(), addrOrOff(s.adminLn), cfg.MITM.CACert)
-	s.log.Info("proxy started", zap.String("listen", s.ln.Addr().String()), zap.String("store", cfg.Store.Path))
+	s.log.Info("proxy started", zap.String("listen", s.ln.Addr().String()), zap.String("store", storeName(cfg.Store)))
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -175,12 +175,9 @@ func openSidecar(ctx context.Context, cfg config.Config) (_ *sidecar, err error)
 			s.close()
 		}
 	}()
-	if s.store, err = openStore(cfg); err != nil {
+	if s.store, err = openGrantStore(ctx, cfg, s.log); err != nil {
 		return nil, err
 	}
-	go s.store.Watch(ctx, cfg.Store.Interval, func(err error) {
-		s.log.Error("store reload failed; grant requests fail closed until the file is fixed", zap.Error(err))
-	})
 	ca, err := certs.LoadCA(cfg.MITM.CACert, cfg.MITM.CAKey)
 	if err != nil {
 		return nil, err
@@ -188,6 +185,11 @@ func openSidecar(ctx context.Context, cfg config.Config) (_ *sidecar, err error)
 	s.leaves = certs.NewLeafCache(ca, cfg.MITM.LeafCacheSize)
 	if s.sink, s.ready, err = openAuditSink(cfg.Audit, s.log); err != nil {
 		return nil, err
+	}
+	if rs, ok := s.store.(*remoteStore); ok {
+		if s.shipper, err = startShipper(cfg.Audit.Path, rs.client, s.log); err != nil {
+			return nil, err
+		}
 	}
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -266,6 +268,9 @@ func (s *sidecar) close() {
 			s.log.Error("closing the audit log", zap.Error(err))
 		}
 	}
+	if s.shipper != nil {
+		s.shipper.stop() // after the sink: the last records go out now, not at the next start
+	}
 	if s.store != nil {
 		s.store.Close()
 	}
@@ -276,15 +281,8 @@ func (s *sidecar) close() {
 
 // checkConfig validates everything the proxy would open, without serving.
 func (a *app) checkConfig(cfg config.Config) error {
-	var keysErr error
-	if st, err := openStore(cfg); err != nil {
-		keysErr = err
-	} else {
-		keysErr = st.Ready()
-		st.Close()
-	}
-	if keysErr != nil {
-		return keysErr
+	if err := checkGrantStore(cfg); err != nil {
+		return err
 	}
 	if _, err := certs.LoadCA(cfg.MITM.CACert, cfg.MITM.CAKey); err != nil {
 		return err
