@@ -172,10 +172,24 @@ func (e *env) checkPage(what string) string {
 	return html
 }
 
-// shot saves a full-page screenshot.
+// shot saves a full-page screenshot. Chromium sometimes reports a zero
+// layout size for a moment after a navigation; a few tries ride it out.
 func (e *env) shot(name string) {
 	e.t.Helper()
-	png := run(e, "screenshot "+name, chromedp.FullScreenshot(100))
+	var png []byte
+	var err error
+	for try := 0; try < 5; try++ {
+		ctx, cancel := context.WithTimeout(e.ctx, 60*time.Second)
+		png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		cancel()
+		if err == nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		e.t.Fatalf("screenshot %s: %v", name, err)
+	}
 	if err := os.WriteFile(filepath.Join(e.shots, name+".png"), png, 0o644); err != nil {
 		e.t.Fatal(err)
 	}

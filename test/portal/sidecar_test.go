@@ -144,19 +144,29 @@ func TestPortalGrantThroughSidecar(t *testing.T) {
 	e.step("confirm", chromedp.Click(chromedp.CSS(`main form button.danger`)))
 	e.waitPath(`\?revoked=1$`)
 	e.checkPage("revoked")
-	deadline := time.Now().Add(30 * time.Second)
+	// Until the change reaches it (within a second, issue 8) the sidecar
+	// may still serve the cached grant; from the first 403 on it must
+	// never inject again.
+	revoked := time.Now()
 	for {
 		status, _ := call()
 		if status == http.StatusForbidden {
 			break
 		}
-		if time.Now().After(deadline) {
+		if time.Since(revoked) > 30*time.Second {
 			t.Fatalf("the sidecar still answers %d 30 s after the revocation", status)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
-	if n := got.Load(); n != 1 {
-		t.Errorf("the upstream saw the credential %d times, want 1", n)
+	t.Logf("revocation reached the sidecar in %v", time.Since(revoked).Round(time.Millisecond))
+	uses := got.Load()
+	for range 3 {
+		if status, _ := call(); status != http.StatusForbidden {
+			t.Errorf("after a 403 the sidecar answered %d", status)
+		}
+	}
+	if n := got.Load(); n != uses {
+		t.Errorf("the upstream saw the credential %d more times after the first 403", n-uses)
 	}
 
 	// Ship the sidecar's audit records as a sidecar does, then read them
