@@ -20,6 +20,7 @@ import (
 	"github.com/alter-sidecar/alter/config"
 	"github.com/alter-sidecar/alter/secretstore"
 	"github.com/alter-sidecar/alter/server/api"
+	"github.com/alter-sidecar/alter/server/portal"
 	"github.com/alter-sidecar/alter/server/serverconfig"
 	"github.com/alter-sidecar/alter/server/storage"
 )
@@ -161,8 +162,12 @@ func serverTLS(cfg serverconfig.Config) (*tls.Config, error) {
 // people and scripts that wait for "listening on ADDR".
 func runServer(ctx context.Context, cfg serverconfig.Config, tlsConf *tls.Config, db *storage.DB, log *zap.Logger, announce io.Writer) error {
 	handler := api.New(api.Options{Store: db, Logger: log})
+	// The developer portal (issue 9) beside the API: admin-token logins.
+	mux := http.NewServeMux()
+	mux.Handle("/", handler)
+	mux.Handle(portal.Prefix+"/", portal.New(portal.Config{Backend: &portal.StorageBackend{Store: db}, Log: log.Named("portal")}))
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           mux,
 		TLSConfig:         tlsConf,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second, // bodies are at most 1 MiB
