@@ -3,7 +3,9 @@
 // secret, see its grant id, clone it with a TTL, revoke it, read the audit
 // trail. After every step the page's HTML is searched for the secret.
 // Screenshots of the main pages are written to test/portal/artifacts/
-// (git-ignored) for people to look at.
+// (git-ignored) for people to look at. binary_test.go does the same on
+// the real binaries: alter server, alter proxy with store.type: remote,
+// and curl.
 //
 // The browser is the Debian package chromium (CI installs it); without a
 // browser binary the tests skip with a message saying so.
@@ -50,24 +52,59 @@ func browserPath() string {
 	return ""
 }
 
-// env is a control plane on SQLite with the portal mounted, and a browser.
-type env struct {
+// browser is a headless Chromium tab on a portal at base, logging in
+// with token.
+type browser struct {
 	t      *testing.T
-	db     *storage.DB
-	srv    *httptest.Server
 	ctx    context.Context // the browser tab
+	base   string          // the server's URL, without /portal
 	token  string          // an admin token
-	logs   *observer.ObservedLogs
-	shots  string // screenshot folder
-	checks int    // pages searched for the sentinel
+	shots  string          // screenshot folder
+	checks int             // pages searched for the sentinel
 }
 
-func newEnv(t *testing.T) *env {
+// newBrowser starts Chromium, or skips the test if there is none.
+func newBrowser(t *testing.T) *browser {
 	t.Helper()
 	bin := browserPath()
 	if bin == "" {
 		t.Skip("browser tests skipped: no chromium binary found (apt-get install -y chromium, or set ALTER_TEST_CHROME)")
 	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin),
+		chromedp.NoSandbox, // CI runs as root, where Chromium's sandbox cannot start
+		chromedp.Flag("disable-gpu", true),
+		chromedp.WindowSize(1280, 900),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelA)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	// Start the browser on a context without a deadline (its lifetime);
+	// steps get their own timeouts below.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	shots := "artifacts"
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &browser{t: t, ctx: ctx, shots: shots}
+}
+
+// env is a control plane on SQLite serving /v1 and /portal in process,
+// and a browser on it.
+type env struct {
+	*browser
+	db   *storage.DB
+	srv  *httptest.Server
+	logs *observer.ObservedLogs
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	b := newBrowser(t)
 	keyring, err := secretstore.ParseKeyring([]byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, 32))+"\n"), "test key")
 	if err != nil {
 		t.Fatal(err)
@@ -85,38 +122,18 @@ func newEnv(t *testing.T) *env {
 	// The control plane as `alter server` serves it: the /v1 API (for the
 	// sidecar) and the portal (for the browser) on one listener.
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", api.New(api.Options{Store: db, Logger: zap.New(core)}))
+	mux.Handle("/", api.New(api.Options{Store: db, Logger: zap.New(core)}))
 	mux.Handle(portal.Prefix+"/", portal.New(portal.Config{Backend: &portal.StorageBackend{Store: db}, Log: zap.New(core)}))
 	srv := httptest.NewServer(mux) // 127.0.0.1:0; loopback is a secure context, so the clipboard API exists
 	t.Cleanup(srv.Close)
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.NoSandbox, // CI runs as root, where Chromium's sandbox cannot start
-		chromedp.Flag("disable-gpu", true),
-		chromedp.WindowSize(1280, 900),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelA)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	// Start the browser on a context without a deadline (its lifetime);
-	// steps get their own timeouts below.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	shots := filepath.Join("artifacts")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, db: db, srv: srv, ctx: ctx, token: token, logs: logs, shots: shots}
+	b.base, b.token = srv.URL, token
+	e := &env{browser: b, db: db, srv: srv, logs: logs}
 	t.Cleanup(e.checkLogs)
 	return e
 }
 
 // step runs browser actions with a generous timeout (two shared cores).
-func (e *env) step(what string, actions ...chromedp.Action[chromedp.Void]) {
+func (e *browser) step(what string, actions ...chromedp.Action[chromedp.Void]) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, 60*time.Second)
 	defer cancel()
@@ -125,7 +142,7 @@ func (e *env) step(what string, actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-func run[T any](e *env, what string, a chromedp.Action[T]) T {
+func run[T any](e *browser, what string, a chromedp.Action[T]) T {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, 60*time.Second)
 	defer cancel()
@@ -136,10 +153,10 @@ func run[T any](e *env, what string, a chromedp.Action[T]) T {
 	return v
 }
 
-func (e *env) url(path string) string { return e.srv.URL + portal.Prefix + path }
+func (e *browser) url(path string) string { return e.base + portal.Prefix + path }
 
 // waitPath waits until the tab's URL matches re (after a form submit).
-func (e *env) waitPath(re string) string {
+func (e *browser) waitPath(re string) string {
 	e.t.Helper()
 	rx := regexp.MustCompile(re)
 	deadline := time.Now().Add(60 * time.Second)
@@ -162,7 +179,7 @@ func (e *env) waitPath(re string) string {
 }
 
 // checkPage fails if the current page's HTML holds the secret.
-func (e *env) checkPage(what string) string {
+func (e *browser) checkPage(what string) string {
 	e.t.Helper()
 	html := run(e, "read the page", chromedp.OuterHTML(chromedp.CSS("html")))
 	e.checks++
@@ -174,7 +191,7 @@ func (e *env) checkPage(what string) string {
 
 // shot saves a full-page screenshot. Chromium sometimes reports a zero
 // layout size for a moment after a navigation; a few tries ride it out.
-func (e *env) shot(name string) {
+func (e *browser) shot(name string) {
 	e.t.Helper()
 	var png []byte
 	var err error
@@ -205,7 +222,7 @@ func (e *env) checkLogs() {
 }
 
 // login logs in with the keyboard alone: type the token, press Enter.
-func (e *env) login(shot bool) {
+func (e *browser) login(shot bool) {
 	e.t.Helper()
 	e.step("open the portal", chromedp.Navigate(e.url("/grants")))
 	e.waitPath(`/portal/login$`)
@@ -250,10 +267,10 @@ func TestPortalInBrowser(t *testing.T) {
 	if !strings.Contains(html, "error-summary") {
 		t.Error("the refused form shows no error")
 	}
-	if v := run(e, "password value", chromedp.Value(chromedp.ID("f-field_token"))); v != "" {
+	if v := run(e.browser, "password value", chromedp.Value(chromedp.ID("f-field_token"))); v != "" {
 		t.Errorf("the password input was filled back (%d bytes)", len(v))
 	}
-	if v := run(e, "name value", chromedp.Value(chromedp.ID("f-name"))); v != "stripe-prod" {
+	if v := run(e.browser, "name value", chromedp.Value(chromedp.ID("f-name"))); v != "stripe-prod" {
 		t.Errorf("the name was not kept: %q", v)
 	}
 	e.shot("add-error")
@@ -263,7 +280,7 @@ func TestPortalInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`main form[method="post"] button[type="submit"]`)))
 	loc := e.waitPath(`/portal/grants/[0-9a-f-]+\?created=1$`)
 	e.checkPage("grant detail after add")
-	id := strings.TrimSpace(run(e, "grant id", chromedp.Text(chromedp.CSS(`dd.gid code`))))
+	id := strings.TrimSpace(run(e.browser, "grant id", chromedp.Text(chromedp.CSS(`dd.gid code`))))
 	if !uuidRE.MatchString(id) || !strings.Contains(loc, id) {
 		t.Fatalf("grant id %q on a page at %s", id, loc)
 	}
@@ -279,7 +296,7 @@ func TestPortalInBrowser(t *testing.T) {
 	e.step("clone", chromedp.SendKeys(chromedp.ID("f-ttl"), "1h"), chromedp.Click(chromedp.CSS(`form[action$="/clone"] button`)))
 	loc = e.waitPath(`\?cloned=1$`)
 	e.checkPage("clone detail")
-	cloneID := strings.TrimSpace(run(e, "clone id", chromedp.Text(chromedp.CSS(`dd.gid code`))))
+	cloneID := strings.TrimSpace(run(e.browser, "clone id", chromedp.Text(chromedp.CSS(`dd.gid code`))))
 	if cloneID == id || !strings.Contains(loc, cloneID) {
 		t.Fatalf("clone id %q", cloneID)
 	}
@@ -299,8 +316,8 @@ func TestPortalInBrowser(t *testing.T) {
 	e.step("narrow screen", chromedp.EmulateViewport(375, 800))
 	// Readable on a phone: the page itself never scrolls sideways (a wide
 	// table scrolls inside its own region).
-	if w := run(e, "page width", chromedp.Evaluate[int]("document.documentElement.scrollWidth")); w > 375 {
-		wide := run(e, "wide elements", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("body *")).filter(x => x.getBoundingClientRect().right > 376).slice(0, 8).map(x => x.tagName + "." + x.className + " " + Math.round(x.getBoundingClientRect().right))`))
+	if w := run(e.browser, "page width", chromedp.Evaluate[int]("document.documentElement.scrollWidth")); w > 375 {
+		wide := run(e.browser, "wide elements", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("body *")).filter(x => x.getBoundingClientRect().right > 376).slice(0, 8).map(x => x.tagName + "." + x.className + " " + Math.round(x.getBoundingClientRect().right))`))
 		t.Errorf("at 375 px the page is %d px wide: %v", w, wide)
 	}
 	e.shot("list-narrow")

@@ -68,7 +68,7 @@ func TestPortalGrantThroughSidecar(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`main form[method="post"] button[type="submit"]`)))
 	e.waitPath(`\?created=1$`)
 	e.checkPage("detail")
-	id := strings.TrimSpace(run(e, "grant id", chromedp.Text(chromedp.CSS(`dd.gid code`))))
+	id := strings.TrimSpace(run(e.browser, "grant id", chromedp.Text(chromedp.CSS(`dd.gid code`))))
 	if !uuidRE.MatchString(id) {
 		t.Fatalf("grant id %q", id)
 	}
