@@ -33,7 +33,8 @@ func (a *app) proxyCommand() *cobra.Command {
 		Short: "Run the sidecar proxy",
 		Long: "proxy runs the credential-injecting proxy. Without --config it reads config.yaml from the\n" +
 			"home directory if there is one, else runs on the defaults and creates the master key, CA and\n" +
-			"store on first run.\n\n" +
+			"store on first run. With store.type remote it resolves grants from the control plane\n" +
+			"(alter server) and ships its durable audit log there.\n\n" +
 			"SIGHUP reloads the config file: an invalid one is logged and the running config kept.\n" +
 			"SIGTERM (or Ctrl-C) stops accepting, lets in-flight requests finish for up to\n" +
 			"shutdown_timeout, and flushes the audit log.",
@@ -203,6 +204,16 @@ func openGrantStore(ctx context.Context, cfg config.Config, log *zap.Logger) (gr
 			return nil, err
 		}
 		r.Start(ctx)
+		// Until the policies arrive, mitm.hosts auto knows no host to
+		// terminate: give the server a moment before serving, then serve
+		// anyway (not ready) rather than crash-loop while it is away.
+		deadline := time.Now().Add(5 * time.Second)
+		for r.Ready() != nil && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err := r.Ready(); err != nil {
+			log.Warn("starting before the control plane answered; /readyz fails until it does", zap.Error(err))
+		}
 		return &remoteStore{Resolver: r, client: c}, nil
 	}
 	st, err := openStore(cfg)
