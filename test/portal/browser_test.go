@@ -186,6 +186,26 @@ func (e *browser) checkPage(what string) string {
 	if strings.Contains(html, sentinel) {
 		e.t.Errorf("%s: the secret is in the page's HTML", what)
 	}
+	// Accessibility basics on every page: a title, one main landmark,
+	// a label for every control, and every aria-describedby naming an
+	// element that exists.
+	problems := run(e, "accessibility check", chromedp.Evaluate[[]string](`(() => {
+		const out = [];
+		if (!document.title.trim()) out.push("no title");
+		if (document.querySelectorAll("main").length !== 1) out.push("not one main landmark");
+		for (const el of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+			if (!el.labels || el.labels.length === 0) out.push("no label for " + (el.name || el.id));
+		}
+		for (const el of document.querySelectorAll("[aria-describedby]")) {
+			for (const id of el.getAttribute("aria-describedby").split(/\s+/).filter(Boolean)) {
+				if (!document.getElementById(id)) out.push("aria-describedby names a missing " + id);
+			}
+		}
+		return out;
+	})()`))
+	for _, p := range problems {
+		e.t.Errorf("%s: %s", what, p)
+	}
 	return html
 }
 
