@@ -158,7 +158,7 @@ func (p *Portal) addSecret(w http.ResponseWriter, r *http.Request) {
 			p.errorPage(w, r, status, msg)
 			return
 		}
-		f.fail("", scrub(msg, fields))
+		f.fail(fieldFor(msg), scrub(msg, fields))
 	}
 	p.render(w, r, http.StatusBadRequest, "addsecret", view{Title: "Add secret: " + f.Title, Nav: "add", Data: f})
 }
@@ -233,6 +233,27 @@ func (p *Portal) buildSecret(f *secretForm, r *http.Request) (secretstore.NewSec
 		f.fail("hosts", err.Error())
 	}
 	return ns, f.value("app"), fields, !f.hasErrors()
+}
+
+// fieldFor names the form field a backend ErrInvalid message is about, so
+// the error shows next to it: the stores' messages start with the name of
+// what is wrong ("app may not contain ...", "labels[0] is empty",
+// "expiry ... is after ..."). Anything else goes on the form.
+func fieldFor(msg string) string {
+	rest := strings.TrimPrefix(msg, secretstore.ErrInvalid.Error()+": ")
+	word, _, _ := strings.Cut(rest, " ")
+	word, _, _ = strings.Cut(word, "[")
+	switch strings.TrimSuffix(word, ":") {
+	case "app":
+		return "app"
+	case "name":
+		return "name"
+	case "labels", "label":
+		return "labels"
+	case "expiry", "expires_at":
+		return "expires"
+	}
+	return ""
 }
 
 // paramAt names the param_ field a provider Build error is about, or ""

@@ -93,7 +93,7 @@ func TestCSRF(t *testing.T) {
 		{"logout", "/logout", url.Values{}},
 	}
 	for _, f := range forms {
-		for _, tok := range []struct{ name, value string }{{"missing", ""}, {"wrong", "x" + csrf[1:]}, {"other session's", newToken()}} {
+		for _, tok := range []struct{ name, value string }{{"missing", ""}, {"wrong", flipFirst(csrf)}, {"other session's", newToken()}} {
 			t.Run(f.name+" with "+tok.name+" token", func(t *testing.T) {
 				form := url.Values{}
 				for k, v := range f.form {
@@ -438,4 +438,27 @@ func TestFlow(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `id="e-since"`) {
 		t.Errorf("bad filter: %d", resp.StatusCode)
 	}
+}
+
+func TestBackendErrorNextToItsField(t *testing.T) {
+	for _, tc := range []struct{ msg, field string }{
+		{"invalid request: app may not contain '/' or spaces", "app"},
+		{"invalid request: labels[2] is empty", "labels"},
+		{"invalid request: name is 300 characters, at most 256", "name"},
+		{"invalid request: expiry 2030-01-01T00:00:00Z is after the parent grant's expiry", "expires"},
+		{"invalid request: something else", ""},
+	} {
+		if got := fieldFor(tc.msg); got != tc.field {
+			t.Errorf("%q: field %q, want %q", tc.msg, got, tc.field)
+		}
+	}
+}
+
+// flipFirst returns tok with its first character changed: a token that
+// differs from tok in one place, whatever tok is.
+func flipFirst(tok string) string {
+	if tok[0] == 'x' {
+		return "y" + tok[1:]
+	}
+	return "x" + tok[1:]
 }

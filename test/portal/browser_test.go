@@ -284,8 +284,8 @@ func TestPortalInBrowser(t *testing.T) {
 	e.step("submit with a bad app", chromedp.Click(chromedp.CSS(`main form[method="post"] button[type="submit"]`)))
 	e.waitPath(`/portal/secrets$`)
 	html = e.checkPage("add secret: error")
-	if !strings.Contains(html, "error-summary") {
-		t.Error("the refused form shows no error")
+	if !strings.Contains(html, `id="e-app"`) || !strings.Contains(html, `aria-describedby="h-app e-app"`) {
+		t.Error("the refused form does not show the error next to the app field")
 	}
 	if v := run(e.browser, "password value", chromedp.Value(chromedp.ID("f-field_token"))); v != "" {
 		t.Errorf("the password input was filled back (%d bytes)", len(v))
