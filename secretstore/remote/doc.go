@@ -16,11 +16,14 @@
 //     not-before/after) on every request, as for the file store.
 //
 // When the server cannot be reached (a network error, or a 5xx or
-// store_unavailable answer), an entry past its TTL is still served, but
-// only while both hold: the server answered something (a resolve, the
-// change stream, the policies) less than MaxStale ago, and the entry was
-// fetched less than TTL+MaxStale ago. After that Resolve fails with
-// secretstore.ErrStoreUnavailable and the proxy answers 503. A verdict is
+// store_unavailable answer), cached entries keep being served, past their
+// TTL too, but only while both hold: the server answered something (a
+// resolve, the change stream, the policies) less than MaxStale ago, and
+// the entry was fetched less than TTL+MaxStale ago. So MaxStale is how
+// long a sidecar cut off from the control plane keeps working (and stays
+// deaf to revocations); after it, Resolve fails with
+// secretstore.ErrStoreUnavailable and the proxy answers 503, even for an
+// entry still within its TTL. A verdict is
 // never bridged by the cache: once the server says a grant is unavailable
 // it is dropped, and a refused sidecar token empties the whole cache.
 //

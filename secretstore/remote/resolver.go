@@ -138,7 +138,11 @@ func (r *Resolver) Resolve(ctx context.Context, grantID string, now time.Time) (
 		if expired(cached, now) {
 			return nil, secretstore.ErrGrantUnavailable
 		}
-		if clock.Sub(cached.fetched) < r.opts.TTL {
+		// Fresh, and the server heard from recently: without the second
+		// check a sidecar cut off from the control plane would serve
+		// entries within their TTL (minutes) past max_stale, deaf to
+		// revocations all that time.
+		if clock.Sub(cached.fetched) < r.opts.TTL && r.inContact(clock) {
 			r.hits.Add(1)
 			return cached.res, nil
 		}
@@ -169,9 +173,16 @@ func expired(e *entry, now time.Time) bool {
 // staleUsable: the server answered less than MaxStale ago, and the entry
 // is less than TTL+MaxStale old.
 func (r *Resolver) staleUsable(e *entry, clock time.Time) bool {
+	return r.inContact(clock) && clock.Before(e.fetched.Add(r.opts.TTL+r.opts.MaxStale))
+}
+
+// inContact: the server answered (a resolve, the change stream, the
+// policies) less than MaxStale ago. The change follower's long polls
+// return well within MaxStale, so a healthy but quiet server stays in
+// contact.
+func (r *Resolver) inContact(clock time.Time) bool {
 	last := r.lastContact.Load()
-	return last != 0 && clock.Sub(time.Unix(0, last)) < r.opts.MaxStale &&
-		clock.Before(e.fetched.Add(r.opts.TTL+r.opts.MaxStale))
+	return last != 0 && clock.Sub(time.Unix(0, last)) < r.opts.MaxStale
 }
 
 // contact records an answer from the server.

@@ -220,6 +220,29 @@ func TestServerDown(t *testing.T) {
 	}
 }
 
+// TestMaxStaleBoundsFreshEntries: max_stale is how long a sidecar cut off
+// from the control plane keeps working, even for entries whose TTL is far
+// longer: past it, it can no longer hear of revocations and fails closed.
+func TestMaxStaleBoundsFreshEntries(t *testing.T) {
+	e := newEnv(t, remote.Options{TTL: time.Hour, MaxStale: 400 * time.Millisecond}, true)
+	if _, err := e.resolve(t); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.SetDown(true)
+	if _, err := e.resolve(t); err != nil {
+		t.Fatalf("fresh entry right after the server went down: %v", err)
+	}
+	waitFor(t, "the fresh entry refused past max_stale", func() bool {
+		_, err := e.resolve(t)
+		return errors.Is(err, secretstore.ErrStoreUnavailable)
+	})
+	e.fake.SetDown(false)
+	waitFor(t, "served again once the server is back", func() bool {
+		_, err := e.resolve(t)
+		return err == nil
+	})
+}
+
 func TestReadiness(t *testing.T) {
 	e := newEnv(t, remote.Options{MaxStale: 400 * time.Millisecond}, true)
 	if err := e.r.Ready(); err != nil {
