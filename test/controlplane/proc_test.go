@@ -1,0 +1,111 @@
+package controlplane
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is one running alter process.
+type proc struct {
+	name   string
+	cmd    *exec.Cmd
+	out    *syncBuffer // stdout and stderr together
+	exited chan struct{}
+	addr   string // what it said it listens on
+}
+
+// start runs alter with args and waits until its output matches ready,
+// whose first group is the address it listens on.
+func start(t *testing.T, name string, ready *regexp.Regexp, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, out: &syncBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(alterBin, args...)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() { p.kill(syscall.SIGTERM) })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := ready.FindStringSubmatch(p.out.String()); m != nil {
+			p.addr = m[1]
+			return p
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("%s exited before it was ready:\n%s", name, p.out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready after 30s:\n%s", name, p.out.String())
+		}
+	}
+}
+
+// kill sends sig and waits for the process to end (SIGKILL after 10s).
+func (p *proc) kill(sig syscall.Signal) {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// run runs alter to completion and returns its stdout; stderr goes into
+// the error.
+func run(ctx context.Context, stdin string, env []string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, alterBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return out.String(), &runError{args: args, err: err, stderr: errOut.String()}
+	}
+	return out.String(), nil
+}
+
+type runError struct {
+	args   []string
+	err    error
+	stderr string
+}
+
+func (e *runError) Error() string {
+	return "alter " + strings.Join(e.args, " ") + ": " + e.err.Error() + ": " + e.stderr
+}
