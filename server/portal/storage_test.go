@@ -6,9 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"html"
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -111,4 +114,54 @@ func TestStorageBackendSQLite(t *testing.T) {
 	if !strings.Contains(body, "parent_revoked") {
 		t.Errorf("the list does not show the clone as parent_revoked")
 	}
+}
+
+// TestAuditPaging pages through more records than one page holds, on
+// SQLite, following the page's own links.
+func TestAuditPaging(t *testing.T) {
+	keyring, err := secretstore.ParseKeyring([]byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{3}, 32))+"\n"), "test key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := storage.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "alter.db"), keyring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	base := time.Now().Add(-time.Hour)
+	var recs []storage.AuditRecord
+	for i := range auditPageSize + 10 {
+		recs = append(recs, storage.AuditRecord{ID: "r" + strconv.Itoa(i), Source: "s", Time: base.Add(time.Duration(i) * time.Second),
+			GrantID: "g", Actor: "a", Decision: "allow", Body: json.RawMessage(`{"path":"/n/` + strconv.Itoa(i) + `"}`)})
+	}
+	if _, err := db.InsertAudit(t.Context(), recs...); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, &fakeWithStore{fakeBackend: newFake(), db: db}, false, nil)
+	h.login()
+	_, body := h.get(Prefix + "/audit?actor=a")
+	if n := strings.Count(body, "<td class=\"req\">"); n != auditPageSize || !strings.Contains(body, "/n/59") || strings.Contains(body, "/n/9<") {
+		t.Fatalf("first page: %d rows", n)
+	}
+	m := regexp.MustCompile(`href="([^"]+)" rel="next"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("no link to older records")
+	}
+	_, body = h.get(html.UnescapeString(m[1]))
+	if n := strings.Count(body, "<td class=\"req\">"); n != 10 || !strings.Contains(body, "/n/0<") || strings.Contains(body, `rel="next"`) {
+		t.Errorf("second page: %d rows", n)
+	}
+	if !strings.Contains(body, "Newest records") {
+		t.Error("no way back to the first page")
+	}
+}
+
+// fakeWithStore is the fake with audit queries on a real database.
+type fakeWithStore struct {
+	*fakeBackend
+	db *storage.DB
+}
+
+func (f *fakeWithStore) QueryAudit(ctx context.Context, q storage.AuditQuery) (storage.AuditPage, error) {
+	return f.db.QueryAudit(ctx, q)
 }
