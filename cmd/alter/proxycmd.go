@@ -20,6 +20,7 @@ import (
 	"github.com/alter-sidecar/alter/audit"
 	"github.com/alter-sidecar/alter/audit/ship"
 	"github.com/alter-sidecar/alter/config"
+	"github.com/alter-sidecar/alter/proxy"
 	"github.com/alter-sidecar/alter/secretstore"
 	"github.com/alter-sidecar/alter/secretstore/remote"
 	"github.com/alter-sidecar/alter/server/client"
@@ -58,6 +59,7 @@ func (a *app) proxyCommand() *cobra.Command {
 			if checkOnly {
 				return a.checkConfig(cfg)
 			}
+			proxy.TuneGC()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return a.runProxy(ctx, cfg, configFile, home)
