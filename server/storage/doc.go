@@ -1,6 +1,7 @@
 // Package storage is the control plane's persistent state: grants, the
 // sealed secrets behind them, their policies, a change sequence for the
-// sidecars' change stream, and the audit records sidecars ship in.
+// sidecars' change stream, the audit records sidecars ship in, and the
+// developer portal's users and sessions.
 //
 // One interface, Storage, has two engines behind it, chosen by Open's
 // address: SQLite (modernc.org/sqlite, no cgo), the embedded default for a
@@ -16,10 +17,14 @@
 //     PostgreSQL). Writes are rare; serialising them makes checks such as
 //     "the parent is still live" race-free and makes change sequence numbers
 //     commit in order, so a reader polling "changes after N" never skips one.
+//     Portal session writes are the exception: single statements on one
+//     row, frequent (a touch a minute per browser) and independent of
+//     everything else, so they skip the lock.
 //   - Secrets reach the database only sealed, by a Sealer; the database
 //     holds the key id and an opaque blob.
-//   - Grant, secret and token rows carry an integrity code under a key only
-//     the master key opens: a row edited in the database fails closed.
+//   - Grant, secret, token, user and portal session rows carry an
+//     integrity code under a key only the master key opens: a row edited
+//     in the database fails closed.
 //   - Every write is validated before its transaction starts (or, for what
 //     depends on stored rows, inside it) and errors wrap
 //     secretstore.ErrInvalid or secretstore.ErrNotFound.
@@ -38,5 +43,7 @@
 //	changes.go   the change sequence
 //	wait.go      waiting for a change: LISTEN/NOTIFY or polling
 //	tokens.go    API tokens, stored as digests
+//	users.go     portal users and their password hashes
+//	sessions.go  portal sessions, stored as digests, shared by replicas
 //	audit.go     audit insert and query
 package storage

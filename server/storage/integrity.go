@@ -17,7 +17,7 @@ import (
 	"github.com/alter-sidecar/alter/secretstore"
 )
 
-// Row integrity. Grant, secret and token rows are not secret, but an edit
+// Row integrity. Grant, secret, token, user and portal session rows are not secret, but an edit
 // made directly in the database is an attack: a policy widened, "revoked"
 // cleared, a grant moved to another app, a token un-revoked or inserted.
 // Every such row therefore carries a mac column: HMAC-SHA256 over its
@@ -46,6 +46,8 @@ const (
 	macGrant  = "grant"
 	macSecret = "secret"
 	macToken  = "token"
+	macUser   = "user"
+	macPortal = "portal_session"
 )
 
 // errTampered is the problem of a row whose mac does not verify.

@@ -63,6 +63,31 @@ type Storage interface {
 	// RevokeToken revokes a token; unknown ids wrap ErrTokenNotFound.
 	RevokeToken(ctx context.Context, id string) (Token, error)
 
+	// CreateUser stores a portal user with a password hash made by the
+	// caller; a taken name wraps ErrUserExists.
+	CreateUser(ctx context.Context, name, passwordHash string) (User, error)
+	// UserHash returns a user, disabled or not, and their password hash;
+	// an unknown name wraps ErrUserNotFound, a tampered row
+	// secretstore.ErrStoreUnavailable.
+	UserHash(ctx context.Context, name string) (User, string, error)
+	// ListUsers lists users without their hashes, oldest first.
+	ListUsers(ctx context.Context) ([]User, error)
+	// DisableUser disables a user and ends their portal sessions; an
+	// unknown name wraps ErrUserNotFound.
+	DisableUser(ctx context.Context, name string) (User, error)
+
+	// CreatePortalSession stores a portal session (by digest).
+	CreatePortalSession(ctx context.Context, s PortalSession) error
+	// GetPortalSession returns a session live at now; unknown, expired and
+	// tampered sessions wrap ErrSessionNotFound.
+	GetPortalSession(ctx context.Context, digest string, now time.Time) (PortalSession, error)
+	// TouchPortalSession records a use and the session's new expiry.
+	TouchPortalSession(ctx context.Context, digest string, seen, expires time.Time) error
+	// DeletePortalSession deletes a session; unknown is not an error.
+	DeletePortalSession(ctx context.Context, digest string) error
+	// DeleteExpiredPortalSessions deletes the sessions expired at now.
+	DeleteExpiredPortalSessions(ctx context.Context, now time.Time) (int64, error)
+
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	Close() error
