@@ -18,8 +18,9 @@ type StorageBackend struct {
 	Store storage.Storage
 	// Catalog is the provider catalog; nil means providers.Catalog().
 	Catalog *providers.Set
-	// CheckUser checks a username and password (Users.Check does, for a
-	// fixed set). Nil: password logins are refused.
+	// CheckUser checks a username and password: DBUsers.Check for the
+	// users in Store, Users.Check for a fixed set. Nil: password logins
+	// are refused.
 	CheckUser func(ctx context.Context, user, password string) (string, error)
 }
 
@@ -96,4 +97,37 @@ func (b *StorageBackend) CheckPassword(ctx context.Context, user, password strin
 		return "", ErrBadCredentials
 	}
 	return b.CheckUser(ctx, user, password)
+}
+
+// DBUsers checks password logins against the users of server/storage
+// (`alter server user add`): it is the CheckUser of `alter server`. Like
+// Users.Check, it hashes whether or not the user exists, and whether or not
+// they are disabled, so a login takes as long for every name.
+type DBUsers struct {
+	Store storage.Storage
+}
+
+// Check returns the user's name if password is theirs and the user is not
+// disabled, or an error wrapping ErrBadCredentials. A user row that fails
+// its integrity check, or a stored hash that does not parse, is another
+// error: the login fails, and the portal logs it and answers 503.
+func (u DBUsers) Check(ctx context.Context, user, password string) (string, error) {
+	rec, hash, err := u.Store.UserHash(ctx, user)
+	if err != nil {
+		hash = dummyHash()
+	}
+	match, herr := CheckPassword(hash, password)
+	switch {
+	case errors.Is(err, storage.ErrUserNotFound):
+		return "", ErrBadCredentials
+	case err != nil:
+		return "", err
+	case herr != nil:
+		return "", fmt.Errorf("user %q: %w", user, herr)
+	case !match:
+		return "", ErrBadCredentials
+	case rec.DisabledAt != nil:
+		return "", fmt.Errorf("%w: user %s is disabled", ErrBadCredentials, rec.Name)
+	}
+	return rec.Name, nil
 }
