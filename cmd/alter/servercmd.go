@@ -25,8 +25,8 @@ import (
 	"github.com/alter-sidecar/alter/server/storage"
 )
 
-// serverCommand is "alter server": the control plane (server/API.md) and
-// its bootstrap token commands.
+// serverCommand is "alter server": the control plane (server/API.md), its
+// bootstrap token commands and the portal's user commands.
 func (a *app) serverCommand() *cobra.Command {
 	var configFile, listen string
 	var checkOnly bool
@@ -39,6 +39,8 @@ func (a *app) serverCommand() *cobra.Command {
 			"one, else runs on the defaults (127.0.0.1:8443, plain HTTP on loopback only) and creates the\n" +
 			"master key on first run. server.example.yaml documents every key.\n\n" +
 			"The first admin token comes from `alter server token create --kind admin --name NAME`.\n" +
+			"The developer portal (/portal) takes admin tokens and the users of `alter server user add`;\n" +
+			"its sessions live in the database, so every replica accepts them.\n" +
 			"SIGTERM (or Ctrl-C) stops accepting, ends open change streams and lets other requests\n" +
 			"finish for up to shutdown_timeout.",
 		Args: exactArgs(0),
@@ -79,7 +81,7 @@ func (a *app) serverCommand() *cobra.Command {
 	cmd.PersistentFlags().StringVar(&configFile, "config", "", "server config file (default: server.yaml in the home, else built-in defaults)")
 	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on, overriding the config (e.g. 127.0.0.1:8443)")
 	cmd.Flags().BoolVar(&checkOnly, "check-config", false, "validate the config, key, TLS files and database (migrating it), then exit")
-	cmd.AddCommand(a.serverTokenCommand(&configFile))
+	cmd.AddCommand(a.serverTokenCommand(&configFile), a.serverUserCommand(&configFile))
 	return cmd
 }
 
@@ -155,6 +157,13 @@ func serverTLS(cfg serverconfig.Config) (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
+// Portal session limits, given to the portal and to its session store
+// alike so the database's expiry matches the one the portal enforces.
+const (
+	portalIdle   = 30 * time.Minute
+	portalMaxAge = 12 * time.Hour
+)
+
 // runServer serves until ctx ends, then shuts down gracefully: long polls
 // and event streams end at once (sidecars reconnect to another replica),
 // other requests get up to shutdown_timeout.
@@ -162,10 +171,18 @@ func serverTLS(cfg serverconfig.Config) (*tls.Config, error) {
 // people and scripts that wait for "listening on ADDR".
 func runServer(ctx context.Context, cfg serverconfig.Config, tlsConf *tls.Config, db *storage.DB, log *zap.Logger, announce io.Writer) error {
 	handler := api.New(api.Options{Store: db, Logger: log})
-	// The developer portal (issue 9) beside the API: admin-token logins.
+	// The developer portal (issue 9) beside the API: logins by admin token
+	// or by the users of `alter server user`, and sessions in the database,
+	// so a browser may land on any replica.
 	mux := http.NewServeMux()
 	mux.Handle("/", handler)
-	mux.Handle(portal.Prefix+"/", portal.New(portal.Config{Backend: &portal.StorageBackend{Store: db}, Log: log.Named("portal")}))
+	mux.Handle(portal.Prefix+"/", portal.New(portal.Config{
+		Backend:     &portal.StorageBackend{Store: db, CheckUser: portal.DBUsers{Store: db}.Check},
+		Sessions:    portal.NewDBSessions(db, portal.DBSessionsConfig{IdleTimeout: portalIdle, MaxAge: portalMaxAge}),
+		Log:         log.Named("portal"),
+		IdleTimeout: portalIdle,
+		MaxAge:      portalMaxAge,
+	}))
 	srv := &http.Server{
 		Handler:           mux,
 		TLSConfig:         tlsConf,
