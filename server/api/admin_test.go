@@ -232,11 +232,11 @@ func TestAuditEndpoints(t *testing.T) {
 			Next string `json:"next"`
 		}
 		e.must(200, "GET", "/v1/audit", e.admin, nil, &page)
-		if len(page.Records) != 2 || page.Records[0].ID != "r2" || page.Records[0].Source != "billing/pod-1" {
+		if len(page.Records) != 2 || page.Records[0].ID != "billing/r2" || page.Records[0].Source != "billing/pod-1" {
 			t.Fatalf("audit: %+v", page)
 		}
 		e.must(200, "GET", "/v1/audit?decision=allow&grant=g1&actor=svc&since="+now.Add(-time.Hour).Format(time.RFC3339), e.admin, nil, &page)
-		if len(page.Records) != 1 || page.Records[0].ID != "r1" {
+		if len(page.Records) != 1 || page.Records[0].ID != "billing/r1" {
 			t.Fatalf("filtered: %+v", page)
 		}
 		e.must(200, "GET", "/v1/audit?limit=1", e.admin, nil, &page)
@@ -244,7 +244,7 @@ func TestAuditEndpoints(t *testing.T) {
 			t.Fatalf("page 1: %+v", page)
 		}
 		e.must(200, "GET", "/v1/audit?limit=1&cursor="+page.Next, e.admin, nil, &page)
-		if len(page.Records) != 1 || page.Records[0].ID != "r1" {
+		if len(page.Records) != 1 || page.Records[0].ID != "billing/r1" {
 			t.Fatalf("page 2: %+v", page)
 		}
 		for _, tc := range []struct{ name, query, want string }{
@@ -265,6 +265,15 @@ func TestAuditEndpoints(t *testing.T) {
 		}
 		checkError(t, e.call("POST", "/v1/sidecar/audit", e.billing, map[string]any{"records": many}), 400, wire.CodeInvalid, "records")
 		checkError(t, e.call("POST", "/v1/sidecar/audit", e.billing, map[string]any{"records": []any{rec("", "allow", now)}}), 400, wire.CodeInvalid, "id")
+		checkError(t, e.call("POST", "/v1/sidecar/audit", e.billing, map[string]any{"records": []any{rec("future", "allow", now.Add(time.Hour))}}), 400, wire.CodeInvalid, "future")
+		// Another app's sidecar sending the same ids neither collides with
+		// nor blocks billing's records: each app has its own id space.
+		var other wire.Token
+		e.must(201, "POST", "/v1/tokens", e.admin, wire.NewToken{Kind: "sidecar", Name: "pod-9", App: "other"}, &other)
+		e.must(200, "POST", "/v1/sidecar/audit", other.Secret, batch, &ins)
+		if ins.Inserted != 2 {
+			t.Fatalf("another app's records with the same ids: inserted %d, want 2", ins.Inserted)
+		}
 	})
 }
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -45,9 +46,16 @@ func (h *handler) queryAudit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
+// maxClockSkew is how far in the future a shipped record's time may be: a
+// record dated later would sort above everything in newest-first listings
+// for as long as it pleased its sender.
+const maxClockSkew = 5 * time.Minute
+
 // ingestAudit stores records a sidecar ships. The source is the token's
 // app and name, whatever the records say: a sidecar cannot write records
-// in another's name. Record ids make retries idempotent.
+// in another's name. Record ids make retries idempotent; they are stored
+// under the app ("billing/<id>"), so a sidecar of one app can neither
+// take nor block the ids of another app's records.
 func (h *handler) ingestAudit(w http.ResponseWriter, r *http.Request) {
 	var batch wire.AuditBatch
 	if e := decode(w, r, &batch); e != nil {
@@ -59,8 +67,19 @@ func (h *handler) ingestAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := tokenFrom(r.Context())
+	latest := time.Now().Add(maxClockSkew)
 	for i := range batch.Records {
-		batch.Records[i].Source = tok.App + "/" + tok.Name
+		rec := &batch.Records[i]
+		if rec.ID == "" {
+			writeError(w, r, badRequest(fmt.Sprintf("records[%d]: id is empty", i)))
+			return
+		}
+		if rec.Time.After(latest) {
+			writeError(w, r, badRequest(fmt.Sprintf("records[%d]: time is more than %s in the future", i, maxClockSkew)))
+			return
+		}
+		rec.Source = tok.App + "/" + tok.Name
+		rec.ID = tok.App + "/" + rec.ID
 	}
 	n, err := h.store.InsertAudit(r.Context(), batch.Records...)
 	if err != nil {

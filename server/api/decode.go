@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strings"
 
 	"github.com/alter-sidecar/alter/server/wire"
 )
@@ -28,6 +29,9 @@ func decode(w http.ResponseWriter, r *http.Request, v any) *apiError {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return badRequest("the request body is empty; it must be a JSON object")
 	}
+	if e := checkKeys(body); e != nil {
+		return e
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -37,6 +41,57 @@ func decode(w http.ResponseWriter, r *http.Request, v any) *apiError {
 		return badRequest("the request body has data after its JSON value")
 	}
 	return nil
+}
+
+// checkKeys refuses an object that names a key twice, in any mix of case.
+// encoding/json matches names without regard to case and keeps the last
+// duplicate, so {"app":"a","APP":"b"} would store app b while a gateway or
+// a reviewer reading the first key sees a: one body, two readings. Keys
+// are names (fields, params), never secret values, so the message may
+// quote them.
+func checkKeys(body []byte) *apiError {
+	type frame struct {
+		object, wantKey bool
+		keys            map[string]bool
+	}
+	var stack []*frame
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return nil // malformed JSON: Decode reports it with its offset
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				stack = append(stack, &frame{object: t == '{', wantKey: t == '{', keys: map[string]bool{}})
+				continue
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		case string:
+			if top != nil && top.object && top.wantKey {
+				k := strings.ToLower(t)
+				if top.keys[k] {
+					return badRequest(fmt.Sprintf("key %q appears twice in one object (keys are matched without regard to case)", t))
+				}
+				top.keys[k], top.wantKey = true, false
+				continue
+			}
+		}
+		// A value ended: its object, if any, wants a key next.
+		if len(stack) > 0 && stack[len(stack)-1].object {
+			stack[len(stack)-1].wantKey = true
+		}
+	}
 }
 
 // describe turns a decoding error into a message without body text.

@@ -25,6 +25,10 @@ func TestStrictDecoding(t *testing.T) {
 		{"wrong type", `{"fields":{"token":12345}}`, 400, wire.CodeInvalid, "fields"},
 		{"array", `[]`, 400, wire.CodeInvalid, "object"},
 		{"empty", ``, 400, wire.CodeInvalid, "empty"},
+		{"duplicate key", `{"app":"a","app":"b","injection":{"type":"bearer"},"fields":{"token":"x"},"policy":{"destinations":["a.example"]}}`, 400, wire.CodeInvalid, `"app" appears twice`},
+		{"same key in another case", `{"APP":"billing","App":"other","injection":{"type":"bearer"},"fields":{"token":"x"},"policy":{"destinations":["a.example"]}}`, 400, wire.CodeInvalid, `"App" appears twice`},
+		{"duplicate nested key", `{"injection":{"type":"bearer"},"fields":{"token":"A","Token":"B"},"policy":{"destinations":["a.example"]}}`, 400, wire.CodeInvalid, `"Token" appears twice`},
+		{"duplicate key in an object in an array", `{"injection":{"type":"custom","fields":["k"],"headers":[{"name":"X-K","name":"X-J","format":"{k}"}]},"fields":{"k":"x"},"policy":{"destinations":["a.example"]}}`, 400, wire.CodeInvalid, `"name" appears twice`},
 		{"too large", `{"name":"` + strings.Repeat("a", wire.MaxBody) + `"}`, 413, wire.CodeTooLarge, "1 MiB"},
 	}
 	for _, tc := range cases {
@@ -37,6 +41,9 @@ func TestStrictDecoding(t *testing.T) {
 		})
 	}
 	e.must(201, "POST", "/v1/secrets", e.admin, valid, nil)
+	// The same key in sibling objects is no duplicate.
+	siblings := `{"injection":{"type":"custom","fields":["k"],"headers":[{"name":"X-K","format":"{k}"},{"name":"X-J","format":"{k}"}]},"fields":{"k":"` + sentinel + `"},"policy":{"destinations":["a.example"]}}`
+	e.must(201, "POST", "/v1/secrets", e.admin, siblings, nil)
 	if strings.Contains(e.logs.String(), sentinel) {
 		t.Fatal("the log holds the secret")
 	}
