@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/alter-sidecar/alter/server/storage"
 )
 
 // Login takes an admin token (the same alt_a_... tokens the API takes) or
@@ -54,7 +56,8 @@ func (p *Portal) login(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if name, err = p.cfg.Backend.CheckAdminToken(r.Context(), token); err == nil {
-			name = "token " + name
+			// The subject storage's RevokeToken ends the sessions of.
+			name = storage.TokenSessionSubject(name)
 		}
 	case "password":
 		data.Username = strings.TrimSpace(r.PostFormValue("username"))

@@ -148,3 +148,34 @@ func TestPortalSessions(t *testing.T) {
 		}
 	})
 }
+
+// TestRevokedTokenEndsItsSessions: revoking an admin token logs out, on
+// every replica, whoever logged in to the portal with it; other people's
+// sessions stay.
+func TestRevokedTokenEndsItsSessions(t *testing.T) {
+	ctx := context.Background()
+	forEachEngine(t, func(t *testing.T, addr string) {
+		a, b := openT(t, addr), openT(t, addr)
+		tok, _, err := a.CreateToken(ctx, NewToken{Kind: TokenAdmin, Name: "ops"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		withToken := testSession(t, TokenSessionSubject("ops"))
+		other := testSession(t, "alice")
+		for _, s := range []PortalSession{withToken, other} {
+			if err := a.CreatePortalSession(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := b.RevokeToken(ctx, tok.ID); err != nil {
+			t.Fatal(err)
+		}
+		at := withToken.CreatedAt.Add(time.Minute)
+		if _, err := a.GetPortalSession(ctx, withToken.Digest, at); !errors.Is(err, ErrSessionNotFound) {
+			t.Fatalf("session opened with the revoked token: %v, want ErrSessionNotFound", err)
+		}
+		if _, err := a.GetPortalSession(ctx, other.Digest, at); err != nil {
+			t.Fatalf("another user's session ended too: %v", err)
+		}
+	})
+}

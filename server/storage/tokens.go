@@ -192,9 +192,13 @@ func (d *DB) ListTokens(ctx context.Context) ([]Token, error) {
 	return out, unavailable(rows.Err())
 }
 
-// RevokeToken revokes a token at once (every request checks the database)
-// and returns it. Revoking twice is not an error. An unknown id wraps
-// ErrTokenNotFound.
+// TokenSessionSubject is the portal session subject of a login with the
+// admin token named name.
+func TokenSessionSubject(name string) string { return "token " + name }
+
+// RevokeToken revokes a token at once (every request checks the database),
+// ends the portal sessions opened with it, and returns it. Revoking twice
+// is not an error. An unknown id wraps ErrTokenNotFound.
 func (d *DB) RevokeToken(ctx context.Context, id string) (Token, error) {
 	var out Token
 	err := d.write(ctx, func(tx *sql.Tx) error {
@@ -214,6 +218,15 @@ func (d *DB) RevokeToken(ctx context.Context, id string) (Token, error) {
 			t.RevokedAt = &x
 			if _, err := tx.ExecContext(ctx, d.q(`UPDATE tokens SET revoked_at = ?, mac = ? WHERE id = ?`),
 				micro(x), d.tokenSum(t, dg), id); err != nil {
+				return unavailable(err)
+			}
+		}
+		// A person who logged in to the portal with this token is logged
+		// out everywhere with it (the portal names such sessions "token
+		// NAME"; another token of the same name loses its sessions too,
+		// which only asks its holder to log in again).
+		if t.Kind == TokenAdmin {
+			if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM portal_sessions WHERE subject = ?`), TokenSessionSubject(t.Name)); err != nil {
 				return unavailable(err)
 			}
 		}
