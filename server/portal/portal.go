@@ -45,11 +45,14 @@
 //	audit.go      the audit page
 //	errors.go     backend errors to pages and statuses
 //	scrub.go      keeping submitted secret values out of messages
+//	dbsession.go  DBSessions and DBUsers: sessions and users in the database
 //
 // Sessions live in the process's memory (MemorySessions) unless
-// Config.Sessions says otherwise: with several replicas, put the portal
-// behind sticky sessions or plug in a shared SessionStore; a user whose
-// request reaches another replica is asked to log in again (fail closed).
+// Config.Sessions says otherwise; `alter server` plugs in DBSessions, so a
+// session made on one replica works on every other, and logging out,
+// disabling a user or revoking an admin token ends it everywhere. The
+// login rate limiter stays per process: N replicas allow N times the
+// failed-login budget, which argon2id keeps slow to spend.
 package portal
 
 import (
