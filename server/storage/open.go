@@ -37,18 +37,46 @@ var (
 	}
 )
 
+// Pool sizes. The pool has a ceiling so that no load (ten thousand parked
+// long polls, a burst of resolves) can open more connections than the
+// database allows: callers beyond it queue for a connection instead.
+//
+//   - SQLite: one writer at a time whatever the pool size (BEGIN IMMEDIATE),
+//     and WAL readers are fast in-process reads; 8 connections keep both
+//     CPUs of a small host busy. Each connection holds three file
+//     descriptors (database, WAL, shared memory).
+//   - PostgreSQL: 20 per replica leaves room for several replicas, the
+//     listener connections and an operator under the default
+//     max_connections of 100. Set with WithMaxConns (database_max_connections
+//     in the server config).
+const (
+	DefaultSQLiteConns   = 8
+	DefaultPostgresConns = 20
+)
+
 // maxIdleConns is how many pooled database connections stay open between
-// requests.
+// requests (never more than the pool's ceiling).
 const maxIdleConns = 16
+
+// Option changes how Open sets up the database.
+type Option func(*options)
+
+type options struct {
+	maxConns int
+}
+
+// WithMaxConns sets the connection pool's ceiling; n <= 0 keeps the
+// engine's default (DefaultSQLiteConns, DefaultPostgresConns).
+func WithMaxConns(n int) Option { return func(o *options) { o.maxConns = n } }
 
 // DB is a Storage backed by SQLite or PostgreSQL.
 type DB struct {
 	db     *sql.DB
 	eng    engine
 	sealer Sealer
-	addr   string // for the PostgreSQL listener's own connection; never logged
-	macKey []byte // the integrity key (integrity.go)
-	wake   *waker // change notifications (wait.go)
+	addr   string   // for the PostgreSQL listener's own connection; never logged
+	macKey []byte   // the integrity key (integrity.go)
+	wake   *watcher // the newest change number, for waiters (wait.go)
 }
 
 var _ Storage = (*DB)(nil)
@@ -57,21 +85,26 @@ var _ Storage = (*DB)(nil)
 // pending migrations. addr is "postgres://..." or "postgresql://..." for
 // PostgreSQL, and "sqlite:///abs/path.db", "sqlite:rel/path.db" or a plain
 // file path for SQLite. sealer seals secrets before they are written.
-func Open(ctx context.Context, addr string, sealer Sealer) (*DB, error) {
+func Open(ctx context.Context, addr string, sealer Sealer, opts ...Option) (*DB, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
 	if sealer == nil {
 		return nil, errors.New("storage: no sealer: secrets must be sealed before they reach the database")
 	}
 	var (
-		db  *sql.DB
-		eng engine
-		err error
+		db       *sql.DB
+		eng      engine
+		err      error
+		maxConns int
 	)
 	switch {
 	case strings.HasPrefix(addr, "postgres://"), strings.HasPrefix(addr, "postgresql://"):
-		eng = postgresEngine
+		eng, maxConns = postgresEngine, DefaultPostgresConns
 		db, err = sql.Open("pgx", addr)
 	default:
-		eng = sqliteEngine
+		eng, maxConns = sqliteEngine, DefaultSQLiteConns
 		var dsn string
 		if dsn, err = sqliteDSN(addr); err == nil {
 			db, err = sql.Open("sqlite", dsn)
@@ -85,8 +118,12 @@ func Open(ctx context.Context, addr string, sealer Sealer) (*DB, error) {
 	// PostgreSQL sessions in a 3 s resolve benchmark, SQLite spending 14% of
 	// its CPU opening them). Keeping as many idle as a busy replica uses
 	// doubled resolves/s on both engines (server/api BenchmarkSidecarResolve).
-	db.SetMaxIdleConns(maxIdleConns)
-	d := &DB{db: db, eng: eng, sealer: sealer, addr: addr, wake: newWaker()}
+	if o.maxConns > 0 {
+		maxConns = o.maxConns
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(min(maxIdleConns, maxConns))
+	d := &DB{db: db, eng: eng, sealer: sealer, addr: addr, wake: newWatcher()}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("storage: connect to %s: %s", eng.name, redact(err, addr))
@@ -102,7 +139,8 @@ func Open(ctx context.Context, addr string, sealer Sealer) (*DB, error) {
 	return d, nil
 }
 
-// Close stops the change listener, if any, and closes the connection pool.
+// Close stops the change watcher, if any (its waiters return an error
+// wrapping ErrStoreUnavailable), and closes the connection pool.
 func (d *DB) Close() error {
 	d.wake.stop()
 	return d.db.Close()
@@ -110,6 +148,10 @@ func (d *DB) Close() error {
 
 // Ping checks that the database answers (for readiness probes).
 func (d *DB) Ping(ctx context.Context) error { return unavailable(d.db.PingContext(ctx)) }
+
+// PoolStats are the connection pool's numbers (open, in use, waits), for
+// metrics and tests.
+func (d *DB) PoolStats() sql.DBStats { return d.db.Stats() }
 
 // sqliteDSN turns an address into a modernc DSN. The file is created mode
 // 0600 first: it holds sealed secrets and every grant's metadata, and
@@ -201,5 +243,6 @@ func (d *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return unavailable(err)
 	}
+	d.wake.poke() // local waiters need not wait for the next poll
 	return nil
 }

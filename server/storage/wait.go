@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -10,52 +11,93 @@ import (
 
 // Waiting for changes. A long poll or an event stream parks in WaitChange
 // until the change sequence passes a number. The wake-up has to reach every
-// replica, not only the one that wrote:
+// replica, not only the one that wrote.
 //
-//   - PostgreSQL: every write sends NOTIFY NotifyChannel in its transaction
-//     (changes.go); one listener connection per DB LISTENs and wakes all
-//     local waiters, which then re-read LastChange. Waiters also re-check
-//     every second, so a listener that is reconnecting delays a wake-up by
-//     at most that.
-//   - SQLite: one process owns the file; waiters poll LastChange every
-//     200 ms (a cheap indexed MAX).
+// One watcher per DB, started by the first waiter and stopped by Close,
+// keeps the newest change number in memory; waiters only compare against
+// it and park on a broadcast channel, so ten thousand parked long polls
+// cost no database work (they used to run a query each every 200 ms, and
+// all at once on every wake-up: enough to exhaust file descriptors on
+// SQLite and connections on PostgreSQL). The watcher reads LastChange:
 //
-// A wake-up only means "look again": the answer always comes from the
-// database, never from the notification's payload.
+//   - PostgreSQL: whenever its own LISTEN connection gets a notification
+//     (every write sends NOTIFY NotifyChannel in its transaction, see
+//     changes.go), and every second in case the listener is reconnecting.
+//   - SQLite: every 200 ms (one process owns the file; a cheap indexed MAX).
+//   - Both: at once after a write through this DB commits.
+//
+// A wake-up only means "look again": the number always comes from the
+// database, never from a notification's payload.
 
 const (
 	sqlitePoll   = 200 * time.Millisecond
 	postgresPoll = time.Second
 	relisten     = time.Second
+	// watchRead bounds one LastChange of the watcher, so a stuck pool or
+	// database turns into an error the waiters see.
+	watchRead = 10 * time.Second
 )
 
-// waker fans one notification out to every waiter: the channel is closed
-// and replaced on each signal.
-type waker struct {
-	mu      sync.Mutex
-	ch      chan struct{}
+// errClosed is what waiters get once the DB is closed.
+var errClosed = errors.New("storage: closed")
+
+// watcher holds the newest change number and wakes waiters when it moves.
+type watcher struct {
+	mu   sync.Mutex
+	seq  int64
+	read bool  // seq has been read at least once
+	err  error // the last read's failure; nil after a successful read
+	// changed is closed and replaced whenever seq, read or err change:
+	// a broadcast to every parked waiter.
+	changed chan struct{}
+	// kick asks the watcher to read again now (a notification, a local
+	// write). Buffered 1: kicks arriving during a read coalesce into one.
+	kick chan struct{}
+
 	started bool
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
 
-func newWaker() *waker { return &waker{ch: make(chan struct{})} }
-
-func (w *waker) signal() {
-	w.mu.Lock()
-	close(w.ch)
-	w.ch = make(chan struct{})
-	w.mu.Unlock()
+func newWatcher() *watcher {
+	return &watcher{changed: make(chan struct{}), kick: make(chan struct{}, 1)}
 }
 
-func (w *waker) wait() <-chan struct{} {
+// state is what waiters compare against, and the channel to park on.
+func (w *watcher) state() (seq int64, read bool, err error, changed <-chan struct{}) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.ch
+	return w.seq, w.read, w.err, w.changed
 }
 
-// start runs listen once, in the background, until stop.
-func (w *waker) start(listen func(ctx context.Context)) {
+// set records a read and wakes the waiters if anything they look at moved.
+// A failing database wakes them once (they return the error), not on every
+// failed read.
+func (w *watcher) set(seq int64, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	moved := (err == nil) != (w.err == nil)
+	if err == nil {
+		moved = moved || !w.read || seq != w.seq
+		w.seq, w.read = seq, true
+	}
+	w.err = err
+	if moved {
+		close(w.changed)
+		w.changed = make(chan struct{})
+	}
+}
+
+// poke asks for a read now without blocking.
+func (w *watcher) poke() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// start runs watch once, in the background, until stop.
+func (w *watcher) start(watch func(ctx context.Context)) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.started {
@@ -65,48 +107,70 @@ func (w *waker) start(listen func(ctx context.Context)) {
 	w.started, w.cancel, w.done = true, cancel, make(chan struct{})
 	go func() {
 		defer close(w.done)
-		listen(ctx)
+		watch(ctx)
 	}()
 }
 
-func (w *waker) stop() {
+// stop ends the watcher and releases every waiter with errClosed; later
+// waiters get errClosed at once.
+func (w *watcher) stop() {
 	w.mu.Lock()
+	w.started = true // never start after Close
 	cancel, done := w.cancel, w.done
 	w.mu.Unlock()
 	if cancel != nil {
 		cancel()
 		<-done
 	}
+	w.set(0, unavailable(errClosed))
 }
 
 // WaitChange returns the newest change number as soon as it is greater
 // than after, or when ctx ends (then with ctx's error and the newest
-// number seen).
+// number seen). It reads nothing itself: it waits on the DB's watcher,
+// and returns the watcher's error if the database cannot be read.
 func (d *DB) WaitChange(ctx context.Context, after int64) (int64, error) {
-	poll := sqlitePoll
-	if d.eng.name == postgresEngine.name {
-		poll = postgresPoll
-		d.wake.start(d.listen)
-	}
-	tick := time.NewTicker(poll)
-	defer tick.Stop()
-	var last int64
+	d.wake.start(d.watch)
 	for {
-		woken := d.wake.wait() // before the read, so no signal falls between
-		seq, err := d.LastChange(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return last, ctx.Err()
-			}
-			return last, err
-		}
-		if last = seq; last > after {
-			return last, nil
+		seq, read, err, changed := d.wake.state()
+		switch {
+		case read && seq > after:
+			return seq, nil
+		case err != nil:
+			return seq, err
 		}
 		select {
 		case <-ctx.Done():
-			return last, ctx.Err()
-		case <-woken:
+			return seq, ctx.Err()
+		case <-changed:
+		}
+	}
+}
+
+// watch reads LastChange on every tick and kick until ctx ends. On
+// PostgreSQL it also runs the listener that kicks it.
+func (d *DB) watch(ctx context.Context) {
+	poll := sqlitePoll
+	var listening sync.WaitGroup
+	if d.eng.name == postgresEngine.name {
+		poll = postgresPoll
+		listening.Go(func() { d.listen(ctx) })
+	}
+	defer listening.Wait()
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	for {
+		rctx, cancel := context.WithTimeout(ctx, watchRead)
+		seq, err := d.LastChange(rctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		d.wake.set(seq, err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake.kick:
 		case <-tick.C:
 		}
 	}
@@ -117,8 +181,8 @@ func (d *DB) WaitChange(ctx context.Context, after int64) (int64, error) {
 // the DB's whole life.
 func (d *DB) listen(ctx context.Context) {
 	for {
-		_ = d.listenOnce(ctx) // the error is a dropped connection; waiters poll meanwhile
-		d.wake.signal()       // a notification may have been missed: everyone looks again
+		_ = d.listenOnce(ctx) // the error is a dropped connection; the watcher polls meanwhile
+		d.wake.poke()         // a notification may have been missed: look again
 		select {
 		case <-ctx.Done():
 			return
@@ -136,11 +200,11 @@ func (d *DB) listenOnce(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
 		return err
 	}
-	d.wake.signal() // changes made before LISTEN took effect
+	d.wake.poke() // changes made before LISTEN took effect
 	for {
 		if _, err := conn.WaitForNotification(ctx); err != nil {
 			return err
 		}
-		d.wake.signal()
+		d.wake.poke()
 	}
 }
