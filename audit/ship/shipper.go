@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -42,12 +43,17 @@ type Options struct {
 	Logger                 *zap.Logger
 }
 
-// Shipper ships one durable log. Use it from one goroutine.
+// Shipper ships one durable log. Use it from one goroutine; Shipped and
+// Failing may be read from any.
 type Shipper struct {
 	opts Options
 	log  *zap.Logger
 	pos  position
 	cur  cursor // in memory only: where pos's record ends
+
+	// For metrics, read from other goroutines.
+	shipped atomic.Uint64 // pos.Seq as of the last acknowledgement
+	failing atomic.Bool   // the last pass failed
 }
 
 // New loads the shipping state. It does not need the log to exist yet.
@@ -79,6 +85,7 @@ func New(o Options) (*Shipper, error) {
 		return nil, err
 	}
 	s := &Shipper{opts: o, log: o.Logger, pos: pos}
+	s.shipped.Store(pos.Seq)
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -86,7 +93,11 @@ func New(o Options) (*Shipper, error) {
 }
 
 // Shipped returns the seq of the last record the server acknowledged.
-func (s *Shipper) Shipped() uint64 { return s.pos.Seq }
+func (s *Shipper) Shipped() uint64 { return s.shipped.Load() }
+
+// Failing reports whether the last shipping pass failed (the records
+// wait in the durable log).
+func (s *Shipper) Failing() bool { return s.failing.Load() }
 
 // Run ships until ctx ends, retrying with backoff. Whatever is not
 // shipped when it stops stays in the log and the state file, for the
@@ -97,6 +108,7 @@ func (s *Shipper) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		n, err := s.ShipOnce(ctx)
 		wait := s.opts.Interval
+		s.failing.Store(err != nil && ctx.Err() == nil)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			if !failing {
@@ -140,6 +152,7 @@ func (s *Shipper) ShipOnce(ctx context.Context) (int, error) {
 			s.log.Warn("the audit log does not continue from the last shipped record (replaced or restored?); shipping it from its start, records the server has are skipped",
 				zap.Uint64("shipped_seq", s.pos.Seq))
 			s.pos, s.cur = position{Version: stateVersion}, cursor{}
+			s.shipped.Store(0)
 			continue
 		}
 		if err != nil {
@@ -161,6 +174,7 @@ func (s *Shipper) ShipOnce(ctx context.Context) (int, error) {
 			}
 		}
 		s.pos, s.cur = next, b.cur
+		s.shipped.Store(next.Seq)
 		total += len(b.recs)
 		gapRetries = 0
 	}

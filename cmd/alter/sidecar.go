@@ -211,7 +211,50 @@ func openSidecar(ctx context.Context, cfg config.Config) (_ *sidecar, err error)
 			return proxy.CacheStats{Hits: st.Hits, Misses: st.Misses, Size: st.Size}
 		},
 	})
+	if err == nil {
+		s.registerControlPlaneMetrics()
+	}
 	return s, err
+}
+
+// registerControlPlaneMetrics exports how a sidecar on the remote store is
+// doing: how long since the control plane answered (alert well before
+// store.max_stale), how often a cached grant was served because it could
+// not be reached, and how far audit shipping has got.
+func (s *sidecar) registerControlPlaneMetrics() {
+	rs, ok := s.store.(*remoteStore)
+	if !ok {
+		return
+	}
+	s.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "alter_store_contact_age_seconds",
+			Help: "Seconds since the control plane last answered (-1: never); grants fail at store.max_stale."},
+			func() float64 {
+				last := rs.LastContact()
+				if last.IsZero() {
+					return -1
+				}
+				return time.Since(last).Seconds()
+			}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "alter_store_stale_served_total",
+			Help: "Grant uses served from the cache past its TTL because the control plane could not be reached."},
+			func() float64 { return float64(rs.StaleServed()) }),
+	)
+	if sh := s.shipper; sh != nil {
+		s.registry.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "alter_audit_shipped_seq",
+				Help: "Sequence number of the last audit record the control plane acknowledged."},
+				func() float64 { return float64(sh.s.Shipped()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "alter_audit_ship_failing",
+				Help: "1 while audit shipping fails (records wait in the durable log), else 0."},
+				func() float64 {
+					if sh.s.Failing() {
+						return 1
+					}
+					return 0
+				}),
+		)
+	}
 }
 
 // build makes a proxy from cfg with the sidecar's long-lived parts.

@@ -185,6 +185,14 @@ func (r *Resolver) inContact(clock time.Time) bool {
 	return last != 0 && clock.Sub(time.Unix(0, last)) < r.opts.MaxStale
 }
 
+// LastContact is when the server last answered; zero if never.
+func (r *Resolver) LastContact() time.Time {
+	if last := r.lastContact.Load(); last != 0 {
+		return time.Unix(0, last)
+	}
+	return time.Time{}
+}
+
 // contact records an answer from the server.
 func (r *Resolver) contact(t time.Time) { r.lastContact.Store(t.UnixNano()) }
 

@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -27,7 +28,7 @@ type cluster struct {
 
 var (
 	serverReady  = regexp.MustCompile(`listening on (\S+)`)
-	sidecarReady = regexp.MustCompile(`listening on (\S+) \(admin \S+\)`)
+	sidecarReady = regexp.MustCompile(`listening on (\S+) \(admin (\S+)\)`)
 )
 
 func newCluster(t *testing.T) *cluster {
@@ -157,4 +158,22 @@ func (c *cluster) restartReplica(name string) {
 	p := start(c.t, "replica "+name+" (restarted)", serverReady, nil,
 		"--home", filepath.Join(c.dir, "home-"+name), "server", "--config", c.serverConfig(name), "--listen", old.addr)
 	c.replicas[name] = p
+}
+
+// metric returns the value of an unlabelled metric on the sidecar's admin
+// listener, or "" if it has none.
+func (s *sidecar) metric(t *testing.T, name string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + s.admin + "/metrics")
+	if err != nil {
+		t.Fatalf("%s metrics: %v", s.name, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == name {
+			return f[1]
+		}
+	}
+	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -174,6 +175,25 @@ func TestTwoReplicasTwoSidecars(t *testing.T) {
 			if !ok || shipped != local || local == 0 {
 				t.Errorf("grant %s: %d records in the sidecars' logs, %d on the server", grant, local, shipped)
 			}
+		}
+	})
+
+	// After the audit check, so shipping has caught up with the outage.
+	t.Run("sidecar metrics", func(t *testing.T) {
+		for _, s := range []*sidecar{s1, s2} {
+			age, err := strconv.ParseFloat(s.metric(t, "alter_store_contact_age_seconds"), 64)
+			if err != nil || age < 0 || age > maxStale.Seconds() {
+				t.Errorf("%s: alter_store_contact_age_seconds %v (%v), want 0..%v", s.name, age, err, maxStale.Seconds())
+			}
+			if v, err := strconv.ParseFloat(s.metric(t, "alter_audit_shipped_seq"), 64); err != nil || v <= 0 {
+				t.Errorf("%s: alter_audit_shipped_seq %v (%v), want > 0", s.name, v, err)
+			}
+			if v := s.metric(t, "alter_audit_ship_failing"); v != "0" {
+				t.Errorf("%s: alter_audit_ship_failing %q, want 0", s.name, v)
+			}
+		}
+		if v := s2.metric(t, "alter_store_stale_served_total"); v == "" {
+			t.Error("s2 has no alter_store_stale_served_total")
 		}
 	})
 }

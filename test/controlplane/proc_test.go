@@ -38,10 +38,12 @@ type proc struct {
 	out    *syncBuffer // stdout and stderr together
 	exited chan struct{}
 	addr   string // what it said it listens on
+	admin  string // and its admin listener, if it named one
 }
 
 // start runs alter with args and waits until its output matches ready,
-// whose first group is the address it listens on.
+// whose first group is the address it listens on (and second, if any, its
+// admin listener).
 func start(t *testing.T, name string, ready *regexp.Regexp, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{name: name, out: &syncBuffer{}, exited: make(chan struct{})}
@@ -57,6 +59,9 @@ func start(t *testing.T, name string, ready *regexp.Regexp, env []string, args .
 	for {
 		if m := ready.FindStringSubmatch(p.out.String()); m != nil {
 			p.addr = m[1]
+			if len(m) > 2 {
+				p.admin = m[2]
+			}
 			return p
 		}
 		select {
