@@ -29,14 +29,12 @@ const (
 	defaultWait = 30 * time.Second
 )
 
-// nextChanges lists the app's changes after `after` and the cursor to go
-// on from. current is the newest number when the listing started.
-func (h *handler) nextChanges(ctx context.Context, app string, after int64) (cs []storage.Change, cursor, current int64, err error) {
-	if current, err = h.store.LastChange(ctx); err != nil {
-		return nil, 0, 0, err
-	}
+// listChanges lists the app's changes after `after` and the cursor to go
+// on from. current is a newest number read before the listing (by
+// LastChange, or the one WaitChange woke with).
+func (h *handler) listChanges(ctx context.Context, app string, after, current int64) (cs []storage.Change, cursor int64, err error) {
 	if cs, err = h.store.ChangesFor(ctx, app, after, changeBatch); err != nil {
-		return nil, 0, 0, err
+		return nil, 0, err
 	}
 	cursor = max(after, current)
 	if len(cs) > 0 {
@@ -47,7 +45,7 @@ func (h *handler) nextChanges(ctx context.Context, app string, after int64) (cs 
 			cursor = max(cursor, last)
 		}
 	}
-	return cs, cursor, current, nil
+	return cs, cursor, nil
 }
 
 // parseAfter reads a sequence number; ok is false when s is empty.
@@ -69,7 +67,9 @@ func (h *handler) untilStopped(ctx context.Context) (context.Context, context.Ca
 	return ctx, func() { stop(); cancel() }
 }
 
-// changes is the long poll.
+// changes is the long poll. Waiting costs no query (see storage.WaitChange):
+// a poll reads the newest number once when it arrives, then lists the
+// app's changes once per wake-up.
 func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
 	app := tokenFrom(r.Context()).App
 	q := r.URL.Query()
@@ -97,12 +97,22 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, wire.Changes{Changes: []storage.Change{}, Seq: seq})
 		return
 	}
+	release, ok := h.startWait(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	ctx, cancel := h.untilStopped(r.Context())
 	defer cancel()
 	ctx, cancelWait := context.WithTimeout(ctx, wait)
 	defer cancelWait()
+	current, err := h.store.LastChange(ctx)
 	for {
-		cs, cursor, current, err := h.nextChanges(ctx, app, after)
+		var cs []storage.Change
+		var cursor int64
+		if err == nil {
+			cs, cursor, err = h.listChanges(ctx, app, after, current)
+		}
 		if err != nil {
 			if ctx.Err() != nil && r.Context().Err() == nil {
 				break // waited long enough (or shutting down): answer empty
@@ -117,7 +127,7 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		after = cursor
-		if _, err := h.store.WaitChange(ctx, after); err != nil {
+		if current, err = h.store.WaitChange(ctx, after); err != nil {
 			if r.Context().Err() != nil {
 				return // the client left
 			}
@@ -145,18 +155,23 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, e)
 		return
 	}
-	if !given {
-		seq, err := h.store.LastChange(r.Context())
-		if err != nil {
-			fail(w, r, err)
-			return
-		}
-		after = seq
-	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		writeError(w, r, withDetail(errInternal, errors.New("the response writer cannot flush")))
 		return
+	}
+	release, ok := h.startWait(w, r)
+	if !ok {
+		return
+	}
+	defer release()
+	current, err := h.store.LastChange(r.Context())
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	if !given {
+		after = current
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
@@ -176,7 +191,7 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for {
-		cs, cursor, _, err := h.nextChanges(ctx, app, after)
+		cs, cursor, err := h.listChanges(ctx, app, after, current)
 		if err != nil {
 			if ctx.Err() == nil {
 				h.logStreamError(r, err)
@@ -191,21 +206,33 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		}
 		after = cursor
 		if len(cs) == changeBatch {
-			continue
+			continue // current still bounds the rest
 		}
+		if current, ok = h.waitOrKeepAlive(ctx, r, after, send); !ok {
+			return
+		}
+	}
+}
+
+// waitOrKeepAlive waits for a change after `after`, sending a keepalive
+// comment every keepAlive meanwhile. ok is false when the stream is over.
+func (h *handler) waitOrKeepAlive(ctx context.Context, r *http.Request, after int64, send func(string) bool) (seq int64, ok bool) {
+	for {
 		waitCtx, cancelWait := context.WithTimeout(ctx, h.keepAlive)
-		_, err = h.store.WaitChange(waitCtx, after)
+		seq, err := h.store.WaitChange(waitCtx, after)
 		cancelWait()
 		switch {
 		case ctx.Err() != nil:
-			return
+			return 0, false
 		case errors.Is(err, context.DeadlineExceeded):
 			if !send(": keepalive\n\n") {
-				return
+				return 0, false
 			}
 		case err != nil:
 			h.logStreamError(r, err)
-			return
+			return 0, false
+		default:
+			return seq, true
 		}
 	}
 }

@@ -21,6 +21,10 @@ type Options struct {
 	KeepAlive time.Duration
 	// MaxWait bounds a long poll's wait (default and at most 60 s).
 	MaxWait time.Duration
+	// MaxWaitsPerToken and MaxWaits cap the open long polls and event
+	// streams of one token and of the whole server (defaults
+	// DefaultMaxWaitsPerToken, DefaultMaxWaits; see waitlimit.go).
+	MaxWaitsPerToken, MaxWaits int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -37,6 +41,7 @@ type handler struct {
 	keepAlive time.Duration
 	maxWait   time.Duration
 	now       func() time.Time
+	waits     *waitLimiter
 	// stopped ends long polls and event streams (on shutdown); see Handler.
 	stopped context.Context
 }
@@ -45,7 +50,8 @@ type handler struct {
 // graceful shutdown does not wait for them.
 type Handler struct {
 	http.Handler
-	stop context.CancelFunc
+	stop  context.CancelFunc
+	waits *waitLimiter
 }
 
 // Close ends open long polls and event streams; other requests finish.
@@ -66,9 +72,17 @@ func New(o Options) *Handler {
 	if h.now == nil {
 		h.now = time.Now
 	}
+	perToken, total := o.MaxWaitsPerToken, o.MaxWaits
+	if perToken <= 0 {
+		perToken = DefaultMaxWaitsPerToken
+	}
+	if total <= 0 {
+		total = DefaultMaxWaits
+	}
+	h.waits = newWaitLimiter(perToken, total)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stopped = ctx
-	return &Handler{Handler: accessLog(h.log, h.routes()), stop: cancel}
+	return &Handler{Handler: accessLog(h.log, h.routes()), stop: cancel, waits: h.waits}
 }
 
 type route struct {

@@ -30,6 +30,7 @@ const (
 	CodeNotFound         = "not_found"
 	CodeMethod           = "method_not_allowed"
 	CodeTooLarge         = "request_too_large"
+	CodeTooManyRequests  = "too_many_requests"
 	CodeStoreUnavailable = "store_unavailable"
 	CodeInternal         = "internal_error"
 )
