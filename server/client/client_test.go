@@ -51,6 +51,9 @@ func TestErrorMapping(t *testing.T) {
 		{"unauthorized", 401, `{"error":"unauthorized","message":"x"}`, []error{client.ErrUnauthorized, secretstore.ErrStoreUnavailable}, nil, false},
 		{"forbidden", 403, `{"error":"forbidden","message":"x"}`, []error{client.ErrUnauthorized, secretstore.ErrStoreUnavailable}, []error{secretstore.ErrGrantUnavailable}, false},
 		{"store unavailable", 503, `{"error":"store_unavailable","message":"x"}`, []error{secretstore.ErrStoreUnavailable}, nil, true},
+		// Too many open long polls: come back later; says nothing about grants.
+		{"too many requests", 429, `{"error":"too_many_requests","message":"x"}`, []error{secretstore.ErrStoreUnavailable}, []error{secretstore.ErrGrantUnavailable, secretstore.ErrNotFound, client.ErrUnauthorized}, true},
+		{"foreign 429 from a balancer", 429, `<html>slow down</html>`, []error{secretstore.ErrStoreUnavailable}, []error{secretstore.ErrGrantUnavailable}, true},
 		{"internal", 500, `{"error":"internal_error","message":"x"}`, []error{secretstore.ErrStoreUnavailable}, nil, true},
 		{"html 502 from a balancer", 502, `<html>bad gateway</html>`, []error{secretstore.ErrStoreUnavailable}, nil, true},
 		// A 404 page that is not our API's answer says nothing about grants.

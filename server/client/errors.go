@@ -55,24 +55,24 @@ func (e *Error) Unwrap() []error {
 	case wire.CodeMethod:
 		return nil
 	}
-	// store_unavailable, internal_error, unknown codes, and bodies that are
-	// not ours.
+	// store_unavailable, too_many_requests, internal_error, unknown codes,
+	// and bodies that are not ours.
 	return []error{secretstore.ErrStoreUnavailable}
 }
 
 // Transient reports whether err means the server could not answer (it was
-// unreachable, or answered store_unavailable or another 5xx), as opposed
-// to a verdict (grant unavailable, refused token, bad request). A remote
-// store may serve from its cache through a transient error, never through
-// a verdict.
+// unreachable, or answered store_unavailable, too_many_requests, another
+// 5xx or a 429), as opposed to a verdict (grant unavailable, refused
+// token, bad request). A remote store may serve from its cache through a
+// transient error, never through a verdict; its follower backs off.
 func Transient(err error) bool {
 	var e *Error
 	if errors.As(err, &e) {
 		switch e.Code {
-		case wire.CodeStoreUnavailable, wire.CodeInternal:
+		case wire.CodeStoreUnavailable, wire.CodeTooManyRequests, wire.CodeInternal:
 			return true
 		case "":
-			return e.Status >= 500
+			return e.Status >= 500 || e.Status == http.StatusTooManyRequests
 		}
 		return false
 	}
