@@ -141,7 +141,7 @@ func (a *app) openServerDB(ctx context.Context, cfg serverconfig.Config, home st
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	// storage.Open's errors never hold the address's password.
-	return storage.Open(ctx, cfg.DatabaseURL, keys)
+	return storage.Open(ctx, cfg.DatabaseURL, keys, storage.WithMaxConns(cfg.DatabaseMaxConns))
 }
 
 // serverTLS loads the certificate, so a bad pair fails before the

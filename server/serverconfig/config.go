@@ -35,12 +35,20 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 )
 
+// maxDatabaseConns bounds database_max_connections: a typo must not
+// become a pool that can exhaust the database's max_connections.
+const maxDatabaseConns = 1000
+
 // Config is a validated server configuration.
 type Config struct {
 	Listen string
 	// DatabaseURL is "postgres://..." or "sqlite:///path". Never print
 	// it: it may hold a password (String redacts it).
 	DatabaseURL string
+	// DatabaseMaxConns is the database connection pool's ceiling; 0 means
+	// the engine's default (storage.DefaultSQLiteConns,
+	// storage.DefaultPostgresConns).
+	DatabaseMaxConns int
 	// KeyFile or KeyEnv: where the master keyring comes from.
 	KeyFile string
 	KeyEnv  string
@@ -90,6 +98,7 @@ type wire struct {
 	Listen         string `yaml:"listen"`
 	DatabaseURL    string `yaml:"database_url"`
 	DatabaseURLEnv string `yaml:"database_url_env"`
+	DatabaseConns  int    `yaml:"database_max_connections"`
 	KeyFile        string `yaml:"key_file"`
 	KeyEnv         string `yaml:"key_env"`
 	TLS            struct {
@@ -163,6 +172,10 @@ func Parse(data []byte, home, base string, getenv func(string) string) (Config, 
 	if err := checkDatabase(&c, abs); err != nil {
 		return Config{}, err
 	}
+	if w.DatabaseConns < 0 || w.DatabaseConns > maxDatabaseConns {
+		return Config{}, fmt.Errorf("database_max_connections: %d is not between 1 and %d (0 or absent: the engine's default)", w.DatabaseConns, maxDatabaseConns)
+	}
+	c.DatabaseMaxConns = w.DatabaseConns
 	switch {
 	case w.KeyFile != "" && w.KeyEnv != "":
 		return Config{}, errors.New("key_file and key_env: give one, not both")

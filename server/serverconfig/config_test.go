@@ -18,11 +18,12 @@ func TestParse(t *testing.T) {
 	}{
 		{"defaults", "version: 1\n", func(c Config) bool {
 			return c.Listen == DefaultListen && c.DatabaseURL == "sqlite:///home/server.db" && c.KeyFile == "/home/master.key" &&
-				c.KeyFileIsDefault && c.LogLevel == "info" && c.ShutdownTimeout == DefaultShutdownTimeout
+				c.KeyFileIsDefault && c.LogLevel == "info" && c.ShutdownTimeout == DefaultShutdownTimeout && c.DatabaseMaxConns == 0
 		}, ""},
 		{"everything", `version: 1
 listen: 0.0.0.0:443
 database_url: postgres://db/alter
+database_max_connections: 40
 key_file: keys/master.key
 tls: {cert: tls/cert.pem, key: tls/key.pem}
 log: {level: debug}
@@ -30,7 +31,7 @@ shutdown_timeout: 5s
 `, func(c Config) bool {
 			return c.Listen == "0.0.0.0:443" && c.DatabaseEngine() == "postgres" && c.KeyFile == "/etc/alter/keys/master.key" &&
 				!c.KeyFileIsDefault && c.TLSCert == "/etc/alter/tls/cert.pem" && c.TLSKey == "/etc/alter/tls/key.pem" &&
-				c.LogLevel == "debug" && c.ShutdownTimeout == 5*time.Second
+				c.LogLevel == "debug" && c.ShutdownTimeout == 5*time.Second && c.DatabaseMaxConns == 40
 		}, ""},
 		{"database from the environment", "version: 1\ndatabase_url_env: DB\nkey_env: ALTER_KEY\n", func(c Config) bool {
 			return c.DatabaseURL == env["DB"] && c.KeyEnv == "ALTER_KEY" && c.KeyFile == ""
@@ -56,6 +57,8 @@ shutdown_timeout: 5s
 		{"unset database env", "version: 1\ndatabase_url_env: NOPE\n", nil, "NOPE"},
 		{"mysql", "version: 1\ndatabase_url: mysql://root:pw@db/alter\n", nil, `scheme "mysql"`},
 		{"both key sources", "version: 1\nkey_file: k\nkey_env: K\n", nil, "key_file and key_env"},
+		{"negative pool", "version: 1\ndatabase_max_connections: -1\n", nil, "database_max_connections"},
+		{"huge pool", "version: 1\ndatabase_max_connections: 100000\n", nil, "database_max_connections"},
 		{"bad level", "version: 1\nlog: {level: loud}\n", nil, "log.level"},
 		{"bad shutdown", "version: 1\nshutdown_timeout: 0s\n", nil, "shutdown_timeout"},
 	}
