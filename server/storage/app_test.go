@@ -7,13 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alter-sidecar/alter/internal/testdb"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/secretstore"
 )
 
 func TestApps(t *testing.T) {
 	ctx := context.Background()
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		d := openT(t, addr)
 		g, err := d.AddFor(ctx, "billing", newSecret("tok-b", "api.github.com"))
 		if err != nil {

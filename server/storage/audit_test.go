@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/alter-sidecar/alter/audit"
+	"github.com/alter-sidecar/alter/internal/testdb"
 	"github.com/alter-sidecar/alter/secretstore"
 )
 
 func TestAudit(t *testing.T) {
 	ctx := context.Background()
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		d := openT(t, addr)
 		base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 		var recs []AuditRecord

@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/alter-sidecar/alter/inject"
+	"github.com/alter-sidecar/alter/internal/testdb"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/secretstore"
 )
 
 func TestGrantRoundTrips(t *testing.T) {
 	ctx := context.Background()
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		d := openT(t, addr)
 		exp := time.Now().Add(time.Hour)
 		ns := newSecret("tok-1", "api.github.com")
@@ -116,7 +117,7 @@ func TestGrantRoundTrips(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	ctx := context.Background()
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		d := openT(t, addr)
 		past := time.Now().Add(-time.Hour)
 		bad := func(f func(*secretstore.NewSecret)) secretstore.NewSecret {
@@ -166,7 +167,7 @@ func TestErrors(t *testing.T) {
 // A blob moved to another secret's row must not open.
 func TestSwappedBlobDoesNotOpen(t *testing.T) {
 	ctx := context.Background()
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		d := openT(t, addr)
 		a := mustAdd(t, d, newSecret("tok-a", "a.example"))
 		b := mustAdd(t, d, newSecret("tok-b", "b.example"))
@@ -181,7 +182,7 @@ func TestSwappedBlobDoesNotOpen(t *testing.T) {
 
 func TestChangeSequence(t *testing.T) {
 	ctx := context.Background()
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		d := openT(t, addr)
 		last := int64(0)
 		step := func(what string, wantKinds ...string) {

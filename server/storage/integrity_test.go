@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/alter-sidecar/alter/inject"
+	"github.com/alter-sidecar/alter/internal/testdb"
 	"github.com/alter-sidecar/alter/secretstore"
 )
 
@@ -29,10 +30,10 @@ func TestIntegrityEditedRowsFailClosed(t *testing.T) {
 		{"secret spec changed", `UPDATE secrets SET spec = '{"type":"api_key","header":"X-Leak"}' WHERE id = ?`, secretArg},
 		{"secret version changed", `UPDATE secrets SET version = 7 WHERE id = ?`, secretArg},
 	}
-	for _, e := range engines() {
+	for _, e := range testdb.Engines() {
 		for _, c := range cases {
-			t.Run(e.name+"/"+c.name, func(t *testing.T) {
-				d := openT(t, e.addr(t))
+			t.Run(e.Name+"/"+c.name, func(t *testing.T) {
+				d := openT(t, e.Fresh(t))
 				ns := newSecret("tok", "api.github.com")
 				exp := time.Now().Add(time.Hour)
 				ns.ExpiresAt = &exp
@@ -84,7 +85,7 @@ func secretArg(g secretstore.Grant) any { return g.SecretID }
 // the other id; a swapped integrity key makes every row unusable.
 func TestIntegrityRowsAreBound(t *testing.T) {
 	ctx := context.Background()
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		d := openT(t, addr)
 		wide := mustAdd(t, d, newSecret("tok", "api.github.com", "uploads.github.com"))
 		narrow := mustAdd(t, d, newSecret("tok2", "api.github.com"))
@@ -113,7 +114,7 @@ func TestIntegrityRowsAreBound(t *testing.T) {
 
 // A keyring that cannot open the integrity key refuses to open the store.
 func TestIntegrityKeyNeedsTheMasterKey(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		openT(t, addr)
 		other, err := secretstore.ParseKeyring([]byte("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\n"), "other")
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alter-sidecar/alter/internal/testdb"
 	"github.com/alter-sidecar/alter/secretstore"
 )
 
@@ -24,7 +25,7 @@ func testSession(t *testing.T, subject string) PortalSession {
 
 func TestPortalSessions(t *testing.T) {
 	ctx := context.Background()
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		// Two replicas: two DBs, each its own pool, on one database.
 		a, b := openT(t, addr), openT(t, addr)
 
@@ -154,7 +155,7 @@ func TestPortalSessions(t *testing.T) {
 // sessions stay.
 func TestRevokedTokenEndsItsSessions(t *testing.T) {
 	ctx := context.Background()
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		a, b := openT(t, addr), openT(t, addr)
 		tok, _, err := a.CreateToken(ctx, NewToken{Kind: TokenAdmin, Name: "ops"})
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/alter-sidecar/alter/inject"
+	"github.com/alter-sidecar/alter/internal/testdb"
 	"github.com/alter-sidecar/alter/secretstore"
 )
 
@@ -35,7 +36,7 @@ func migrationRows(t *testing.T, d *DB) map[int]int64 {
 }
 
 func TestMigrationsApplyOnce(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		d := openT(t, addr)
 		first := migrationRows(t, d)
 		ms, _ := migrations(d.eng.name)
@@ -55,7 +56,7 @@ func TestMigrationsApplyOnce(t *testing.T) {
 }
 
 func TestMigrationsRefuseNewerSchema(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		d := openT(t, addr)
 		if _, err := d.db.Exec(d.q("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 0)"), 999); err != nil {
 			t.Fatal(err)
@@ -68,7 +69,7 @@ func TestMigrationsRefuseNewerSchema(t *testing.T) {
 
 // Several replicas starting at once must apply each migration exactly once.
 func TestConcurrentOpen(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		const n = 4
 		var wg sync.WaitGroup
 		dbs := make([]*DB, n)
@@ -164,7 +165,7 @@ func TestSecretNeverStoredInClear(t *testing.T) {
 // Writers on two replicas at once: nothing lost, and the change sequence
 // lists every write once, in increasing order.
 func TestConcurrentWritesAcrossReplicas(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		a, b := openT(t, addr), openT(t, addr)
 		const each = 10
 		var wg sync.WaitGroup

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/alter-sidecar/alter/internal/testdb"
 )
 
 func TestTokens(t *testing.T) {
 	ctx := context.Background()
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		d := openT(t, addr)
 		admin, adminSecret, err := d.CreateToken(ctx, NewToken{Kind: TokenAdmin, Name: "ops"})
 		if err != nil || !strings.HasPrefix(adminSecret, "alt_a_") || len(adminSecret) != len("alt_a_")+43 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/alter-sidecar/alter/internal/testdb"
 	"github.com/alter-sidecar/alter/secretstore"
 )
 
@@ -16,7 +17,7 @@ const (
 
 func TestUsers(t *testing.T) {
 	ctx := context.Background()
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		d := openT(t, addr)
 		alice, err := d.CreateUser(ctx, "alice", hashA)
 		if err != nil || alice.Name != "alice" || alice.ID == "" || alice.DisabledAt != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alter-sidecar/alter/internal/testdb"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/secretstore"
 )
@@ -15,7 +16,7 @@ import (
 // A waiter on one replica wakes within a second of a write made through
 // another (on PostgreSQL through LISTEN/NOTIFY).
 func TestWaitChangeAcrossReplicas(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		a, b := openT(t, addr), openT(t, addr)
 		ctx := context.Background()
 		start, err := a.LastChange(ctx)
@@ -56,7 +57,7 @@ func TestWaitChangeAcrossReplicas(t *testing.T) {
 // watcher, the pool never grows past its ceiling, and a write wakes them
 // all.
 func TestWaitChangeManyWaiters(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		d := openT(t, addr)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -95,7 +96,7 @@ func TestWaitChangeManyWaiters(t *testing.T) {
 // Close releases parked waiters with ErrStoreUnavailable, and later
 // waiters get it at once.
 func TestWaitChangeClose(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		d, err := Open(context.Background(), addr, testSealer)
 		if err != nil {
 			t.Fatal(err)
@@ -138,7 +139,7 @@ func TestSmallPoolWritesAndReads(t *testing.T) {
 		{"default", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			forEachEngine(t, func(t *testing.T, addr string) {
+			testdb.ForEach(t, func(t *testing.T, addr string) {
 				d, err := Open(context.Background(), addr, testSealer, WithMaxConns(tc.conns))
 				if err != nil {
 					t.Fatal(err)
