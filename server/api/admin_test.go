@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/alter-sidecar/alter/inject"
+	"github.com/alter-sidecar/alter/internal/testdb"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/secretstore"
 	"github.com/alter-sidecar/alter/server/wire"
@@ -27,7 +28,7 @@ func bearerSecret(app, value string, hosts ...string) map[string]any {
 }
 
 func TestAdminGrantEndpoints(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		e := newEnv(t, addr)
 		var g wire.GrantInfo
 		e.must(201, "POST", "/v1/secrets", e.admin, bearerSecret("billing", sentinel, "api.stripe.com"), &g)
@@ -173,7 +174,7 @@ func checkError(t *testing.T, a answer, status int, code, want string) {
 }
 
 func TestTokensEndpoints(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		e := newEnv(t, addr)
 		var tok wire.Token
 		e.must(201, "POST", "/v1/tokens", e.admin, wire.NewToken{Kind: "sidecar", Name: "pod-9", App: "billing"}, &tok)
@@ -208,7 +209,7 @@ func TestTokensEndpoints(t *testing.T) {
 }
 
 func TestAuditEndpoints(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		e := newEnv(t, addr)
 		now := time.Now().UTC().Truncate(time.Second)
 		rec := func(id, decision string, at time.Time) map[string]any {
@@ -278,7 +279,7 @@ func TestAuditEndpoints(t *testing.T) {
 }
 
 func TestHealth(t *testing.T) {
-	e := newEnv(t, engines()[0].addr(t))
+	e := newEnv(t, testdb.SQLite(t))
 	e.must(200, "GET", "/healthz", "", nil, nil)
 	e.must(200, "GET", "/readyz", "", nil, nil)
 	e.db.Close()

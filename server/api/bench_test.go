@@ -2,15 +2,11 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/alter-sidecar/alter/inject"
+	"github.com/alter-sidecar/alter/internal/testdb"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/secretstore"
 	"github.com/alter-sidecar/alter/server/client"
@@ -55,65 +52,16 @@ type resolveFixture struct {
 	ids   []string
 }
 
-// benchEngine is engineCase for benchmarks: addr returns a fresh
-// database's address, registering its removal on tb, or "" and why the
-// engine cannot run here.
-type benchEngine struct {
-	name string
-	addr func(tb testing.TB) (addr, skip string)
-}
-
-func benchEngines() []benchEngine {
-	return []benchEngine{
-		{"sqlite", func(tb testing.TB) (string, string) {
-			return "sqlite://" + filepath.Join(tb.TempDir(), "alter.db"), ""
-		}},
-		{"postgres", benchPostgres},
-	}
-}
-
-// benchPostgres is freshPostgres for a testing.TB (the tests' helper takes
-// a *testing.T).
-func benchPostgres(tb testing.TB) (string, string) {
-	base := os.Getenv(pgEnv)
-	if base == "" {
-		return "", "PostgreSQL benchmark skipped: set " + pgEnv + " (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run it"
-	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "alter_api_bench_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { admin.Close() })
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		tb.Fatalf("create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema, ""
-}
-
 // forEachBenchEngine runs fn as a sub-benchmark per engine. The testing
 // package calls a sub-benchmark several times (b.N = 1, then more) and
 // runs its cleanups after each call, so the fixture is built on the first
 // call only and torn down when the parent ends.
 func forEachBenchEngine(parent *testing.B, fn func(b *testing.B, fx *resolveFixture)) {
-	for _, e := range benchEngines() {
+	for _, e := range testdb.Engines() {
 		var fx *resolveFixture
-		parent.Run(e.name, func(b *testing.B) {
+		parent.Run(e.Name, func(b *testing.B) {
 			if fx == nil {
-				tb := setupTB{B: b, parent: parent}
-				addr, skip := e.addr(tb)
-				if skip != "" {
+				if skip := e.Missing(); skip != "" {
 					// go test shows a skipped benchmark's message only
 					// with -v; a missing engine should not pass unnoticed.
 					if !testing.Verbose() {
@@ -121,7 +69,8 @@ func forEachBenchEngine(parent *testing.B, fn func(b *testing.B, fx *resolveFixt
 					}
 					b.Skip(skip)
 				}
-				fx = newResolveFixture(tb, addr)
+				tb := setupTB{B: b, parent: parent}
+				fx = newResolveFixture(tb, e.Fresh(tb))
 			}
 			fn(b, fx)
 		})

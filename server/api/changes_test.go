@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alter-sidecar/alter/internal/testdb"
 	"github.com/alter-sidecar/alter/server/storage"
 	"github.com/alter-sidecar/alter/server/wire"
 )
@@ -18,7 +19,7 @@ import (
 // through ANOTHER server sharing the database (two storage.DB opened
 // separately: on PostgreSQL, LISTEN/NOTIFY between replicas).
 func TestLongPollWakesAcrossReplicas(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		a := newEnv(t, addr)
 		b := newEnv(t, addr)
 		var start wire.Changes
@@ -64,7 +65,7 @@ func TestLongPollWakesAcrossReplicas(t *testing.T) {
 }
 
 func TestLongPoll(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		e := newEnv(t, addr)
 		var g wire.GrantInfo
 		e.must(201, "POST", "/v1/secrets", e.admin, bearerSecret("billing", sentinel, "api.stripe.com"), &g)
@@ -182,7 +183,7 @@ func nextChange(t *testing.T, events <-chan sseEvent) (sseEvent, storage.Change)
 }
 
 func TestEventStream(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		e := newEnv(t, addr, func(o *Options) { o.KeepAlive = 100 * time.Millisecond })
 		events, stop := readSSE(t, e, "")
 		defer stop()
@@ -222,7 +223,7 @@ func TestEventStream(t *testing.T) {
 
 // Closing the handler ends parked long polls at once (graceful shutdown).
 func TestCloseEndsLongPolls(t *testing.T) {
-	e := newEnv(t, engines()[0].addr(t))
+	e := newEnv(t, testdb.SQLite(t))
 	done := make(chan answer, 1)
 	go func() { done <- e.call("GET", "/v1/sidecar/changes?after=0&wait=60s", e.billing, nil) }()
 	time.Sleep(200 * time.Millisecond)

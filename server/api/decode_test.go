@@ -4,11 +4,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/alter-sidecar/alter/internal/testdb"
 	"github.com/alter-sidecar/alter/server/wire"
 )
 
 func TestStrictDecoding(t *testing.T) {
-	e := newEnv(t, engines()[0].addr(t))
+	e := newEnv(t, testdb.SQLite(t))
 	valid := `{"injection":{"type":"bearer"},"fields":{"token":"` + sentinel + `"},"policy":{"destinations":["a.example"]}}`
 	cases := []struct {
 		name, body string
@@ -52,7 +53,7 @@ func TestStrictDecoding(t *testing.T) {
 // The secret is in no answer but the sidecar's resolution, and in no log
 // line: a whole session through every endpoint that touches it.
 func TestSecretOnlyInResolution(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		e := newEnv(t, addr)
 		var answers []answer
 		keep := func(a answer) answer { answers = append(answers, a); return a }

@@ -3,16 +3,11 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +21,7 @@ import (
 )
 
 // The suite runs on SQLite always and on PostgreSQL when
-// ALTER_TEST_DATABASE_URL is set, as server/storage's does.
+// ALTER_TEST_DATABASE_URL is set (internal/testdb), as server/storage's does.
 
 var testKeys = func() *secretstore.Keyring {
 	k, err := secretstore.ParseKeyring([]byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))+"\n"), "test key")
@@ -35,54 +30,6 @@ var testKeys = func() *secretstore.Keyring {
 	}
 	return k
 }()
-
-const pgEnv = "ALTER_TEST_DATABASE_URL"
-
-type engineCase struct {
-	name string
-	addr func(t *testing.T) string
-}
-
-func engines() []engineCase {
-	return []engineCase{
-		{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "alter.db") }},
-		{"postgres", freshPostgres},
-	}
-}
-
-func freshPostgres(t *testing.T) string {
-	base := os.Getenv(pgEnv)
-	if base == "" {
-		t.Skipf("PostgreSQL tests skipped: set %s (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run them", pgEnv)
-	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "alter_api_test_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
-}
-
-func forEachEngine(t *testing.T, fn func(t *testing.T, addr string)) {
-	for _, e := range engines() {
-		t.Run(e.name, func(t *testing.T) { fn(t, e.addr(t)) })
-	}
-}
 
 // logBuffer collects the JSON log lines of a test's server.
 type logBuffer struct {
@@ -221,19 +168,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// execSQL runs a statement on the database behind addr, bypassing alter.
-func execSQL(addr, stmt string) error {
-	driver, dsn := "pgx", addr
-	if path, ok := strings.CutPrefix(addr, "sqlite://"); ok {
-		driver, dsn = "sqlite", path
-	}
-	db, err := sql.Open(driver, dsn)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	_, err = db.Exec(stmt)
-	return err
 }

@@ -10,13 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alter-sidecar/alter/internal/testdb"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/server/storage"
 	"github.com/alter-sidecar/alter/server/wire"
 )
 
 func TestAuth(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		e := newEnv(t, addr)
 		ctx := context.Background()
 		revoked, revokedSecret, err := e.db.CreateToken(ctx, storage.NewToken{Kind: storage.TokenAdmin, Name: "old"})
@@ -90,7 +91,7 @@ func TestAuth(t *testing.T) {
 // byte, whatever the reason: unknown, revoked, expired, another app's, or
 // of no app.
 func TestSidecarGrantUnavailableIsOneAnswer(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		e := newEnv(t, addr)
 		var own, other, none, revoked, short wire.GrantInfo
 		e.must(201, "POST", "/v1/secrets", e.admin, bearerSecret("billing", sentinel, "api.stripe.com"), &own)
@@ -121,7 +122,7 @@ func TestSidecarGrantUnavailableIsOneAnswer(t *testing.T) {
 }
 
 func TestSidecarResolveAndPolicies(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		e := newEnv(t, addr)
 		var g, c wire.GrantInfo
 		e.must(201, "POST", "/v1/secrets", e.admin, bearerSecret("billing", sentinel, "api.stripe.com", "files.stripe.com"), &g)
@@ -178,12 +179,12 @@ func TestResolutionMatchesWire(t *testing.T) {
 // A row edited in the database: the sidecar gets store_unavailable, the
 // admin sees the grant unusable.
 func TestEditedRowFailsClosed(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		e := newEnv(t, addr)
 		var g wire.GrantInfo
 		e.must(201, "POST", "/v1/secrets", e.admin, bearerSecret("billing", sentinel, "api.stripe.com"), &g)
 		// As an attacker with database access: widen the policy in SQL.
-		if err := execSQL(addr, `UPDATE grants SET policy = '{"destinations":["evil.example"]}' WHERE id = '`+g.ID+`'`); err != nil {
+		if _, err := testdb.Raw(t, addr).Exec(`UPDATE grants SET policy = '{"destinations":["evil.example"]}' WHERE id = '` + g.ID + `'`); err != nil {
 			t.Fatal(err)
 		}
 		checkError(t, e.call("GET", "/v1/sidecar/grants/"+g.ID, e.billing, nil), 503, wire.CodeStoreUnavailable, "")

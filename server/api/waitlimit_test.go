@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/alter-sidecar/alter/internal/testdb"
 	"github.com/alter-sidecar/alter/server/storage"
 	"github.com/alter-sidecar/alter/server/wire"
 )
@@ -79,7 +80,7 @@ func TestWaitLimits(t *testing.T) {
 		{"global cap: event streams", 0, 4, 4, true, true, "other", 429},
 		{"small per-token cap", 2, 0, 2, false, false, "billing", 429},
 	}
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				e := newEnv(t, addr, func(o *Options) { o.MaxWaitsPerToken, o.MaxWaits = tc.perToken, tc.total })
@@ -136,7 +137,7 @@ func TestWaitLimits(t *testing.T) {
 // pool stays under its ceiling, and one write wakes every poll.
 func TestLongPollFlood(t *testing.T) {
 	const tokens, perToken = 64, DefaultMaxWaitsPerToken // 512 long polls
-	forEachEngine(t, func(t *testing.T, addr string) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
 		e := newEnv(t, addr)
 		var g wire.GrantInfo
 		e.must(201, "POST", "/v1/secrets", e.admin, bearerSecret("billing", sentinel, "api.stripe.com"), &g)
