@@ -3,20 +3,16 @@ package portal
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/alter-sidecar/alter/internal/testdb"
 	"github.com/alter-sidecar/alter/secretstore"
 	"github.com/alter-sidecar/alter/server/storage"
 )
@@ -24,62 +20,6 @@ import (
 // The portal on the real storage, on both engines: SQLite always,
 // PostgreSQL when ALTER_TEST_DATABASE_URL is set (as server/storage's
 // tests), each test in a fresh schema.
-
-const pgEnv = "ALTER_TEST_DATABASE_URL"
-
-// dbEngine is a fresh database per test: its address, and a raw handle
-// for editing rows behind alter's back.
-type dbEngine struct {
-	name string
-	open func(t *testing.T) (addr string, raw *sql.DB)
-}
-
-func dbEngines() []dbEngine {
-	return []dbEngine{
-		{"sqlite", func(t *testing.T) (string, *sql.DB) {
-			path := filepath.Join(t.TempDir(), "alter.db")
-			raw, err := sql.Open("sqlite", path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { raw.Close() })
-			return "sqlite://" + path, raw
-		}},
-		{"postgres", func(t *testing.T) (string, *sql.DB) {
-			base := os.Getenv(pgEnv)
-			if base == "" {
-				t.Skipf("PostgreSQL tests skipped: set %s (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)", pgEnv)
-			}
-			b := make([]byte, 6)
-			_, _ = rand.Read(b)
-			schema := "alter_portal_test_" + hex.EncodeToString(b)
-			admin, err := sql.Open("pgx", base)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { admin.Close() })
-			if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-				t.Fatalf("create schema: %v", err)
-			}
-			t.Cleanup(func() {
-				if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-					t.Errorf("drop schema %s: %v", schema, err)
-				}
-			})
-			sep := "?"
-			if strings.Contains(base, "?") {
-				sep = "&"
-			}
-			addr := base + sep + "search_path=" + schema
-			raw, err := sql.Open("pgx", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { raw.Close() })
-			return addr, raw
-		}},
-	}
-}
 
 var dbTestKeyring = func() *secretstore.Keyring {
 	k, err := secretstore.ParseKeyring([]byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, 32))+"\n"), "test key")
@@ -114,9 +54,10 @@ func addUser(t *testing.T, db storage.Storage, name, password string) {
 }
 
 func TestDBUsers(t *testing.T) {
-	for _, e := range dbEngines() {
-		t.Run(e.name, func(t *testing.T) {
-			addr, raw := e.open(t)
+	for _, e := range testdb.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			addr := e.Fresh(t)
+			raw := testdb.Raw(t, addr)
 			db := openDB(t, addr)
 			addUser(t, db, "alice", alicePassword)
 			addUser(t, db, "bob", alicePassword)
@@ -126,7 +67,7 @@ func TestDBUsers(t *testing.T) {
 			}
 			// mallory's row gets the hash of a password the attacker chose.
 			planted, _ := HashPassword("the attacker's password")
-			if _, err := raw.Exec(rebind(e.name, `UPDATE users SET password_hash = ? WHERE name = ?`), planted, "mallory"); err != nil {
+			if _, err := raw.Exec(rebind(e.Name, `UPDATE users SET password_hash = ? WHERE name = ?`), planted, "mallory"); err != nil {
 				t.Fatal(err)
 			}
 			users := DBUsers{Store: db}
@@ -193,116 +134,113 @@ func rebind(engine, q string) string {
 // through one is accepted by the other, its forms' CSRF token included;
 // logout through either ends it for both; expiry holds everywhere.
 func TestDBSessionsAcrossReplicas(t *testing.T) {
-	for _, e := range dbEngines() {
-		t.Run(e.name, func(t *testing.T) {
-			addr, _ := e.open(t)
-			dbA, dbB := openDB(t, addr), openDB(t, addr)
-			addUser(t, dbA, "alice", alicePassword)
-			replica := func(db *storage.DB) *harness {
-				return newHarness(t, &StorageBackend{Store: db, CheckUser: DBUsers{Store: db}.Check}, false, func(c *Config) {
-					c.Sessions = NewDBSessions(db, DBSessionsConfig{IdleTimeout: c.IdleTimeout, MaxAge: c.MaxAge, Now: c.Now})
-				})
-			}
-			a, b := replica(dbA), replica(dbB)
-			// One clock for both replicas.
-			b.clockMu.Lock()
-			b.clock = a.now()
-			b.clockMu.Unlock()
-			advance := func(d time.Duration) { a.advance(d); b.advance(d) }
-
-			// login logs in through a fresh browser on a, and gives b its
-			// cookies.
-			login := func(t *testing.T) {
-				for _, h := range []*harness{a, b} {
-					h.client.Jar, _ = cookiejar.New(nil)
-				}
-				_, body := a.get(Prefix + "/login")
-				resp, _ := a.post(Prefix+"/login", url.Values{"csrf": {a.csrfOf(body)}, "method": {"password"},
-					"username": {"alice"}, "password": {alicePassword}})
-				if resp.StatusCode != http.StatusSeeOther {
-					t.Fatalf("password login through a: %d", resp.StatusCode)
-				}
-				ua, _ := url.Parse(a.srv.URL + Prefix + "/")
-				ub, _ := url.Parse(b.srv.URL + Prefix + "/")
-				b.client.Jar.SetCookies(ub, a.client.Jar.Cookies(ua))
-			}
-
-			t.Run("session made on a works on b", func(t *testing.T) {
-				login(t)
-				resp, body := b.get(Prefix + "/grants")
-				if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Signed in as alice") {
-					t.Fatalf("b: %d, want the grants page for alice", resp.StatusCode)
-				}
-				// The CSRF token a's pages carry is the session's, so b takes a
-				// form built on a.
-				_, body = a.get(Prefix + "/grants")
-				resp, body = b.post(Prefix+"/secrets", url.Values{"csrf": {a.csrfOf(body)}, "kind": {"type:bearer"},
-					"field_token": {sentinel}, "hosts": {"api.example.com"}, "name": {"example"}})
-				if resp.StatusCode != http.StatusSeeOther {
-					t.Fatalf("a form from a, posted to b: %d\n%s", resp.StatusCode, body)
-				}
-				// A stale or foreign token is still refused there.
-				resp, _ = b.post(Prefix+"/secrets", url.Values{"csrf": {newToken()}, "kind": {"type:bearer"},
-					"field_token": {sentinel}, "hosts": {"api.example.com"}})
-				if resp.StatusCode != http.StatusForbidden {
-					t.Fatalf("wrong CSRF token on b: %d", resp.StatusCode)
-				}
+	testdb.ForEach(t, func(t *testing.T, addr string) {
+		dbA, dbB := openDB(t, addr), openDB(t, addr)
+		addUser(t, dbA, "alice", alicePassword)
+		replica := func(db *storage.DB) *harness {
+			return newHarness(t, &StorageBackend{Store: db, CheckUser: DBUsers{Store: db}.Check}, false, func(c *Config) {
+				c.Sessions = NewDBSessions(db, DBSessionsConfig{IdleTimeout: c.IdleTimeout, MaxAge: c.MaxAge, Now: c.Now})
 			})
+		}
+		a, b := replica(dbA), replica(dbB)
+		// One clock for both replicas.
+		b.clockMu.Lock()
+		b.clock = a.now()
+		b.clockMu.Unlock()
+		advance := func(d time.Duration) { a.advance(d); b.advance(d) }
 
-			t.Run("logout on b ends it on a", func(t *testing.T) {
-				_, body := b.get(Prefix + "/grants")
-				resp, _ := b.post(Prefix+"/logout", url.Values{"csrf": {b.csrfOf(body)}})
-				if resp.StatusCode != http.StatusSeeOther {
-					t.Fatalf("logout on b: %d", resp.StatusCode)
-				}
-				if resp, _ := a.get(Prefix + "/grants"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != Prefix+"/login" {
-					t.Fatalf("a after logout on b: %d %s", resp.StatusCode, resp.Header.Get("Location"))
-				}
-			})
-
-			for _, tc := range []struct {
-				name  string
-				steps []time.Duration // requests on b, this long apart
-				live  bool
-			}{
-				{"used every 20 minutes for an hour", repeat(20*time.Minute, 3), true},
-				{"idle for 31 minutes", []time.Duration{31 * time.Minute}, false},
-				{"past the absolute age, though never idle", repeat(25*time.Minute, 29), false},
-			} {
-				t.Run("expiry: "+tc.name, func(t *testing.T) {
-					login(t)
-					var resp *http.Response
-					for _, d := range tc.steps {
-						advance(d)
-						resp, _ = b.get(Prefix + "/grants")
-					}
-					if live := resp.StatusCode == http.StatusOK; live != tc.live {
-						t.Fatalf("b: %d, want live %v", resp.StatusCode, tc.live)
-					}
-					if resp, _ := a.get(Prefix + "/grants"); (resp.StatusCode == http.StatusOK) != tc.live {
-						t.Fatalf("a disagrees with b: %d", resp.StatusCode)
-					}
-				})
+		// login logs in through a fresh browser on a, and gives b its
+		// cookies.
+		login := func(t *testing.T) {
+			for _, h := range []*harness{a, b} {
+				h.client.Jar, _ = cookiejar.New(nil)
 			}
+			_, body := a.get(Prefix + "/login")
+			resp, _ := a.post(Prefix+"/login", url.Values{"csrf": {a.csrfOf(body)}, "method": {"password"},
+				"username": {"alice"}, "password": {alicePassword}})
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("password login through a: %d", resp.StatusCode)
+			}
+			ua, _ := url.Parse(a.srv.URL + Prefix + "/")
+			ub, _ := url.Parse(b.srv.URL + Prefix + "/")
+			b.client.Jar.SetCookies(ub, a.client.Jar.Cookies(ua))
+		}
 
-			t.Run("disabling the user ends the session", func(t *testing.T) {
-				login(t)
-				if _, err := dbA.DisableUser(t.Context(), "alice"); err != nil {
-					t.Fatal(err)
-				}
-				if resp, _ := b.get(Prefix + "/grants"); resp.StatusCode != http.StatusSeeOther {
-					t.Fatalf("b after disabling alice: %d", resp.StatusCode)
-				}
-			})
+		t.Run("session made on a works on b", func(t *testing.T) {
+			login(t)
+			resp, body := b.get(Prefix + "/grants")
+			if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Signed in as alice") {
+				t.Fatalf("b: %d, want the grants page for alice", resp.StatusCode)
+			}
+			// The CSRF token a's pages carry is the session's, so b takes a
+			// form built on a.
+			_, body = a.get(Prefix + "/grants")
+			resp, body = b.post(Prefix+"/secrets", url.Values{"csrf": {a.csrfOf(body)}, "kind": {"type:bearer"},
+				"field_token": {sentinel}, "hosts": {"api.example.com"}, "name": {"example"}})
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("a form from a, posted to b: %d\n%s", resp.StatusCode, body)
+			}
+			// A stale or foreign token is still refused there.
+			resp, _ = b.post(Prefix+"/secrets", url.Values{"csrf": {newToken()}, "kind": {"type:bearer"},
+				"field_token": {sentinel}, "hosts": {"api.example.com"}})
+			if resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("wrong CSRF token on b: %d", resp.StatusCode)
+			}
 		})
-	}
+
+		t.Run("logout on b ends it on a", func(t *testing.T) {
+			_, body := b.get(Prefix + "/grants")
+			resp, _ := b.post(Prefix+"/logout", url.Values{"csrf": {b.csrfOf(body)}})
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("logout on b: %d", resp.StatusCode)
+			}
+			if resp, _ := a.get(Prefix + "/grants"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != Prefix+"/login" {
+				t.Fatalf("a after logout on b: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+			}
+		})
+
+		for _, tc := range []struct {
+			name  string
+			steps []time.Duration // requests on b, this long apart
+			live  bool
+		}{
+			{"used every 20 minutes for an hour", repeat(20*time.Minute, 3), true},
+			{"idle for 31 minutes", []time.Duration{31 * time.Minute}, false},
+			{"past the absolute age, though never idle", repeat(25*time.Minute, 29), false},
+		} {
+			t.Run("expiry: "+tc.name, func(t *testing.T) {
+				login(t)
+				var resp *http.Response
+				for _, d := range tc.steps {
+					advance(d)
+					resp, _ = b.get(Prefix + "/grants")
+				}
+				if live := resp.StatusCode == http.StatusOK; live != tc.live {
+					t.Fatalf("b: %d, want live %v", resp.StatusCode, tc.live)
+				}
+				if resp, _ := a.get(Prefix + "/grants"); (resp.StatusCode == http.StatusOK) != tc.live {
+					t.Fatalf("a disagrees with b: %d", resp.StatusCode)
+				}
+			})
+		}
+
+		t.Run("disabling the user ends the session", func(t *testing.T) {
+			login(t)
+			if _, err := dbA.DisableUser(t.Context(), "alice"); err != nil {
+				t.Fatal(err)
+			}
+			if resp, _ := b.get(Prefix + "/grants"); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("b after disabling alice: %d", resp.StatusCode)
+			}
+		})
+	})
 }
 
 // The control: with per-process sessions (the default), the other
 // replica does not know the session, so the test above would catch a
 // server that lost its shared store.
 func TestMemorySessionsAreNotShared(t *testing.T) {
-	addr, _ := dbEngines()[0].open(t)
+	addr := testdb.SQLite(t)
 	db := openDB(t, addr)
 	addUser(t, db, "alice", alicePassword)
 	backend := &StorageBackend{Store: db, CheckUser: DBUsers{Store: db}.Check}
