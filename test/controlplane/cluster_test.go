@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/alter-sidecar/alter/internal/testdb"
 )
 
 // cluster is a control plane on one database: replicas that share the
@@ -33,7 +35,7 @@ var (
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	c := &cluster{t: t, dir: t.TempDir(), dbURL: freshDatabase(t), up: startUpstream(t), replicas: map[string]*proc{}}
+	c := &cluster{t: t, dir: t.TempDir(), dbURL: testdb.Postgres(t), up: startUpstream(t), replicas: map[string]*proc{}}
 	// The first replica's home makes the keyring; the others are given it.
 	c.keyFile = filepath.Join(c.dir, "server-key")
 	c.must(run(context.Background(), "", nil, "--home", filepath.Join(c.dir, "keygen"), "init"))
