@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/alter-sidecar/alter/certs"
+	"github.com/alter-sidecar/alter/internal/testbin"
 )
 
 // These tests drive the built binary with real curl, as a user would.
@@ -39,11 +40,7 @@ func alterBinary(t *testing.T) string {
 			buildErr = err
 			return
 		}
-		builtPath = filepath.Join(dir, "alter")
-		out, err := exec.Command("go", "build", "-o", builtPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
+		builtPath, buildErr = testbin.BuildAlter(dir)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
@@ -71,30 +68,13 @@ type binEnv struct {
 	curl     string
 	proxyURL string
 	adminURL string
-	stderr   *syncBuffer
-	stdout   *syncBuffer
+	stderr   *testbin.SyncBuffer
+	stdout   *testbin.SyncBuffer
 	audit    string
 	cfgPath  string
 	cmd      *exec.Cmd
 	exited   chan error
 	seen     chan http.Header
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func (e *binEnv) alter(stdin string, args ...string) (string, error) {
@@ -118,7 +98,7 @@ func startBinEnv(t *testing.T) *binEnv { return startBinEnvAudit(t, "", "") }
 func startBinEnvAudit(t *testing.T, auditPath, auditExtra string) *binEnv {
 	t.Helper()
 	e := &binEnv{t: t, bin: alterBinary(t), curl: needCurl(t), home: filepath.Join(t.TempDir(), "home"),
-		stderr: &syncBuffer{}, stdout: &syncBuffer{}, seen: make(chan http.Header, 16)}
+		stderr: &testbin.SyncBuffer{}, stdout: &testbin.SyncBuffer{}, seen: make(chan http.Header, 16)}
 	if _, err := e.alter("", "init"); err != nil {
 		t.Fatal(err)
 	}
@@ -486,7 +466,7 @@ func TestProxyRunsOnDefaults(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "fresh")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr syncBuffer
+	var stderr testbin.SyncBuffer
 	cmd := exec.CommandContext(ctx, bin, "proxy", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "ALTER_HOME="+home)
 	cmd.Stderr = &stderr

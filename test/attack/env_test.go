@@ -14,9 +14,10 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/alter-sidecar/alter/internal/testbin"
 )
 
 // Names the suite pins with upstream.resolve. The good upstream answers
@@ -53,8 +54,8 @@ type env struct {
 	auditPath  string
 	proxyAddr  string
 	adminAddr  string
-	stderr     *syncBuffer
-	stdout     *syncBuffer
+	stderr     *testbin.SyncBuffer
+	stdout     *testbin.SyncBuffer
 	sentinel   string
 	good, evil *upstream // TLS
 	plain      *upstream // plain HTTP, http://plain.attack.test:80
@@ -63,23 +64,6 @@ type env struct {
 	upCA       *upstreamCA
 	pins       map[string]string
 	grants     map[string]string // name -> grant id
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newSentinel() string {
@@ -97,7 +81,7 @@ func (e *env) secret(tag string) string { return e.sentinel + tag }
 func startEnv(t *testing.T, opts envOpts) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, dir: dir, home: filepath.Join(dir, "home"), stderr: &syncBuffer{}, stdout: &syncBuffer{},
+	e := &env{t: t, dir: dir, home: filepath.Join(dir, "home"), stderr: &testbin.SyncBuffer{}, stdout: &testbin.SyncBuffer{},
 		sentinel: newSentinel(), pins: map[string]string{}, grants: map[string]string{}}
 	if _, err := e.alter("", "init"); err != nil {
 		t.Fatal(err)

@@ -1,31 +1,14 @@
 package attack
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/alter-sidecar/alter/internal/testbin"
 )
 
 // alterBin is the binary built once for the whole package run: the suite
-// attacks what users run, not the packages in process.
+// runs what users run, not the packages in process.
 var alterBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "alter-attack-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	alterBin = filepath.Join(dir, "alter")
-	out, err := exec.Command("go", "build", "-o", alterBin, "github.com/alter-sidecar/alter/cmd/alter").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "go build ./cmd/alter: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m, &alterBin)) }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/alter-sidecar/alter/internal/testbin"
 )
 
 // Class 8: a tampered or swapped record, a wrong or short key are errors
@@ -115,7 +117,7 @@ func TestAttackStoreAndKeys(t *testing.T) {
 			cfg, _ := os.ReadFile(e.cfgPath)
 			e2 := *e
 			e2.t, e2.proxyAddr, e2.adminAddr = t, "", ""
-			e2.stderr, e2.stdout = &syncBuffer{}, &syncBuffer{}
+			e2.stderr, e2.stdout = &testbin.SyncBuffer{}, &testbin.SyncBuffer{}
 			e2.cfgPath = e.dir + "/" + strings.ReplaceAll(name, " ", "-") + ".yaml"
 			_ = os.WriteFile(e2.cfgPath, []byte(strings.Replace(string(cfg), e.home+"/master.key", key, 1)), 0o600)
 			if !e2.tryStart() {

@@ -7,35 +7,18 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/alter-sidecar/alter/internal/testbin"
 )
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // proc is one running alter process.
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
-	out    *syncBuffer // stdout and stderr together
+	out    *testbin.SyncBuffer // stdout and stderr together
 	exited chan struct{}
 	addr   string // what it said it listens on
 	admin  string // and its admin listener, if it named one
@@ -46,7 +29,7 @@ type proc struct {
 // admin listener).
 func start(t *testing.T, name string, ready *regexp.Regexp, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &syncBuffer{}, exited: make(chan struct{})}
+	p := &proc{name: name, out: &testbin.SyncBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(alterBin, args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/alter-sidecar/alter/certs"
+	"github.com/alter-sidecar/alter/internal/testbin"
 	"github.com/alter-sidecar/alter/sdk/vault"
 )
 
@@ -51,9 +52,9 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	e := &env{repo: repo, bin: filepath.Join(dir, "alter"), home: filepath.Join(dir, "home"), auth: map[string]string{}}
-	if out, err := exec.Command("go", "build", "-o", e.bin, "github.com/alter-sidecar/alter/cmd/alter").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	e := &env{repo: repo, home: filepath.Join(dir, "home"), auth: map[string]string{}}
+	if e.bin, err = testbin.BuildAlter(dir); err != nil {
+		t.Fatal(err)
 	}
 	e.run(t, "", "init")
 	// Added before the proxy starts, so no waiting for the store poll.
@@ -99,7 +100,7 @@ audit: {path: %q}
 		t.Fatal(err)
 	}
 
-	var stderr lockedBuffer
+	var stderr testbin.SyncBuffer
 	cmd := exec.Command(e.bin, "--home", e.home, "proxy", "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	if err := cmd.Start(); err != nil {
@@ -282,21 +283,4 @@ func TestSDKAgainstBinary(t *testing.T) {
 	if !errors.As(err, &denied) || denied.Rule != "destination" {
 		t.Fatalf("other host: %v", err)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -12,13 +12,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/alter-sidecar/alter/internal/testbin"
 )
 
 // TestPortalWithAlterBinaries is issue 9's check as a new user would do
@@ -35,10 +36,9 @@ func TestPortalWithAlterBinaries(t *testing.T) {
 	}
 	b := newBrowser(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "alter")
-	build := exec.Command("go", "build", "-o", bin, "github.com/alter-sidecar/alter/cmd/alter")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := testbin.BuildAlter(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	alter := func(home string, args ...string) string {
 		t.Helper()
@@ -167,7 +167,7 @@ func TestPortalWithAlterBinaries(t *testing.T) {
 	}
 	b.shot("audit-binaries")
 	for _, p := range []*proc{server, sidecar} {
-		if strings.Contains(p.output(), sentinel) {
+		if strings.Contains(p.out.String(), sentinel) {
 			t.Errorf("%s printed the secret", p.name)
 		}
 	}
@@ -218,21 +218,8 @@ type proc struct {
 	name string
 	addr string // what it said it listens on
 	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
+	out  testbin.SyncBuffer // stdout and stderr together
 	done chan struct{}
-}
-
-func (p *proc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *proc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
 }
 
 // startProc runs a process and waits until its output matches ready,
@@ -242,7 +229,7 @@ func startProc(t *testing.T, name string, ready *regexp.Regexp, bin string, args
 	t.Helper()
 	p := &proc{name: name, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -258,17 +245,17 @@ func startProc(t *testing.T, name string, ready *regexp.Regexp, bin string, args
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if m := ready.FindStringSubmatch(p.output()); m != nil {
+		if m := ready.FindStringSubmatch(p.out.String()); m != nil {
 			p.addr = m[1]
 			return p
 		}
 		select {
 		case <-p.done:
-			t.Fatalf("%s exited before it was ready:\n%s", name, p.output())
+			t.Fatalf("%s exited before it was ready:\n%s", name, p.out.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after 60s:\n%s", name, p.output())
+			t.Fatalf("%s not ready after 60s:\n%s", name, p.out.String())
 		}
 	}
 }
