@@ -9,13 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/alter-sidecar/alter/internal/testbin"
 	"github.com/alter-sidecar/alter/secretstore"
 	"github.com/alter-sidecar/alter/server/storage"
 )
@@ -32,24 +32,9 @@ var testKeys = func() *secretstore.Keyring {
 }()
 
 // logBuffer collects the JSON log lines of a test's server.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type logBuffer struct{ testbin.SyncBuffer }
 
 func (l *logBuffer) Sync() error { return nil }
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // env is one API server over one database, with an admin token and a
 // sidecar token for each of the apps "billing" and "search".
