@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/alter-sidecar/alter/internal/httpstatus"
 )
 
 // Field names of the access log line, one per request.
@@ -32,43 +34,13 @@ func infoFrom(ctx context.Context) *reqInfo {
 	return info
 }
 
-// statusWriter remembers the status. It passes Flush through for the
-// event stream.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-func (s *statusWriter) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the connection (deadlines).
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
 // accessLog writes one line per request after it is answered, and turns a
 // handler panic into a 500 (logged) instead of a dropped connection.
 func accessLog(log *zap.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		info := &reqInfo{}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &httpstatus.Writer{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 		defer func() {
 			if p := recover(); p != nil {
@@ -77,14 +49,14 @@ func accessLog(log *zap.Logger, next http.Handler) http.Handler {
 				}
 				info.code, info.detail = errInternal.code, "panic in handler"
 				log.Error("handler panic", zap.String(LogMethod, r.Method), zap.String(LogPath, r.URL.Path), zap.Any("panic", p))
-				if sw.status == 0 {
+				if sw.Status == 0 {
 					writeError(sw, r, errInternal)
 				}
 			}
 			fields := []zap.Field{
 				zap.String(LogMethod, r.Method),
 				zap.String(LogPath, r.URL.Path),
-				zap.Int(LogStatus, sw.status),
+				zap.Int(LogStatus, sw.Status),
 				zap.Duration(LogDuration, time.Since(start)),
 			}
 			if info.tokenID != "" {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/alter-sidecar/alter/internal/httpstatus"
 )
 
 // contentSecurityPolicy allows only this origin's scripts, styles and
@@ -38,25 +40,6 @@ func setUser(r *http.Request, user string) {
 	}
 }
 
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
 // wrap sets the security headers on every answer (pages, errors,
 // redirects, static files), bounds and origin-checks POSTs, and logs one
 // line per request: method, path without query, status, user, latency.
@@ -73,11 +56,11 @@ func (p *Portal) wrap(h http.Handler) http.Handler {
 		hd.Set("Cache-Control", "no-store") // the static handler relaxes it
 		ri := &reqInfo{}
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &httpstatus.Writer{ResponseWriter: w}
 		defer func() {
 			p.log.Info("portal request",
 				zap.String(logMethod, r.Method), zap.String(logPath, r.URL.Path),
-				zap.Int(logStatus, sw.status), zap.String(logUser, ri.user),
+				zap.Int(logStatus, sw.Status), zap.String(logUser, ri.user),
 				zap.Int64(logLatency, time.Since(start).Milliseconds()), zap.String(logRemote, r.RemoteAddr))
 		}()
 		if r.Method == http.MethodPost {
