@@ -117,6 +117,27 @@ func TestSmokeTable(t *testing.T) {
 	}
 }
 
+// TestSmokeReference runs the goproxy reference through the same harness:
+// the upstream refuses a request without the fixed token or still carrying
+// the marker, so a reference that forwarded nothing useful would fail here.
+func TestSmokeReference(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a proxy child and runs load")
+	}
+	var out, errb bytes.Buffer
+	args := []string{"--smoke", "--proxy", "goproxy", "--scenarios", "a,b,d", "--concurrency", "2", "--mode", "closed"}
+	if code := cliMain(args, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", code, errb.String())
+	}
+	checkProgress(t, errb.String())
+	if !strings.Contains(out.String(), "goproxy reference") {
+		t.Errorf("the table does not say it measured the reference:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "first error") {
+		t.Errorf("errors reported:\n%s", out.String())
+	}
+}
+
 // checkProgress logs what went to stderr (progress lines and anything the
 // proxy child said). Under -race the child is this race-enabled binary, so
 // a race inside the proxy shows up here, and fails the test.

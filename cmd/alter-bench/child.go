@@ -44,6 +44,7 @@ type childConfig struct {
 	Audit      string            `json:"audit"`
 	AuditPath  string            `json:"audit_path"`
 	CPUProfile string            `json:"cpu_profile,omitempty"`
+	Proxy      string            `json:"proxy"` // proxyAlter or proxyGoproxy
 }
 
 // childMain runs the proxy until told to quit. It returns the exit status.
@@ -67,6 +68,25 @@ func runChild(args []string, stdin io.Reader, stdout io.Writer) error {
 	var cfg childConfig
 	if err := json.Unmarshal(data, &cfg); err != nil {
 		return fmt.Errorf("config %s: %w", args[0], err)
+	}
+	if cfg.CPUProfile != "" {
+		prof, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer prof.Close()
+		if err := pprof.StartCPUProfile(prof); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	if cfg.Proxy == proxyGoproxy {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		return runReference(cfg, ln, stdin, stdout)
 	}
 	keys, err := secretstore.LoadKeyFile(cfg.KeyPath)
 	if err != nil {
@@ -124,18 +144,6 @@ func runChild(args []string, stdin io.Reader, stdout io.Writer) error {
 	}
 	srv := proxy.NewServer(p)
 	go func() { _ = srv.Serve(ln) }()
-
-	if cfg.CPUProfile != "" {
-		prof, err := os.Create(cfg.CPUProfile)
-		if err != nil {
-			return err
-		}
-		defer prof.Close()
-		if err := pprof.StartCPUProfile(prof); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
 
 	fmt.Fprintf(stdout, "ready %s\n", ln.Addr())
 	serveControl(stdin, stdout)

@@ -22,6 +22,7 @@ type options struct {
 	Rate        float64  // requests/s in open-loop mode
 	MaxRequests int      // per run, a bound on memory and time
 	Audit       string
+	Proxy       string // proxyAlter, or proxyGoproxy for the reference
 	CPUProfile  string // absolute path, for the proxy child
 	JSON        bool
 	Smoke       bool
@@ -61,6 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&mode, "mode", modeClosed, "load mode: closed (throughput), open (latency at --rate) or both")
 	fs.Float64Var(&o.Rate, "rate", 500, "requests/s in open-loop mode, shared by all workers")
 	fs.IntVar(&o.MaxRequests, "max-requests", 2_000_000, "cap on requests in one run")
+	fs.StringVar(&o.Proxy, "proxy", proxyAlter, "the proxy measured: alter, or goproxy (plain goproxy, tuned, swapping the marker for a fixed token: a reference for what alter's own work costs)")
 	fs.StringVar(&o.Audit, "audit", auditFile, "proxy audit sink: file (temp file), devnull (zap on /dev/null) or none")
 	fs.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of the proxy child to this file")
 	fs.BoolVar(&o.JSON, "json", false, "print the report as JSON")
@@ -111,6 +113,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.Modes = []string{modeClosed, modeOpen}
 	default:
 		return o, fmt.Errorf("--mode %q: want closed, open or both", mode)
+	}
+	switch o.Proxy {
+	case proxyAlter:
+	case proxyGoproxy:
+		for _, s := range o.Scenarios {
+			if err := referenceUnsupported(s); err != nil {
+				return o, fmt.Errorf("--proxy goproxy: %w", err)
+			}
+		}
+	default:
+		return o, fmt.Errorf("--proxy %q: want alter or goproxy", o.Proxy)
 	}
 	switch o.Audit {
 	case auditFile, auditDevNull, auditNone:

@@ -39,6 +39,13 @@ func TestParseFlags(t *testing.T) {
 		{name: "huge concurrency", args: []string{"--concurrency", "100000"}, wantErr: true},
 		{name: "bad mode", args: []string{"--mode", "fast"}, wantErr: true},
 		{name: "bad audit", args: []string{"--audit", "s3"}, wantErr: true},
+		{name: "goproxy reference", args: []string{"--proxy", "goproxy", "--scenarios", "a,b,c,d"}, check: func(t *testing.T, o options) {
+			if o.Proxy != proxyGoproxy {
+				t.Errorf("proxy %q", o.Proxy)
+			}
+		}},
+		{name: "goproxy reference cannot sign", args: []string{"--proxy", "goproxy", "--scenarios", "a,e"}, wantErr: true},
+		{name: "unknown proxy", args: []string{"--proxy", "nginx"}, wantErr: true},
 		{name: "zero duration", args: []string{"--duration", "0s"}, wantErr: true},
 		{name: "zero rounds", args: []string{"--rounds", "0"}, wantErr: true},
 		{name: "stray argument", args: []string{"extra"}, wantErr: true},

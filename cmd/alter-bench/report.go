@@ -25,6 +25,7 @@ type settings struct {
 	Rounds      int      `json:"rounds"`
 	RateRPS     float64  `json:"open_loop_rate_rps,omitempty"`
 	Audit       string   `json:"audit"`
+	Proxy       string   `json:"proxy"`
 }
 
 // cell is one scenario at one concurrency in one mode: both legs, every

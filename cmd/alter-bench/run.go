@@ -36,7 +36,7 @@ func run(ctx context.Context, o options, progress io.Writer) (rep *report, err e
 		StorePath: fix.storePath, KeyPath: fix.keyPath,
 		CACert: fix.mitmCert, CAKey: fix.mitmKey, UpstreamCA: fix.upCert,
 		Resolve: ups.resolve(), Audit: o.Audit, AuditPath: filepath.Join(dir, "audit.log"),
-		CPUProfile: o.CPUProfile,
+		CPUProfile: o.CPUProfile, Proxy: o.Proxy,
 	}
 	cfgPath := filepath.Join(dir, "child.json")
 	js, _ := json.Marshal(cfg)
@@ -86,7 +86,7 @@ func run(ctx context.Context, o options, progress io.Writer) (rep *report, err e
 func settingsOf(o options) settings {
 	s := settings{
 		Concurrency: o.Concurrency, Modes: o.Modes, Rounds: o.Rounds,
-		DurationS: o.Duration.Seconds(), WarmupS: o.Warmup.Seconds(), Audit: o.Audit,
+		DurationS: o.Duration.Seconds(), WarmupS: o.Warmup.Seconds(), Audit: o.Audit, Proxy: o.Proxy,
 	}
 	for _, sc := range o.Scenarios {
 		s.Scenarios = append(s.Scenarios, sc.ID+"="+sc.Name)

@@ -28,7 +28,11 @@ func writeTable(w io.Writer, r *report) error {
 	}
 	m, s := r.Machine, r.Settings
 	fmt.Fprintf(w, "\nratio = proxy rps / direct rps; +p50/+p99 = proxy minus direct latency; all are medians of %d interleaved rounds of %gs per leg.\n", s.Rounds, s.DurationS)
-	fmt.Fprintf(w, "proxy CPU = user+system time of the proxy child process per proxied request; audit sink: %s.\n", s.Audit)
+	if s.Proxy == proxyGoproxy {
+		fmt.Fprintf(w, "proxy = the goproxy reference (plain goproxy, tuned, swapping the marker for a fixed token: no grant lookup, policy, header hygiene or audit), not alter.\n")
+	} else {
+		fmt.Fprintf(w, "proxy CPU = user+system time of the proxy child process per proxied request; audit sink: %s.\n", s.Audit)
+	}
 	fmt.Fprintf(w, "open@R = open loop at R requests/s, latency from each request's due time.\n")
 	fmt.Fprintf(w, "machine: %s, %d CPUs, GOMAXPROCS %d, %s %s/%s, kernel %s, load %s at start; proxy peak RSS over the run %.1f MiB\n",
 		m.CPUModel, m.NumCPU, m.GOMAXPROCS, m.GoVersion, m.OS, m.Arch, m.Kernel, m.LoadAvg, float64(r.ProxyPeakRSSKB)/1024)
