@@ -64,10 +64,10 @@ func newWatcher() *watcher {
 }
 
 // state is what waiters compare against, and the channel to park on.
-func (w *watcher) state() (seq int64, read bool, err error, changed <-chan struct{}) {
+func (w *watcher) state() (seq int64, read bool, changed <-chan struct{}, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.seq, w.read, w.err, w.changed
+	return w.seq, w.read, w.changed, w.err
 }
 
 // set records a read and wakes the waiters if anything they look at moved.
@@ -132,7 +132,7 @@ func (w *watcher) stop() {
 func (d *DB) WaitChange(ctx context.Context, after int64) (int64, error) {
 	d.wake.start(d.watch)
 	for {
-		seq, read, err, changed := d.wake.state()
+		seq, read, changed, err := d.wake.state()
 		switch {
 		case read && seq > after:
 			return seq, nil
