@@ -191,7 +191,7 @@ func (ex *exchange) withGrant(grantID string) *http.Response {
 		}
 	}
 	sent := time.Now()
-	resp, err := p.grantTr.RoundTrip(out)
+	resp, err := p.grantRT.RoundTrip(out)
 	p.opts.Metrics.upstream("grant", time.Since(sent))
 	if err != nil {
 		f := classify(err)

@@ -78,8 +78,9 @@ type Options struct {
 type Proxy struct {
 	opts        Options
 	gp          *goproxy.ProxyHttpServer
-	grantTr     *http.Transport // SSRF-guarded, for requests that carry a credential
-	passTr      *http.Transport // for requests that carry none
+	grantTr     *http.Transport   // SSRF-guarded, for requests that carry a credential
+	grantRT     http.RoundTripper // grantTr, or an h1Client (UpstreamOptions.InlineHTTP1)
+	passTr      *http.Transport   // for requests that carry none
 	passDial    *dialer
 	log         *zap.Logger
 	now         func() time.Time
@@ -119,15 +120,20 @@ func New(o Options) (*Proxy, error) {
 	}
 	// Passthrough requests and untouched tunnels share one dialer.
 	passDial := newDialer(o.Upstream, false)
+	grantDial := newDialer(o.Upstream, true)
 	p := &Proxy{
 		opts:        o,
-		grantTr:     newTransport(o.Upstream, newDialer(o.Upstream, true)),
+		grantTr:     newTransport(o.Upstream, grantDial),
 		passTr:      newTransport(o.Upstream, passDial),
 		passDial:    passDial,
 		log:         o.Log,
 		now:         o.Now,
 		mitmHosts:   map[string]bool{},
 		passthrough: o.Passthrough,
+	}
+	p.grantRT = p.grantTr
+	if o.Upstream.InlineHTTP1 {
+		p.grantRT = newH1Client(o.Upstream, grantDial)
 	}
 	if len(o.Clients) > 0 {
 		p.auth = &clientAuth{clients: append([]Client(nil), o.Clients...)}
@@ -215,6 +221,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (p *Proxy) CloseIdleConnections() {
 	p.grantTr.CloseIdleConnections()
 	p.passTr.CloseIdleConnections()
+	if h, ok := p.grantRT.(*h1Client); ok {
+		h.CloseIdleConnections()
+	}
 }
 
 // serveNonProxy answers requests in origin form (GET /path), which are not

@@ -31,6 +31,10 @@ type UpstreamOptions struct {
 	Self                  []netip.AddrPort
 	DialTimeout           time.Duration
 	ResponseHeaderTimeout time.Duration
+	// InlineHTTP1 sends grant-bearing requests with the experimental
+	// HTTP/1.1 client in h1client.go instead of net/http.Transport: no
+	// HTTP/2, no per-connection goroutines. Off by default.
+	InlineHTTP1 bool
 }
 
 // LoadRootCAs returns the system roots plus the PEM certificates in caFile.

@@ -45,6 +45,7 @@ type childConfig struct {
 	AuditPath  string            `json:"audit_path"`
 	CPUProfile string            `json:"cpu_profile,omitempty"`
 	Proxy      string            `json:"proxy"` // proxyAlter or proxyGoproxy
+	InlineH1   bool              `json:"inline_h1,omitempty"`
 }
 
 // childMain runs the proxy until told to quit. It returns the exit status.
@@ -136,6 +137,7 @@ func runChild(args []string, stdin io.Reader, stdout io.Writer) error {
 			Self:                  []netip.AddrPort{self},
 			DialTimeout:           10 * time.Second,
 			ResponseHeaderTimeout: 30 * time.Second,
+			InlineHTTP1:           cfg.InlineH1,
 		},
 	})
 	if err != nil {

@@ -26,6 +26,7 @@ type settings struct {
 	RateRPS     float64  `json:"open_loop_rate_rps,omitempty"`
 	Audit       string   `json:"audit"`
 	Proxy       string   `json:"proxy"`
+	InlineH1    bool     `json:"inline_h1,omitempty"`
 }
 
 // cell is one scenario at one concurrency in one mode: both legs, every

@@ -32,6 +32,9 @@ func writeTable(w io.Writer, r *report) error {
 		fmt.Fprintf(w, "proxy = the goproxy reference (plain goproxy, tuned, swapping the marker for a fixed token: no grant lookup, policy, header hygiene or audit), not alter.\n")
 	} else {
 		fmt.Fprintf(w, "proxy CPU = user+system time of the proxy child process per proxied request; audit sink: %s.\n", s.Audit)
+		if s.InlineH1 {
+			fmt.Fprintf(w, "upstream client for grant requests: the experimental inline HTTP/1.1 client (--inline-h1).\n")
+		}
 	}
 	fmt.Fprintf(w, "open@R = open loop at R requests/s, latency from each request's due time.\n")
 	fmt.Fprintf(w, "machine: %s, %d CPUs, GOMAXPROCS %d, %s %s/%s, kernel %s, load %s at start; proxy peak RSS over the run %.1f MiB\n",
