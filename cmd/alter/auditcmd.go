@@ -79,15 +79,7 @@ func (a *app) auditCommand() *cobra.Command {
 			if bad > 0 {
 				fmt.Fprintf(a.stderr, "alter: skipped %s that could not be read (see alter audit verify)\n", plural(int64(bad), "line"))
 			}
-			if asJSON {
-				for _, e := range entries {
-					if _, err := fmt.Fprintf(a.stdout, "%s\n", e.Raw); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
-			return writeAuditTable(a.stdout, entries)
+			return a.printEntries(entries, asJSON)
 		},
 	}
 	tail.Flags().StringVar(&grant, "grant", "", "only records of this grant id")
@@ -152,15 +144,7 @@ func (a *app) auditQueryCommand() *cobra.Command {
 			if bad > 0 {
 				fmt.Fprintf(a.stderr, "alter: skipped %s that could not be read\n", plural(int64(bad), "record"))
 			}
-			if asJSON {
-				for _, e := range entries {
-					if _, err := fmt.Fprintf(a.stdout, "%s\n", e.Raw); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
-			return writeAuditTable(a.stdout, entries)
+			return a.printEntries(entries, asJSON)
 		},
 	}
 	cmd.Flags().StringVar(&q.GrantID, "grant", "", "only records of this grant id")
@@ -171,6 +155,20 @@ func (a *app) auditQueryCommand() *cobra.Command {
 	cmd.Flags().IntVar(&q.Limit, "limit", 20, "how many records at most (the newest)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the records' JSON lines")
 	return cmd
+}
+
+// printEntries prints audit records as their stored JSON lines or as the
+// table, for audit tail and audit query alike.
+func (a *app) printEntries(entries []audit.Entry, asJSON bool) error {
+	if !asJSON {
+		return writeAuditTable(a.stdout, entries)
+	}
+	for _, e := range entries {
+		if _, err := fmt.Fprintf(a.stdout, "%s\n", e.Raw); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // queryAll pages through the server's answers until q.Limit records.
