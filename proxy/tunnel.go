@@ -168,6 +168,12 @@ func writeResponse(w http.ResponseWriter, resp *http.Response, l *zap.Logger) {
 			break
 		}
 	}
+	if !stream && len(resp.Trailer) == 0 {
+		// The whole answer is buffered: send it now. Closing the body
+		// writes the exchange's audit record, which a durable log fsyncs;
+		// the client need not wait for that.
+		_ = rc.Flush()
+	}
 	for k, vs := range resp.Trailer {
 		w.Header()[k] = vs
 	}

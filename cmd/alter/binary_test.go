@@ -256,8 +256,14 @@ func TestCurlThroughBuiltBinary(t *testing.T) {
 		t.Fatalf("revoked and unknown grants answer differently:\n%s\n%s", revoked, unknown)
 	}
 
-	// The secrets appear nowhere but in what the upstream received.
-	audit, _ := os.ReadFile(e.audit)
+	// The secrets appear nowhere but in what the upstream received. A
+	// response's audit record is written just after the client has the
+	// response, so wait for the log to end with a whole line.
+	var audit []byte
+	waitFor(t, func() bool {
+		audit, _ = os.ReadFile(e.audit)
+		return bytes.Contains(audit, []byte(gid)) && bytes.HasSuffix(audit, []byte("\n"))
+	})
 	store, _ := os.ReadFile(e.home + "/grants.json")
 	for name, text := range map[string]string{"proxy stderr": e.stderr.String(), "proxy stdout": e.stdout.String(), "audit": string(audit), "store": string(store)} {
 		if strings.Contains(text, token) || strings.Contains(text, token2) {
@@ -287,11 +293,17 @@ func TestDurableAuditThroughBinary(t *testing.T) {
 	gid = strings.TrimSpace(gid)
 	e.eventually("https://api.example.test/x", gid, 200)
 	e.curlGet("https://api.example.test/x", "00000000-0000-4000-8000-000000000000")
+	// The allowed request's response record follows its response.
+	var data []byte
+	waitFor(t, func() bool {
+		data, _ = os.ReadFile(e.audit)
+		return bytes.Contains(data, []byte(`"status":200`)) && bytes.HasSuffix(data, []byte("\n"))
+	})
 	out, err := e.alter("", "audit", "verify", e.audit)
 	if err != nil || !strings.Contains(out, "OK: ") {
 		t.Fatalf("verify: %v %s", err, out)
 	}
-	data, _ := os.ReadFile(e.audit)
+	data, _ = os.ReadFile(e.audit)
 	if strings.Contains(string(data), "tok-durable-sentinel-1") {
 		t.Fatal("the secret is in the audit log")
 	}

@@ -170,7 +170,10 @@ func TestPortalGrantThroughSidecar(t *testing.T) {
 	}
 
 	// Ship the sidecar's audit records as a sidecar does, then read them
-	// in the browser.
+	// in the browser. A response's record is written just after the
+	// client has the response: stop the sidecar first, as a stopping
+	// sidecar does, so every handler has finished writing.
+	sidecar.Close()
 	if err := sink.Close(); err != nil {
 		t.Fatal(err)
 	}
