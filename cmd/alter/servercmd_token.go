@@ -71,11 +71,7 @@ func (a *app) serverTokenCommand(configFile *string) *cobra.Command {
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tKIND\tNAME\tAPP\tCREATED\tREVOKED")
 			for _, t := range toks {
-				revoked := "-"
-				if t.RevokedAt != nil {
-					revoked = t.RevokedAt.Format(time.RFC3339)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Kind, t.Name, orDash(t.App), t.CreatedAt.Format(time.RFC3339), revoked)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Kind, t.Name, dash(t.App), t.CreatedAt.Format(time.RFC3339), timeOrDash(t.RevokedAt))
 			}
 			return tw.Flush()
 		},
@@ -110,11 +106,4 @@ func (a *app) tokenDB(cmd *cobra.Command, configFile string) (*storage.DB, error
 		return nil, err
 	}
 	return a.openServerDB(cmd.Context(), cfg, home)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

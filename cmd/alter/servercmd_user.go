@@ -82,11 +82,7 @@ func (a *app) serverUserCommand(configFile *string) *cobra.Command {
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tCREATED\tDISABLED")
 			for _, u := range users {
-				disabled := "-"
-				if u.DisabledAt != nil {
-					disabled = u.DisabledAt.Format(time.RFC3339)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, u.CreatedAt.Format(time.RFC3339), disabled)
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, u.CreatedAt.Format(time.RFC3339), timeOrDash(u.DisabledAt))
 			}
 			return tw.Flush()
 		},
