@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -25,6 +24,7 @@ import (
 	"github.com/alter-sidecar/alter/audit"
 	"github.com/alter-sidecar/alter/certs"
 	"github.com/alter-sidecar/alter/inject"
+	"github.com/alter-sidecar/alter/internal/testnet"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/secretstore"
 )
@@ -88,30 +88,6 @@ type upstream struct {
 	// bytes counts every byte any client sent to the upstream's listener,
 	// so a test can prove that a refused request sent nothing at all.
 	bytes atomic.Int64
-}
-
-type countingListener struct {
-	net.Listener
-	n *atomic.Int64
-}
-
-func (l countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &countingConn{Conn: c, n: l.n}, nil
-}
-
-type countingConn struct {
-	net.Conn
-	n *atomic.Int64
-}
-
-func (c *countingConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	c.n.Add(int64(n))
-	return n, err
 }
 
 func echoHandler(u *upstream) http.Handler {
@@ -201,7 +177,7 @@ func (e *env) tlsUpstream(host string, h http.Handler) *upstream {
 		e.t.Fatal(err)
 	}
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{*leaf}}
-	srv.Listener = countingListener{Listener: srv.Listener, n: &u.bytes}
+	srv.Listener = testnet.CountingListener{Listener: srv.Listener, N: &u.bytes}
 	srv.StartTLS()
 	u.srv = srv
 	e.t.Cleanup(srv.Close)
@@ -213,7 +189,7 @@ func (e *env) tlsUpstream(host string, h http.Handler) *upstream {
 func (e *env) plainUpstream(hostport string) *upstream {
 	u := &upstream{}
 	srv := httptest.NewUnstartedServer(echoHandler(u))
-	srv.Listener = countingListener{Listener: srv.Listener, n: &u.bytes}
+	srv.Listener = testnet.CountingListener{Listener: srv.Listener, N: &u.bytes}
 	srv.Start()
 	u.srv = srv
 	e.t.Cleanup(srv.Close)

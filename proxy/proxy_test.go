@@ -17,6 +17,7 @@ import (
 
 	"github.com/alter-sidecar/alter/audit"
 	"github.com/alter-sidecar/alter/inject"
+	"github.com/alter-sidecar/alter/internal/testnet"
 )
 
 const (
@@ -284,7 +285,7 @@ func TestPassthrough(t *testing.T) {
 func TestSSRFGuard(t *testing.T) {
 	u := &upstream{}
 	srv := httptest.NewUnstartedServer(echoHandler(u))
-	srv.Listener = countingListener{Listener: srv.Listener, n: &u.bytes}
+	srv.Listener = testnet.CountingListener{Listener: srv.Listener, N: &u.bytes}
 	srv.Start()
 	defer srv.Close()
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alter-sidecar/alter/certs"
+	"github.com/alter-sidecar/alter/internal/testnet"
 )
 
 // seen is what an upstream received in one request, as its handler read it.
@@ -44,30 +45,6 @@ func (u *upstream) lastSeen() *seen {
 	return u.last
 }
 
-type countingListener struct {
-	net.Listener
-	n *atomic.Int64
-}
-
-func (l countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &countingConn{Conn: c, n: l.n}, nil
-}
-
-type countingConn struct {
-	net.Conn
-	n *atomic.Int64
-}
-
-func (c *countingConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	c.n.Add(int64(n))
-	return n, err
-}
-
 // startUpstream serves handler on 127.0.0.1; cert nil means plain HTTP.
 // HTTP/2 is off on purpose: its window updates arrive after a response has
 // ended and would make the byte counts of the next test noisy.
@@ -84,7 +61,7 @@ func startUpstreamOn(t *testing.T, addr, name string, cert func(*tls.ClientHello
 		t.Fatal(err)
 	}
 	u.addr = ln.Addr().String()
-	var l net.Listener = countingListener{Listener: ln, n: &u.bytes}
+	var l net.Listener = testnet.CountingListener{Listener: ln, N: &u.bytes}
 	if cert != nil {
 		l = tls.NewListener(l, &tls.Config{GetCertificate: cert, NextProtos: []string{"http/1.1"}})
 	}
