@@ -44,10 +44,12 @@ type h1Client struct {
 	headerTimeout  time.Duration
 	idleTimeout    time.Duration
 	maxIdlePerHost int
+	maxIdle        int // over all hosts
 	maxHeaderBytes int64
 
 	mu    sync.Mutex
 	idle  map[h1Key][]*h1Conn // per key, oldest first
+	nidle int                 // connections in idle
 	sweep *time.Timer         // pending idle sweep, nil if none
 }
 
@@ -58,7 +60,8 @@ type h1Key struct {
 }
 
 const (
-	h1MaxIdlePerHost = 256
+	h1MaxIdlePerHost = 256  // as the grant Transport's MaxIdleConnsPerHost
+	h1MaxIdle        = 1024 // as its MaxIdleConns
 	h1IdleTimeout    = 90 * time.Second
 	h1MaxHeaderBytes = 10 << 20 // net/http.Transport's default
 	h1Max1xx         = 5        // as net/http.Transport
@@ -77,6 +80,7 @@ func newH1Client(o UpstreamOptions, d *dialer) *h1Client {
 		headerTimeout:  o.ResponseHeaderTimeout,
 		idleTimeout:    h1IdleTimeout,
 		maxIdlePerHost: h1MaxIdlePerHost,
+		maxIdle:        h1MaxIdle,
 		maxHeaderBytes: h1MaxHeaderBytes,
 		idle:           map[h1Key][]*h1Conn{},
 	}
@@ -236,6 +240,7 @@ func (c *h1Client) takeIdle(key h1Key) *h1Conn {
 		list[len(list)-1] = nil
 		list = list[:len(list)-1]
 		c.idle[key] = list
+		c.nidle--
 		if time.Since(pc.idleAt) > c.idleTimeout {
 			expired = append(expired, pc)
 			continue
@@ -251,12 +256,13 @@ func (c *h1Client) putIdle(pc *h1Conn) {
 	pc.idleAt = time.Now()
 	c.mu.Lock()
 	list := c.idle[pc.key]
-	if len(list) >= c.maxIdlePerHost {
+	if len(list) >= c.maxIdlePerHost || c.nidle >= c.maxIdle {
 		c.mu.Unlock()
 		pc.close()
 		return
 	}
 	c.idle[pc.key] = append(list, pc)
+	c.nidle++
 	if c.sweep == nil {
 		c.sweep = time.AfterFunc(c.idleTimeout, c.sweepIdle)
 	}
@@ -276,6 +282,7 @@ func (c *h1Client) sweepIdle() {
 			n++
 		}
 		expired = append(expired, list[:n]...)
+		c.nidle -= n
 		if n == len(list) {
 			delete(c.idle, key)
 			continue
@@ -296,6 +303,7 @@ func (c *h1Client) CloseIdleConnections() {
 	c.mu.Lock()
 	idle := c.idle
 	c.idle = map[h1Key][]*h1Conn{}
+	c.nidle = 0
 	if c.sweep != nil {
 		c.sweep.Stop()
 		c.sweep = nil
@@ -321,9 +329,15 @@ type h1Conn struct {
 	idleAt   time.Time
 	reused   bool
 	// Per round trip:
-	readLimit int64 // bounds the response head, as Transport's MaxResponseHeaderBytes
-	nread     int64 // bytes read from the connection
-	nwrite    int64 // bytes written to the connection
+	readLimit int64        // bounds the response head, as Transport's MaxResponseHeaderBytes
+	nread     int64        // bytes read from the connection
+	nwrite    atomic.Int64 // bytes written to the connection (by the body's goroutine too)
+	write     *h1Write     // the body being written, nil if the request had none
+	// The response header deadline, set by whichever goroutine wrote the
+	// request and cleared once the head is read.
+	deadlineMu  sync.Mutex
+	headRead    bool
+	deadlineSet bool
 }
 
 // Read feeds br from the connection, within readLimit.
@@ -344,7 +358,7 @@ type countingWriter struct{ pc *h1Conn }
 
 func (w countingWriter) Write(p []byte) (int, error) {
 	n, err := w.pc.conn.Write(p)
-	w.pc.nwrite += int64(n)
+	w.pc.nwrite.Add(int64(n))
 	return n, err
 }
 
@@ -353,7 +367,7 @@ func (w countingWriter) Write(p []byte) (int, error) {
 // as Transport's persistConnWriter does.
 func (w countingWriter) ReadFrom(r io.Reader) (int64, error) {
 	n, err := io.Copy(w.pc.conn, r)
-	w.pc.nwrite += n
+	w.pc.nwrite.Add(n)
 	return n, err
 }
 
@@ -361,8 +375,17 @@ func (pc *h1Conn) close() { _ = pc.conn.Close() }
 
 // roundTrip writes req and reads the response head. On error the
 // connection is closed.
+//
+// A request without a body is written by the caller's goroutine. A body is
+// written by a goroutine of its own while this one waits for the answer,
+// as Transport does: an upstream may answer before it has read the whole
+// body (413, 401, a redirect), and then stop reading; writing inline would
+// block on a full socket and lose that answer.
 func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
-	pc.nread, pc.nwrite, pc.readLimit = 0, 0, pc.client.maxHeaderBytes
+	pc.nread, pc.readLimit = 0, pc.client.maxHeaderBytes
+	pc.nwrite.Store(0)
+	pc.write = nil // a pooled connection's last write has ended (see finish)
+	pc.headRead, pc.deadlineSet = false, false
 	// A cancelled request closes the connection, which ends a blocked
 	// write or read (the caller reports ctx.Err()).
 	stop := context.AfterFunc(req.Context(), pc.close)
@@ -371,20 +394,26 @@ func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 		pc.close()
 		return nil, err
 	}
-	if err := req.Write(pc.bw); err != nil {
-		return fail(err)
-	}
-	if err := pc.bw.Flush(); err != nil {
-		return fail(err)
-	}
-	if t := pc.client.headerTimeout; t > 0 {
-		_ = pc.conn.SetReadDeadline(time.Now().Add(t))
+	if req.Body == nil || req.Body == http.NoBody {
+		if err := pc.writeRequest(req); err != nil {
+			return fail(err)
+		}
+		pc.startHeaderTimer()
+	} else {
+		pc.write = pc.writeAsync(req)
 	}
 	var resp *http.Response
 	for n1xx := 0; ; n1xx++ {
 		var err error
 		resp, err = http.ReadResponse(pc.br, req)
 		if err != nil {
+			if w := pc.write; w != nil && (connGone(err) || errors.Is(err, net.ErrClosed)) {
+				// The upstream hung up: if writing failed first, that is
+				// the better explanation (and what Transport reports).
+				if werr := w.errIfDone(); werr != nil {
+					err = werr
+				}
+			}
 			return fail(err)
 		}
 		if resp.StatusCode == http.StatusSwitchingProtocols {
@@ -397,9 +426,7 @@ func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 			return fail(errH1Too1xx)
 		}
 	}
-	if pc.client.headerTimeout > 0 {
-		_ = pc.conn.SetReadDeadline(time.Time{})
-	}
+	pc.stopHeaderTimer()
 	pc.readLimit = math.MaxInt64
 	resp.TLS = pc.tlsState
 	reusable := !resp.Close && !req.Close && !hasCloseToken(req.Header) &&
@@ -411,6 +438,93 @@ func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = body
 	return resp, nil
+}
+
+// writeRequest writes req's head and body and flushes them.
+func (pc *h1Conn) writeRequest(req *http.Request) error {
+	if err := req.Write(pc.bw); err != nil {
+		return err
+	}
+	return pc.bw.Flush()
+}
+
+// h1Write is a request body being written by its own goroutine.
+type h1Write struct {
+	done chan struct{} // closed when the write has ended
+	err  error         // the write's outcome; read only after done
+}
+
+// errIfDone returns the write's error if it has ended, and nil otherwise.
+func (w *h1Write) errIfDone() error {
+	select {
+	case <-w.done:
+		return w.err
+	default:
+		return nil
+	}
+}
+
+// wait reports whether the write ended, successfully, within d.
+func (w *h1Write) wait(d time.Duration) bool {
+	select {
+	case <-w.done:
+		return w.err == nil
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-w.done:
+		return w.err == nil
+	case <-t.C:
+		return false
+	}
+}
+
+// writeAsync writes req on a goroutine of its own. A failed write closes
+// the connection, so the upstream never takes a truncated body for a
+// whole one, and the response read ends too.
+func (pc *h1Conn) writeAsync(req *http.Request) *h1Write {
+	w := &h1Write{done: make(chan struct{})}
+	go func() {
+		if w.err = pc.writeRequest(req); w.err != nil {
+			// done first: the reader, woken by the close, finds the cause.
+			close(w.done)
+			pc.close()
+			return
+		}
+		pc.startHeaderTimer()
+		close(w.done)
+	}()
+	return w
+}
+
+// startHeaderTimer starts the response header timeout once the request has
+// been written, as Transport's ResponseHeaderTimeout does. With a body
+// written on its own goroutine the response may already be in, and the
+// deadline must then not be set on the body's reads.
+func (pc *h1Conn) startHeaderTimer() {
+	t := pc.client.headerTimeout
+	if t <= 0 {
+		return
+	}
+	pc.deadlineMu.Lock()
+	if !pc.headRead {
+		_ = pc.conn.SetReadDeadline(time.Now().Add(t))
+		pc.deadlineSet = true
+	}
+	pc.deadlineMu.Unlock()
+}
+
+// stopHeaderTimer marks the response head read and clears its deadline.
+func (pc *h1Conn) stopHeaderTimer() {
+	pc.deadlineMu.Lock()
+	pc.headRead = true
+	if pc.deadlineSet {
+		_ = pc.conn.SetReadDeadline(time.Time{})
+		pc.deadlineSet = false
+	}
+	pc.deadlineMu.Unlock()
 }
 
 func hasCloseToken(h http.Header) bool {
@@ -433,10 +547,18 @@ func (pc *h1Conn) retryable(req *http.Request, err error) bool {
 		return false
 	}
 	rewindable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
-	if pc.nwrite == 0 {
-		return rewindable
+	if !rewindable {
+		return false
 	}
-	return rewindable && isReplayable(req)
+	if pc.write != nil {
+		// The connection is closed, so the body's goroutine is ending: a
+		// body that can be sent again is in memory and cannot hold it up.
+		<-pc.write.done
+	}
+	if pc.nwrite.Load() == 0 {
+		return true
+	}
+	return isReplayable(req)
 }
 
 // isReplayable is net/http's (*Request).isReplayable.
@@ -524,9 +646,21 @@ func (b *h1Body) finish(eof bool) {
 		return
 	}
 	pc := b.pc
-	if b.stop() && eof && b.reusable && pc.br.Buffered() == 0 {
+	if b.stop() && eof && b.reusable && pc.br.Buffered() == 0 && pc.wroteRequest() {
 		pc.client.putIdle(pc)
 		return
 	}
 	pc.close()
+}
+
+// h1WriteGrace is how long a finished response waits for its request body
+// to finish writing before the connection is given up instead of pooled
+// (Transport waits 50 ms too). The upstream has answered; the usual reason
+// the write is not done yet is only that its goroutine has not run.
+const h1WriteGrace = 50 * time.Millisecond
+
+// wroteRequest reports whether the whole request was written, so that the
+// connection can carry another one.
+func (pc *h1Conn) wroteRequest() bool {
+	return pc.write == nil || pc.write.wait(h1WriteGrace)
 }

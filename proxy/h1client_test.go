@@ -296,6 +296,49 @@ func TestH1Pool(t *testing.T) {
 			t.Fatalf("%d idle connections, want 2", n)
 		}
 	})
+	t.Run("cap over all hosts", func(t *testing.T) {
+		other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+		defer other.Close()
+		h := testH1Client(UpstreamOptions{})
+		h.maxIdle = 3
+		defer h.CloseIdleConnections()
+		var resps []*http.Response
+		for _, u := range []string{srv.URL, srv.URL, other.URL, other.URL} {
+			req, _ := http.NewRequest("GET", u+"/", nil)
+			resp, err := h.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resps = append(resps, resp)
+		}
+		for _, resp := range resps {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		h.mu.Lock()
+		n, counted := 0, h.nidle
+		for _, l := range h.idle {
+			n += len(l)
+		}
+		h.mu.Unlock()
+		if n != 3 || counted != 3 {
+			t.Fatalf("%d idle connections (counted %d), want 3", n, counted)
+		}
+		// Taking one out of the pool frees a place.
+		req, _ := http.NewRequest("GET", other.URL+"/", nil)
+		resp, err := h.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.mu.Lock()
+		counted = h.nidle
+		h.mu.Unlock()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if counted != 2 {
+			t.Fatalf("%d idle while one is in use, want 2", counted)
+		}
+	})
 }
 
 // staleServer answers the first request on each connection and, on the
@@ -648,3 +691,123 @@ func h2Upstream(e *env, host string, h http.Handler) {
 	e.t.Cleanup(srv.Close)
 	e.resolve[host+":443"] = srv.Listener.Addr().String()
 }
+
+// TestH1RequestBodies: a body is written on its own goroutine, so an
+// upstream that answers before reading it (and never does) is heard, a body
+// that fails mid-way never reaches the upstream as a whole request, and a
+// connection is pooled only once its request was written in full.
+func TestH1RequestBodies(t *testing.T) {
+	// earlyAnswer answers 413 after the head and reads nothing more.
+	earlyAnswer := func(t *testing.T) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+						return
+					}
+					_, _ = io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!")
+					time.Sleep(5 * time.Second) // keep the connection open, unread
+				}()
+			}
+		}()
+		return "http://" + ln.Addr().String() + "/upload"
+	}
+	t.Run("answer before the body is read", func(t *testing.T) {
+		url := earlyAnswer(t)
+		// Far more than the socket buffers hold: an inline write would
+		// block until the upstream gave up.
+		body := io.LimitReader(zeroReader{}, 64<<20)
+		req, _ := http.NewRequest("PUT", url, io.NopCloser(body))
+		req.ContentLength = 64 << 20
+		done := make(chan struct{})
+		var resp *http.Response
+		var err error
+		go func() { resp, err = testH1Client(UpstreamOptions{}).RoundTrip(req); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			t.Fatal("the upstream's early answer was not read while the body was being written")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || string(b) != "too big!" {
+			t.Fatalf("got %d %q", resp.StatusCode, b)
+		}
+	})
+
+	t.Run("failing body: the upstream never gets a whole request", func(t *testing.T) {
+		got := make(chan string, 1)
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, err := io.ReadAll(r.Body)
+			got <- fmt.Sprintf("%d bytes, err %v", len(b), err)
+		}))
+		defer up.Close()
+		body := io.MultiReader(strings.NewReader("partial"), errReader{errors.New("client went away")})
+		req, _ := http.NewRequest("POST", up.URL, io.NopCloser(body))
+		req.ContentLength = 100
+		_, err := testH1Client(UpstreamOptions{}).RoundTrip(req)
+		if err == nil || !strings.Contains(err.Error(), "client went away") {
+			t.Fatalf("err %v, want the body's error", err)
+		}
+		select {
+		case g := <-got:
+			if strings.Contains(g, "err <nil>") {
+				t.Fatalf("upstream read a whole body: %s", g)
+			}
+		case <-time.After(5 * time.Second):
+			// The handler may never have run: also fine.
+		}
+	})
+
+	t.Run("a written request's connection is pooled", func(t *testing.T) {
+		var conns atomic.Int32
+		up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(w, "%d", len(b))
+		}))
+		up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}
+		up.Start()
+		defer up.Close()
+		h := testH1Client(UpstreamOptions{})
+		for i := 0; i < 20; i++ {
+			req, _ := http.NewRequest("POST", up.URL, strings.NewReader(strings.Repeat("x", 1000+i)))
+			resp, err := h.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) != fmt.Sprint(1000+i) {
+				t.Fatalf("request %d: upstream read %s bytes", i, b)
+			}
+		}
+		if n := conns.Load(); n != 1 {
+			t.Fatalf("20 sequential POSTs used %d connections, want 1", n)
+		}
+	})
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
