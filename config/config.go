@@ -129,6 +129,10 @@ type Upstream struct {
 	AllowPrivate          []netip.Prefix
 	DialTimeout           time.Duration
 	ResponseHeaderTimeout time.Duration
+	// HTTP2 sends grant requests with Go's net/http client, which speaks
+	// HTTP/2 to upstreams that offer it; false (the default) uses the
+	// proxy's own leaner HTTP/1.1 client.
+	HTTP2 bool
 }
 
 // Audit configures the audit sink.

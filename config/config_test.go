@@ -46,6 +46,7 @@ passthrough: deny
 upstream:
   resolve: {"API.Example.com.:443": "127.0.0.1:8443"}
   allow_private: [10.1.0.0/16, 192.168.1.7]
+  http2: true
 `), home, "/etc/alter")
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +68,12 @@ upstream:
 	}
 	if len(cfg.Upstream.AllowPrivate) != 2 || cfg.Upstream.AllowPrivate[1].String() != "192.168.1.7/32" {
 		t.Errorf("allow_private = %v", cfg.Upstream.AllowPrivate)
+	}
+	if !cfg.Upstream.HTTP2 {
+		t.Errorf("upstream.http2 not read")
+	}
+	if Default(home).Upstream.HTTP2 {
+		t.Errorf("upstream.http2 is on by default")
 	}
 }
 

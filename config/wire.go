@@ -86,6 +86,7 @@ type wireUpstream struct {
 	AllowPrivate          []string          `yaml:"allow_private"`
 	DialTimeout           duration          `yaml:"dial_timeout"`
 	ResponseHeaderTimeout duration          `yaml:"response_header_timeout"`
+	HTTP2                 bool              `yaml:"http2"`
 }
 
 type wireAudit struct {
@@ -298,6 +299,7 @@ func (w wire) compile(home, base string) (Config, error) {
 	c.Upstream = Upstream{
 		DialTimeout:           time.Duration(w.Upstream.DialTimeout),
 		ResponseHeaderTimeout: time.Duration(w.Upstream.ResponseHeaderTimeout),
+		HTTP2:                 w.Upstream.HTTP2,
 		Resolve:               map[string]string{},
 	}
 	if w.Upstream.CAFile != "" {

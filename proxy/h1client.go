@@ -19,8 +19,9 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// h1Client is an experimental HTTP/1.1 upstream round tripper
-// (UpstreamOptions.InlineHTTP1). net/http.Transport runs a reader and a
+// h1Client is the HTTP/1.1 round tripper for grant-bearing requests (the
+// default; UpstreamOptions.HTTP2 picks net/http.Transport instead).
+// net/http.Transport runs a reader and a
 // writer goroutine per connection and hands every request and response
 // between them and the caller over channels; on a proxy that does little
 // else, those handoffs cost about as much as the proxy's own work. Here the
@@ -31,12 +32,14 @@ import (
 // same roots, the response header timeout, and the request bytes
 // (http.Request.Write is what Transport's write loop calls too).
 //
-// What it does not do: HTTP/2, Expect: 100-continue (the body is sent
-// without waiting, which RFC 9110 allows), answering before the request
-// body is fully written (a full-duplex upstream would stall), and
-// noticing that the upstream closed an idle connection until it is reused
-// (checked then with a non-blocking peek where the platform allows, and a
-// replayable request is retried once on a new connection).
+// A request body is written by a goroutine of its own while the caller
+// reads the answer, so an upstream that answers early is heard.
+//
+// What it does not do: HTTP/2, waiting for 100 Continue (the body is sent
+// at once, which RFC 9110 allows), and noticing that the upstream closed
+// an idle connection until it is reused (checked then with a non-blocking
+// peek where the platform allows, and a replayable request is retried once
+// on a new connection).
 type h1Client struct {
 	dial           func(ctx context.Context, network, addr string) (net.Conn, error)
 	tls            *tls.Config // ServerName is set per connection

@@ -22,28 +22,28 @@ import (
 	"github.com/alter-sidecar/alter/inject"
 )
 
-// envInlineH1 set to 1 makes every env in this package use the inline
-// HTTP/1.1 client for grant-bearing requests (see newEnv).
-const envInlineH1 = "ALTER_TEST_INLINE_H1"
+// envHTTP2 set to 1 makes every env in this package send grant-bearing
+// requests with net/http.Transport (UpstreamOptions.HTTP2; see newEnv).
+const envHTTP2 = "ALTER_TEST_UPSTREAM_HTTP2"
 
-var inlineH1Tests = os.Getenv(envInlineH1) == "1"
+var http2Tests = os.Getenv(envHTTP2) == "1"
 
-// TestSuiteWithInlineHTTP1 runs this package's whole test suite again in a
-// child process with UpstreamOptions.InlineHTTP1 on, so every end-to-end
-// test (redirects, streaming, timeouts, SSRF, upstream trust, trailers,
-// scrubbing, SigV4, ...) also holds for the inline client.
-func TestSuiteWithInlineHTTP1(t *testing.T) {
-	if inlineH1Tests {
-		t.Skip("this is the inline run")
+// TestSuiteWithHTTP2Transport runs this package's whole test suite again in
+// a child process with UpstreamOptions.HTTP2 on, so every end-to-end test
+// (redirects, streaming, timeouts, SSRF, upstream trust, trailers,
+// scrubbing, SigV4, ...) holds for both upstream clients.
+func TestSuiteWithHTTP2Transport(t *testing.T) {
+	if http2Tests {
+		t.Skip("this is the HTTP2 run")
 	}
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	cmd := exec.Command(os.Args[0], "-test.count=1", "-test.skip=^(TestSuiteWithInlineHTTP1|Fuzz.*)$")
-	cmd.Env = append(os.Environ(), envInlineH1+"=1")
+	cmd := exec.Command(os.Args[0], "-test.count=1", "-test.skip=^(TestSuiteWithHTTP2Transport|Fuzz.*)$")
+	cmd.Env = append(os.Environ(), envHTTP2+"=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("the suite with InlineHTTP1 on failed: %v\n%s", err, out)
+		t.Fatalf("the suite with UpstreamOptions.HTTP2 on failed: %v\n%s", err, out)
 	}
 }
 
@@ -597,7 +597,7 @@ func TestH1Failures(t *testing.T) {
 func TestUpstreamMessageShapes(t *testing.T) {
 	for _, inline := range []bool{false, true} {
 		t.Run(fmt.Sprintf("inline=%v", inline), func(t *testing.T) {
-			e := newEnv(t, func(o *Options) { o.Upstream.InlineHTTP1 = inline })
+			e := newEnv(t, func(o *Options) { o.Upstream.HTTP2 = !inline })
 			var proto atomic.Value
 			h2Upstream(e, "api.example.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				proto.Store(r.Proto)

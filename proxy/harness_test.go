@@ -142,7 +142,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Store: e.store, Leaves: certs.NewLeafCache(mitmCA, 64), Audit: e.audit, Log: zap.New(core),
 		MITM: MITMMode{Auto: true}, Passthrough: true, Identity: "test",
 		Upstream: UpstreamOptions{RootCAs: e.roots, Resolve: e.resolve, DialTimeout: 5 * time.Second, ResponseHeaderTimeout: 5 * time.Second,
-			InlineHTTP1: inlineH1Tests},
+			HTTP2: http2Tests},
 	}
 	for _, opt := range opts {
 		opt(&o)

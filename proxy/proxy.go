@@ -79,7 +79,7 @@ type Proxy struct {
 	opts        Options
 	gp          *goproxy.ProxyHttpServer
 	grantTr     *http.Transport   // SSRF-guarded, for requests that carry a credential
-	grantRT     http.RoundTripper // grantTr, or an h1Client (UpstreamOptions.InlineHTTP1)
+	grantRT     http.RoundTripper // an h1Client, or grantTr (UpstreamOptions.HTTP2)
 	passTr      *http.Transport   // for requests that carry none
 	passDial    *dialer
 	log         *zap.Logger
@@ -132,7 +132,7 @@ func New(o Options) (*Proxy, error) {
 		passthrough: o.Passthrough,
 	}
 	p.grantRT = p.grantTr
-	if o.Upstream.InlineHTTP1 {
+	if !o.Upstream.HTTP2 {
 		p.grantRT = newH1Client(o.Upstream, grantDial)
 	}
 	if len(o.Clients) > 0 {

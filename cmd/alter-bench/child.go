@@ -35,17 +35,17 @@ const childCommand = "__proxy-child"
 
 // childConfig is what the parent tells the child, as a JSON file.
 type childConfig struct {
-	StorePath  string            `json:"store_path"`
-	KeyPath    string            `json:"key_path"`
-	CACert     string            `json:"ca_cert"`
-	CAKey      string            `json:"ca_key"`
-	UpstreamCA string            `json:"upstream_ca"`
-	Resolve    map[string]string `json:"resolve"`
-	Audit      string            `json:"audit"`
-	AuditPath  string            `json:"audit_path"`
-	CPUProfile string            `json:"cpu_profile,omitempty"`
-	Proxy      string            `json:"proxy"` // proxyAlter or proxyGoproxy
-	InlineH1   bool              `json:"inline_h1,omitempty"`
+	StorePath     string            `json:"store_path"`
+	KeyPath       string            `json:"key_path"`
+	CACert        string            `json:"ca_cert"`
+	CAKey         string            `json:"ca_key"`
+	UpstreamCA    string            `json:"upstream_ca"`
+	Resolve       map[string]string `json:"resolve"`
+	Audit         string            `json:"audit"`
+	AuditPath     string            `json:"audit_path"`
+	CPUProfile    string            `json:"cpu_profile,omitempty"`
+	Proxy         string            `json:"proxy"` // proxyAlter or proxyGoproxy
+	UpstreamHTTP2 bool              `json:"upstream_http2,omitempty"`
 }
 
 // childMain runs the proxy until told to quit. It returns the exit status.
@@ -137,7 +137,7 @@ func runChild(args []string, stdin io.Reader, stdout io.Writer) error {
 			Self:                  []netip.AddrPort{self},
 			DialTimeout:           10 * time.Second,
 			ResponseHeaderTimeout: 30 * time.Second,
-			InlineHTTP1:           cfg.InlineH1,
+			HTTP2:                 cfg.UpstreamHTTP2,
 		},
 	})
 	if err != nil {

@@ -13,20 +13,20 @@ import (
 
 // options are the parsed command line.
 type options struct {
-	Scenarios   []scenario
-	Concurrency []int
-	Duration    time.Duration // of one measured run (one leg, one round)
-	Warmup      time.Duration // per leg, before the rounds of a cell
-	Rounds      int
-	Modes       []string // modeClosed and/or modeOpen
-	Rate        float64  // requests/s in open-loop mode
-	MaxRequests int      // per run, a bound on memory and time
-	Audit       string
-	Proxy       string // proxyAlter, or proxyGoproxy for the reference
-	CPUProfile  string // absolute path, for the proxy child
-	InlineH1    bool   // proxy.UpstreamOptions.InlineHTTP1 in the child
-	JSON        bool
-	Smoke       bool
+	Scenarios     []scenario
+	Concurrency   []int
+	Duration      time.Duration // of one measured run (one leg, one round)
+	Warmup        time.Duration // per leg, before the rounds of a cell
+	Rounds        int
+	Modes         []string // modeClosed and/or modeOpen
+	Rate          float64  // requests/s in open-loop mode
+	MaxRequests   int      // per run, a bound on memory and time
+	Audit         string
+	Proxy         string // proxyAlter, or proxyGoproxy for the reference
+	CPUProfile    string // absolute path, for the proxy child
+	UpstreamHTTP2 bool   // proxy.UpstreamOptions.HTTP2 in the child
+	JSON          bool
+	Smoke         bool
 }
 
 // Load modes. Closed loop measures throughput: each worker sends its next
@@ -66,7 +66,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.Proxy, "proxy", proxyAlter, "the proxy measured: alter, or goproxy (plain goproxy, tuned, swapping the marker for a fixed token: a reference for what alter's own work costs)")
 	fs.StringVar(&o.Audit, "audit", auditFile, "proxy audit sink: file (temp file), devnull (zap on /dev/null) or none")
 	fs.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of the proxy child to this file")
-	fs.BoolVar(&o.InlineH1, "inline-h1", false, "the proxy sends grant-bearing requests with its experimental inline HTTP/1.1 client (UpstreamOptions.InlineHTTP1)")
+	fs.BoolVar(&o.UpstreamHTTP2, "upstream-http2", false, "the proxy sends grant-bearing requests with net/http's client, as with upstream.http2: true (default: its own HTTP/1.1 client)")
 	fs.BoolVar(&o.JSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&o.Smoke, "smoke", false, "quick check: short runs, one round, concurrency 1 and 4, both modes")
 	if err := fs.Parse(args); err != nil {
@@ -119,8 +119,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	switch o.Proxy {
 	case proxyAlter:
 	case proxyGoproxy:
-		if o.InlineH1 {
-			return o, errors.New("--inline-h1 is an alter option; --proxy goproxy has no use for it")
+		if o.UpstreamHTTP2 {
+			return o, errors.New("--upstream-http2 is an alter option; --proxy goproxy has no use for it")
 		}
 		for _, s := range o.Scenarios {
 			if err := referenceUnsupported(s); err != nil {

@@ -46,12 +46,12 @@ func TestParseFlags(t *testing.T) {
 		}},
 		{name: "goproxy reference cannot sign", args: []string{"--proxy", "goproxy", "--scenarios", "a,e"}, wantErr: true},
 		{name: "unknown proxy", args: []string{"--proxy", "nginx"}, wantErr: true},
-		{name: "inline h1", args: []string{"--inline-h1"}, check: func(t *testing.T, o options) {
-			if !o.InlineH1 {
+		{name: "upstream http2", args: []string{"--upstream-http2"}, check: func(t *testing.T, o options) {
+			if !o.UpstreamHTTP2 {
 				t.Errorf("%+v", o)
 			}
 		}},
-		{name: "inline h1 is alter's", args: []string{"--proxy", "goproxy", "--scenarios", "b", "--inline-h1"}, wantErr: true},
+		{name: "upstream http2 is alter's", args: []string{"--proxy", "goproxy", "--scenarios", "b", "--upstream-http2"}, wantErr: true},
 		{name: "zero duration", args: []string{"--duration", "0s"}, wantErr: true},
 		{name: "zero rounds", args: []string{"--rounds", "0"}, wantErr: true},
 		{name: "stray argument", args: []string{"extra"}, wantErr: true},

@@ -17,16 +17,16 @@ type report struct {
 }
 
 type settings struct {
-	Scenarios   []string `json:"scenarios"`
-	Concurrency []int    `json:"concurrency"`
-	Modes       []string `json:"modes"`
-	DurationS   float64  `json:"duration_s"`
-	WarmupS     float64  `json:"warmup_s"`
-	Rounds      int      `json:"rounds"`
-	RateRPS     float64  `json:"open_loop_rate_rps,omitempty"`
-	Audit       string   `json:"audit"`
-	Proxy       string   `json:"proxy"`
-	InlineH1    bool     `json:"inline_h1,omitempty"`
+	Scenarios     []string `json:"scenarios"`
+	Concurrency   []int    `json:"concurrency"`
+	Modes         []string `json:"modes"`
+	DurationS     float64  `json:"duration_s"`
+	WarmupS       float64  `json:"warmup_s"`
+	Rounds        int      `json:"rounds"`
+	RateRPS       float64  `json:"open_loop_rate_rps,omitempty"`
+	Audit         string   `json:"audit"`
+	Proxy         string   `json:"proxy"`
+	UpstreamHTTP2 bool     `json:"upstream_http2,omitempty"`
 }
 
 // cell is one scenario at one concurrency in one mode: both legs, every

@@ -32,8 +32,8 @@ func writeTable(w io.Writer, r *report) error {
 		fmt.Fprintf(w, "proxy = the goproxy reference (plain goproxy, tuned, swapping the marker for a fixed token: no grant lookup, policy, header hygiene or audit), not alter.\n")
 	} else {
 		fmt.Fprintf(w, "proxy CPU = user+system time of the proxy child process per proxied request; audit sink: %s.\n", s.Audit)
-		if s.InlineH1 {
-			fmt.Fprintf(w, "upstream client for grant requests: the experimental inline HTTP/1.1 client (--inline-h1).\n")
+		if s.UpstreamHTTP2 {
+			fmt.Fprintf(w, "upstream client for grant requests: net/http's, as with upstream.http2: true (--upstream-http2).\n")
 		}
 	}
 	fmt.Fprintf(w, "open@R = open loop at R requests/s, latency from each request's due time.\n")

@@ -295,6 +295,7 @@ func (s *sidecar) build(cfg config.Config) (*proxy.Proxy, error) {
 			Self:                  listenAddrs(s.ln, s.adminLn),
 			DialTimeout:           cfg.Upstream.DialTimeout,
 			ResponseHeaderTimeout: cfg.Upstream.ResponseHeaderTimeout,
+			HTTP2:                 cfg.Upstream.HTTP2,
 		},
 	})
 }
