@@ -22,28 +22,30 @@ import (
 	"github.com/alter-sidecar/alter/inject"
 )
 
-// envHTTP2 set to 1 makes every env in this package send grant-bearing
-// requests with net/http.Transport (UpstreamOptions.HTTP2; see newEnv).
-const envHTTP2 = "ALTER_TEST_UPSTREAM_HTTP2"
+// envNetHTTP set to 1 makes every env in this package use net/http on both
+// sides: its server for every request (Options.DisableFastPath) and its
+// Transport for grant-bearing ones (UpstreamOptions.HTTP2); see newEnv.
+const envNetHTTP = "ALTER_TEST_NET_HTTP"
 
-var http2Tests = os.Getenv(envHTTP2) == "1"
+var netHTTPTests = os.Getenv(envNetHTTP) == "1"
 
-// TestSuiteWithHTTP2Transport runs this package's whole test suite again in
-// a child process with UpstreamOptions.HTTP2 on, so every end-to-end test
+// TestSuiteOnNetHTTP runs this package's whole test suite again in a child
+// process with net/http on both sides, so every end-to-end test
 // (redirects, streaming, timeouts, SSRF, upstream trust, trailers,
-// scrubbing, SigV4, ...) holds for both upstream clients.
-func TestSuiteWithHTTP2Transport(t *testing.T) {
-	if http2Tests {
-		t.Skip("this is the HTTP2 run")
+// scrubbing, SigV4, smuggling, ...) holds for the fast path and the
+// HTTP/1.1 client and for net/http's server and Transport.
+func TestSuiteOnNetHTTP(t *testing.T) {
+	if netHTTPTests {
+		t.Skip("this is the net/http run")
 	}
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	cmd := exec.Command(os.Args[0], "-test.count=1", "-test.skip=^(TestSuiteWithHTTP2Transport|Fuzz.*)$")
-	cmd.Env = append(os.Environ(), envHTTP2+"=1")
+	cmd := exec.Command(os.Args[0], "-test.count=1", "-test.skip=^(TestSuiteOnNetHTTP|Fuzz.*)$")
+	cmd.Env = append(os.Environ(), envNetHTTP+"=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("the suite with UpstreamOptions.HTTP2 on failed: %v\n%s", err, out)
+		t.Fatalf("the suite on net/http failed: %v\n%s", err, out)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -109,7 +110,7 @@ type env struct {
 	audit    *audit.MemorySink
 	logs     *observer.ObservedLogs
 	proxy    *Proxy
-	proxySrv *httptest.Server
+	proxySrv *testServer
 	caPool   *x509.CertPool
 	upCA     *certs.CA
 	upLeaves *certs.LeafCache
@@ -118,6 +119,33 @@ type env struct {
 }
 
 type envOption func(*Options)
+
+// testServer is a proxy Server on a loopback port the OS chose.
+type testServer struct {
+	URL      string
+	Listener net.Listener
+	srv      *Server
+	served   chan error
+}
+
+// startTestServer serves srv on ln, or on a new 127.0.0.1 listener.
+func startTestServer(t testing.TB, srv *Server, ln net.Listener) *testServer {
+	t.Helper()
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts := &testServer{URL: "http://" + ln.Addr().String(), Listener: ln, srv: srv, served: make(chan error, 1)}
+	go func() { ts.served <- srv.Serve(ln) }()
+	return ts
+}
+
+func (ts *testServer) Close() {
+	_ = ts.srv.Close()
+	<-ts.served
+}
 
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
@@ -142,7 +170,8 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Store: e.store, Leaves: certs.NewLeafCache(mitmCA, 64), Audit: e.audit, Log: zap.New(core),
 		MITM: MITMMode{Auto: true}, Passthrough: true, Identity: "test",
 		Upstream: UpstreamOptions{RootCAs: e.roots, Resolve: e.resolve, DialTimeout: 5 * time.Second, ResponseHeaderTimeout: 5 * time.Second,
-			HTTP2: http2Tests},
+			HTTP2: netHTTPTests},
+		DisableFastPath: netHTTPTests,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -152,10 +181,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	e.proxy = p
-	e.proxySrv = httptest.NewUnstartedServer(p)
-	e.proxySrv.Config = NewServer(p)
-	e.proxySrv.Listener = ScanListener(e.proxySrv.Listener)
-	e.proxySrv.Start()
+	e.proxySrv = startTestServer(t, NewServer(p), nil)
 	t.Cleanup(func() {
 		e.proxySrv.Close()
 		p.CloseIdleConnections()

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"sync"
@@ -187,10 +186,7 @@ func TestSourceIPOfIPv6Peers(t *testing.T) {
 			e := newEnv(t)
 			up := e.tlsUpstream("api.example.test", nil)
 			e.addPolicyGrant(grantA, policy.Spec{Destinations: []string{"api.example.test"}, SourceCIDRs: tt.cidrs}, "", nil)
-			srv := httptest.NewUnstartedServer(e.proxy)
-			srv.Listener = ln
-			srv.Config = NewServer(e.proxy)
-			srv.Start()
+			srv := startTestServer(t, NewServer(e.proxy), ln)
 			t.Cleanup(srv.Close)
 			addr := ln.Addr().(*net.TCPAddr)
 			host := addr.IP.String()

@@ -1,8 +1,9 @@
-// Package proxy is the sidecar's HTTP proxy: goproxy wiring for
-// absolute-form HTTP and CONNECT, TLS termination with our own CA for the
-// hosts grants may reach, destination binding inside tunnels, header
-// stripping, the upstream transport and the error answers. It is glue: the
-// policy package decides, the inject package injects, the store resolves.
+// Package proxy is the sidecar's HTTP proxy: the listener (a fast path for
+// plain requests, net/http for the rest, goproxy for untouched CONNECT
+// tunnels), TLS termination with our own CA for the hosts grants may
+// reach, destination binding inside tunnels, header stripping, the
+// upstream clients and the error answers. It is glue: the policy package
+// decides, the inject package injects, the store resolves.
 package proxy
 
 import (
@@ -72,6 +73,11 @@ type Options struct {
 	Identity string
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// DisableFastPath sends every request through net/http's server
+	// instead of the fast path (lane.go): for comparisons and tests.
+	DisableFastPath bool
+
+	onFastPath func(*http.Request) // tests: sees each request the fast path serves
 }
 
 // Proxy is an http.Handler that proxies requests and injects credentials.
@@ -88,6 +94,7 @@ type Proxy struct {
 	passthrough bool
 	auth        *clientAuth // nil: no client authentication
 	tunnels     tunnelServers
+	fastPath    bool     // !Options.DisableFastPath
 	rawTunnels  sync.Map // *closeNotifyConn: open passthrough tunnels
 }
 
@@ -130,6 +137,7 @@ func New(o Options) (*Proxy, error) {
 		now:         o.Now,
 		mitmHosts:   map[string]bool{},
 		passthrough: o.Passthrough,
+		fastPath:    !o.DisableFastPath,
 	}
 	p.grantRT = p.grantTr
 	if !o.Upstream.HTTP2 {

@@ -95,6 +95,25 @@ func (p *Proxy) serveTunnel(w http.ResponseWriter, r *http.Request, t *tunnel) {
 	p.opts.Metrics.tunnel("terminated", 1)
 	defer p.opts.Metrics.tunnel("terminated", -1)
 
+	// Serve does not close a connection it never accepted (a Shutdown that
+	// races this start), so close it here in every case.
+	defer inner.Close()
+	sess := &tunnelSession{}
+	if !p.tunnels.add(sess) {
+		return // shutting down: no new tunnels
+	}
+	defer p.tunnels.remove(sess)
+	if p.fastPath {
+		lc := newLaneConn(inner, p.Current, t, scheme)
+		if !sess.setLane(lc) {
+			return
+		}
+		handed := lc.serve()
+		if handed == nil {
+			return
+		}
+		inner = handed
+	}
 	srv := &http.Server{
 		Handler:           p.tunnelHandler(t, scheme),
 		ReadHeaderTimeout: limits.Header,
@@ -103,13 +122,9 @@ func (p *Proxy) serveTunnel(w http.ResponseWriter, r *http.Request, t *tunnel) {
 		ErrorLog:          log.New(zapWriter{p.log}, "", 0),
 		ConnContext:       connContext,
 	}
-	// Serve does not close a connection it never accepted (a Shutdown that
-	// races this start), so close it here in every case.
-	defer inner.Close()
-	if !p.tunnels.add(srv) {
-		return // shutting down: no new tunnels
+	if !sess.setServer(srv) {
+		return
 	}
-	defer p.tunnels.remove(srv)
 	_ = srv.Serve(newOneConnListener(newFramingScanner(inner)))
 }
 
@@ -179,50 +194,89 @@ func writeResponse(w http.ResponseWriter, resp *http.Response, l *zap.Logger) {
 	}
 }
 
-// tunnelServers tracks the servers of open terminated tunnels, which
-// http.Server.Shutdown on the listener cannot see (their connections were
-// hijacked), so a stopping proxy can drain them too.
-type tunnelServers struct {
+// tunnelSession is one terminated tunnel: served by the fast path, then,
+// if a request needs it, by a net/http server of its own.
+type tunnelSession struct {
 	mu       sync.Mutex
-	servers  map[*http.Server]struct{}
+	lane     *laneConn
+	srv      *http.Server
 	stopping bool
 }
 
-func (t *tunnelServers) add(s *http.Server) bool {
+func (s *tunnelSession) setLane(lc *laneConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lane = lc
+	return !s.stopping
+}
+
+func (s *tunnelSession) setServer(srv *http.Server) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.srv = srv
+	return !s.stopping
+}
+
+// Shutdown ends the tunnel gracefully: at once if it is idle, after the
+// request in flight otherwise, or when ctx is done.
+func (s *tunnelSession) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopping = true
+	lane, srv := s.lane, s.srv
+	s.mu.Unlock()
+	switch {
+	case srv != nil:
+		return srv.Shutdown(ctx)
+	case lane != nil:
+		return lane.Shutdown(ctx)
+	}
+	return nil
+}
+
+// tunnelServers tracks open terminated tunnels, which the listener's
+// Server cannot see (their connections were hijacked), so a stopping proxy
+// can drain them too.
+type tunnelServers struct {
+	mu       sync.Mutex
+	sessions map[*tunnelSession]struct{}
+	stopping bool
+}
+
+func (t *tunnelServers) add(s *tunnelSession) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.stopping {
 		return false
 	}
-	if t.servers == nil {
-		t.servers = map[*http.Server]struct{}{}
+	if t.sessions == nil {
+		t.sessions = map[*tunnelSession]struct{}{}
 	}
-	t.servers[s] = struct{}{}
+	t.sessions[s] = struct{}{}
 	return true
 }
 
-func (t *tunnelServers) remove(s *http.Server) {
+func (t *tunnelServers) remove(s *tunnelSession) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.servers, s)
+	delete(t.sessions, s)
 }
 
-// Shutdown stops the tunnels' servers gracefully: idle tunnels close at
-// once, requests in flight may finish until ctx is done.
+// Shutdown stops the tunnels gracefully: idle tunnels close at once,
+// requests in flight may finish until ctx is done.
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.tunnels.mu.Lock()
 	p.tunnels.stopping = true
-	servers := make([]*http.Server, 0, len(p.tunnels.servers))
-	for s := range p.tunnels.servers {
-		servers = append(servers, s)
+	sessions := make([]*tunnelSession, 0, len(p.tunnels.sessions))
+	for s := range p.tunnels.sessions {
+		sessions = append(sessions, s)
 	}
 	p.tunnels.mu.Unlock()
-	errs := make(chan error, len(servers))
-	for _, s := range servers {
+	errs := make(chan error, len(sessions))
+	for _, s := range sessions {
 		go func() { errs <- s.Shutdown(ctx) }()
 	}
 	var first error
-	for range servers {
+	for range sessions {
 		if err := <-errs; err != nil && first == nil {
 			first = err
 		}
@@ -242,6 +296,15 @@ type bufferedConn struct {
 }
 
 func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// CloseWrite half-closes the connection where it can: net/http half-closes
+// after an error answer (431, 400) so the client reads it instead of a reset.
+func (c *bufferedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
 
 // oneConnListener hands one connection to http.Server.Serve, then blocks
 // Accept until that connection is closed, so Serve returns exactly when

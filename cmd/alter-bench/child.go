@@ -46,6 +46,7 @@ type childConfig struct {
 	CPUProfile    string            `json:"cpu_profile,omitempty"`
 	Proxy         string            `json:"proxy"` // proxyAlter or proxyGoproxy
 	UpstreamHTTP2 bool              `json:"upstream_http2,omitempty"`
+	NoFastPath    bool              `json:"no_fast_path,omitempty"`
 }
 
 // childMain runs the proxy until told to quit. It returns the exit status.
@@ -139,6 +140,7 @@ func runChild(args []string, stdin io.Reader, stdout io.Writer) error {
 			ResponseHeaderTimeout: 30 * time.Second,
 			HTTP2:                 cfg.UpstreamHTTP2,
 		},
+		DisableFastPath: cfg.NoFastPath,
 	})
 	if err != nil {
 		ln.Close()

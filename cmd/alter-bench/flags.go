@@ -25,6 +25,7 @@ type options struct {
 	Proxy         string // proxyAlter, or proxyGoproxy for the reference
 	CPUProfile    string // absolute path, for the proxy child
 	UpstreamHTTP2 bool   // proxy.UpstreamOptions.HTTP2 in the child
+	NoFastPath    bool   // proxy.Options.DisableFastPath in the child
 	JSON          bool
 	Smoke         bool
 }
@@ -67,6 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.Audit, "audit", auditFile, "proxy audit sink: file (temp file), devnull (zap on /dev/null) or none")
 	fs.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of the proxy child to this file")
 	fs.BoolVar(&o.UpstreamHTTP2, "upstream-http2", false, "the proxy sends grant-bearing requests with net/http's client, as with upstream.http2: true (default: its own HTTP/1.1 client)")
+	fs.BoolVar(&o.NoFastPath, "no-fast-path", false, "the proxy reads every request with net/http's server instead of its fast path (proxy.Options.DisableFastPath)")
 	fs.BoolVar(&o.JSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&o.Smoke, "smoke", false, "quick check: short runs, one round, concurrency 1 and 4, both modes")
 	if err := fs.Parse(args); err != nil {
@@ -119,8 +121,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	switch o.Proxy {
 	case proxyAlter:
 	case proxyGoproxy:
-		if o.UpstreamHTTP2 {
-			return o, errors.New("--upstream-http2 is an alter option; --proxy goproxy has no use for it")
+		if o.UpstreamHTTP2 || o.NoFastPath {
+			return o, errors.New("--upstream-http2 and --no-fast-path are alter options; --proxy goproxy has no use for them")
 		}
 		for _, s := range o.Scenarios {
 			if err := referenceUnsupported(s); err != nil {

@@ -27,6 +27,7 @@ type settings struct {
 	Audit         string   `json:"audit"`
 	Proxy         string   `json:"proxy"`
 	UpstreamHTTP2 bool     `json:"upstream_http2,omitempty"`
+	NoFastPath    bool     `json:"no_fast_path,omitempty"`
 }
 
 // cell is one scenario at one concurrency in one mode: both legs, every

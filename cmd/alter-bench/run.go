@@ -36,7 +36,7 @@ func run(ctx context.Context, o options, progress io.Writer) (rep *report, err e
 		StorePath: fix.storePath, KeyPath: fix.keyPath,
 		CACert: fix.mitmCert, CAKey: fix.mitmKey, UpstreamCA: fix.upCert,
 		Resolve: ups.resolve(), Audit: o.Audit, AuditPath: filepath.Join(dir, "audit.log"),
-		CPUProfile: o.CPUProfile, Proxy: o.Proxy, UpstreamHTTP2: o.UpstreamHTTP2,
+		CPUProfile: o.CPUProfile, Proxy: o.Proxy, UpstreamHTTP2: o.UpstreamHTTP2, NoFastPath: o.NoFastPath,
 	}
 	cfgPath := filepath.Join(dir, "child.json")
 	js, _ := json.Marshal(cfg)
@@ -87,7 +87,7 @@ func settingsOf(o options) settings {
 	s := settings{
 		Concurrency: o.Concurrency, Modes: o.Modes, Rounds: o.Rounds,
 		DurationS: o.Duration.Seconds(), WarmupS: o.Warmup.Seconds(), Audit: o.Audit, Proxy: o.Proxy,
-		UpstreamHTTP2: o.UpstreamHTTP2,
+		UpstreamHTTP2: o.UpstreamHTTP2, NoFastPath: o.NoFastPath,
 	}
 	for _, sc := range o.Scenarios {
 		s.Scenarios = append(s.Scenarios, sc.ID+"="+sc.Name)

@@ -35,6 +35,9 @@ func writeTable(w io.Writer, r *report) error {
 		if s.UpstreamHTTP2 {
 			fmt.Fprintf(w, "upstream client for grant requests: net/http's, as with upstream.http2: true (--upstream-http2).\n")
 		}
+		if s.NoFastPath {
+			fmt.Fprintf(w, "every request read by net/http's server, not the proxy's fast path (--no-fast-path).\n")
+		}
 	}
 	fmt.Fprintf(w, "open@R = open loop at R requests/s, latency from each request's due time.\n")
 	fmt.Fprintf(w, "machine: %s, %d CPUs, GOMAXPROCS %d, %s %s/%s, kernel %s, load %s at start; proxy peak RSS over the run %.1f MiB\n",

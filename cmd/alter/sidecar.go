@@ -42,10 +42,9 @@ type sidecar struct {
 	cfg      config.Config // the config in force
 }
 
-// ServeHTTP sends each request to the proxy built from the config in force.
-func (s *sidecar) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.current.Load().ServeHTTP(w, r)
-}
+// Current returns the proxy built from the config in force: each request
+// goes to it (proxy.Source).
+func (s *sidecar) Current() *proxy.Proxy { return s.current.Load() }
 
 // runProxy wires the packages together and serves until ctx is done.
 func (a *app) runProxy(ctx context.Context, cfg config.Config, configFile, home string) error {
@@ -59,10 +58,9 @@ func (a *app) runProxy(ctx context.Context, cfg config.Config, configFile, home 
 		return err
 	}
 	s.current.Store(p)
-	srv := proxy.NewServer(p)
-	srv.Handler = s
+	srv := proxy.NewServer(s)
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(proxy.ScanListener(s.ln)) }()
+	go func() { errc <- srv.Serve(s.ln) }()
 	var admin *http.Server
 	if s.adminLn != nil {
 		admin = &http.Server{Handler: adminHandler(readiness(s.store.Ready, s.ready), s.registry), ReadHeaderTimeout: 10 * time.Second}

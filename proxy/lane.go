@@ -1,0 +1,403 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+)
+
+// The fast path. net/http's server costs, per request on a kept-alive
+// connection, a background read goroutine started and stopped, deadlines
+// set three times, a response writer with its own buffering and chunking
+// state, and a request parser that accepts more than a proxy should pass
+// on. alter-bench showed that cost next to the proxy's own work, so the
+// connections of the proxy listener and of terminated tunnels are read by
+// a plain loop here: read a head, and if parseLaneHead takes it, run the
+// exchange and write the response; if not, hand the connection, with every
+// byte it sent, to net/http (the slow path, which answers CONNECT, chunked
+// and 100-continue requests, malformed input, missing proxy credentials,
+// and everything else), for the rest of its life.
+
+// laneBufSize is the size of a connection's read and write buffers; a head
+// that does not fit goes to net/http, which allows up to MaxHeaderBytes.
+const laneBufSize = 4 << 10
+
+// laneWatchDelay: a request still waiting for its answer after this long
+// gets a reader watching for the client to hang up, so its upstream
+// request is cancelled as net/http would. Quick exchanges never pay for it.
+const laneWatchDelay = 100 * time.Millisecond
+
+// aLongTimeAgo is a deadline in the past: it wakes a blocked read.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// laneConn is one client connection served by the fast path.
+type laneConn struct {
+	conn     net.Conn
+	in       laneReader // conn, behind a byte a watcher may have read
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	proxy    func() *Proxy // the proxy for the next request (config reloads swap it)
+	tunnel   *tunnel       // nil on the proxy listener
+	scheme   string        // inside a tunnel: what it carries
+	remote   string
+	timeouts Timeouts
+	base     context.Context
+
+	mu      sync.Mutex
+	idle    bool // waiting for a request: Shutdown closes it at once
+	closing bool
+	done    chan struct{} // closed when serve returns
+
+	watch laneWatch
+}
+
+func newLaneConn(c net.Conn, proxy func() *Proxy, t *tunnel, scheme string) *laneConn {
+	lc := &laneConn{conn: c, proxy: proxy, tunnel: t, scheme: scheme, done: make(chan struct{})}
+	lc.in.conn = c
+	lc.br = bufio.NewReaderSize(&lc.in, laneBufSize)
+	lc.bw = bufio.NewWriterSize(c, laneBufSize)
+	lc.remote = c.RemoteAddr().String()
+	lc.base = context.Background()
+	if t != nil {
+		lc.remote = t.peer
+		if t.actor != "" {
+			lc.base = context.WithValue(lc.base, actorKey{}, t.actor)
+		}
+	}
+	lc.timeouts = proxy().opts.Timeouts
+	lc.watch.lc = lc
+	return lc
+}
+
+// serve reads and answers requests until the connection ends (nil) or a
+// request is one for net/http: then it returns the connection, positioned
+// at that request's first byte, for net/http to serve.
+func (lc *laneConn) serve() (handoff net.Conn) {
+	defer close(lc.done)
+	for {
+		if !lc.setIdle(true) {
+			return nil
+		}
+		_ = lc.conn.SetReadDeadline(time.Now().Add(lc.timeouts.Idle))
+		_, err := lc.br.Peek(1)
+		if !lc.setIdle(false) || err != nil {
+			return nil
+		}
+		head, whole, err := lc.readHead()
+		if err != nil {
+			return nil
+		}
+		p := lc.proxy()
+		var req *http.Request
+		var cancel context.CancelFunc
+		if whole {
+			req, cancel = lc.request(p, head)
+		}
+		if req == nil {
+			_ = lc.conn.SetReadDeadline(time.Time{}) // net/http sets its own
+			return &bufferedConn{Conn: lc.conn, r: lc.br}
+		}
+		_, _ = lc.br.Discard(head.size)
+		if !lc.answer(p, req, cancel) {
+			return nil
+		}
+	}
+}
+
+// readHead waits until the buffer holds a whole head, within the header
+// timeout, and parses it. whole is false when the head does not fit the
+// buffer or is not one the fast path takes.
+func (lc *laneConn) readHead() (h laneHead, whole bool, err error) {
+	b, _ := lc.br.Peek(lc.br.Buffered())
+	if headEnd(b) < 0 {
+		// The head came in pieces: the rest must come within the header
+		// timeout, counted from now as net/http counts from its first read.
+		_ = lc.conn.SetReadDeadline(time.Now().Add(lc.timeouts.Header))
+		for headEnd(b) < 0 {
+			if len(b) >= lc.br.Size() {
+				return h, false, nil
+			}
+			if _, err := lc.br.Peek(len(b) + 1); err != nil {
+				return h, false, err
+			}
+			b, _ = lc.br.Peek(lc.br.Buffered())
+		}
+	}
+	h, ok := parseLaneHead(b)
+	return h, ok, nil
+}
+
+// request builds the request for a head, or returns nil when net/http
+// should have it after all: a target of the other form, or a client the
+// proxy must ask to authenticate. cancel ends the request's context.
+func (lc *laneConn) request(p *Proxy, h laneHead) (*http.Request, context.CancelFunc) {
+	// On the listener, absolute form only (origin form gets net/http's
+	// "this is a proxy" answer); inside a tunnel, origin form only.
+	if (lc.tunnel == nil) != (h.target[0] != '/') {
+		return nil, nil
+	}
+	u := h.url
+	ctx := lc.base
+	if lc.tunnel == nil && p.auth != nil {
+		name, ok := p.auth.authenticate(h.header)
+		if !ok {
+			return nil, nil // net/http's path answers 407
+		}
+		ctx = context.WithValue(ctx, actorKey{}, name)
+	}
+	// As net/http: the request's context ends with its answer.
+	ctx, cancel := context.WithCancel(ctx)
+	req, err := http.NewRequestWithContext(ctx, h.method, "", nil) // the URL is set below, parsed once
+	if err != nil {
+		cancel()
+		return nil, nil
+	}
+	req.URL = u
+	req.Header = h.header
+	req.Host = u.Host
+	if req.Host == "" {
+		req.Host = h.host
+	}
+	req.RequestURI = h.target
+	req.RemoteAddr = lc.remote
+	req.Close = h.close
+	req.ContentLength = h.contentLength
+	req.Body = http.NoBody
+	if h.contentLength > 0 {
+		req.Body = &laneBody{br: lc.br, remaining: h.contentLength}
+	}
+	if lc.tunnel != nil {
+		if req.URL.Host == "" {
+			req.URL.Host = req.Host
+		}
+		req.URL.Scheme = lc.scheme // what the tunnel carries
+	}
+	return req, cancel
+}
+
+// answer runs the exchange for req and writes its response. It reports
+// whether the connection may carry another request.
+func (lc *laneConn) answer(p *Proxy, req *http.Request, cancel context.CancelFunc) bool {
+	defer cancel()
+	body, _ := req.Body.(*laneBody)
+	if body != nil {
+		_ = lc.conn.SetReadDeadline(time.Time{}) // bodies may take their time
+	}
+	if f := p.opts.onFastPath; f != nil {
+		f(req)
+	}
+	lc.watch.arm(cancel, body)
+	resp := p.exchange(req, lc.tunnel)
+	gone := lc.watch.disarm()
+
+	keep := !req.Close && !resp.Close && !gone && !lc.isClosing()
+	if body != nil && !body.settle() {
+		keep = false // the rest of the body is still on the wire
+	}
+	return writeLaneResponse(lc.bw, req, resp, keep, p) && keep
+}
+
+func (lc *laneConn) setIdle(idle bool) bool {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	lc.idle = idle
+	return !lc.closing
+}
+
+func (lc *laneConn) isClosing() bool {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	return lc.closing
+}
+
+// shutdown asks the connection to end: at once if it is waiting for a
+// request, after the current answer otherwise.
+func (lc *laneConn) shutdown() {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	lc.closing = true
+	if lc.idle {
+		_ = lc.conn.Close()
+	}
+}
+
+// Shutdown ends the connection gracefully, waiting until ctx is done.
+func (lc *laneConn) Shutdown(ctx context.Context) error {
+	lc.shutdown()
+	select {
+	case <-lc.done:
+		return nil
+	case <-ctx.Done():
+		_ = lc.conn.Close()
+		return ctx.Err()
+	}
+}
+
+// laneReader reads the connection, after a byte a watcher read early.
+type laneReader struct {
+	conn    net.Conn
+	pending [1]byte
+	has     bool
+}
+
+func (r *laneReader) Read(p []byte) (int, error) {
+	if r.has && len(p) > 0 {
+		p[0] = r.pending[0]
+		r.has = false
+		return 1, nil
+	}
+	return r.conn.Read(p)
+}
+
+// laneBody is a request body of known length read from the connection. It
+// may be read by another goroutine (the upstream client writes bodies on
+// one of its own), hence the lock; once settled, it never touches the
+// connection again, which then belongs to the next request.
+type laneBody struct {
+	mu        sync.Mutex
+	br        *bufio.Reader
+	remaining int64
+	closed    bool
+}
+
+func (b *laneBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.remaining == 0 {
+		return 0, io.EOF
+	}
+	if b.closed {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if int64(len(p)) > b.remaining {
+		p = p[:b.remaining]
+	}
+	n, err := b.br.Read(p)
+	b.remaining -= int64(n)
+	if errors.Is(err, io.EOF) && b.remaining > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// Close is a no-op: whoever reads the body closes it when done, but the
+// connection decides what happens to an unread rest (settle).
+func (b *laneBody) Close() error { return nil }
+
+// settle ends the body's hold on the connection and reports whether the
+// next request can be read: the body was read whole, or its rest is
+// already buffered and is skipped. A body being read right now (a slow
+// upload the upstream answered early) cannot be settled: the connection
+// must close.
+func (b *laneBody) settle() bool {
+	if !b.mu.TryLock() {
+		return false
+	}
+	defer b.mu.Unlock()
+	if b.remaining > 0 && b.remaining <= int64(b.br.Buffered()) {
+		_, _ = b.br.Discard(int(b.remaining))
+		b.remaining = 0
+	}
+	b.closed = true
+	return b.remaining == 0
+}
+
+// finished reports whether the body has been read whole. It does not wait
+// for a read in progress.
+func (b *laneBody) finished() bool {
+	if !b.mu.TryLock() {
+		return false
+	}
+	defer b.mu.Unlock()
+	return b.remaining == 0
+}
+
+// laneWatch notices a client that hangs up while its request waits for the
+// upstream, and cancels the request. It reads one byte, as net/http's
+// background read does: either the connection ends, or the byte (the start
+// of a pipelined request) is kept for the next read.
+type laneWatch struct {
+	lc      *laneConn
+	timer   *time.Timer // one per connection, reset for each request
+	mu      sync.Mutex
+	armed   bool // a request is waiting for its answer
+	running bool // a read is in progress
+	gone    bool // the client hung up
+	done    chan struct{}
+	cancel  context.CancelFunc
+	body    *laneBody // the request's body, which must be read first
+}
+
+// arm starts the watch's clock for a request.
+func (w *laneWatch) arm(cancel context.CancelFunc, body *laneBody) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.armed, w.gone, w.cancel, w.body = true, false, cancel, body
+	if w.timer == nil {
+		w.timer = time.AfterFunc(laneWatchDelay, w.fire)
+		return
+	}
+	w.timer.Reset(laneWatchDelay)
+}
+
+// fire runs on the timer's goroutine: it reads, unless the request has
+// been answered or its body is still being read.
+func (w *laneWatch) fire() {
+	w.mu.Lock()
+	if !w.armed || w.running {
+		w.mu.Unlock()
+		return
+	}
+	if w.body != nil && !w.body.finished() {
+		w.timer.Reset(laneWatchDelay)
+		w.mu.Unlock()
+		return
+	}
+	// Under the lock, so disarm's deadline in the past comes after this.
+	_ = w.lc.conn.SetReadDeadline(time.Time{})
+	w.running = true
+	w.done = make(chan struct{})
+	done, cancel := w.done, w.cancel
+	w.mu.Unlock()
+
+	var b [1]byte
+	n, err := w.lc.conn.Read(b[:])
+	w.mu.Lock()
+	if n == 1 {
+		w.lc.in.pending[0], w.lc.in.has = b[0], true
+	} else if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		w.gone = true
+		cancel()
+	}
+	w.running = false
+	w.mu.Unlock()
+	close(done)
+}
+
+// disarm stops the watch once the answer is in, and reports whether the
+// client hung up.
+func (w *laneWatch) disarm() (gone bool) {
+	w.mu.Lock()
+	w.armed = false
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	running, done := w.running, w.done
+	if running {
+		_ = w.lc.conn.SetReadDeadline(aLongTimeAgo) // wakes the read
+	}
+	w.mu.Unlock()
+	if running {
+		<-done
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.cancel, w.body = nil, nil
+	return w.gone
+}
