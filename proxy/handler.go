@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/alter-sidecar/alter/audit"
 	"github.com/alter-sidecar/alter/inject"
@@ -278,6 +279,16 @@ func (ex *exchange) cleanResponse(resp *http.Response) *http.Response {
 		}
 	}
 	if resp.Trailer != nil {
+		// The names come from the upstream's Trailer field and are
+		// announced to the client before the body: only valid names, and
+		// none that echo the credential (an upstream can announce
+		// "Trailer: <Authorization>").
+		for k := range resp.Trailer {
+			if !httpguts.ValidHeaderFieldName(k) {
+				delete(resp.Trailer, k)
+			}
+		}
+		scrubHeaders(resp.Trailer, ex.secrets)
 		// Trailer values arrive only at the end of the body, and net/http
 		// fills in whatever the upstream sent, announced or not; so they are
 		// filtered again when the body ends.

@@ -192,15 +192,18 @@ func (lc *laneConn) answer(p *Proxy, req *http.Request, cancel context.CancelFun
 	if f := p.opts.onFastPath; f != nil {
 		f(req)
 	}
+	// The watch runs until the answer is written: a client that hangs up
+	// during a long stream (SSE, a long poll) ends the upstream request as
+	// soon as during the wait for its head.
 	lc.watch.arm(cancel, body)
 	resp := p.exchange(req, lc.tunnel)
-	gone := lc.watch.disarm()
-
-	keep := !req.Close && !resp.Close && !gone && !lc.isClosing()
+	keep := !req.Close && !resp.Close && !lc.isClosing()
 	if body != nil && !body.settle() {
 		keep = false // the rest of the body is still on the wire
 	}
-	return writeLaneResponse(lc.bw, req, resp, keep, p) && keep
+	written := writeLaneResponse(lc.bw, req, resp, keep, p)
+	gone := lc.watch.disarm()
+	return written && keep && !gone
 }
 
 func (lc *laneConn) setIdle(idle bool) bool {
@@ -356,6 +359,13 @@ func (w *laneWatch) fire() {
 	}
 	if w.body != nil && !w.body.finished() {
 		w.timer.Reset(laneWatchDelay)
+		w.mu.Unlock()
+		return
+	}
+	if w.lc.in.has {
+		// A byte of the next request is already held (an earlier watch
+		// read it): reading on would need a second slot. As net/http, no
+		// watch while a byte is pending; the client is evidently there.
 		w.mu.Unlock()
 		return
 	}

@@ -27,9 +27,15 @@ const (
 	ScrubBody    = "body"
 )
 
-// scrubHeaders masks secrets in response header values.
+// scrubHeaders masks secrets in response header values and drops the
+// fields whose name holds one: names are case-folded on the way in, so a
+// mask could not match them, and the rest of the name would still tell.
 func scrubHeaders(h http.Header, secrets []string) {
 	for k, vs := range h {
+		if nameHoldsSecret(k, secrets) {
+			delete(h, k)
+			continue
+		}
 		for i, v := range vs {
 			for _, s := range secrets {
 				if strings.Contains(v, s) {
@@ -39,6 +45,22 @@ func scrubHeaders(h http.Header, secrets []string) {
 			h[k][i] = v
 		}
 	}
+}
+
+// nameHoldsSecret reports whether a field name contains a secret, in any
+// letter case.
+func nameHoldsSecret(name string, secrets []string) bool {
+	for _, s := range secrets {
+		if s == "" || len(name) < len(s) { // most names are shorter than any secret
+			continue
+		}
+		for i := 0; i+len(s) <= len(name); i++ {
+			if strings.EqualFold(name[i:i+len(s)], s) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // scrubber masks secrets in a body as it streams. It holds back only a

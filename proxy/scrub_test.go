@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -79,4 +80,36 @@ func TestBodyScrubbingDoesNotDelayStreams(t *testing.T) {
 	e.tlsUpstream("api.example.test", sseHandler(release))
 	e.addGrant(grantA, bearer, inject.Fields{"token": sentinel}, "api.example.test")
 	e.expectFirstEvent("https://api.example.test/events")
+}
+
+func TestScrubHeadersDropsNamesHoldingASecret(t *testing.T) {
+	secrets := []string{"sk_live_abcdef0123456789"}
+	tests := []struct {
+		name     string
+		header   http.Header
+		wantKeys []string
+	}{
+		{"value masked", http.Header{"X-Echo": {"Bearer sk_live_abcdef0123456789"}}, []string{"X-Echo"}},
+		{"name as canonicalised", http.Header{"Sk_live_abcdef0123456789": {"1"}, "Content-Type": {"text/plain"}}, []string{"Content-Type"}},
+		{"name containing it, other case", http.Header{"X-SK_LIVE_ABCDEF0123456789-Y": {"1"}}, nil},
+		{"short names untouched", http.Header{"Etag": {"x"}, "Vary": {"y"}}, []string{"Etag", "Vary"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			scrubHeaders(tt.header, secrets)
+			var keys []string
+			for k, vs := range tt.header {
+				keys = append(keys, k)
+				for _, v := range vs {
+					if strings.Contains(v, secrets[0]) {
+						t.Fatalf("value %q kept the secret", v)
+					}
+				}
+			}
+			slices.Sort(keys)
+			if !slices.Equal(keys, tt.wantKeys) {
+				t.Fatalf("keys %v, want %v", keys, tt.wantKeys)
+			}
+		})
+	}
 }
