@@ -197,7 +197,9 @@ func (lc *laneConn) answer(p *Proxy, req *http.Request, cancel context.CancelFun
 	// soon as during the wait for its head.
 	lc.watch.arm(cancel, body)
 	resp := p.exchange(req, lc.tunnel)
-	keep := !req.Close && !resp.Close && !lc.isClosing()
+	// Not resp.Close: an upstream's Connection: close is about the proxy's
+	// connection to it, not the client's.
+	keep := !req.Close && !lc.isClosing()
 	if body != nil && !body.settle() {
 		keep = false // the rest of the body is still on the wire
 	}

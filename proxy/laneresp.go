@@ -63,16 +63,16 @@ func writeLaneResponse(bw *bufio.Writer, req *http.Request, resp *http.Response,
 		_, _ = bw.Write(time.Now().UTC().AppendFormat(date[:0], http.TimeFormat))
 		_, _ = bw.WriteString("\r\n")
 	}
+	var announced []string // the trailers the client is told to expect
 	switch {
 	case bodiless:
 	case chunked:
 		_, _ = bw.WriteString("Transfer-Encoding: chunked\r\n")
 		if len(resp.Trailer) > 0 {
-			names := make([]string, 0, len(resp.Trailer))
 			for k := range resp.Trailer {
-				names = append(names, k)
+				announced = append(announced, k)
 			}
-			_, _ = bw.WriteString("Trailer: " + strings.Join(names, ", ") + "\r\n")
+			_, _ = bw.WriteString("Trailer: " + strings.Join(announced, ", ") + "\r\n")
 		}
 	default:
 		_, _ = bw.WriteString("Content-Length: ")
@@ -88,7 +88,7 @@ func writeLaneResponse(bw *bufio.Writer, req *http.Request, resp *http.Response,
 		return bw.Flush() == nil
 	}
 	if chunked {
-		return writeChunked(bw, resp, p) && bw.Flush() == nil
+		return writeChunked(bw, resp, announced, p) && bw.Flush() == nil
 	}
 	return writeSized(bw, resp, p) && bw.Flush() == nil
 }
@@ -125,7 +125,7 @@ func writeSized(bw *bufio.Writer, resp *http.Response, p *Proxy) bool {
 
 // writeChunked copies a body of unknown length (or with trailers) as
 // chunks, flushing each so a stream arrives as the upstream produces it.
-func writeChunked(bw *bufio.Writer, resp *http.Response, p *Proxy) bool {
+func writeChunked(bw *bufio.Writer, resp *http.Response, announced []string, p *Proxy) bool {
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	buf := *bp
@@ -151,9 +151,16 @@ func writeChunked(bw *bufio.Writer, resp *http.Response, p *Proxy) bool {
 		}
 	}
 	_, _ = bw.WriteString("0\r\n")
-	if len(resp.Trailer) > 0 {
-		// Filled in (and filtered) only now that the body has ended.
-		if resp.Trailer.WriteSubset(bw, laneOwnHeaders) != nil {
+	if len(announced) > 0 {
+		// Filled in (and filtered) only now that the body has ended; only
+		// the announced ones go on, as from net/http's server.
+		sent := make(http.Header, len(announced))
+		for _, k := range announced {
+			if vs, ok := resp.Trailer[k]; ok && !laneOwnHeaders[k] {
+				sent[k] = vs
+			}
+		}
+		if sent.Write(bw) != nil {
 			return false
 		}
 	}
