@@ -325,7 +325,7 @@ func TestReviewBodilessAnswersKeepFraming(t *testing.T) {
 	}
 }
 
-// BUG (low; laneresp.go:153-159). The fast path sends every trailer field
+// Was wrong (low; laneresp.go). The fast path sends every trailer field
 // the upstream sent, announced or not (net/http's client fills resp.Trailer
 // with all of them); net/http's server sends only the announced ones, so a
 // client sees different trailers depending on the path.
