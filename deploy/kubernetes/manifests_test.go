@@ -370,6 +370,17 @@ func testHardening(t *testing.T, p pod) {
 	if p.alterCfg.Identity != "" {
 		t.Errorf("identity %q overrides POD_NAMESPACE/POD_NAME", p.alterCfg.Identity)
 	}
+	// GOGC is 400 in the proxy: the heap may outgrow its live data, so the
+	// runtime must know the container's limit.
+	memLimit := ""
+	for _, e := range list(p.alter, "env") {
+		if str(e, "name") == "GOMEMLIMIT" {
+			memLimit = str(e, "valueFrom", "resourceFieldRef", "resource")
+		}
+	}
+	if memLimit != "limits.memory" || str(p.alter, "resources", "limits", "memory") == "" {
+		t.Errorf("the sidecar needs GOMEMLIMIT from its memory limit (got %q, limit %q)", memLimit, str(p.alter, "resources", "limits", "memory"))
+	}
 }
 
 // checkPodSecurity: the pod runs as a non-root uid.
