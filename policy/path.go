@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -19,7 +20,11 @@ import (
 //   - empty segments ("//"), except a single trailing slash;
 //   - percent-encoded "/", "\" and "%" (%2F, %5C, %25: double encoding or a
 //     slash that one server splits on and another does not);
-//   - a backslash, a control character or a malformed escape.
+//   - a backslash, a control character or a malformed escape;
+//   - an escape inside the prefix itself ("/v%31/charges" for "/v1/charges"):
+//     decoded, it is under the prefix; read as sent, by a server that does
+//     not decode, it is not. The prefix must be spelled out as configured
+//     (or in its plain escaped form, for characters that need escaping).
 //
 // Input.Path may be the decoded path (url.URL.Path) or the escaped one
 // (url.URL.EscapedPath): escapes are decoded here once, so both give the
@@ -150,10 +155,19 @@ func (p *Policy) checkPath(path string) string {
 	if err != nil {
 		return errPathForm.Error()
 	}
+	raw := path
+	if raw == "" {
+		raw = "/"
+	}
 	for _, pre := range p.prefixes {
-		if underPrefix(clean, pre) {
+		if underPrefix(clean, pre) && (underPrefix(raw, pre) || underPrefix(raw, escapePrefix(pre))) {
 			return ""
 		}
 	}
 	return "path not allowed for this grant"
+}
+
+// escapePrefix is how a prefix reads in an escaped path.
+func escapePrefix(pre string) string {
+	return (&url.URL{Path: pre}).EscapedPath()
 }

@@ -85,6 +85,9 @@ func TestDecidePath(t *testing.T) {
 		{"percent left after decoding", "/v1/charges/100%", false},
 		{"ordinary escape", "/v1/charges/a%20b", true},
 		{"escaped letter", "/v1/charges/%61", true},
+		{"escape inside the prefix", "/v%31/charges", false},
+		{"escaped letter inside the prefix", "/v1/ch%61rges/x", false},
+		{"escaped prefix end", "/v1/charges%2Fx", false},
 		{"semicolon in segment", "/v1/charges/ch;1", true},
 		{"dots in a name", "/v1/charges/a..b", true},
 		{"not absolute", "v1/charges", false},
@@ -102,6 +105,14 @@ func TestDecidePath(t *testing.T) {
 		free := mustCompile(t, Spec{Destinations: []string{"api.example.com"}})
 		if d := free.Decide(req("GET", "/a//b/../c")); !d.Allowed {
 			t.Fatalf("a grant without path rules refused a path: %+v", d)
+		}
+	})
+	t.Run("a prefix that needs escaping matches its escaped form", func(t *testing.T) {
+		spaced := mustCompile(t, Spec{Destinations: []string{"api.example.com"}, PathPrefixes: []string{"/a b"}})
+		for _, path := range []string{"/a%20b/x", "/a b/x"} {
+			if d := spaced.Decide(req("GET", path)); !d.Allowed {
+				t.Fatalf("%q refused: %+v", path, d)
+			}
 		}
 	})
 	t.Run("root prefix allows canonical paths", func(t *testing.T) {
