@@ -7,6 +7,9 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/alter-sidecar/alter/internal/testbin"
 )
 
 // TestMain lets the test binary play the proxy child: run re-executes
@@ -135,6 +138,59 @@ func TestSmokeReference(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "first error") {
 		t.Errorf("errors reported:\n%s", out.String())
+	}
+}
+
+// TestSmokeBinary runs the bench through the built alter binary, as
+// --binary does for an operator: the config the bench writes must load,
+// the listening line must be found, and /proc must show the binary working.
+func TestSmokeBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the alter binary and runs load through it")
+	}
+	bin, err := testbin.BuildAlter(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	args := []string{"--binary", bin, "--json", "--scenarios", "a,b", "--concurrency", "1,4",
+		"--mode", "closed", "--duration", "300ms", "--warmup", "50ms", "--rounds", "1"}
+	if code := cliMain(args, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", code, errb.String())
+	}
+	checkProgress(t, errb.String())
+	if !strings.Contains(errb.String(), listeningPrefix) {
+		t.Error("the binary's stderr was not passed on")
+	}
+	var rep report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+	}
+	if rep.Settings.Binary != bin || rep.ProxyPeakRSSKB <= 0 {
+		t.Errorf("settings %+v, peak %d KiB", rep.Settings, rep.ProxyPeakRSSKB)
+	}
+	if len(rep.Cells) != 4 {
+		t.Errorf("%d cells, want 4", len(rep.Cells))
+	}
+	for _, c := range rep.Cells {
+		t.Run(c.Scenario+"/"+itoa(c.Concurrency), func(t *testing.T) {
+			checkCell(t, c)
+			if c.ProxyCPUPerReqUs <= 0 || c.Rounds[0].Proxy.ProxyCPUMs <= 0 {
+				t.Errorf("no proxy CPU: %v µs/req, %v ms", c.ProxyCPUPerReqUs, c.Rounds[0].Proxy.ProxyCPUMs)
+			}
+		})
+	}
+}
+
+func TestStatCPU(t *testing.T) {
+	// A command name with spaces and parentheses must not shift the fields.
+	stat := []byte("4242 (a) b (c) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 50 0 0 20 0 9 0 12345 0 0\n")
+	got, err := statCPU(stat, 100)
+	if err != nil || got != 3*time.Second {
+		t.Errorf("statCPU = %v, %v; want 3s", got, err)
+	}
+	if _, err := statCPU([]byte("4242 (x) S 1"), 100); err == nil {
+		t.Error("a short line was accepted")
 	}
 }
 

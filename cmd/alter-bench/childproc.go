@@ -104,6 +104,8 @@ func (c *proxyChild) usage() (procUsage, error) {
 	return u, nil
 }
 
+func (c *proxyChild) address() string { return c.addr }
+
 func (c *proxyChild) resetPeak() error {
 	_, err := c.command("reset-peak")
 	return err

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ type options struct {
 	CPUProfile    string // absolute path, for the proxy child
 	UpstreamHTTP2 bool   // proxy.UpstreamOptions.HTTP2 in the child
 	NoFastPath    bool   // proxy.Options.DisableFastPath in the child
+	Binary        string // absolute path of an alter binary to measure instead of the child
 	JSON          bool
 	Smoke         bool
 }
@@ -53,8 +55,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("alter-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		o                         options
-		scen, conc, mode, cpuprof string
+		o                                 options
+		scen, conc, mode, cpuprof, binary string
 	)
 	fs.StringVar(&scen, "scenarios", "a,b,c,d,e", "scenarios to run, by letter or name: "+scenarioHelp())
 	fs.StringVar(&conc, "concurrency", "1,32,256", "comma-separated client concurrencies")
@@ -69,6 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of the proxy child to this file")
 	fs.BoolVar(&o.UpstreamHTTP2, "upstream-http2", false, "the proxy sends grant-bearing requests with net/http's client, as with upstream.http2: true (default: its own HTTP/1.1 client)")
 	fs.BoolVar(&o.NoFastPath, "no-fast-path", false, "the proxy reads every request with net/http's server instead of its fast path (proxy.Options.DisableFastPath)")
+	fs.StringVar(&binary, "binary", "", "measure the built alter binary at `PATH`, run as an operator runs it (PATH proxy --config FILE), instead of the in-process proxy child")
 	fs.BoolVar(&o.JSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&o.Smoke, "smoke", false, "quick check: short runs, one round, concurrency 1 and 4, both modes")
 	if err := fs.Parse(args); err != nil {
@@ -154,7 +157,32 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			return o, err
 		}
 	}
+	if binary != "" {
+		if o.Binary, err = checkBinary(binary, o); err != nil {
+			return o, err
+		}
+	}
 	return o, nil
+}
+
+// checkBinary refuses what the built binary cannot do and returns its
+// absolute path (a bare name is looked up in PATH, as a shell would).
+func checkBinary(binary string, o options) (string, error) {
+	switch {
+	case o.Proxy == proxyGoproxy:
+		return "", errors.New("--binary measures alter; it cannot be the goproxy reference (--proxy goproxy)")
+	case o.CPUProfile != "":
+		return "", errors.New("--cpuprofile profiles the in-process proxy child; with --binary, profile the binary itself")
+	case o.NoFastPath:
+		return "", errors.New("--no-fast-path is not a setting of the alter binary; it needs the in-process proxy child")
+	case o.Audit == auditNone:
+		return "", errors.New("--audit none is not possible with --binary: alter always writes its audit log (use --audit devnull)")
+	}
+	path, err := exec.LookPath(binary)
+	if err != nil {
+		return "", fmt.Errorf("--binary: %w", err)
+	}
+	return filepath.Abs(path)
 }
 
 // parseInts parses "1,32,256", refusing values outside 1..4096: more

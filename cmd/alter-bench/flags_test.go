@@ -2,12 +2,24 @@ package main
 
 import (
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 )
 
 func TestParseFlags(t *testing.T) {
+	// --binary wants an executable file; its content does not matter here.
+	bin := filepath.Join(t.TempDir(), "alter")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	relBin, err := filepath.Rel(wd, bin)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		args    []string
@@ -52,6 +64,22 @@ func TestParseFlags(t *testing.T) {
 			}
 		}},
 		{name: "upstream http2 is alter's", args: []string{"--proxy", "goproxy", "--scenarios", "b", "--upstream-http2"}, wantErr: true},
+		{name: "binary", args: []string{"--binary", bin, "--upstream-http2", "--audit", "devnull"}, check: func(t *testing.T, o options) {
+			if o.Binary != bin || !o.UpstreamHTTP2 || o.Proxy != proxyAlter {
+				t.Errorf("%+v", o)
+			}
+		}},
+		{name: "binary made absolute", args: []string{"--binary", relBin}, check: func(t *testing.T, o options) {
+			if o.Binary != bin {
+				t.Errorf("binary %q, want %q", o.Binary, bin)
+			}
+		}},
+		{name: "binary missing", args: []string{"--binary", bin + "-missing"}, wantErr: true},
+		{name: "binary not executable", args: []string{"--binary", filepath.Dir(bin)}, wantErr: true},
+		{name: "binary is not goproxy", args: []string{"--binary", bin, "--proxy", "goproxy", "--scenarios", "a"}, wantErr: true},
+		{name: "binary cannot be profiled", args: []string{"--binary", bin, "--cpuprofile", "cpu.out"}, wantErr: true},
+		{name: "binary has no no-fast-path", args: []string{"--binary", bin, "--no-fast-path"}, wantErr: true},
+		{name: "binary always audits", args: []string{"--binary", bin, "--audit", "none"}, wantErr: true},
 		{name: "zero duration", args: []string{"--duration", "0s"}, wantErr: true},
 		{name: "zero rounds", args: []string{"--rounds", "0"}, wantErr: true},
 		{name: "stray argument", args: []string{"extra"}, wantErr: true},

@@ -15,7 +15,10 @@
 //
 //	alter-bench [--scenarios a,b,c,d,e] [--concurrency 1,32,256] [--duration 5s] [--rounds 5]
 //	            [--mode closed|open|both] [--rate 500] [--audit file|devnull|none]
-//	            [--cpuprofile FILE] [--json] [--smoke]
+//	            [--cpuprofile FILE | --binary PATH] [--json] [--smoke]
+//
+// --binary measures a built alter binary, run as `alter proxy --config
+// FILE`, instead of the child: its CPU time and memory come from /proc.
 package main
 
 import (

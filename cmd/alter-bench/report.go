@@ -28,6 +28,7 @@ type settings struct {
 	Proxy         string   `json:"proxy"`
 	UpstreamHTTP2 bool     `json:"upstream_http2,omitempty"`
 	NoFastPath    bool     `json:"no_fast_path,omitempty"`
+	Binary        string   `json:"binary,omitempty"` // the alter binary measured, if not the in-process child
 }
 
 // cell is one scenario at one concurrency in one mode: both legs, every

@@ -28,10 +28,15 @@ func writeTable(w io.Writer, r *report) error {
 	}
 	m, s := r.Machine, r.Settings
 	fmt.Fprintf(w, "\nratio = proxy rps / direct rps; +p50/+p99 = proxy minus direct latency; all are medians of %d interleaved rounds of %gs per leg.\n", s.Rounds, s.DurationS)
-	if s.Proxy == proxyGoproxy {
+	switch {
+	case s.Proxy == proxyGoproxy:
 		fmt.Fprintf(w, "proxy = the goproxy reference (plain goproxy, tuned, swapping the marker for a fixed token: no grant lookup, policy, header hygiene or audit), not alter.\n")
-	} else {
+	case s.Binary != "":
+		fmt.Fprintf(w, "proxy = the alter binary at %s, run as `alter proxy --config FILE`; proxy CPU = its user+system time per proxied request, read from /proc in clock ticks; audit sink: %s.\n", s.Binary, s.Audit)
+	default:
 		fmt.Fprintf(w, "proxy CPU = user+system time of the proxy child process per proxied request; audit sink: %s.\n", s.Audit)
+	}
+	if s.Proxy != proxyGoproxy {
 		if s.UpstreamHTTP2 {
 			fmt.Fprintf(w, "upstream client for grant requests: net/http's, as with upstream.http2: true (--upstream-http2).\n")
 		}

@@ -28,19 +28,28 @@ func selfUsage() procUsage {
 		u.MaxRSSKB = int64(ru.Maxrss) // KiB on Linux
 		u.PeakRSSKB = u.MaxRSSKB      // unless VmHWM below says otherwise
 	}
-	if st, err := os.Open("/proc/self/status"); err == nil {
-		defer st.Close()
-		sc := bufio.NewScanner(st)
-		for sc.Scan() {
-			line := sc.Text()
-			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-				u.PeakRSSKB = parseKB(v)
-			} else if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				u.RSSKB = parseKB(v)
-			}
+	_ = readVm("/proc/self/status", &u)
+	return u
+}
+
+// readVm fills u's PeakRSSKB (VmHWM) and RSSKB (VmRSS) from a
+// /proc/<pid>/status file.
+func readVm(path string, u *procUsage) error {
+	st, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sc := bufio.NewScanner(st)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			u.PeakRSSKB = parseKB(v)
+		} else if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			u.RSSKB = parseKB(v)
 		}
 	}
-	return u
+	return sc.Err()
 }
 
 func parseKB(v string) int64 {
