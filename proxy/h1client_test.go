@@ -495,35 +495,39 @@ func TestH1DeadPooledConnectionIsNotUsed(t *testing.T) {
 	}
 }
 
+// answerServer reads one request head per connection, writes answer and
+// then holds the connection open without reading on (an upstream that
+// answers early, hangs, or misbehaves). It returns its URL.
+func answerServer(t *testing.T, answer string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				_, _ = io.WriteString(c, answer)
+				time.Sleep(10 * time.Second)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/"
+}
+
 // TestH1Failures: cancellation, header timeout, oversized heads, 101 and
 // endless 1xx end the round trip with an error and close the connection.
 func TestH1Failures(t *testing.T) {
-	serve := func(t *testing.T, answer string) string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-						return
-					}
-					_, _ = io.WriteString(c, answer)
-					time.Sleep(10 * time.Second)
-				}()
-			}
-		}()
-		return "http://" + ln.Addr().String() + "/"
-	}
 	t.Run("cancelled while waiting", func(t *testing.T) {
-		url := serve(t, "")
+		url := answerServer(t, "")
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(100*time.Millisecond, cancel)
 		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
@@ -537,7 +541,7 @@ func TestH1Failures(t *testing.T) {
 		}
 	})
 	t.Run("response header timeout", func(t *testing.T) {
-		url := serve(t, "")
+		url := answerServer(t, "")
 		req, _ := http.NewRequest("GET", url, nil)
 		_, err := testH1Client(UpstreamOptions{ResponseHeaderTimeout: 100 * time.Millisecond}).RoundTrip(req)
 		if f := classify(err); f.code != CodeUpstreamTimeout {
@@ -545,7 +549,7 @@ func TestH1Failures(t *testing.T) {
 		}
 	})
 	t.Run("the header timeout does not cover the body", func(t *testing.T) {
-		url := serve(t, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf")
+		url := answerServer(t, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf")
 		req, _ := http.NewRequest("GET", url, nil)
 		resp, err := testH1Client(UpstreamOptions{ResponseHeaderTimeout: 100 * time.Millisecond}).RoundTrip(req)
 		if err != nil {
@@ -561,7 +565,7 @@ func TestH1Failures(t *testing.T) {
 		}
 	})
 	t.Run("oversized response head", func(t *testing.T) {
-		url := serve(t, "HTTP/1.1 200 OK\r\nX-Big: "+strings.Repeat("a", 4096)+"\r\n\r\n")
+		url := answerServer(t, "HTTP/1.1 200 OK\r\nX-Big: "+strings.Repeat("a", 4096)+"\r\n\r\n")
 		h := testH1Client(UpstreamOptions{})
 		h.maxHeaderBytes = 1024
 		req, _ := http.NewRequest("GET", url, nil)
@@ -570,14 +574,14 @@ func TestH1Failures(t *testing.T) {
 		}
 	})
 	t.Run("101 Switching Protocols", func(t *testing.T) {
-		url := serve(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		url := answerServer(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
 		req, _ := http.NewRequest("GET", url, nil)
 		if _, err := testH1Client(UpstreamOptions{}).RoundTrip(req); !errors.Is(err, errH1Switching) {
 			t.Fatalf("err %v", err)
 		}
 	})
 	t.Run("endless 1xx", func(t *testing.T) {
-		url := serve(t, strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", 10))
+		url := answerServer(t, strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", 10))
 		req, _ := http.NewRequest("GET", url, nil)
 		if _, err := testH1Client(UpstreamOptions{}).RoundTrip(req); !errors.Is(err, errH1Too1xx) {
 			t.Fatalf("err %v", err)
@@ -699,33 +703,9 @@ func h2Upstream(e *env, host string, h http.Handler) {
 // that fails mid-way never reaches the upstream as a whole request, and a
 // connection is pooled only once its request was written in full.
 func TestH1RequestBodies(t *testing.T) {
-	// earlyAnswer answers 413 after the head and reads nothing more.
-	earlyAnswer := func(t *testing.T) string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-						return
-					}
-					_, _ = io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!")
-					time.Sleep(5 * time.Second) // keep the connection open, unread
-				}()
-			}
-		}()
-		return "http://" + ln.Addr().String() + "/upload"
-	}
+	// The upstream answers 413 after the head and reads nothing more.
 	t.Run("answer before the body is read", func(t *testing.T) {
-		url := earlyAnswer(t)
+		url := answerServer(t, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!") + "upload"
 		// Far more than the socket buffers hold: an inline write would
 		// block until the upstream gave up.
 		body := io.LimitReader(zeroReader{}, 64<<20)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -21,20 +20,11 @@ import (
 
 func withoutFastPath(o *Options) { o.DisableFastPath = true }
 
-func reviewDial(t *testing.T, e *env) (net.Conn, *bufio.Reader) {
-	t.Helper()
-	c, err := net.Dial("tcp", e.proxySrv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(15 * time.Second))
-	return c, bufio.NewReader(c)
-}
-
-func reviewGet(path string, extra ...string) string {
-	return "GET http://api.example.test" + path + " HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant: " + grantA + "\r\n" +
-		strings.Join(extra, "") + "\r\n"
+// onBothPaths runs test once on the fast path and once on net/http alone,
+// giving it the env options for each.
+func onBothPaths(t *testing.T, test func(t *testing.T, opts ...envOption)) {
+	t.Run("fast path", func(t *testing.T) { test(t) })
+	t.Run("net/http", func(t *testing.T) { test(t, withoutFastPath) })
 }
 
 // echoSlow is the echo upstream, with paths starting /slow answered after d.
@@ -66,12 +56,12 @@ func TestReviewWatcherOverwritesPendingByte(t *testing.T) {
 	u := &upstream{}
 	e.tlsUpstream("api.example.test", echoSlow(u, 400*time.Millisecond))
 	e.addGrant(grantA, bearer, inject.Fields{"token": sentinel}, "api.example.test")
-	c, br := reviewDial(t, e)
-	if _, err := io.WriteString(c, reviewGet("/slow1")+reviewGet("/slow2")); err != nil {
+	c, br := dialProxy(t, e)
+	if _, err := io.WriteString(c, grantGet("/slow1")+grantGet("/slow2")); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond) // req1's watcher is reading now
-	if _, err := io.WriteString(c, reviewGet("/c")); err != nil {
+	if _, err := io.WriteString(c, grantGet("/c")); err != nil {
 		t.Fatal(err)
 	}
 	for i, want := range []string{"/slow1", "/slow2", "/c"} {
@@ -105,49 +95,39 @@ func TestReviewWatcherOverwritesPendingByte(t *testing.T) {
 // writeLaneResponse), cancelling the context on EOF; the watcher's byte
 // handling already keeps a pipelined byte.
 func TestReviewHangUpDuringStreamCancelsUpstream(t *testing.T) {
-	for _, fast := range []bool{true, false} {
-		name := "fast path"
-		if !fast {
-			name = "net/http"
-		}
-		t.Run(name, func(t *testing.T) {
-			var opts []envOption
-			if !fast {
-				opts = append(opts, withoutFastPath)
-			}
-			e := newEnv(t, opts...)
-			cancelled := make(chan struct{}, 1)
-			release := make(chan struct{})
-			e.tlsUpstream("api.example.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "text/event-stream")
-				fmt.Fprint(w, "data: first\n\n")
-				w.(http.Flusher).Flush()
-				select {
-				case <-r.Context().Done():
-					cancelled <- struct{}{}
-				case <-release:
-				}
-			}))
-			t.Cleanup(func() { close(release) }) // runs before the upstream's Close
-			e.addGrant(grantA, bearer, inject.Fields{"token": sentinel}, "api.example.test")
-			c, br := reviewDial(t, e)
-			_, _ = io.WriteString(c, reviewGet("/sse"))
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			line, err := bufio.NewReader(resp.Body).ReadString('\n')
-			if err != nil || line != "data: first\n" {
-				t.Fatalf("first event %q %v", line, err)
-			}
-			c.Close()
+	onBothPaths(t, func(t *testing.T, opts ...envOption) {
+		e := newEnv(t, opts...)
+		cancelled := make(chan struct{}, 1)
+		release := make(chan struct{})
+		e.tlsUpstream("api.example.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "data: first\n\n")
+			w.(http.Flusher).Flush()
 			select {
-			case <-cancelled:
-			case <-time.After(3 * time.Second):
-				t.Fatal("the client hung up mid-stream but the upstream request was not cancelled")
+			case <-r.Context().Done():
+				cancelled <- struct{}{}
+			case <-release:
 			}
-		})
-	}
+		}))
+		t.Cleanup(func() { close(release) }) // runs before the upstream's Close
+		e.addGrant(grantA, bearer, inject.Fields{"token": sentinel}, "api.example.test")
+		c, br := dialProxy(t, e)
+		_, _ = io.WriteString(c, grantGet("/sse"))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(resp.Body).ReadString('\n')
+		if err != nil || line != "data: first\n" {
+			t.Fatalf("first event %q %v", line, err)
+		}
+		c.Close()
+		select {
+		case <-cancelled:
+		case <-time.After(3 * time.Second):
+			t.Fatal("the client hung up mid-stream but the upstream request was not cancelled")
+		}
+	})
 }
 
 // Was wrong (laneresp.go:70-76; the net/http path has the same gap in
@@ -161,33 +141,23 @@ func TestReviewHangUpDuringStreamCancelsUpstream(t *testing.T) {
 // secret before announcing them, e.g. only announce names that pass
 // httpguts.ValidHeaderFieldName and are not altered by scrubbing.
 func TestReviewTrailerNamesEchoCredential(t *testing.T) {
-	for _, fast := range []bool{true, false} {
-		name := "fast path"
-		if !fast {
-			name = "net/http"
+	onBothPaths(t, func(t *testing.T, opts ...envOption) {
+		e := newEnv(t, opts...)
+		e.tlsUpstream("api.example.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Trailer", r.Header.Get("Authorization")) // "Bearer <secret>"
+			_, _ = io.WriteString(w, "body")
+		}))
+		e.addGrant(grantA, bearer, inject.Fields{"token": sentinel}, "api.example.test")
+		c, _ := dialProxy(t, e)
+		_, _ = io.WriteString(c, grantGet("/t", "Connection: close\r\n"))
+		raw, _ := io.ReadAll(c)
+		if !bytes.Contains(raw, []byte("HTTP/1.1 200")) {
+			t.Fatalf("no answer: %q", raw)
 		}
-		t.Run(name, func(t *testing.T) {
-			var opts []envOption
-			if !fast {
-				opts = append(opts, withoutFastPath)
-			}
-			e := newEnv(t, opts...)
-			e.tlsUpstream("api.example.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Trailer", r.Header.Get("Authorization")) // "Bearer <secret>"
-				_, _ = io.WriteString(w, "body")
-			}))
-			e.addGrant(grantA, bearer, inject.Fields{"token": sentinel}, "api.example.test")
-			c, _ := reviewDial(t, e)
-			_, _ = io.WriteString(c, reviewGet("/t", "Connection: close\r\n"))
-			raw, _ := io.ReadAll(c)
-			if !bytes.Contains(raw, []byte("HTTP/1.1 200")) {
-				t.Fatalf("no answer: %q", raw)
-			}
-			if bytes.Contains(raw, []byte(sentinel)) {
-				t.Fatalf("the credential reached the client in the response:\n%s", raw)
-			}
-		})
-	}
+		if bytes.Contains(raw, []byte(sentinel)) {
+			t.Fatalf("the credential reached the client in the response:\n%s", raw)
+		}
+	})
 }
 
 // Was wrong (lane.go, keep := ... && !resp.Close ...). "Connection: close"
@@ -200,39 +170,29 @@ func TestReviewTrailerNamesEchoCredential(t *testing.T) {
 // Fixed by: drop !resp.Close from keep (the proxy's own error responses never
 // set Close; if one ever should, use a flag of the exchange, not resp.Close).
 func TestReviewUpstreamCloseEndsClientConnection(t *testing.T) {
-	for _, fast := range []bool{true, false} {
-		name := "fast path"
-		if !fast {
-			name = "net/http"
+	onBothPaths(t, func(t *testing.T, opts ...envOption) {
+		e := newEnv(t, opts...)
+		e.tlsUpstream("api.example.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/close" {
+				w.Header().Set("Connection", "close")
+			}
+			_, _ = io.WriteString(w, r.URL.Path)
+		}))
+		e.addGrant(grantA, bearer, inject.Fields{"token": sentinel}, "api.example.test")
+		c, br := dialProxy(t, e)
+		_, _ = io.WriteString(c, grantGet("/close")+grantGet("/after"))
+		for _, want := range []string{"/close", "/after"} {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("no answer to %s: %v", want, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) != want {
+				t.Fatalf("answer %q, want %q", b, want)
+			}
 		}
-		t.Run(name, func(t *testing.T) {
-			var opts []envOption
-			if !fast {
-				opts = append(opts, withoutFastPath)
-			}
-			e := newEnv(t, opts...)
-			e.tlsUpstream("api.example.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path == "/close" {
-					w.Header().Set("Connection", "close")
-				}
-				_, _ = io.WriteString(w, r.URL.Path)
-			}))
-			e.addGrant(grantA, bearer, inject.Fields{"token": sentinel}, "api.example.test")
-			c, br := reviewDial(t, e)
-			_, _ = io.WriteString(c, reviewGet("/close")+reviewGet("/after"))
-			for _, want := range []string{"/close", "/after"} {
-				resp, err := http.ReadResponse(br, nil)
-				if err != nil {
-					t.Fatalf("no answer to %s: %v", want, err)
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if string(b) != want {
-					t.Fatalf("answer %q, want %q", b, want)
-				}
-			}
-		})
-	}
+	})
 }
 
 // Regression (passes): the body of a refused request is never read as a
@@ -240,13 +200,13 @@ func TestReviewUpstreamCloseEndsClientConnection(t *testing.T) {
 // (the connection closes). A body that looks like a request must not reach
 // the upstream.
 func TestReviewRefusedBodyIsNotARequest(t *testing.T) {
-	smuggled := reviewGet("/smuggled")
+	smuggled := grantGet("/smuggled")
 	for _, split := range []bool{false, true} {
 		t.Run(fmt.Sprintf("body sent later=%v", split), func(t *testing.T) {
 			e := newEnv(t)
 			u := e.tlsUpstream("api.example.test", nil)
 			e.addGrant(grantA, bearer, inject.Fields{"token": sentinel}, "api.example.test")
-			c, br := reviewDial(t, e)
+			c, br := dialProxy(t, e)
 			head := "POST http://api.example.test/x HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant: " + grantC +
 				"\r\nContent-Length: " + itoa(len(smuggled)) + "\r\n\r\n"
 			if split {
@@ -269,7 +229,7 @@ func TestReviewRefusedBodyIsNotARequest(t *testing.T) {
 				}
 				return
 			}
-			_, _ = io.WriteString(c, reviewGet("/real"))
+			_, _ = io.WriteString(c, grantGet("/real"))
 			var codes []int
 			for range 2 {
 				resp, err := http.ReadResponse(br, nil)
@@ -306,9 +266,9 @@ func TestReviewBodilessAnswersKeepFraming(t *testing.T) {
 		}
 	}))
 	e.addGrant(grantA, bearer, inject.Fields{"token": sentinel}, "api.example.test")
-	c, br := reviewDial(t, e)
+	c, br := dialProxy(t, e)
 	head := "HEAD http://api.example.test/h HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant: " + grantA + "\r\n\r\n"
-	_, _ = io.WriteString(c, head+reviewGet("/204")+reviewGet("/304")+reviewGet("/last"))
+	_, _ = io.WriteString(c, head+grantGet("/204")+grantGet("/304")+grantGet("/last"))
 	for i, want := range []int{200, 204, 304, 200} {
 		var req *http.Request
 		if i == 0 {
@@ -333,37 +293,27 @@ func TestReviewBodilessAnswersKeepFraming(t *testing.T) {
 // Fixed by: in writeChunked, write only the names announced before the body
 // (keep the list from the head; filter resp.Trailer by it).
 func TestReviewUnannouncedTrailersSent(t *testing.T) {
-	for _, fast := range []bool{true, false} {
-		name := "fast path"
-		if !fast {
-			name = "net/http"
+	onBothPaths(t, func(t *testing.T, opts ...envOption) {
+		e := newEnv(t, opts...)
+		e.tlsUpstream("api.example.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Trailer", "X-Declared")
+			_, _ = io.WriteString(w, "b")
+			w.Header().Set("X-Declared", "d")
+			w.Header().Set(http.TrailerPrefix+"X-Undeclared", "u")
+		}))
+		e.addGrant(grantA, bearer, inject.Fields{"token": sentinel}, "api.example.test")
+		c, br := dialProxy(t, e)
+		_, _ = io.WriteString(c, grantGet("/t"))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Run(name, func(t *testing.T) {
-			var opts []envOption
-			if !fast {
-				opts = append(opts, withoutFastPath)
-			}
-			e := newEnv(t, opts...)
-			e.tlsUpstream("api.example.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Trailer", "X-Declared")
-				_, _ = io.WriteString(w, "b")
-				w.Header().Set("X-Declared", "d")
-				w.Header().Set(http.TrailerPrefix+"X-Undeclared", "u")
-			}))
-			e.addGrant(grantA, bearer, inject.Fields{"token": sentinel}, "api.example.test")
-			c, br := reviewDial(t, e)
-			_, _ = io.WriteString(c, reviewGet("/t"))
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, _ = io.ReadAll(resp.Body)
-			if resp.Trailer.Get("X-Declared") != "d" {
-				t.Fatalf("announced trailer lost: %v", resp.Trailer)
-			}
-			if _, ok := resp.Trailer["X-Undeclared"]; ok {
-				t.Fatalf("an unannounced trailer was sent: %v", resp.Trailer)
-			}
-		})
-	}
+		_, _ = io.ReadAll(resp.Body)
+		if resp.Trailer.Get("X-Declared") != "d" {
+			t.Fatalf("announced trailer lost: %v", resp.Trailer)
+		}
+		if _, ok := resp.Trailer["X-Undeclared"]; ok {
+			t.Fatalf("an unannounced trailer was sent: %v", resp.Trailer)
+		}
+	})
 }

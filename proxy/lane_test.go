@@ -21,21 +21,34 @@ func countFastPath(n *atomic.Int64) envOption {
 	return func(o *Options) { o.onFastPath = func(*http.Request) { n.Add(1) } }
 }
 
+// dialProxy opens a raw connection to the proxy, closed when the test ends.
+func dialProxy(t *testing.T, e *env) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", e.proxySrv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, bufio.NewReader(c)
+}
+
+// grantGet is a raw absolute-form GET of path on api.example.test with
+// grantA, and any extra header lines (each ending in CRLF).
+func grantGet(path string, extra ...string) string {
+	return "GET http://api.example.test" + path + " HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant: " + grantA + "\r\n" +
+		strings.Join(extra, "") + "\r\n"
+}
+
 // rawExchange writes raw on a new connection to the proxy and reads want
 // responses (skipping 1xx), returning their status codes. The first answer
 // is read as one to a HEAD when head is set.
 func rawExchange(t *testing.T, e *env, raw string, want int, head bool) []int {
 	t.Helper()
-	conn, err := net.Dial("tcp", e.proxySrv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn, br := dialProxy(t, e)
 	if _, err := io.WriteString(conn, raw); err != nil {
 		t.Fatal(err)
 	}
-	br := bufio.NewReader(conn)
 	var codes []int
 	for len(codes) < want {
 		var req *http.Request
@@ -63,9 +76,6 @@ func TestFastPathAndHandoff(t *testing.T) {
 	if netHTTPTests {
 		t.Skip("the fast path is off in this run")
 	}
-	get := func(path string) string {
-		return "GET http://api.example.test" + path + " HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant: " + grantA + "\r\n\r\n"
-	}
 	chunked := "POST http://api.example.test/c HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant: " + grantA +
 		"\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
 	tests := []struct {
@@ -74,10 +84,10 @@ func TestFastPathAndHandoff(t *testing.T) {
 		codes     []int
 		fastPaths int64
 	}{
-		{"grant request", get("/a"), []int{200}, 1},
-		{"pipelined", get("/a") + get("/b") + get("/c"), []int{200, 200, 200}, 3},
+		{"grant request", grantGet("/a"), []int{200}, 1},
+		{"pipelined", grantGet("/a") + grantGet("/b") + grantGet("/c"), []int{200, 200, 200}, 3},
 		{"chunked body: net/http", chunked, []int{200}, 0},
-		{"fast, then chunked, then net/http's to the end", get("/a") + chunked + get("/b"), []int{200, 200, 200}, 1},
+		{"fast, then chunked, then net/http's to the end", grantGet("/a") + chunked + grantGet("/b"), []int{200, 200, 200}, 1},
 		{"100-continue: net/http", "PUT http://api.example.test/p HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant: " + grantA +
 			"\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi", []int{200}, 0},
 		{"origin form on the listener: net/http's 400", "GET /x HTTP/1.1\r\nHost: api.example.test\r\n\r\n", []int{400}, 0},
@@ -85,10 +95,10 @@ func TestFastPathAndHandoff(t *testing.T) {
 			"\r\nX-Pad: " + strings.Repeat("p", laneBufSize) + "\r\n\r\n", []int{200}, 0},
 		{"refused POST with a buffered body keeps the connection",
 			"POST http://api.example.test/x HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant: " + grantC +
-				"\r\nContent-Length: 10\r\n\r\n0123456789" + get("/after"), []int{403, 200}, 2},
+				"\r\nContent-Length: 10\r\n\r\n0123456789" + grantGet("/after"), []int{403, 200}, 2},
 		{"POST with a body", "POST http://api.example.test/x HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant: " + grantA +
-			"\r\nContent-Length: 10\r\n\r\n0123456789" + get("/after"), []int{200, 200}, 2},
-		{"HEAD", "HEAD http://api.example.test/h HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant: " + grantA + "\r\n\r\n" + get("/after"), []int{200, 200}, 2},
+			"\r\nContent-Length: 10\r\n\r\n0123456789" + grantGet("/after"), []int{200, 200}, 2},
+		{"HEAD", "HEAD http://api.example.test/h HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant: " + grantA + "\r\n\r\n" + grantGet("/after"), []int{200, 200}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,27 +212,15 @@ func TestFastPathShutdown(t *testing.T) {
 		_, _ = io.WriteString(w, "done")
 	}))
 	e.addGrant(grantA, bearer, inject.Fields{"token": sentinel}, "api.example.test")
-	dial := func() (net.Conn, *bufio.Reader) {
-		c, err := net.Dial("tcp", e.proxySrv.Listener.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		return c, bufio.NewReader(c)
-	}
-	req := func(path string) string {
-		return "GET http://api.example.test" + path + " HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant: " + grantA + "\r\n\r\n"
-	}
-	idle, idleR := dial()
-	_, _ = io.WriteString(idle, req("/fast"))
+	idle, idleR := dialProxy(t, e)
+	_, _ = io.WriteString(idle, grantGet("/fast"))
 	if resp, err := http.ReadResponse(idleR, nil); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("%v %v", resp, err)
 	} else {
 		_, _ = io.Copy(io.Discard, resp.Body)
 	}
-	busy, busyR := dial()
-	_, _ = io.WriteString(busy, req("/slow"))
+	busy, busyR := dialProxy(t, e)
+	_, _ = io.WriteString(busy, grantGet("/slow"))
 	time.Sleep(100 * time.Millisecond)
 
 	shut := make(chan error, 1)
