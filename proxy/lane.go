@@ -173,10 +173,7 @@ func (lc *laneConn) request(p *Proxy, h laneHead) (*http.Request, context.Cancel
 		req.Body = &laneBody{br: lc.br, remaining: h.contentLength}
 	}
 	if lc.tunnel != nil {
-		if req.URL.Host == "" {
-			req.URL.Host = req.Host
-		}
-		req.URL.Scheme = lc.scheme // what the tunnel carries
+		bindTunnelURL(req, lc.scheme)
 	}
 	return req, cancel
 }

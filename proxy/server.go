@@ -47,14 +47,9 @@ func NewServer(src Source) *Server {
 	return &Server{
 		fast: !p.opts.DisableFastPath,
 		src:  src,
-		std: &http.Server{
-			Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { src.Current().ServeHTTP(w, r) }),
-			ReadHeaderTimeout: p.opts.Timeouts.Header,
-			IdleTimeout:       p.opts.Timeouts.Idle,
-			MaxHeaderBytes:    MaxHeaderBytes,
-			ErrorLog:          log.New(zapWriter{p.log}, "", 0),
-			ConnContext:       connContext,
-		},
+		std: p.netHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			src.Current().ServeHTTP(w, r)
+		})),
 		handoff:   newHandoffListener(),
 		listeners: map[net.Listener]struct{}{},
 		lanes:     map[*laneConn]struct{}{},
@@ -203,6 +198,21 @@ func (s *Server) isClosing() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closing
+}
+
+// netHTTPServer is the net/http server for the connections the fast path
+// hands over, on the listener and in tunnels alike: the proxy's header and
+// idle timeouts, the header size bound, net/http's errors in the debug
+// log, and the framing scanner in each request's context.
+func (p *Proxy) netHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: p.opts.Timeouts.Header,
+		IdleTimeout:       p.opts.Timeouts.Idle,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          log.New(zapWriter{p.log}, "", 0),
+		ConnContext:       connContext,
+	}
 }
 
 // handoffListener is how connections reach net/http's server: Accept

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"sync"
@@ -114,14 +113,7 @@ func (p *Proxy) serveTunnel(w http.ResponseWriter, r *http.Request, t *tunnel) {
 		}
 		inner = handed
 	}
-	srv := &http.Server{
-		Handler:           p.tunnelHandler(t, scheme),
-		ReadHeaderTimeout: limits.Header,
-		IdleTimeout:       limits.Idle,
-		MaxHeaderBytes:    MaxHeaderBytes,
-		ErrorLog:          log.New(zapWriter{p.log}, "", 0),
-		ConnContext:       connContext,
-	}
+	srv := p.netHTTPServer(p.tunnelHandler(t, scheme))
 	if !sess.setServer(srv) {
 		return
 	}
@@ -140,11 +132,7 @@ func (p *Proxy) tunnelHandler(t *tunnel, scheme string) http.Handler {
 		if t.actor != "" {
 			r = withActor(r, t.actor)
 		}
-		if r.URL.Host == "" {
-			r.URL.Host = r.Host
-		}
-		// The scheme is what the tunnel carries, whatever an absolute URL says.
-		r.URL.Scheme = scheme
+		bindTunnelURL(r, scheme)
 		writeResponse(w, p.exchange(r, t), p.log)
 	})
 }
@@ -192,6 +180,17 @@ func writeResponse(w http.ResponseWriter, resp *http.Response, l *zap.Logger) {
 	for k, vs := range resp.Trailer {
 		w.Header()[k] = vs
 	}
+}
+
+// bindTunnelURL completes the URL of a request read inside a tunnel: the
+// host from Host when the target was origin form, and the scheme the
+// tunnel carries, whatever an absolute URL says. destination then checks
+// both against the CONNECT authority.
+func bindTunnelURL(r *http.Request, scheme string) {
+	if r.URL.Host == "" {
+		r.URL.Host = r.Host
+	}
+	r.URL.Scheme = scheme
 }
 
 // tunnelSession is one terminated tunnel: served by the fast path, then,
