@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -17,7 +18,6 @@ import (
 func (a *app) serverTokenCommand(configFile *string) *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "Create, list and revoke the server's API tokens"}
 	var kind, name, app string
-	var listJSON bool
 	create := &cobra.Command{
 		Use:   "create --kind admin|sidecar --name NAME [--app APP]",
 		Short: "Create a token and print it alone on stdout (it is shown once)",
@@ -51,32 +51,12 @@ func (a *app) serverTokenCommand(configFile *string) *cobra.Command {
 	create.Flags().StringVar(&name, "name", "", "who or what uses the token (shown in listings and audit sources)")
 	create.Flags().StringVar(&app, "app", "", "the app whose grants a sidecar token resolves (sidecar tokens only)")
 
-	list := &cobra.Command{
-		Use:   "list [--json]",
-		Short: "List tokens (never the tokens themselves)",
-		Args:  exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := a.tokenDB(cmd, *configFile)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			toks, err := db.ListTokens(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if listJSON {
-				return writeJSON(a.stdout, toks)
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tKIND\tNAME\tAPP\tCREATED\tREVOKED")
-			for _, t := range toks {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Kind, t.Name, dash(t.App), t.CreatedAt.Format(time.RFC3339), timeOrDash(t.RevokedAt))
-			}
-			return tw.Flush()
-		},
-	}
-	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+	list := serverDBList(a, configFile, "List tokens (never the tokens themselves)",
+		(*storage.DB).ListTokens,
+		"ID\tKIND\tNAME\tAPP\tCREATED\tREVOKED",
+		func(t storage.Token) string {
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", t.ID, t.Kind, t.Name, dash(t.App), t.CreatedAt.Format(time.RFC3339), timeOrDash(t.RevokedAt))
+		})
 
 	revoke := &cobra.Command{
 		Use:   "revoke ID",
@@ -98,6 +78,40 @@ func (a *app) serverTokenCommand(configFile *string) *cobra.Command {
 	}
 	cmd.AddCommand(create, list, revoke)
 	return cmd
+}
+
+// serverDBList is the "list [--json]" command of alter server token and
+// alter server user: rows read from the server's database, printed as JSON
+// or as a table with header and one row(...) line each.
+func serverDBList[T any](a *app, configFile *string, short string, fetch func(*storage.DB, context.Context) ([]T, error), header string, row func(T) string) *cobra.Command {
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list [--json]",
+		Short: short,
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, err := a.tokenDB(cmd, *configFile)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			rows, err := fetch(db, cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.stdout, rows)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, header)
+			for _, r := range rows {
+				fmt.Fprintln(tw, row(r))
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return list
 }
 
 func (a *app) tokenDB(cmd *cobra.Command, configFile string) (*storage.DB, error) {

@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+
+	"github.com/alter-sidecar/alter/server/storage"
 
 	"github.com/alter-sidecar/alter/server/portal"
 )
@@ -61,33 +62,12 @@ func (a *app) serverUserCommand(configFile *string) *cobra.Command {
 		},
 	}
 
-	var listJSON bool
-	list := &cobra.Command{
-		Use:   "list [--json]",
-		Short: "List portal users (never their password hashes)",
-		Args:  exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := a.tokenDB(cmd, *configFile)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			users, err := db.ListUsers(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if listJSON {
-				return writeJSON(a.stdout, users)
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tCREATED\tDISABLED")
-			for _, u := range users {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, u.CreatedAt.Format(time.RFC3339), timeOrDash(u.DisabledAt))
-			}
-			return tw.Flush()
-		},
-	}
-	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+	list := serverDBList(a, configFile, "List portal users (never their password hashes)",
+		(*storage.DB).ListUsers,
+		"NAME\tCREATED\tDISABLED",
+		func(u storage.User) string {
+			return fmt.Sprintf("%s\t%s\t%s", u.Name, u.CreatedAt.Format(time.RFC3339), timeOrDash(u.DisabledAt))
+		})
 
 	disable := &cobra.Command{
 		Use:   "disable NAME",
