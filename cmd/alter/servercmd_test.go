@@ -28,25 +28,10 @@ func TestServerRunsAndShutsDown(t *testing.T) {
 	}
 	token := strings.TrimSpace(out.String())
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cfg := serverconfig.Default(home)
-	cfg.Listen, cfg.ShutdownTimeout = addr, 5*time.Second
-	a := &app{stderr: &errOut, homeFlag: home}
-	db, err := a.openServerDB(context.Background(), cfg, home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan error, 1)
 	var announce bytes.Buffer
-	go func() { done <- runServer(ctx, cfg, nil, db, zap.NewNop(), &announce) }()
+	addr, done := startServer(t, ctx, home, &announce)
 
 	get := func(path string) (*http.Response, error) {
 		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
@@ -109,22 +94,7 @@ func TestServerPortalUserAcrossReplicas(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	start := func() string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		cfg := serverconfig.Default(home)
-		cfg.Listen, cfg.ShutdownTimeout = addr, 5*time.Second
-		a := &app{stderr: &errOut, homeFlag: home}
-		db, err := a.openServerDB(context.Background(), cfg, home)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		done := make(chan error, 1)
-		go func() { done <- runServer(ctx, cfg, nil, db, zap.NewNop(), io.Discard) }()
+		addr, done := startServer(t, ctx, home, io.Discard)
 		t.Cleanup(func() { cancel(); <-done })
 		deadline := time.Now().Add(5 * time.Second)
 		for {
@@ -225,4 +195,29 @@ func TestReadNewPassword(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startServer runs alter server (runServer) with home's default config on a
+// free loopback port until ctx ends, announcing to announce. It returns the
+// address, not waiting for it to answer, and the channel runServer's result
+// arrives on.
+func startServer(t *testing.T, ctx context.Context, home string, announce io.Writer) (string, <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := serverconfig.Default(home)
+	cfg.Listen, cfg.ShutdownTimeout = addr, 5*time.Second
+	a := &app{stderr: io.Discard, homeFlag: home}
+	db, err := a.openServerDB(context.Background(), cfg, home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	done := make(chan error, 1)
+	go func() { done <- runServer(ctx, cfg, nil, db, zap.NewNop(), announce) }()
+	return addr, done
 }
