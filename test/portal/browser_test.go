@@ -211,6 +211,36 @@ func (e *browser) checkPage(what string) string {
 
 // shot saves a full-page screenshot. Chromium sometimes reports a zero
 // layout size for a moment after a navigation; a few tries ride it out.
+// revoke revokes grant id through its page and the confirmation page.
+func (e *browser) revoke(id string) {
+	e.step("open the grant", chromedp.Navigate(e.url("/grants/"+id)))
+	e.waitPath(id + `$`)
+	e.step("revoke…", chromedp.Click(chromedp.CSS(`a[href$="/revoke"]`)))
+	e.waitPath(`/revoke$`)
+	e.step("confirm", chromedp.Click(chromedp.CSS(`main form button.danger`)))
+	e.waitPath(`\?revoked=1$`)
+	e.checkPage("revoked")
+}
+
+// waitRefused calls use (a grant request through a sidecar) until it is
+// refused with 403, failing the test if that takes more than 30 s after
+// the revocation just made.
+func (e *browser) waitRefused(use func() (int, string)) {
+	e.t.Helper()
+	revoked := time.Now()
+	for {
+		status, _ := use()
+		if status == http.StatusForbidden {
+			break
+		}
+		if time.Since(revoked) > 30*time.Second {
+			e.t.Fatalf("the sidecar still answers %d 30 s after the revocation", status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.t.Logf("revocation reached the sidecar in %v", time.Since(revoked).Round(time.Millisecond))
+}
+
 func (e *browser) shot(name string) {
 	e.t.Helper()
 	var png []byte
