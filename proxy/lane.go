@@ -115,11 +115,12 @@ func (lc *laneConn) serve() (handoff net.Conn) {
 // buffer or is not one the fast path takes.
 func (lc *laneConn) readHead() (h laneHead, whole bool, err error) {
 	b, _ := lc.br.Peek(lc.br.Buffered())
-	if headEnd(b) < 0 {
+	n := headEnd(b)
+	if n < 0 {
 		// The head came in pieces: the rest must come within the header
 		// timeout, counted from now as net/http counts from its first read.
 		_ = lc.conn.SetReadDeadline(time.Now().Add(lc.timeouts.Header))
-		for headEnd(b) < 0 {
+		for n < 0 {
 			if len(b) >= lc.br.Size() {
 				return h, false, nil
 			}
@@ -127,9 +128,10 @@ func (lc *laneConn) readHead() (h laneHead, whole bool, err error) {
 				return h, false, err
 			}
 			b, _ = lc.br.Peek(lc.br.Buffered())
+			n = headEnd(b)
 		}
 	}
-	h, ok := parseLaneHead(b)
+	h, ok := parseWholeHead(b[:n])
 	return h, ok, nil
 }
 

@@ -65,17 +65,24 @@ func headEnd(b []byte) int {
 	return -1
 }
 
-// parseLaneHead parses the head at the start of b (which headEnd found
-// whole). ok is false for any head the fast path does not take.
+// parseLaneHead parses the head at the start of b. ok is false when b does
+// not hold a whole head, or for any head the fast path does not take.
 func parseLaneHead(b []byte) (h laneHead, ok bool) {
 	n := headEnd(b)
 	if n < 0 {
 		return h, false
 	}
-	raw := b[:n]
+	return parseWholeHead(b[:n])
+}
+
+// parseWholeHead parses raw, a whole head through its blank line (as
+// headEnd measured it).
+func parseWholeHead(raw []byte) (h laneHead, ok bool) {
+	n := len(raw)
 	// CR and LF only as CRLF pairs: no bare LF (which net/http accepts as
 	// a line end) and no bare CR.
-	if bytes.Count(raw, []byte{'\n'}) != bytes.Count(raw, crlf) || bytes.Count(raw, []byte{'\r'}) != bytes.Count(raw, crlf) {
+	lines := bytes.Count(raw, crlf)
+	if bytes.Count(raw, []byte{'\n'}) != lines || bytes.Count(raw, []byte{'\r'}) != lines {
 		return h, false
 	}
 	// One string for the whole head: every method, target, name and value
@@ -88,15 +95,9 @@ func parseLaneHead(b []byte) (h laneHead, ok bool) {
 		return h, false
 	}
 
-	fields := 0
-	for r := rest; r != ""; {
-		var l string
-		l, r, _ = cutCRLF(r)
-		if l == "" {
-			return h, false // the blank line came early: cannot happen after headEnd
-		}
-		fields++
-	}
+	// Every CRLF ends a line: the request line, one per field, and the
+	// blank line (the first CRLFCRLF, so no field line is empty).
+	fields := lines - 2
 	if fields > laneMaxFields {
 		return h, false
 	}
