@@ -38,26 +38,28 @@ type failure struct {
 	code    string
 	message string
 	rule    string // the policy rule, for policy_denied
+	reason  string // what failed upstream, for upstream_error and upstream_timeout
 }
 
 var (
-	errGrantUnavailable = failure{http.StatusForbidden, CodeGrantUnavailable, "the grant is unknown, revoked or expired", ""}
-	errStoreUnavailable = failure{http.StatusServiceUnavailable, CodeStoreUnavailable, "the credential store is unavailable", ""}
-	errAuditUnavailable = failure{http.StatusServiceUnavailable, CodeAuditUnavailable, "the audit log cannot be written", ""}
-	errUpstream         = failure{http.StatusBadGateway, CodeUpstreamError, "the upstream server could not be reached or failed", ""}
-	errUpstreamTimeout  = failure{http.StatusGatewayTimeout, CodeUpstreamTimeout, "the upstream server did not answer in time", ""}
-	errBodyTooLarge     = failure{http.StatusRequestEntityTooLarge, CodeTooLarge, "the request body is larger than this grant can sign (max_signed_body)", ""}
-	errInternal         = failure{http.StatusInternalServerError, CodeInternal, "the proxy could not prepare the request", ""}
-	errProxyAuth        = failure{http.StatusProxyAuthRequired, CodeProxyAuthRequired, "this proxy needs Proxy-Authorization (Basic or Bearer)", ""}
-	errPassthrough      = failure{http.StatusForbidden, CodePassthroughDenied, "requests without an X-Alter-Grant header are not allowed through this proxy", ""}
+	errGrantUnavailable = failure{http.StatusForbidden, CodeGrantUnavailable, "the grant is unknown, revoked or expired", "", ""}
+	errStoreUnavailable = failure{http.StatusServiceUnavailable, CodeStoreUnavailable, "the credential store is unavailable", "", ""}
+	errAuditUnavailable = failure{http.StatusServiceUnavailable, CodeAuditUnavailable, "the audit log cannot be written", "", ""}
+	errUpstream         = failure{http.StatusBadGateway, CodeUpstreamError, "the upstream server could not be reached or failed", "", ""}
+	errUpstreamTimeout  = failure{http.StatusGatewayTimeout, CodeUpstreamTimeout, "the upstream server did not answer in time", "", ReasonResponse}
+	errBodyTooLarge     = failure{http.StatusRequestEntityTooLarge, CodeTooLarge, "the request body is larger than this grant can sign (max_signed_body)", "", ""}
+	errBadBody          = failure{http.StatusBadRequest, CodeBadRequest, "the request body ended early or is malformed (chunked encoding); the upstream received it truncated", "", ""}
+	errInternal         = failure{http.StatusInternalServerError, CodeInternal, "the proxy could not prepare the request", "", ""}
+	errProxyAuth        = failure{http.StatusProxyAuthRequired, CodeProxyAuthRequired, "this proxy needs Proxy-Authorization (Basic or Bearer)", "", ""}
+	errPassthrough      = failure{http.StatusForbidden, CodePassthroughDenied, "requests without an X-Alter-Grant header are not allowed through this proxy", "", ""}
 )
 
 func badRequest(message string) failure {
-	return failure{http.StatusBadRequest, CodeBadRequest, message, ""}
+	return failure{status: http.StatusBadRequest, code: CodeBadRequest, message: message}
 }
 
 func policyDenied(rule, reason string) failure {
-	return failure{http.StatusForbidden, CodePolicyDenied, reason, rule}
+	return failure{status: http.StatusForbidden, code: CodePolicyDenied, message: reason, rule: rule}
 }
 
 // write sends the failure as the answer to r on w.
@@ -74,11 +76,12 @@ type errorBody struct {
 	Error   string `json:"error"`
 	Message string `json:"message"`
 	Rule    string `json:"rule,omitempty"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 // response builds the proxy's answer for a failure.
 func (f failure) response(req *http.Request, requestID string) *http.Response {
-	body, _ := json.Marshal(errorBody{Error: f.code, Message: f.message, Rule: f.rule})
+	body, _ := json.Marshal(errorBody{Error: f.code, Message: f.message, Rule: f.rule, Reason: f.reason})
 	body = append(body, '\n')
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")

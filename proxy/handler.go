@@ -194,6 +194,18 @@ func (ex *exchange) withGrant(grantID string) *http.Response {
 	sent := time.Now()
 	resp, err := p.grantRT.RoundTrip(out)
 	p.opts.Metrics.upstream("grant", time.Since(sent))
+	if bodyErr := ex.sent.failed(); bodyErr != nil {
+		// The client's body broke off (a malformed chunk, a hang-up) while
+		// it was being sent: the upstream got a truncated request, and
+		// whatever it answered after that is not an answer to what the
+		// client meant to send. An answer that arrived before the body
+		// failed has already gone back by the time the failure is seen.
+		if resp != nil {
+			_ = resp.Body.Close()
+		}
+		p.log.Info("request body failed while forwarding", zap.String("request_id", ex.id), zap.Error(bodyErr))
+		return ex.finish(errBadBody.response(ex.in, ex.id), errBadBody.code)
+	}
 	if err != nil {
 		f := classify(err)
 		if f.code == CodePolicyDenied {

@@ -16,16 +16,42 @@ import (
 	"github.com/alter-sidecar/alter/audit"
 )
 
-// countingReader counts the request body bytes forwarded upstream.
+// countingReader counts the request body bytes forwarded upstream and
+// remembers the first error reading the client's body (a malformed chunk, a
+// client that hung up mid-body). The error is stored before the writer sees
+// it, so whatever the upstream answers after the writer gives up is known
+// to answer a truncated request.
 type countingReader struct {
-	rc io.ReadCloser
-	n  atomic.Int64
+	rc      io.ReadCloser
+	n       atomic.Int64
+	ended   atomic.Bool // the body was read to its end, or failed
+	readErr atomic.Pointer[error]
 }
 
 func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.rc.Read(b)
 	c.n.Add(int64(n))
+	if err != nil {
+		if err != io.EOF {
+			c.readErr.CompareAndSwap(nil, &err)
+		}
+		c.ended.Store(true)
+	}
 	return n, err
+}
+
+// streaming reports whether the body is still being sent upstream.
+func (c *countingReader) streaming() bool { return !c.ended.Load() }
+
+// failed returns the first error reading the client's body, or nil.
+func (c *countingReader) failed() error {
+	if c == nil {
+		return nil
+	}
+	if p := c.readErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (c *countingReader) Close() error { return c.rc.Close() }

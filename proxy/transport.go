@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -181,17 +180,4 @@ func newTransport(o UpstreamOptions, d *dialer) *http.Transport {
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
 	}
-}
-
-// classify maps an upstream round-trip error to the client's answer.
-func classify(err error) failure {
-	var s *ssrfError
-	if errors.As(err, &s) {
-		return policyDenied(policy.RuleDestination, "the destination resolves to an address grants may not reach")
-	}
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return errUpstreamTimeout
-	}
-	return errUpstream
 }

@@ -148,9 +148,20 @@ func writeResponse(w http.ResponseWriter, resp *http.Response, l *zap.Logger) {
 	for k := range resp.Trailer {
 		w.Header().Add("Trailer", k)
 	}
+	rc := http.NewResponseController(w)
+	if req := resp.Request; req != nil {
+		if body, ok := req.Body.(*countingReader); ok && body.streaming() {
+			// The upstream answered before it read the whole body (a 401
+			// or 413 to an upload) and the body is still being sent. Without
+			// full duplex net/http's server would read the rest of the body
+			// itself before writing this head, taking bytes from under the
+			// upstream's copy and holding the answer back until the client
+			// finishes sending.
+			_ = rc.EnableFullDuplex()
+		}
+	}
 	w.WriteHeader(resp.StatusCode)
 	stream := resp.ContentLength < 0
-	rc := http.NewResponseController(w)
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	buf := *bp

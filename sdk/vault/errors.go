@@ -41,6 +41,7 @@ type ProxyError struct {
 	Code      string // e.g. "bad_request"; see the Code constants
 	Message   string // the sidecar's explanation, written for clients (never a secret)
 	Rule      string // the policy rule that refused, for policy_denied
+	Reason    string // what failed upstream, for upstream_error/upstream_timeout: dns, connection_refused, tls_certificate, ...
 	RequestID string // the audit record's request id, when the sidecar sent one
 }
 
@@ -48,6 +49,9 @@ func (e *ProxyError) Error() string {
 	s := "alter sidecar refused the request: " + e.Code
 	if e.Rule != "" {
 		s += " (rule " + e.Rule + ")"
+	}
+	if e.Reason != "" {
+		s += " (" + e.Reason + ")"
 	}
 	if e.Message != "" {
 		s += ": " + e.Message
@@ -115,11 +119,12 @@ func checkResponse(resp *http.Response) error {
 		Error   string `json:"error"`
 		Message string `json:"message"`
 		Rule    string `json:"rule"`
+		Reason  string `json:"reason"`
 	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	_ = json.Unmarshal(data, &body) // a malformed body still leaves the header's code
 	pe := &ProxyError{Status: resp.StatusCode, Code: code, Message: body.Message,
-		Rule: body.Rule, RequestID: resp.Header.Get(HeaderRequestID)}
+		Rule: body.Rule, Reason: body.Reason, RequestID: resp.Header.Get(HeaderRequestID)}
 	if pe.Message == "" {
 		pe.Message = http.StatusText(resp.StatusCode)
 	}

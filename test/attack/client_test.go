@@ -168,6 +168,31 @@ func (e *env) sendTLS(authority, sni, raw string, connectExtra ...string) *resp 
 	return e.checked(readResp(bufio.NewReader(tc), method(raw)))
 }
 
+// open returns a connection to send requests on by hand: to the proxy
+// listener ("plain", absolute-form requests) or inside a terminated tunnel to
+// api.attack.test ("tunnel", origin-form requests).
+func (e *env) open(t *testing.T, kind string) net.Conn {
+	t.Helper()
+	if kind == "plain" {
+		c, err := net.DialTimeout("tcp", e.proxyAddr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		return c
+	}
+	c, br, r := e.connect("api.attack.test:443")
+	if c == nil {
+		t.Fatalf("CONNECT: %s", r)
+	}
+	tc, err := e.tlsOver(c, br, "api.attack.test")
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return tc
+}
+
 // checked fails the test if the answer carries the secret.
 func (e *env) checked(r *resp) *resp {
 	if strings.Contains(r.raw, e.sentinel) {

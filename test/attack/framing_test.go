@@ -1,6 +1,8 @@
 package attack
 
 import (
+	"bufio"
+	"io"
 	"strings"
 	"testing"
 )
@@ -60,13 +62,53 @@ func TestAttackRequestFraming(t *testing.T) {
 		}
 	}
 	// A malformed chunked body is only seen while it streams, after the
-	// headers (and the credential) went to the allowed host: 502, and
-	// nothing anywhere else.
+	// headers (and the credential) went to the allowed host. What the client
+	// gets depends on one event, which each case fixes:
+	//   - the upstream reads the body before it answers (as this one does):
+	//     it gets a truncated body, and the proxy answers 400 bad_request,
+	//     never what the upstream said about the truncated request;
+	//   - the upstream answered before the body broke off (/early does not
+	//     read it): that answer was relayed, and then the proxy closes the
+	//     client's connection, since the next request cannot be found.
+	// Either way nothing reaches another host.
 	for kind, send := range map[string]func(string) func() *resp{"plain": plain, "tunnel": tunnel} {
 		t.Run(kind+"/bad chunk size mid-stream", func(t *testing.T) {
 			before := e.evil.bytes.Load()
-			if r := send(head + "Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")(); r.status != 502 {
-				t.Errorf("%s", r)
+			if r := send(head + "Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")(); r.status != 400 || r.code() != "bad_request" {
+				t.Errorf("want 400 bad_request, got %s", r)
+			}
+			if e.evil.bytes.Load() != before {
+				t.Fatal("bytes reached the evil upstream")
+			}
+		})
+		t.Run(kind+"/bad chunk after the upstream answered", func(t *testing.T) {
+			before := e.evil.bytes.Load()
+			c := e.open(t, kind)
+			defer c.Close()
+			br := bufio.NewReader(c)
+			start := "POST /early HTTP/1.1\r\n"
+			if kind == "plain" {
+				start = "POST https://api.attack.test/early HTTP/1.1\r\n"
+			}
+			if _, err := io.WriteString(c, start+head+"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			r := e.checked(readResp(br, "POST"))
+			if r.status != 200 || !strings.Contains(r.body, "early answer") {
+				t.Fatalf("want the upstream's early 200, got %s", r)
+			}
+			if _, err := io.WriteString(c, "zz\r\nhello\r\n0\r\n\r\n"); err != nil {
+				return // already closed: as good as a close after
+			}
+			// The connection ends (net/http's server may first say
+			// "400 Bad Request" about the broken body): never a second
+			// answer from the upstream.
+			rest, err := io.ReadAll(br)
+			if err != nil {
+				t.Fatalf("the connection stayed open after a malformed body: %v", err)
+			}
+			if len(rest) > 0 && !strings.HasPrefix(string(rest), "HTTP/1.1 400 ") {
+				t.Fatalf("after the malformed body the client got %q", rest)
 			}
 			if e.evil.bytes.Load() != before {
 				t.Fatal("bytes reached the evil upstream")

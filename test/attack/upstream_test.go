@@ -76,6 +76,15 @@ func startUpstreamOn(t *testing.T, addr, name string, cert func(*tls.ClientHello
 // always a finding.
 func (u *upstream) handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/early" {
+			// Answers before reading the body, as an API refusing an upload
+			// does; the server then reads (and drops) what follows. Full
+			// duplex, or net/http would read the body before this head.
+			_ = http.NewResponseController(w).EnableFullDuplex()
+			_, _ = io.WriteString(w, "early answer\n")
+			w.(http.Flusher).Flush()
+			return
+		}
 		body, _ := io.ReadAll(r.Body)
 		s := &seen{Method: r.Method, Host: r.Host, Path: r.URL.Path, Query: r.URL.RawQuery,
 			Header: r.Header.Clone(), Trailer: r.Trailer.Clone(), Body: string(body)}

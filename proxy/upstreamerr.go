@@ -1,0 +1,105 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+
+	"github.com/alter-sidecar/alter/policy"
+)
+
+// Reasons for an upstream failure, in the "reason" field of the JSON body.
+// The code stays upstream_error (or upstream_timeout) so clients that know
+// only the code keep working; the reason says what to do about it. Neither
+// names an address: the client learns what failed, not where the proxy's
+// network goes.
+const (
+	ReasonDNS         = "dns"                // the name does not resolve
+	ReasonRefused     = "connection_refused" // nothing listens on the port
+	ReasonUnreachable = "unreachable"        // no route to the host or network
+	ReasonCertificate = "tls_certificate"    // the upstream's certificate is not trusted
+	ReasonTLS         = "tls_handshake"      // the handshake failed otherwise
+	ReasonClosed      = "connection_closed"  // the upstream hung up before answering
+	ReasonProtocol    = "protocol"           // the answer was not valid HTTP/1.1 or HTTP/2
+	ReasonConnect     = "connect_timeout"    // no connection within upstream.dial_timeout
+	ReasonResponse    = "response_timeout"   // connected, but no answer in time
+)
+
+var (
+	errUpstreamDNS = failure{http.StatusBadGateway, CodeUpstreamError,
+		"the upstream host name could not be resolved", "", ReasonDNS}
+	errUpstreamRefused = failure{http.StatusBadGateway, CodeUpstreamError,
+		"the upstream refused the connection (nothing listens on that port)", "", ReasonRefused}
+	errUpstreamUnreachable = failure{http.StatusBadGateway, CodeUpstreamError,
+		"the upstream network is unreachable from the proxy", "", ReasonUnreachable}
+	errUpstreamCertificate = failure{http.StatusBadGateway, CodeUpstreamError,
+		"the upstream's TLS certificate is not trusted (unknown authority, wrong name or expired); for a private CA set upstream.ca_file", "", ReasonCertificate}
+	errUpstreamTLS = failure{http.StatusBadGateway, CodeUpstreamError,
+		"the TLS handshake with the upstream failed", "", ReasonTLS}
+	errUpstreamClosed = failure{http.StatusBadGateway, CodeUpstreamError,
+		"the upstream closed the connection before answering", "", ReasonClosed}
+	errUpstreamProtocol = failure{http.StatusBadGateway, CodeUpstreamError,
+		"the upstream's answer was not valid HTTP", "", ReasonProtocol}
+	errConnectTimeout = failure{http.StatusGatewayTimeout, CodeUpstreamTimeout,
+		"the upstream did not accept a connection in time", "", ReasonConnect}
+)
+
+// classify maps an upstream round-trip error to the client's answer. The
+// error itself goes to the log only: Go's errors name URLs and addresses.
+func classify(err error) failure {
+	var s *ssrfError
+	if errors.As(err, &s) {
+		return policyDenied(policy.RuleDestination, "the destination resolves to an address grants may not reach")
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) && !dns.IsTimeout {
+		return errUpstreamDNS
+	}
+	var op *net.OpError
+	isDial := errors.As(err, &op) && op.Op == "dial"
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		if isDial || (dns != nil && dns.IsTimeout) {
+			return errConnectTimeout
+		}
+		return errUpstreamTimeout
+	}
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return errUpstreamRefused
+	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH):
+		return errUpstreamUnreachable
+	case isCertificateError(err):
+		return errUpstreamCertificate
+	}
+	var alert tls.AlertError
+	var rec tls.RecordHeaderError
+	if errors.As(err, &alert) || errors.As(err, &rec) {
+		return errUpstreamTLS
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return errUpstreamClosed
+	}
+	var proto *http.ProtocolError
+	if errors.As(err, &proto) || errors.Is(err, errH1Switching) || errors.Is(err, errH1Too1xx) ||
+		// net/http's parse errors are unexported strings: "malformed HTTP
+		// response", "malformed HTTP status code", "malformed HTTP version".
+		strings.Contains(err.Error(), "malformed HTTP") {
+		return errUpstreamProtocol
+	}
+	return errUpstream
+}
+
+func isCertificateError(err error) bool {
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verify *tls.CertificateVerificationError
+	return errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid) || errors.As(err, &verify)
+}
