@@ -24,24 +24,17 @@ import (
 type countingReader struct {
 	rc      io.ReadCloser
 	n       atomic.Int64
-	ended   atomic.Bool // the body was read to its end, or failed
 	readErr atomic.Pointer[error]
 }
 
 func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.rc.Read(b)
 	c.n.Add(int64(n))
-	if err != nil {
-		if err != io.EOF {
-			c.readErr.CompareAndSwap(nil, &err)
-		}
-		c.ended.Store(true)
+	if err != nil && err != io.EOF {
+		c.readErr.CompareAndSwap(nil, &err)
 	}
 	return n, err
 }
-
-// streaming reports whether the body is still being sent upstream.
-func (c *countingReader) streaming() bool { return !c.ended.Load() }
 
 // failed returns the first error reading the client's body, or nil.
 func (c *countingReader) failed() error {

@@ -149,16 +149,16 @@ func writeResponse(w http.ResponseWriter, resp *http.Response, l *zap.Logger) {
 		w.Header().Add("Trailer", k)
 	}
 	rc := http.NewResponseController(w)
-	if req := resp.Request; req != nil {
-		if body, ok := req.Body.(*countingReader); ok && body.streaming() {
-			// The upstream answered before it read the whole body (a 401
-			// or 413 to an upload) and the body is still being sent. Without
-			// full duplex net/http's server would read the rest of the body
-			// itself before writing this head, taking bytes from under the
-			// upstream's copy and holding the answer back until the client
-			// finishes sending.
-			_ = rc.EnableFullDuplex()
-		}
+	if req := resp.Request; req != nil && req.ContentLength != 0 && resp.Header.Get(HeaderError) == "" {
+		// The upstream's answer (the proxy's own carry X-Alter-Error, and
+		// an upstream's X-Alter-* are stripped) may come before it has read
+		// the whole body (a 401 or 413 to an upload) while the body is still
+		// being sent. Without full duplex net/http's server would read the
+		// rest of the body itself before writing this head, taking bytes
+		// from under the upstream's copy and holding the answer back until
+		// the client finishes sending. A refusal keeps net/http's default:
+		// its unread body is skipped or the connection closed.
+		_ = rc.EnableFullDuplex()
 	}
 	w.WriteHeader(resp.StatusCode)
 	stream := resp.ContentLength < 0
