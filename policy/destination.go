@@ -13,14 +13,23 @@ import (
 )
 
 // Destination is one place a grant may send its credential: a scheme, a
-// normalised host (or a one-label wildcard such as "*.example.com") and a port.
-// Destinations are compared only in normalised form, so "API.Example.COM." and
-// "api.example.com" are the same destination.
+// normalised host or host pattern, and a port. A pattern has "*" for whole
+// labels, each standing for exactly one label: "*.example.com" covers
+// "a.example.com"; "*.*.amazonaws.com" covers "sqs.eu-west-1.amazonaws.com";
+// "sqs.*.amazonaws.com" covers SQS in every region. The number of labels is
+// written out, so no pattern matches names deeper than it says, and the last
+// two labels are never wildcards. Destinations are compared only in
+// normalised form, so "API.Example.COM." and "api.example.com" are the same
+// destination.
 type Destination struct {
 	Scheme string // "https" or "http"
-	Host   string // normalised; may start with "*." (exactly one label)
+	Host   string // normalised; may hold "*" labels (see above)
 	Port   int
 }
+
+// MaxWildcardLabels bounds how many "*" labels one pattern may hold: enough
+// for "bucket.s3.dualstack.us-east-1.amazonaws.com" (*.*.*.*.amazonaws.com).
+const MaxWildcardLabels = 4
 
 // String renders the destination in the form ParseDestination accepts and
 // that round-trips: "https://api.example.com:443".
@@ -29,21 +38,31 @@ func (d Destination) String() string {
 }
 
 // Wildcard reports whether the destination matches a family of hosts.
-func (d Destination) Wildcard() bool { return strings.HasPrefix(d.Host, "*.") }
+func (d Destination) Wildcard() bool { return strings.Contains(d.Host, "*") }
 
 // MatchesHost reports whether host (already normalised, without port) is
-// covered by the destination's host pattern. A wildcard covers exactly one
-// extra label: "*.x.com" matches "a.x.com", not "x.com" and not "a.b.x.com".
+// covered by the destination's host pattern: the same number of labels, and
+// each label equal to the pattern's or matched by a "*" there. "*.x.com"
+// matches "a.x.com", not "x.com" and not "a.b.x.com".
 func (d Destination) MatchesHost(host string) bool {
 	if !d.Wildcard() {
 		return host == d.Host
 	}
-	suffix := d.Host[1:] // ".x.com"
-	if !strings.HasSuffix(host, suffix) {
-		return false
+	if _, isIP := parseIP(host); isIP {
+		return false // patterns name DNS names only
 	}
-	label := host[:len(host)-len(suffix)]
-	return label != "" && !strings.Contains(label, ".")
+	pattern := d.Host
+	for {
+		pl, prest, pmore := strings.Cut(pattern, ".")
+		hl, hrest, hmore := strings.Cut(host, ".")
+		if pmore != hmore || hl == "" || (pl != "*" && pl != hl) {
+			return false
+		}
+		if !pmore {
+			return true
+		}
+		pattern, host = prest, hrest
+	}
 }
 
 // Matches reports whether a request to scheme://host:port may use this
@@ -70,9 +89,11 @@ func DefaultPort(scheme string) int {
 //	http://api.internal:8080   plain http, written out
 //	*.example.com              https, one label of wildcard
 //	[2001:db8::1]:8443         IPv6 literal
+//	*.*.amazonaws.com          https, two labels of wildcard
+//	sqs.*.amazonaws.com        https, one label of wildcard in the middle
 //
-// Paths, queries, user information and wildcards anywhere but the first label
-// are refused.
+// Paths, queries, user information, partial-label wildcards ("a*.x.com")
+// and wildcards among the last two labels ("*.com", "api.*") are refused.
 func ParseDestination(s string) (Destination, error) {
 	raw := strings.TrimSpace(s)
 	if raw == "" {
@@ -94,28 +115,66 @@ func ParseDestination(s string) (Destination, error) {
 	if err != nil {
 		return Destination{}, fmt.Errorf("%w: %q: %v", ErrBadHost, raw, err)
 	}
-	wildcard := false
-	if strings.HasPrefix(host, "*.") {
-		wildcard = true
-		host = host[2:]
-	}
-	if strings.Contains(host, "*") {
-		return Destination{}, fmt.Errorf("%w: %q: a wildcard may only be the whole first label (*.example.com)", ErrBadHost, raw)
-	}
-	norm, err := NormalizeHost(host)
+	norm, err := normalizePattern(host)
 	if err != nil {
 		return Destination{}, fmt.Errorf("%w: %q: %v", ErrBadHost, raw, err)
 	}
-	if wildcard {
-		if _, isIP := parseIP(norm); isIP {
-			return Destination{}, fmt.Errorf("%w: %q: a wildcard cannot precede an IP address", ErrBadHost, raw)
-		}
-		if !strings.Contains(norm, ".") {
-			return Destination{}, fmt.Errorf("%w: %q: a wildcard needs at least two labels after it (*.example.com)", ErrBadHost, raw)
-		}
-		norm = "*." + norm
-	}
 	return Destination{Scheme: scheme, Host: norm, Port: port}, nil
+}
+
+// normalizePattern normalises a host that may hold "*" labels: the fixed
+// labels as NormalizeHost does, each "*" kept as it is.
+func normalizePattern(host string) (string, error) {
+	if !strings.Contains(host, "*") {
+		return NormalizeHost(host)
+	}
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	stars := 0
+	for _, l := range labels {
+		if l == "*" {
+			stars++
+		} else if strings.Contains(l, "*") {
+			return "", errors.New("a wildcard must be a whole label (*.example.com)")
+		}
+	}
+	if len(labels) < stars+2 {
+		return "", errors.New("a wildcard needs at least two labels after it (*.example.com)")
+	}
+	if labels[len(labels)-1] == "*" || labels[len(labels)-2] == "*" {
+		return "", errors.New("the last two labels cannot be wildcards (*.example.com, not example.*)")
+	}
+	if stars > MaxWildcardLabels {
+		return "", fmt.Errorf("at most %d wildcard labels", MaxWildcardLabels)
+	}
+	// Normalise the fixed labels as one name with each "*" swapped for a
+	// placeholder label, so IDNA sees the whole name's length and rules.
+	const placeholder = "x"
+	fixed := make([]string, len(labels))
+	for i, l := range labels {
+		fixed[i] = l
+		if l == "*" {
+			fixed[i] = placeholder
+		}
+	}
+	norm, err := NormalizeHost(strings.Join(fixed, "."))
+	if err != nil {
+		return "", err
+	}
+	out := strings.Split(norm, ".")
+	if strings.Trim(out[len(out)-1], "0123456789") == "" {
+		// No top-level domain is numeric: such a pattern could only
+		// match IP addresses ("*.0.0.1").
+		return "", errors.New("a wildcard cannot stand in an IP address")
+	}
+	if len(out) != len(labels) {
+		return "", errors.New("a wildcard pattern must keep its labels")
+	}
+	for i, l := range labels {
+		if l == "*" {
+			out[i] = "*"
+		}
+	}
+	return strings.Join(out, "."), nil
 }
 
 // SplitHostPort splits "host", "host:port", "[v6]" or "[v6]:port" and fills

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -15,6 +16,10 @@ func TestParseDestination(t *testing.T) {
 		{"http default port", "http://api.internal", "http://api.internal:80"},
 		{"case and trailing dot", "HTTPS://API.Example.COM.", "https://api.example.com:443"},
 		{"wildcard", "*.example.com", "https://*.example.com:443"},
+		{"two wildcard labels", "*.*.amazonaws.com", "https://*.*.amazonaws.com:443"},
+		{"four wildcard labels", "*.*.*.*.amazonaws.com", "https://*.*.*.*.amazonaws.com:443"},
+		{"wildcard mid name", "sqs.*.amazonaws.com", "https://sqs.*.amazonaws.com:443"},
+		{"wildcard pattern case, dot, unicode", "*.*.Bücher.Example.", "https://*.*.xn--bcher-kva.example:443"},
 		{"unicode to punycode", "bücher.example", "https://xn--bcher-kva.example:443"},
 		{"ipv4", "127.0.0.1:8443", "https://127.0.0.1:8443"},
 		{"ipv6", "[2001:db8::1]:8443", "https://[2001:db8::1]:8443"},
@@ -50,10 +55,19 @@ func TestParseDestinationRefuses(t *testing.T) {
 		"port with plus":        "api.example.com:+443",
 		"port leading zero":     "api.example.com:0443",
 		"empty port":            "api.example.com:",
-		"wildcard mid label":    "api.*.example.com",
 		"partial wildcard":      "a*.example.com",
+		"partial wildcard mid":  "api.a*.example.com",
+		"star then dot only":    "*.",
 		"wildcard on tld":       "*.com",
+		"two wildcards on tld":  "*.*.com",
+		"wildcard in last two":  "api.*.com",
+		"wildcard as tld":       "api.example.*",
+		"only wildcards":        "*.*",
+		"five wildcard labels":  "*.*.*.*.*.amazonaws.com",
 		"wildcard on ip":        "*.127.0.0.1",
+		"wildcard mid ip":       "127.*.0.1",
+		"wildcard empty label":  "*..example.com",
+		"double star label":     "**.example.com",
 		"double dot":            "api..example.com",
 		"two trailing dots":     "api.example.com..",
 		"space":                 "api example.com",
@@ -77,6 +91,8 @@ func TestParseDestinationRefuses(t *testing.T) {
 func TestDestinationMatches(t *testing.T) {
 	exact := mustDest(t, "api.example.com")
 	wild := mustDest(t, "*.example.com")
+	wild2 := mustDest(t, "*.*.amazonaws.com")
+	mid := mustDest(t, "sqs.*.amazonaws.com")
 	tests := []struct {
 		name   string
 		d      Destination
@@ -95,6 +111,19 @@ func TestDestinationMatches(t *testing.T) {
 		{"wildcard not apex", wild, "https", "example.com", 443, false},
 		{"wildcard not two labels", wild, "https", "a.b.example.com", 443, false},
 		{"wildcard suffix trick", wild, "https", "aexample.com", 443, false},
+		{"two labels: regional endpoint", wild2, "https", "sqs.eu-west-1.amazonaws.com", 443, true},
+		{"two labels: not one", wild2, "https", "s3.amazonaws.com", 443, false},
+		{"two labels: not three", wild2, "https", "bucket.s3.us-east-1.amazonaws.com", 443, false},
+		{"two labels: not the apex", wild2, "https", "amazonaws.com", 443, false},
+		{"two labels: look-alike suffix", wild2, "https", "sqs.eu-west-1.amazonaws.com.evil.net", 443, false},
+		{"two labels: suffix glued to a label", wild2, "https", "sqs.eu-west-1xamazonaws.com", 443, false},
+		{"two labels: base glued", wild2, "https", "a.b.evilamazonaws.com", 443, false},
+		{"mid: any region", mid, "https", "sqs.us-east-2.amazonaws.com", 443, true},
+		{"mid: other service", mid, "https", "sns.us-east-2.amazonaws.com", 443, false},
+		{"mid: service as suffix", mid, "https", "xsqs.us-east-2.amazonaws.com", 443, false},
+		{"mid: missing region", mid, "https", "sqs.amazonaws.com", 443, false},
+		{"mid: extra label", mid, "https", "sqs.a.b.amazonaws.com", 443, false},
+		{"wildcard never an ip", mustDest(t, "*.0.0.example.com"), "https", "1.0.0.example.com", 443, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,6 +212,58 @@ func FuzzNormalizeAuthority(f *testing.F) {
 		again, err := NormalizeHost(host)
 		if err != nil || again != host {
 			t.Fatalf("NormalizeHost(%q) = %q, %v; not idempotent (input %q)", host, again, err, in)
+		}
+	})
+}
+
+// FuzzDestinationPattern checks what a host pattern may match, for any
+// pattern the parser accepts and any host a request can name: exactly as
+// many labels, every fixed label equal, never an IP address, and the last
+// two labels always fixed, so no pattern reaches a name deeper than it is
+// written or another registrable domain.
+func FuzzDestinationPattern(f *testing.F) {
+	for _, s := range [][2]string{
+		{"*.*.amazonaws.com", "sqs.eu-west-1.amazonaws.com"},
+		{"sqs.*.amazonaws.com", "sqs.us-east-1.amazonaws.com"},
+		{"*.example.com", "a.b.example.com"},
+		{"*.0.0.example.com", "1.0.0.example.com"},
+		{"*.*.Bücher.example", "a.b.xn--bcher-kva.example"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, hostport string) {
+		d, err := ParseDestination(pattern)
+		if err != nil {
+			return
+		}
+		again, err := ParseDestination(d.String())
+		if err != nil || again != d {
+			t.Fatalf("%q does not round-trip: %v %v", pattern, again, err)
+		}
+		host, _, err := NormalizeAuthority("https", hostport)
+		if err != nil || !d.MatchesHost(host) {
+			return
+		}
+		if !d.Wildcard() {
+			if host != d.Host {
+				t.Fatalf("%s matched %q", d.Host, host)
+			}
+			return
+		}
+		if _, isIP := parseIP(host); isIP {
+			t.Fatalf("%s matched the IP address %q", d.Host, host)
+		}
+		pl, hl := strings.Split(d.Host, "."), strings.Split(host, ".")
+		if len(pl) != len(hl) {
+			t.Fatalf("%s matched %q with another number of labels", d.Host, host)
+		}
+		for i := range pl {
+			if pl[i] != "*" && pl[i] != hl[i] {
+				t.Fatalf("%s matched %q: label %d differs", d.Host, host, i)
+			}
+		}
+		if n := len(pl); pl[n-1] == "*" || pl[n-2] == "*" {
+			t.Fatalf("%s has a wildcard among its last two labels", d.Host)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -133,15 +134,26 @@ func timeOrNone(t time.Time) string {
 
 // destWithin reports whether every request child allows, parent allows too:
 // the same scheme and port, and a host the parent's pattern covers. A
-// wildcard child is only within the identical wildcard.
+// wildcard child is within a parent pattern with as many labels that has a
+// "*" wherever the child has one ("a.*.x.com" is within "*.*.x.com", not
+// the other way round).
 func destWithin(child, parent Destination) bool {
 	if child.Scheme != parent.Scheme || child.Port != parent.Port {
 		return false
 	}
-	if child.Wildcard() {
-		return child.Host == parent.Host
+	if !child.Wildcard() {
+		return parent.MatchesHost(child.Host)
 	}
-	return parent.MatchesHost(child.Host)
+	cl, pl := strings.Split(child.Host, "."), strings.Split(parent.Host, ".")
+	if len(cl) != len(pl) {
+		return false
+	}
+	for i := range cl {
+		if pl[i] != "*" && pl[i] != cl[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // windowsWithin checks that every minute of the week a child window covers

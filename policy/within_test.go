@@ -14,7 +14,7 @@ func TestWithin(t *testing.T) {
 	later, earlier := na.Add(time.Second), nb.Add(-time.Second)
 	inside := nb.Add(time.Hour)
 	parent := Spec{
-		Destinations: []string{"api.example.com", "*.files.example.com", "http://plain.example.com:8080"},
+		Destinations: []string{"api.example.com", "*.files.example.com", "http://plain.example.com:8080", "*.*.aws.example.com"},
 		Methods:      []string{"GET", "POST"},
 		PathPrefixes: []string{"/v1"},
 		Windows:      []string{"Mon-Fri 09:00-17:00 Europe/Berlin", "Sat 22:00-02:00 Europe/Berlin"},
@@ -32,6 +32,8 @@ func TestWithin(t *testing.T) {
 		{"one destination", with(func(s *Spec) { s.Destinations = []string{"API.example.com."} })},
 		{"host under wildcard", with(func(s *Spec) { s.Destinations = []string{"a.files.example.com"} })},
 		{"same wildcard", with(func(s *Spec) { s.Destinations = []string{"*.files.example.com"} })},
+		{"host under a two-label wildcard", with(func(s *Spec) { s.Destinations = []string{"sqs.eu-west-1.aws.example.com"} })},
+		{"one of two wildcard labels fixed", with(func(s *Spec) { s.Destinations = []string{"sqs.*.aws.example.com", "*.us-east-1.aws.example.com"} })},
 		{"fewer methods", with(func(s *Spec) { s.Methods = []string{"get"} })},
 		{"deeper path", with(func(s *Spec) { s.PathPrefixes = []string{"/v1/charges"} })},
 		{"smaller cidr", with(func(s *Spec) { s.SourceCIDRs = []string{"10.1.0.0/16", "2001:db8:1::1"} })},
@@ -62,6 +64,10 @@ func TestWithin(t *testing.T) {
 		{"wildcard over exact", with(func(s *Spec) { s.Destinations = []string{"*.example.com"} }), "destination https://*.example.com:443"},
 		{"deeper wildcard", with(func(s *Spec) { s.Destinations = []string{"a.b.files.example.com"} }), "destination https://a.b.files.example.com:443"},
 		{"wildcard's own domain", with(func(s *Spec) { s.Destinations = []string{"files.example.com"} }), "destination https://files.example.com:443"},
+		{"more wildcard labels", with(func(s *Spec) { s.Destinations = []string{"*.*.*.aws.example.com"} }), "destination https://*.*.*.aws.example.com:443"},
+		{"fewer wildcard labels", with(func(s *Spec) { s.Destinations = []string{"*.aws.example.com"} }), "destination https://*.aws.example.com:443"},
+		{"wildcard where the parent is fixed", with(func(s *Spec) { s.Destinations = []string{"*.*.example.com"} }), "destination https://*.*.example.com:443"},
+		{"a fixed label made wild", with(func(s *Spec) { s.Destinations = []string{"*.*.files.example.com"} }), "destination https://*.*.files.example.com:443"},
 		{"extra method", with(func(s *Spec) { s.Methods = []string{"GET", "DELETE"} }), "method DELETE is not allowed"},
 		{"no method rule", with(func(s *Spec) { s.Methods = nil }), "no method restriction"},
 		{"shallower path", with(func(s *Spec) { s.PathPrefixes = []string{"/"} }), "path prefix / is not allowed"},
