@@ -37,7 +37,7 @@ func TestBuildParamErrors(t *testing.T) {
 		{"no spaces or CRLF", "grafana", map[string]string{"stack": "a\r\nX-Evil: 1"}, []string{"control"}},
 		{"gitlab host is a host", "gitlab", map[string]string{"host": "https://gitlab.example.com/x"}, []string{"not a valid host", "host name with an optional :port"}},
 		{"gitlab host no wildcard", "gitlab", map[string]string{"host": "*.example.com"}, []string{"host name"}},
-		{"aws needs region", "aws", map[string]string{"service": "s3"}, []string{"needs --param region=VALUE"}},
+		{"aws endpoint needs region and service", "aws", map[string]string{"service": "s3", "endpoint": "storage.example.com"}, []string{"--param endpoint needs --param region and --param service"}},
 		{"pinecone index host under pinecone.io", "pinecone", map[string]string{"index_host": "x.svc.y.evil.example"}, []string{"does not match"}},
 	}
 	for _, tt := range tests {
@@ -77,8 +77,26 @@ func TestBuildResults(t *testing.T) {
 					t.Fatalf("defaults %v", r.Spec.Defaults)
 				}
 			}},
+		{"aws with no parameters: any endpoint, signed for the host's region and service", "aws", nil,
+			[]string{"*.amazonaws.com", "*.amazonaws.com.cn", "*.*.amazonaws.com", "*.*.amazonaws.com.cn",
+				"*.*.*.amazonaws.com", "*.*.*.amazonaws.com.cn", "*.*.*.*.amazonaws.com", "*.*.*.*.amazonaws.com.cn"},
+			func(t *testing.T, r Result) {
+				if r.Spec.Region != "" || r.Spec.Service != "" {
+					t.Fatalf("spec %+v, want region and service read from the host", r.Spec)
+				}
+			}},
+		{"aws region only", "aws", map[string]string{"region": "eu-west-1"},
+			[]string{"*.eu-west-1.amazonaws.com", "*.*.eu-west-1.amazonaws.com", "*.*.*.eu-west-1.amazonaws.com"}, nil},
+		{"aws us-east-1 covers the global names", "aws", map[string]string{"region": "us-east-1"},
+			[]string{"*.us-east-1.amazonaws.com", "*.*.us-east-1.amazonaws.com", "*.*.*.us-east-1.amazonaws.com", "*.amazonaws.com", "*.s3.amazonaws.com"}, nil},
+		{"aws China region", "aws", map[string]string{"region": "cn-north-1", "service": "sqs"},
+			[]string{"sqs.cn-north-1.amazonaws.com.cn", "*.sqs.cn-north-1.amazonaws.com.cn", "sqs.dualstack.cn-north-1.amazonaws.com.cn", "*.sqs.dualstack.cn-north-1.amazonaws.com.cn"}, nil},
+		{"aws service only", "aws", map[string]string{"service": "s3"},
+			[]string{"s3.*.amazonaws.com", "s3.*.amazonaws.com.cn", "*.s3.*.amazonaws.com", "*.s3.*.amazonaws.com.cn",
+				"s3.dualstack.*.amazonaws.com", "s3.dualstack.*.amazonaws.com.cn", "*.s3.dualstack.*.amazonaws.com", "*.s3.dualstack.*.amazonaws.com.cn",
+				"s3.amazonaws.com", "s3.amazonaws.com.cn", "*.s3.amazonaws.com", "*.s3.amazonaws.com.cn"}, nil},
 		{"aws regional", "aws", map[string]string{"region": "us-west-2", "service": "sqs"},
-			[]string{"sqs.us-west-2.amazonaws.com", "*.sqs.us-west-2.amazonaws.com"},
+			[]string{"sqs.us-west-2.amazonaws.com", "*.sqs.us-west-2.amazonaws.com", "sqs.dualstack.us-west-2.amazonaws.com", "*.sqs.dualstack.us-west-2.amazonaws.com"},
 			func(t *testing.T, r Result) {
 				if r.Spec.Region != "us-west-2" || r.Spec.Service != "sqs" {
 					t.Fatalf("spec %+v", r.Spec)
@@ -88,7 +106,7 @@ func TestBuildResults(t *testing.T) {
 				}
 			}},
 		{"aws bedrock signs as bedrock", "aws", map[string]string{"region": "us-west-2", "service": "bedrock-runtime"},
-			[]string{"bedrock-runtime.us-west-2.amazonaws.com", "*.bedrock-runtime.us-west-2.amazonaws.com"},
+			[]string{"bedrock-runtime.us-west-2.amazonaws.com", "*.bedrock-runtime.us-west-2.amazonaws.com", "bedrock-runtime.dualstack.us-west-2.amazonaws.com", "*.bedrock-runtime.dualstack.us-west-2.amazonaws.com"},
 			func(t *testing.T, r Result) {
 				if r.Spec.Service != "bedrock" {
 					t.Fatalf("service %q, want bedrock", r.Spec.Service)

@@ -118,7 +118,7 @@ func TestBroken(t *testing.T) {
 		"duplicate.yaml":        `name "x" used twice`,
 		"bad_header.yaml":       "not a valid header name",
 		"unused_field.yaml":     `field "extra" is used by no rule`,
-		"bad_host.yaml":         "wildcard may only be the whole first label",
+		"bad_host.yaml":         "a wildcard must be a whole label",
 		"two_documents.yaml":    "more than one YAML document",
 		"bad_default.yaml":      "default \"c.test\": not an allowed value",
 		"unknown_hook.yaml":     `hook "gcp" is unknown`,
