@@ -94,6 +94,25 @@ func (p *Proxy) shouldTerminate(host string, port int) bool {
 	if !p.opts.MITM.Auto {
 		return false
 	}
+	if p.grantCovers(host, port) {
+		return true
+	}
+	// About to tunnel blind or refuse: a grant stored a moment ago may not
+	// be in the snapshot yet (the store polls). A store that can catch up
+	// on demand does so now, so a request right after `secret add` is
+	// intercepted instead of reaching the real host with its grant id.
+	if f, ok := p.opts.Store.(refresher); ok {
+		f.Refresh()
+		return p.grantCovers(host, port)
+	}
+	return false
+}
+
+// refresher is a store that can catch up with changes on demand (the file
+// store: one stat when nothing changed).
+type refresher interface{ Refresh() }
+
+func (p *Proxy) grantCovers(host string, port int) bool {
 	for _, pol := range p.opts.Store.Policies() {
 		if pol.CoversHost(host, port) {
 			return true

@@ -88,6 +88,12 @@ func (s *FileStore) Watch(ctx context.Context, interval time.Duration, onErr fun
 	}
 }
 
+// Refresh reloads the snapshot now if the file changed since it was read:
+// one stat when it did not. The proxy calls it before it tunnels a CONNECT
+// blind, so a grant added a moment ago is intercepted without waiting for
+// the next poll.
+func (s *FileStore) Refresh() { s.refresh() }
+
 // refresh reloads the snapshot if the file changed since it was read.
 func (s *FileStore) refresh() {
 	s.reloadMu.Lock()

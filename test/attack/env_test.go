@@ -43,6 +43,7 @@ type envOpts struct {
 	passthrough   string // default allow
 	scrubEcho     string // scrub_echo; default: unset (headers)
 	timeouts      string // timeouts flow mapping; default: unset
+	pollInterval  string // store.poll_interval; default 100ms
 	setup         func(e *env)
 }
 
@@ -124,7 +125,7 @@ func (e *env) writeConfig(o envOpts) {
 	sort.Strings(pins)
 	var b strings.Builder
 	fmt.Fprintf(&b, "version: 1\nlisten: %s:0\nadmin_listen: %s:0\n", host, host)
-	fmt.Fprintf(&b, "store: {path: %q, key_file: %q, poll_interval: 100ms%s}\n", e.home+"/grants.json", e.home+"/master.key", orEmpty(", cache: ", o.cache))
+	fmt.Fprintf(&b, "store: {path: %q, key_file: %q, poll_interval: %s%s}\n", e.home+"/grants.json", e.home+"/master.key", orDefault(o.pollInterval, "100ms"), orEmpty(", cache: ", o.cache))
 	fmt.Fprintf(&b, "mitm: {ca_cert: %q, ca_key: %q, hosts: %s%s}\n", e.home+"/ca.pem", e.home+"/ca-key.pem", orDefault(o.mitmHosts, "auto"), orEmpty(", leaf_cache_size: ", itoaIf(o.leafCache)))
 	fmt.Fprintf(&b, "passthrough: %s\n", orDefault(o.passthrough, "allow"))
 	if o.timeouts != "" {
