@@ -88,7 +88,7 @@ func TestReviewWatcherOverwritesPendingByte(t *testing.T) {
 // upstream request, its connection and the proxy's goroutine stay held
 // until then (forever for a quiet stream) — a client can pile these up.
 // net/http's server keeps its background read running until the handler
-// returns, so the request context is cancelled (and h1Client closes the
+// returns, so the request context is cancelled (and the h1 client closes the
 // upstream connection) at once; the net/http subtest shows it.
 // Correct: the upstream sees the request cancelled within ~1 s of the hang-up.
 // Fixed by: keep the watch armed while the body is written (disarm after

@@ -23,6 +23,7 @@ import (
 
 	"github.com/alter-sidecar/alter/audit"
 	"github.com/alter-sidecar/alter/policy"
+	"github.com/alter-sidecar/alter/proxy/internal/h1"
 	"github.com/alter-sidecar/alter/secretstore"
 )
 
@@ -85,7 +86,7 @@ type Proxy struct {
 	opts        Options
 	gp          *goproxy.ProxyHttpServer
 	grantTr     *http.Transport   // SSRF-guarded, for requests that carry a credential
-	grantRT     http.RoundTripper // an h1Client, or grantTr (UpstreamOptions.HTTP2)
+	grantRT     http.RoundTripper // an h1.Client, or grantTr (UpstreamOptions.HTTP2)
 	passTr      *http.Transport   // for requests that carry none
 	passDial    *dialer
 	log         *zap.Logger
@@ -141,7 +142,8 @@ func New(o Options) (*Proxy, error) {
 	}
 	p.grantRT = p.grantTr
 	if !o.Upstream.HTTP2 {
-		p.grantRT = newH1Client(o.Upstream, grantDial)
+		p.grantRT = h1.New(h1.Options{Dial: grantDial.DialContext, RootCAs: o.Upstream.RootCAs,
+			DialTimeout: o.Upstream.DialTimeout, HeaderTimeout: o.Upstream.ResponseHeaderTimeout})
 	}
 	if len(o.Clients) > 0 {
 		p.auth = &clientAuth{clients: append([]Client(nil), o.Clients...)}
@@ -229,7 +231,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (p *Proxy) CloseIdleConnections() {
 	p.grantTr.CloseIdleConnections()
 	p.passTr.CloseIdleConnections()
-	if h, ok := p.grantRT.(*h1Client); ok {
+	if h, ok := p.grantRT.(*h1.Client); ok {
 		h.CloseIdleConnections()
 	}
 }

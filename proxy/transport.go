@@ -32,7 +32,7 @@ type UpstreamOptions struct {
 	ResponseHeaderTimeout time.Duration
 	// HTTP2 sends grant-bearing requests with net/http.Transport, which
 	// negotiates HTTP/2 with upstreams that offer it. By default they go
-	// through the HTTP/1.1 client in h1client.go, which costs less CPU per
+	// through the HTTP/1.1 client in proxy/internal/h1, which costs less CPU per
 	// request (no per-connection goroutines).
 	HTTP2 bool
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/alter-sidecar/alter/policy"
+	"github.com/alter-sidecar/alter/proxy/internal/h1"
 )
 
 // Reasons for an upstream failure, in the "reason" field of the JSON body.
@@ -87,7 +88,7 @@ func classify(err error) failure {
 		return errUpstreamClosed
 	}
 	var proto *http.ProtocolError
-	if errors.As(err, &proto) || errors.Is(err, errH1Switching) || errors.Is(err, errH1Too1xx) ||
+	if errors.As(err, &proto) || errors.Is(err, h1.ErrSwitching) || errors.Is(err, h1.ErrTooMany1xx) ||
 		// net/http's parse errors are unexported strings: "malformed HTTP
 		// response", "malformed HTTP status code", "malformed HTTP version".
 		strings.Contains(err.Error(), "malformed HTTP") {

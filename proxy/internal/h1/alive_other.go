@@ -1,7 +1,7 @@
 //go:build !unix
 
-package proxy
+package h1
 
 // alive cannot peek at the socket here; a dead pooled connection shows up
 // when it is used (and a replayable request is retried).
-func (pc *h1Conn) alive() bool { return true }
+func (pc *pconn) alive() bool { return true }

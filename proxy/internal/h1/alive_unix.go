@@ -1,6 +1,6 @@
 //go:build unix
 
-package proxy
+package h1
 
 import "syscall"
 
@@ -8,7 +8,7 @@ import "syscall"
 // non-blocking peek at the socket finds neither EOF (the upstream closed it
 // while it sat idle) nor unsolicited bytes. It costs one recvfrom(2), and
 // saves a non-replayable request from being written to a dead connection.
-func (pc *h1Conn) alive() bool {
+func (pc *pconn) alive() bool {
 	sc, ok := pc.raw.(syscall.Conn)
 	if !ok {
 		return true
