@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -93,6 +94,7 @@ func TestClassifyWrappedErrors(t *testing.T) {
 		{"resolver timed out", dial(&net.DNSError{Err: "i/o timeout", Name: "api.example.test", IsTimeout: true}), CodeUpstreamTimeout, ReasonConnect},
 		{"connect timed out", dial(timeoutErr{}), CodeUpstreamTimeout, ReasonConnect},
 		{"read timed out", &net.OpError{Op: "read", Net: "tcp", Err: timeoutErr{}}, CodeUpstreamTimeout, ReasonResponse},
+		{"cancelled while waiting", fmt.Errorf("round trip: %w", context.Canceled), CodeUpstreamError, ""},
 		{"unclassified", fmt.Errorf("something else"), CodeUpstreamError, ""},
 	}
 	for _, c := range cases {
