@@ -75,7 +75,7 @@ type Options struct {
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// DisableFastPath sends every request through net/http's server
-	// instead of the fast path (lane.go): for comparisons and tests.
+	// instead of the fast path (fastpath.go): for comparisons and tests.
 	DisableFastPath bool
 
 	onFastPath func(*http.Request) // tests: sees each request the fast path serves

@@ -22,7 +22,7 @@ type Source interface{ Current() *Proxy }
 func (p *Proxy) Current() *Proxy { return p }
 
 // Server serves the proxy listener: each connection is read by the fast
-// path (lane.go) until a request needs net/http, which then serves that
+// path (fastpath.go) until a request needs net/http, which then serves that
 // connection for the rest of its life. Only the header read and idle
 // keep-alive have deadlines: bodies and responses may stream for as long
 // as the upstream keeps them open (SSE, long polls, tunnels).
@@ -34,8 +34,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	lanes     map[*laneConn]struct{}
-	lanesWG   sync.WaitGroup
+	fastConns map[*fastConn]struct{}
+	fastWG    sync.WaitGroup
 	closing   bool
 	stdOnce   sync.Once
 }
@@ -52,7 +52,7 @@ func NewServer(src Source) *Server {
 		})),
 		handoff:   newHandoffListener(),
 		listeners: map[net.Listener]struct{}{},
-		lanes:     map[*laneConn]struct{}{},
+		fastConns: map[*fastConn]struct{}{},
 	}
 }
 
@@ -95,13 +95,13 @@ func (s *Server) Serve(l net.Listener) error {
 
 // serveConn runs the fast path on c and hands c to net/http if it asks.
 func (s *Server) serveConn(c net.Conn) {
-	lc := newLaneConn(c, s.src.Current, nil, "")
-	if !s.addLane(lc) {
+	lc := newFastConn(c, s.src.Current, nil, "")
+	if !s.addFastConn(lc) {
 		_ = c.Close()
 		return
 	}
 	handed := lc.serve()
-	s.removeLane(lc)
+	s.removeFastConn(lc)
 	if handed == nil {
 		_ = c.Close()
 		return
@@ -117,17 +117,17 @@ func (s *Server) serveConn(c net.Conn) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopAccepting()
 	s.mu.Lock()
-	for lc := range s.lanes {
+	for lc := range s.fastConns {
 		lc.shutdown()
 	}
 	s.mu.Unlock()
 	err := s.std.Shutdown(ctx)
-	lanesDone := make(chan struct{})
-	go func() { s.lanesWG.Wait(); close(lanesDone) }()
+	fastDone := make(chan struct{})
+	go func() { s.fastWG.Wait(); close(fastDone) }()
 	select {
-	case <-lanesDone:
+	case <-fastDone:
 	case <-ctx.Done():
-		s.closeLanes()
+		s.closeFastConns()
 		if err == nil {
 			err = ctx.Err()
 		}
@@ -138,7 +138,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes the listeners and every connection at once.
 func (s *Server) Close() error {
 	s.stopAccepting()
-	s.closeLanes()
+	s.closeFastConns()
 	return s.std.Close()
 }
 
@@ -152,10 +152,10 @@ func (s *Server) stopAccepting() {
 	_ = s.handoff.Close()
 }
 
-func (s *Server) closeLanes() {
+func (s *Server) closeFastConns() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for lc := range s.lanes {
+	for lc := range s.fastConns {
 		_ = lc.conn.Close()
 	}
 }
@@ -176,22 +176,22 @@ func (s *Server) untrack(l net.Listener) {
 	delete(s.listeners, l)
 }
 
-func (s *Server) addLane(lc *laneConn) bool {
+func (s *Server) addFastConn(lc *fastConn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return false
 	}
-	s.lanes[lc] = struct{}{}
-	s.lanesWG.Add(1)
+	s.fastConns[lc] = struct{}{}
+	s.fastWG.Add(1)
 	return true
 }
 
-func (s *Server) removeLane(lc *laneConn) {
+func (s *Server) removeFastConn(lc *fastConn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.lanes, lc)
-	s.lanesWG.Done()
+	delete(s.fastConns, lc)
+	s.fastWG.Done()
 }
 
 func (s *Server) isClosing() bool {

@@ -103,8 +103,8 @@ func (p *Proxy) serveTunnel(w http.ResponseWriter, r *http.Request, t *tunnel) {
 	}
 	defer p.tunnels.remove(sess)
 	if p.fastPath {
-		lc := newLaneConn(inner, p.Current, t, scheme)
-		if !sess.setLane(lc) {
+		lc := newFastConn(inner, p.Current, t, scheme)
+		if !sess.setFastConn(lc) {
 			return
 		}
 		handed := lc.serve()
@@ -208,15 +208,15 @@ func bindTunnelURL(r *http.Request, scheme string) {
 // if a request needs it, by a net/http server of its own.
 type tunnelSession struct {
 	mu       sync.Mutex
-	lane     *laneConn
+	fast     *fastConn
 	srv      *http.Server
 	stopping bool
 }
 
-func (s *tunnelSession) setLane(lc *laneConn) bool {
+func (s *tunnelSession) setFastConn(lc *fastConn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.lane = lc
+	s.fast = lc
 	return !s.stopping
 }
 
@@ -232,13 +232,13 @@ func (s *tunnelSession) setServer(srv *http.Server) bool {
 func (s *tunnelSession) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.stopping = true
-	lane, srv := s.lane, s.srv
+	fast, srv := s.fast, s.srv
 	s.mu.Unlock()
 	switch {
 	case srv != nil:
 		return srv.Shutdown(ctx)
-	case lane != nil:
-		return lane.Shutdown(ctx)
+	case fast != nil:
+		return fast.Shutdown(ctx)
 	}
 	return nil
 }

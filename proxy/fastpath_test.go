@@ -92,7 +92,7 @@ func TestFastPathAndHandoff(t *testing.T) {
 			"\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi", []int{200}, 0},
 		{"origin form on the listener: net/http's 400", "GET /x HTTP/1.1\r\nHost: api.example.test\r\n\r\n", []int{400}, 0},
 		{"head larger than the buffer", "GET http://api.example.test/big HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant: " + grantA +
-			"\r\nX-Pad: " + strings.Repeat("p", laneBufSize) + "\r\n\r\n", []int{200}, 0},
+			"\r\nX-Pad: " + strings.Repeat("p", fastBufSize) + "\r\n\r\n", []int{200}, 0},
 		{"refused POST with a buffered body keeps the connection",
 			"POST http://api.example.test/x HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant: " + grantC +
 				"\r\nContent-Length: 10\r\n\r\n0123456789" + grantGet("/after"), []int{403, 200}, 2},
@@ -187,7 +187,7 @@ func TestFastPathCancelsWhenClientHangsUp(t *testing.T) {
 		}
 		_, _ = io.WriteString(conn, "POST http://api.example.test/slow HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant: "+grantA+
 			"\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n"+body)
-		time.Sleep(300 * time.Millisecond) // past laneWatchDelay
+		time.Sleep(300 * time.Millisecond) // past hangupWatchDelay
 		conn.Close()
 		// Well before the env's 5 s response header timeout, which would
 		// end the upstream request too.

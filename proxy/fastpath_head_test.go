@@ -12,8 +12,8 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// laneHeadCases are heads the fast path must take or leave to net/http.
-var laneHeadCases = []struct {
+// fastHeadCases are heads the fast path must take or leave to net/http.
+var fastHeadCases = []struct {
 	name string
 	head string
 	take bool
@@ -52,13 +52,13 @@ var laneHeadCases = []struct {
 	{"bad name", "GET / HTTP/1.1\r\nHost: a.test\r\nX(y): 1\r\n\r\n", false},
 	{"empty name", "GET / HTTP/1.1\r\nHost: a.test\r\n: 1\r\n\r\n", false},
 	{"double space", "GET  / HTTP/1.1\r\nHost: a.test\r\n\r\n", false},
-	{"too many fields", "GET / HTTP/1.1\r\nHost: a.test\r\n" + strings.Repeat("X: 1\r\n", laneMaxFields) + "\r\n", false},
+	{"too many fields", "GET / HTTP/1.1\r\nHost: a.test\r\n" + strings.Repeat("X: 1\r\n", fastMaxFields) + "\r\n", false},
 }
 
-func TestParseLaneHead(t *testing.T) {
-	for _, tc := range laneHeadCases {
+func TestParseFastHead(t *testing.T) {
+	for _, tc := range fastHeadCases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, ok := parseLaneHead([]byte(tc.head))
+			_, ok := parseFastHead([]byte(tc.head))
 			if ok != tc.take {
 				t.Fatalf("taken = %v, want %v", ok, tc.take)
 			}
@@ -69,15 +69,15 @@ func TestParseLaneHead(t *testing.T) {
 	}
 }
 
-// FuzzLaneHead: every head the fast path takes, net/http's server would
+// FuzzFastHead: every head the fast path takes, net/http's server would
 // take too, ending at the same byte and meaning the same request. A head
 // the two read differently is how request smuggling starts.
-func FuzzLaneHead(f *testing.F) {
-	for _, tc := range laneHeadCases {
+func FuzzFastHead(f *testing.F) {
+	for _, tc := range fastHeadCases {
 		f.Add([]byte(tc.head))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if _, ok := parseLaneHead(b); ok {
+		if _, ok := parseFastHead(b); ok {
 			checkAsNetHTTP(t, b)
 		}
 	})
@@ -87,7 +87,7 @@ func FuzzLaneHead(f *testing.F) {
 // net/http's, including the checks its server adds to ReadRequest.
 func checkAsNetHTTP(t *testing.T, b []byte) {
 	t.Helper()
-	h, _ := parseLaneHead(b)
+	h, _ := parseFastHead(b)
 	head := b[:h.size]
 	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
 	if err != nil {

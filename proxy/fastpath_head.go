@@ -11,7 +11,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// The fast path (lane.go) reads request heads itself instead of through
+// The fast path (fastpath.go) reads request heads itself instead of through
 // net/http's server. It takes only heads whose meaning is beyond doubt;
 // anything else goes, byte for byte, to net/http, which answers or refuses
 // it as before. So this parser never has to be lenient: when in doubt it
@@ -27,13 +27,13 @@ import (
 //     decimal digits;
 //   - there is no Transfer-Encoding, Expect or Upgrade (chunked bodies,
 //     100-continue and protocol switches are net/http's);
-//   - it has at most laneMaxFields fields.
-// FuzzLaneHead checks that net/http reads every head taken here the same.
+//   - it has at most fastMaxFields fields.
+// FuzzFastHead checks that net/http reads every head taken here the same.
 
-const laneMaxFields = 100
+const fastMaxFields = 100
 
-// laneHead is a request head the fast path accepts.
-type laneHead struct {
+// fastHead is a request head the fast path accepts.
+type fastHead struct {
 	size          int // bytes through the blank line
 	method        string
 	target        string
@@ -49,9 +49,9 @@ var (
 	endOfHead = []byte("\r\n\r\n")
 )
 
-// laneMethods are the methods the fast path takes, as net/http spells
+// fastMethods are the methods the fast path takes, as net/http spells
 // them (so the strings are shared, not copied from the request).
-var laneMethods = [...]string{
+var fastMethods = [...]string{
 	http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch,
 	http.MethodDelete, http.MethodHead, http.MethodOptions,
 }
@@ -65,9 +65,9 @@ func headEnd(b []byte) int {
 	return -1
 }
 
-// parseLaneHead parses the head at the start of b. ok is false when b does
+// parseFastHead parses the head at the start of b. ok is false when b does
 // not hold a whole head, or for any head the fast path does not take.
-func parseLaneHead(b []byte) (h laneHead, ok bool) {
+func parseFastHead(b []byte) (h fastHead, ok bool) {
 	n := headEnd(b)
 	if n < 0 {
 		return h, false
@@ -77,7 +77,7 @@ func parseLaneHead(b []byte) (h laneHead, ok bool) {
 
 // parseWholeHead parses raw, a whole head through its blank line (as
 // headEnd measured it).
-func parseWholeHead(raw []byte) (h laneHead, ok bool) {
+func parseWholeHead(raw []byte) (h fastHead, ok bool) {
 	n := len(raw)
 	// CR and LF only as CRLF pairs: no bare LF (which net/http accepts as
 	// a line end) and no bare CR.
@@ -98,7 +98,7 @@ func parseWholeHead(raw []byte) (h laneHead, ok bool) {
 	// Every CRLF ends a line: the request line, one per field, and the
 	// blank line (the first CRLFCRLF, so no field line is empty).
 	fields := lines - 2
-	if fields > laneMaxFields {
+	if fields > fastMaxFields {
 		return h, false
 	}
 	h.header = make(http.Header, fields)
@@ -147,14 +147,14 @@ func parseWholeHead(raw []byte) (h laneHead, ok bool) {
 }
 
 // requestLine parses METHOD SP target SP HTTP/1.1.
-func (h *laneHead) requestLine(line string) bool {
+func (h *fastHead) requestLine(line string) bool {
 	sp := indexByte(line, ' ')
 	if sp <= 0 {
 		return false
 	}
 	method := line[:sp]
 	h.method = ""
-	for _, m := range laneMethods {
+	for _, m := range fastMethods {
 		if method == m {
 			h.method = m
 			break

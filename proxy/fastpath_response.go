@@ -12,9 +12,9 @@ import (
 	"go.uber.org/zap"
 )
 
-// laneOwnHeaders are the response fields the fast path writes itself from
+// fastOwnHeaders are the response fields the fast path writes itself from
 // the response's framing, never copied from the upstream's.
-var laneOwnHeaders = map[string]bool{
+var fastOwnHeaders = map[string]bool{
 	"Content-Length": true, "Transfer-Encoding": true, "Trailer": true,
 	"Connection": true, "Keep-Alive": true,
 }
@@ -26,13 +26,13 @@ var headLengthHeaders = map[string]bool{
 	"Transfer-Encoding": true, "Trailer": true, "Connection": true, "Keep-Alive": true,
 }
 
-// writeLaneResponse writes resp as the HTTP/1.1 answer to req and closes
+// writeFastResponse writes resp as the HTTP/1.1 answer to req and closes
 // its body (which writes the exchange's audit record). A body of known
 // length goes with Content-Length and is flushed once; any other body is
 // sent chunked and flushed as it arrives (SSE, long polls), followed by its
 // trailers. keep says whether the connection stays open; the result says
 // whether the answer was written whole, so the connection can go on.
-func writeLaneResponse(bw *bufio.Writer, req *http.Request, resp *http.Response, keep bool, p *Proxy) bool {
+func writeFastResponse(bw *bufio.Writer, req *http.Request, resp *http.Response, keep bool, p *Proxy) bool {
 	defer resp.Body.Close()
 	code := resp.StatusCode
 	bodiless := req.Method == http.MethodHead || code == http.StatusNoContent ||
@@ -50,7 +50,7 @@ func writeLaneResponse(bw *bufio.Writer, req *http.Request, resp *http.Response,
 	_, _ = bw.WriteString(text)
 	_, _ = bw.WriteString("\r\n")
 
-	own := laneOwnHeaders
+	own := fastOwnHeaders
 	if bodiless && code != http.StatusNoContent && (code == http.StatusNotModified || req.Method == http.MethodHead) {
 		own = headLengthHeaders
 	}
@@ -156,7 +156,7 @@ func writeChunked(bw *bufio.Writer, resp *http.Response, announced []string, p *
 		// the announced ones go on, as from net/http's server.
 		sent := make(http.Header, len(announced))
 		for _, k := range announced {
-			if vs, ok := resp.Trailer[k]; ok && !laneOwnHeaders[k] {
+			if vs, ok := resp.Trailer[k]; ok && !fastOwnHeaders[k] {
 				sent[k] = vs
 			}
 		}

@@ -14,8 +14,8 @@ import (
 	"github.com/alter-sidecar/alter/inject"
 )
 
-// Regression tests from an independent review of the fast path (lane.go,
-// lanehead.go, laneresp.go, server.go). Each comment says what was wrong
+// Regression tests from an independent review of the fast path (fastpath.go,
+// fastpath_head.go, fastpath_response.go, server.go). Each comment says what was wrong
 // in the fast path as first written, what is correct, and the fix.
 
 func withoutFastPath(o *Options) { o.DisableFastPath = true }
@@ -38,9 +38,9 @@ func echoSlow(u *upstream, d time.Duration) http.Handler {
 	})
 }
 
-// Was wrong (lane.go:351-381, laneWatch.fire). The hang-up watcher reads one byte
+// Was wrong (fastpath.go:351-381, hangupWatch.fire). The hang-up watcher reads one byte
 // straight from the connection and keeps it in a one-byte slot
-// (laneReader.pending), but it does so even when that slot is already full.
+// (fastReader.pending), but it does so even when that slot is already full.
 // The slot is emptied only when bufio.Reader refills, which does not happen
 // while the next request is already buffered. So with req1+req2 pipelined
 // and req3 sent while req1 waits, req1's watcher takes req3's 'G', req2's
@@ -51,7 +51,7 @@ func echoSlow(u *upstream, d time.Duration) http.Handler {
 // Correct: all three requests reach the upstream as sent (GET /c).
 // Fixed by: in fire, do not read when lc.in.has is set (treat it like net/http:
 // no hang-up detection while a byte is pending); or make pending a queue.
-func TestReviewWatcherOverwritesPendingByte(t *testing.T) {
+func TestFastPathHangUpWatchKeepsPipelinedBytes(t *testing.T) {
 	e := newEnv(t)
 	u := &upstream{}
 	e.tlsUpstream("api.example.test", echoSlow(u, 400*time.Millisecond))
@@ -81,7 +81,7 @@ func TestReviewWatcherOverwritesPendingByte(t *testing.T) {
 	}
 }
 
-// Was wrong (lane.go:186-204 + laneresp.go writeChunked). The watcher is disarmed
+// Was wrong (fastpath.go:186-204 + fastpath_response.go writeChunked). The watcher is disarmed
 // as soon as the response head is in, so while a streamed body (SSE, long
 // poll) is copied nobody watches the client: a client that hangs up is only
 // noticed at the next write, i.e. when the upstream sends something. The
@@ -92,9 +92,9 @@ func TestReviewWatcherOverwritesPendingByte(t *testing.T) {
 // upstream connection) at once; the net/http subtest shows it.
 // Correct: the upstream sees the request cancelled within ~1 s of the hang-up.
 // Fixed by: keep the watch armed while the body is written (disarm after
-// writeLaneResponse), cancelling the context on EOF; the watcher's byte
+// writeFastResponse), cancelling the context on EOF; the watcher's byte
 // handling already keeps a pipelined byte.
-func TestReviewHangUpDuringStreamCancelsUpstream(t *testing.T) {
+func TestFastPathHangUpDuringStreamCancelsUpstream(t *testing.T) {
 	onBothPaths(t, func(t *testing.T, opts ...envOption) {
 		e := newEnv(t, opts...)
 		cancelled := make(chan struct{}, 1)
@@ -130,7 +130,7 @@ func TestReviewHangUpDuringStreamCancelsUpstream(t *testing.T) {
 	})
 }
 
-// Was wrong (laneresp.go:70-76; the net/http path has the same gap in
+// Was wrong (fastpath_response.go:70-76; the net/http path has the same gap in
 // tunnel.go:160-162). Echo scrubbing masks the secret in header values, but
 // the names in the upstream's Trailer header become resp.Trailer keys
 // (fixTrailer keeps a name with a space verbatim), and the fast path writes
@@ -140,7 +140,7 @@ func TestReviewHangUpDuringStreamCancelsUpstream(t *testing.T) {
 // Fixed by: scrub (or drop) trailer names that are not valid tokens / contain a
 // secret before announcing them, e.g. only announce names that pass
 // httpguts.ValidHeaderFieldName and are not altered by scrubbing.
-func TestReviewTrailerNamesEchoCredential(t *testing.T) {
+func TestTrailerNamesThatEchoTheCredentialAreDropped(t *testing.T) {
 	onBothPaths(t, func(t *testing.T, opts ...envOption) {
 		e := newEnv(t, opts...)
 		e.tlsUpstream("api.example.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -160,7 +160,7 @@ func TestReviewTrailerNamesEchoCredential(t *testing.T) {
 	})
 }
 
-// Was wrong (lane.go, keep := ... && !resp.Close ...). "Connection: close"
+// Was wrong (fastpath.go, keep := ... && !resp.Close ...). "Connection: close"
 // from the upstream is about the upstream hop (removeHopByHop strips it),
 // but the fast path closes the *client* connection because of it, and a
 // request the client pipelined behind is never answered (a client cannot
@@ -169,7 +169,7 @@ func TestReviewTrailerNamesEchoCredential(t *testing.T) {
 // Correct: both pipelined requests are answered.
 // Fixed by: drop !resp.Close from keep (the proxy's own error responses never
 // set Close; if one ever should, use a flag of the exchange, not resp.Close).
-func TestReviewUpstreamCloseEndsClientConnection(t *testing.T) {
+func TestUpstreamCloseKeepsTheClientConnection(t *testing.T) {
 	onBothPaths(t, func(t *testing.T, opts ...envOption) {
 		e := newEnv(t, opts...)
 		e.tlsUpstream("api.example.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -199,7 +199,7 @@ func TestReviewUpstreamCloseEndsClientConnection(t *testing.T) {
 // request, whether it is already buffered (skipped) or still on the wire
 // (the connection closes). A body that looks like a request must not reach
 // the upstream.
-func TestReviewRefusedBodyIsNotARequest(t *testing.T) {
+func TestRefusedRequestBodyIsNeverARequest(t *testing.T) {
 	smuggled := grantGet("/smuggled")
 	for _, split := range []bool{false, true} {
 		t.Run(fmt.Sprintf("body sent later=%v", split), func(t *testing.T) {
@@ -251,7 +251,7 @@ func TestReviewRefusedBodyIsNotARequest(t *testing.T) {
 
 // Regression (passes): bodiless answers (HEAD, 204, 304) keep framing on a
 // kept-alive connection: the pipelined request behind each is answered.
-func TestReviewBodilessAnswersKeepFraming(t *testing.T) {
+func TestBodilessAnswersKeepFraming(t *testing.T) {
 	e := newEnv(t)
 	e.tlsUpstream("api.example.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -285,14 +285,14 @@ func TestReviewBodilessAnswersKeepFraming(t *testing.T) {
 	}
 }
 
-// Was wrong (low; laneresp.go). The fast path sends every trailer field
+// Was wrong (low; fastpath_response.go). The fast path sends every trailer field
 // the upstream sent, announced or not (net/http's client fills resp.Trailer
 // with all of them); net/http's server sends only the announced ones, so a
 // client sees different trailers depending on the path.
 // Correct: only the fields announced in the Trailer header are sent.
 // Fixed by: in writeChunked, write only the names announced before the body
 // (keep the list from the head; filter resp.Trailer by it).
-func TestReviewUnannouncedTrailersSent(t *testing.T) {
+func TestOnlyAnnouncedTrailersAreSent(t *testing.T) {
 	onBothPaths(t, func(t *testing.T, opts ...envOption) {
 		e := newEnv(t, opts...)
 		e.tlsUpstream("api.example.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -18,28 +18,28 @@ import (
 // state, and a request parser that accepts more than a proxy should pass
 // on. alter-bench showed that cost next to the proxy's own work, so the
 // connections of the proxy listener and of terminated tunnels are read by
-// a plain loop here: read a head, and if parseLaneHead takes it, run the
+// a plain loop here: read a head, and if parseFastHead takes it, run the
 // exchange and write the response; if not, hand the connection, with every
 // byte it sent, to net/http (the slow path, which answers CONNECT, chunked
 // and 100-continue requests, malformed input, missing proxy credentials,
 // and everything else), for the rest of its life.
 
-// laneBufSize is the size of a connection's read and write buffers; a head
+// fastBufSize is the size of a connection's read and write buffers; a head
 // that does not fit goes to net/http, which allows up to MaxHeaderBytes.
-const laneBufSize = 4 << 10
+const fastBufSize = 4 << 10
 
-// laneWatchDelay: a request still waiting for its answer after this long
+// hangupWatchDelay: a request still waiting for its answer after this long
 // gets a reader watching for the client to hang up, so its upstream
 // request is cancelled as net/http would. Quick exchanges never pay for it.
-const laneWatchDelay = 100 * time.Millisecond
+const hangupWatchDelay = 100 * time.Millisecond
 
 // aLongTimeAgo is a deadline in the past: it wakes a blocked read.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// laneConn is one client connection served by the fast path.
-type laneConn struct {
+// fastConn is one client connection served by the fast path.
+type fastConn struct {
 	conn     net.Conn
-	in       laneReader // conn, behind a byte a watcher may have read
+	in       fastReader // conn, behind a byte a watcher may have read
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	proxy    func() *Proxy // the proxy for the next request (config reloads swap it)
@@ -54,14 +54,14 @@ type laneConn struct {
 	closing bool
 	done    chan struct{} // closed when serve returns
 
-	watch laneWatch
+	watch hangupWatch
 }
 
-func newLaneConn(c net.Conn, proxy func() *Proxy, t *tunnel, scheme string) *laneConn {
-	lc := &laneConn{conn: c, proxy: proxy, tunnel: t, scheme: scheme, done: make(chan struct{})}
+func newFastConn(c net.Conn, proxy func() *Proxy, t *tunnel, scheme string) *fastConn {
+	lc := &fastConn{conn: c, proxy: proxy, tunnel: t, scheme: scheme, done: make(chan struct{})}
 	lc.in.conn = c
-	lc.br = bufio.NewReaderSize(&lc.in, laneBufSize)
-	lc.bw = bufio.NewWriterSize(c, laneBufSize)
+	lc.br = bufio.NewReaderSize(&lc.in, fastBufSize)
+	lc.bw = bufio.NewWriterSize(c, fastBufSize)
 	lc.remote = c.RemoteAddr().String()
 	lc.base = context.Background()
 	if t != nil {
@@ -78,7 +78,7 @@ func newLaneConn(c net.Conn, proxy func() *Proxy, t *tunnel, scheme string) *lan
 // serve reads and answers requests until the connection ends (nil) or a
 // request is one for net/http: then it returns the connection, positioned
 // at that request's first byte, for net/http to serve.
-func (lc *laneConn) serve() (handoff net.Conn) {
+func (lc *fastConn) serve() (handoff net.Conn) {
 	defer close(lc.done)
 	for {
 		if !lc.setIdle(true) {
@@ -113,7 +113,7 @@ func (lc *laneConn) serve() (handoff net.Conn) {
 // readHead waits until the buffer holds a whole head, within the header
 // timeout, and parses it. whole is false when the head does not fit the
 // buffer or is not one the fast path takes.
-func (lc *laneConn) readHead() (h laneHead, whole bool, err error) {
+func (lc *fastConn) readHead() (h fastHead, whole bool, err error) {
 	b, _ := lc.br.Peek(lc.br.Buffered())
 	n := headEnd(b)
 	if n < 0 {
@@ -138,7 +138,7 @@ func (lc *laneConn) readHead() (h laneHead, whole bool, err error) {
 // request builds the request for a head, or returns nil when net/http
 // should have it after all: a target of the other form, or a client the
 // proxy must ask to authenticate. cancel ends the request's context.
-func (lc *laneConn) request(p *Proxy, h laneHead) (*http.Request, context.CancelFunc) {
+func (lc *fastConn) request(p *Proxy, h fastHead) (*http.Request, context.CancelFunc) {
 	// On the listener, absolute form only (origin form gets net/http's
 	// "this is a proxy" answer); inside a tunnel, origin form only.
 	if (lc.tunnel == nil) != (h.target[0] != '/') {
@@ -172,7 +172,7 @@ func (lc *laneConn) request(p *Proxy, h laneHead) (*http.Request, context.Cancel
 	req.ContentLength = h.contentLength
 	req.Body = http.NoBody
 	if h.contentLength > 0 {
-		req.Body = &laneBody{br: lc.br, remaining: h.contentLength}
+		req.Body = &fastBody{br: lc.br, remaining: h.contentLength}
 	}
 	if lc.tunnel != nil {
 		bindTunnelURL(req, lc.scheme)
@@ -182,9 +182,9 @@ func (lc *laneConn) request(p *Proxy, h laneHead) (*http.Request, context.Cancel
 
 // answer runs the exchange for req and writes its response. It reports
 // whether the connection may carry another request.
-func (lc *laneConn) answer(p *Proxy, req *http.Request, cancel context.CancelFunc) bool {
+func (lc *fastConn) answer(p *Proxy, req *http.Request, cancel context.CancelFunc) bool {
 	defer cancel()
-	body, _ := req.Body.(*laneBody)
+	body, _ := req.Body.(*fastBody)
 	if body != nil {
 		_ = lc.conn.SetReadDeadline(time.Time{}) // bodies may take their time
 	}
@@ -202,19 +202,19 @@ func (lc *laneConn) answer(p *Proxy, req *http.Request, cancel context.CancelFun
 	if body != nil && !body.settle() {
 		keep = false // the rest of the body is still on the wire
 	}
-	written := writeLaneResponse(lc.bw, req, resp, keep, p)
+	written := writeFastResponse(lc.bw, req, resp, keep, p)
 	gone := lc.watch.disarm()
 	return written && keep && !gone
 }
 
-func (lc *laneConn) setIdle(idle bool) bool {
+func (lc *fastConn) setIdle(idle bool) bool {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	lc.idle = idle
 	return !lc.closing
 }
 
-func (lc *laneConn) isClosing() bool {
+func (lc *fastConn) isClosing() bool {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	return lc.closing
@@ -222,7 +222,7 @@ func (lc *laneConn) isClosing() bool {
 
 // shutdown asks the connection to end: at once if it is waiting for a
 // request, after the current answer otherwise.
-func (lc *laneConn) shutdown() {
+func (lc *fastConn) shutdown() {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	lc.closing = true
@@ -232,7 +232,7 @@ func (lc *laneConn) shutdown() {
 }
 
 // Shutdown ends the connection gracefully, waiting until ctx is done.
-func (lc *laneConn) Shutdown(ctx context.Context) error {
+func (lc *fastConn) Shutdown(ctx context.Context) error {
 	lc.shutdown()
 	select {
 	case <-lc.done:
@@ -243,14 +243,14 @@ func (lc *laneConn) Shutdown(ctx context.Context) error {
 	}
 }
 
-// laneReader reads the connection, after a byte a watcher read early.
-type laneReader struct {
+// fastReader reads the connection, after a byte a watcher read early.
+type fastReader struct {
 	conn    net.Conn
 	pending [1]byte
 	has     bool
 }
 
-func (r *laneReader) Read(p []byte) (int, error) {
+func (r *fastReader) Read(p []byte) (int, error) {
 	if r.has && len(p) > 0 {
 		p[0] = r.pending[0]
 		r.has = false
@@ -259,18 +259,18 @@ func (r *laneReader) Read(p []byte) (int, error) {
 	return r.conn.Read(p)
 }
 
-// laneBody is a request body of known length read from the connection. It
+// fastBody is a request body of known length read from the connection. It
 // may be read by another goroutine (the upstream client writes bodies on
 // one of its own), hence the lock; once settled, it never touches the
 // connection again, which then belongs to the next request.
-type laneBody struct {
+type fastBody struct {
 	mu        sync.Mutex
 	br        *bufio.Reader
 	remaining int64
 	closed    bool
 }
 
-func (b *laneBody) Read(p []byte) (int, error) {
+func (b *fastBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.remaining == 0 {
@@ -292,14 +292,14 @@ func (b *laneBody) Read(p []byte) (int, error) {
 
 // Close is a no-op: whoever reads the body closes it when done, but the
 // connection decides what happens to an unread rest (settle).
-func (b *laneBody) Close() error { return nil }
+func (b *fastBody) Close() error { return nil }
 
 // settle ends the body's hold on the connection and reports whether the
 // next request can be read: the body was read whole, or its rest is
 // already buffered and is skipped. A body being read right now (a slow
 // upload the upstream answered early) cannot be settled: the connection
 // must close.
-func (b *laneBody) settle() bool {
+func (b *fastBody) settle() bool {
 	if !b.mu.TryLock() {
 		return false
 	}
@@ -314,7 +314,7 @@ func (b *laneBody) settle() bool {
 
 // finished reports whether the body has been read whole. It does not wait
 // for a read in progress.
-func (b *laneBody) finished() bool {
+func (b *fastBody) finished() bool {
 	if !b.mu.TryLock() {
 		return false
 	}
@@ -322,12 +322,12 @@ func (b *laneBody) finished() bool {
 	return b.remaining == 0
 }
 
-// laneWatch notices a client that hangs up while its request waits for the
+// hangupWatch notices a client that hangs up while its request waits for the
 // upstream, and cancels the request. It reads one byte, as net/http's
 // background read does: either the connection ends, or the byte (the start
 // of a pipelined request) is kept for the next read.
-type laneWatch struct {
-	lc      *laneConn
+type hangupWatch struct {
+	lc      *fastConn
 	timer   *time.Timer // one per connection, reset for each request
 	mu      sync.Mutex
 	armed   bool // a request is waiting for its answer
@@ -335,31 +335,31 @@ type laneWatch struct {
 	gone    bool // the client hung up
 	done    chan struct{}
 	cancel  context.CancelFunc
-	body    *laneBody // the request's body, which must be read first
+	body    *fastBody // the request's body, which must be read first
 }
 
 // arm starts the watch's clock for a request.
-func (w *laneWatch) arm(cancel context.CancelFunc, body *laneBody) {
+func (w *hangupWatch) arm(cancel context.CancelFunc, body *fastBody) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.armed, w.gone, w.cancel, w.body = true, false, cancel, body
 	if w.timer == nil {
-		w.timer = time.AfterFunc(laneWatchDelay, w.fire)
+		w.timer = time.AfterFunc(hangupWatchDelay, w.fire)
 		return
 	}
-	w.timer.Reset(laneWatchDelay)
+	w.timer.Reset(hangupWatchDelay)
 }
 
 // fire runs on the timer's goroutine: it reads, unless the request has
 // been answered or its body is still being read.
-func (w *laneWatch) fire() {
+func (w *hangupWatch) fire() {
 	w.mu.Lock()
 	if !w.armed || w.running {
 		w.mu.Unlock()
 		return
 	}
 	if w.body != nil && !w.body.finished() {
-		w.timer.Reset(laneWatchDelay)
+		w.timer.Reset(hangupWatchDelay)
 		w.mu.Unlock()
 		return
 	}
@@ -393,7 +393,7 @@ func (w *laneWatch) fire() {
 
 // disarm stops the watch once the answer is in, and reports whether the
 // client hung up.
-func (w *laneWatch) disarm() (gone bool) {
+func (w *hangupWatch) disarm() (gone bool) {
 	w.mu.Lock()
 	w.armed = false
 	if w.timer != nil {
