@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 
 	"github.com/elazarl/goproxy"
 
@@ -23,7 +24,7 @@ type tunnel struct {
 
 // authority is host:port in URL form (IPv6 in brackets).
 func (t *tunnel) authority() string {
-	return net.JoinHostPort(t.host, itoa(t.port))
+	return net.JoinHostPort(t.host, strconv.Itoa(t.port))
 }
 
 // connectDecision chooses, for one CONNECT, between terminating TLS (so the

@@ -10,6 +10,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // The fast path. net/http's server costs, per request on a kept-alive
@@ -36,15 +38,45 @@ const hangupWatchDelay = 100 * time.Millisecond
 // aLongTimeAgo is a deadline in the past: it wakes a blocked read.
 var aLongTimeAgo = time.Unix(1, 0)
 
+// exchanger is what the fast path needs from the proxy, and all it
+// reaches of it: *Proxy is the one implementation, asked again for each
+// request because a config reload swaps proxies.
+type exchanger interface {
+	// clientActor checks a request's Proxy-Authorization on the proxy
+	// listener: the actor, or "" when the proxy asks for none; ok false
+	// when it asks and the request has no valid one.
+	clientActor(h http.Header) (actor string, ok bool)
+	exchange(req *http.Request, t *tunnel) *http.Response
+	timeouts() Timeouts
+	logger() *zap.Logger
+	observeFastPath(req *http.Request) // a test hook (Options.onFastPath)
+}
+
+func (p *Proxy) clientActor(h http.Header) (string, bool) {
+	if p.auth == nil {
+		return "", true
+	}
+	return p.auth.authenticate(h)
+}
+
+func (p *Proxy) timeouts() Timeouts  { return p.opts.Timeouts }
+func (p *Proxy) logger() *zap.Logger { return p.log }
+
+func (p *Proxy) observeFastPath(req *http.Request) {
+	if f := p.opts.onFastPath; f != nil {
+		f(req)
+	}
+}
+
 // fastConn is one client connection served by the fast path.
 type fastConn struct {
 	conn     net.Conn
 	in       fastReader // conn, behind a byte a watcher may have read
 	br       *bufio.Reader
 	bw       *bufio.Writer
-	proxy    func() *Proxy // the proxy for the next request (config reloads swap it)
-	tunnel   *tunnel       // nil on the proxy listener
-	scheme   string        // inside a tunnel: what it carries
+	current  func() exchanger // the proxy for the next request (config reloads swap it)
+	tunnel   *tunnel          // nil on the proxy listener
+	scheme   string           // inside a tunnel: what it carries
 	remote   string
 	timeouts Timeouts
 	base     context.Context
@@ -57,8 +89,8 @@ type fastConn struct {
 	watch hangupWatch
 }
 
-func newFastConn(c net.Conn, proxy func() *Proxy, t *tunnel, scheme string) *fastConn {
-	lc := &fastConn{conn: c, proxy: proxy, tunnel: t, scheme: scheme, done: make(chan struct{})}
+func newFastConn(c net.Conn, current func() exchanger, t *tunnel, scheme string) *fastConn {
+	lc := &fastConn{conn: c, current: current, tunnel: t, scheme: scheme, done: make(chan struct{})}
 	lc.in.conn = c
 	lc.br = bufio.NewReaderSize(&lc.in, fastBufSize)
 	lc.bw = bufio.NewWriterSize(c, fastBufSize)
@@ -70,7 +102,7 @@ func newFastConn(c net.Conn, proxy func() *Proxy, t *tunnel, scheme string) *fas
 			lc.base = context.WithValue(lc.base, actorKey{}, t.actor)
 		}
 	}
-	lc.timeouts = proxy().opts.Timeouts
+	lc.timeouts = current().timeouts()
 	lc.watch.lc = lc
 	return lc
 }
@@ -93,7 +125,7 @@ func (lc *fastConn) serve() (handoff net.Conn) {
 		if err != nil {
 			return nil
 		}
-		p := lc.proxy()
+		p := lc.current()
 		var req *http.Request
 		var cancel context.CancelFunc
 		if whole {
@@ -138,7 +170,7 @@ func (lc *fastConn) readHead() (h fastHead, whole bool, err error) {
 // request builds the request for a head, or returns nil when net/http
 // should have it after all: a target of the other form, or a client the
 // proxy must ask to authenticate. cancel ends the request's context.
-func (lc *fastConn) request(p *Proxy, h fastHead) (*http.Request, context.CancelFunc) {
+func (lc *fastConn) request(p exchanger, h fastHead) (*http.Request, context.CancelFunc) {
 	// On the listener, absolute form only (origin form gets net/http's
 	// "this is a proxy" answer); inside a tunnel, origin form only.
 	if (lc.tunnel == nil) != (h.target[0] != '/') {
@@ -146,12 +178,14 @@ func (lc *fastConn) request(p *Proxy, h fastHead) (*http.Request, context.Cancel
 	}
 	u := h.url
 	ctx := lc.base
-	if lc.tunnel == nil && p.auth != nil {
-		name, ok := p.auth.authenticate(h.header)
+	if lc.tunnel == nil {
+		name, ok := p.clientActor(h.header)
 		if !ok {
 			return nil, nil // net/http's path answers 407
 		}
-		ctx = context.WithValue(ctx, actorKey{}, name)
+		if name != "" {
+			ctx = context.WithValue(ctx, actorKey{}, name)
+		}
 	}
 	// As net/http: the request's context ends with its answer.
 	ctx, cancel := context.WithCancel(ctx)
@@ -182,15 +216,13 @@ func (lc *fastConn) request(p *Proxy, h fastHead) (*http.Request, context.Cancel
 
 // answer runs the exchange for req and writes its response. It reports
 // whether the connection may carry another request.
-func (lc *fastConn) answer(p *Proxy, req *http.Request, cancel context.CancelFunc) bool {
+func (lc *fastConn) answer(p exchanger, req *http.Request, cancel context.CancelFunc) bool {
 	defer cancel()
 	body, _ := req.Body.(*fastBody)
 	if body != nil {
 		_ = lc.conn.SetReadDeadline(time.Time{}) // bodies may take their time
 	}
-	if f := p.opts.onFastPath; f != nil {
-		f(req)
-	}
+	p.observeFastPath(req)
 	// The watch runs until the answer is written: a client that hangs up
 	// during a long stream (SSE, a long poll) ends the upstream request as
 	// soon as during the wait for its head.
@@ -202,7 +234,7 @@ func (lc *fastConn) answer(p *Proxy, req *http.Request, cancel context.CancelFun
 	if body != nil && !body.settle() {
 		keep = false // the rest of the body is still on the wire
 	}
-	written := writeFastResponse(lc.bw, req, resp, keep, p)
+	written := writeFastResponse(lc.bw, req, resp, keep, p.logger())
 	gone := lc.watch.disarm()
 	return written && keep && !gone
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -208,7 +209,7 @@ func TestRefusedRequestBodyIsNeverARequest(t *testing.T) {
 			e.addGrant(grantA, bearer, inject.Fields{"token": sentinel}, "api.example.test")
 			c, br := dialProxy(t, e)
 			head := "POST http://api.example.test/x HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant: " + grantC +
-				"\r\nContent-Length: " + itoa(len(smuggled)) + "\r\n\r\n"
+				"\r\nContent-Length: " + strconv.Itoa(len(smuggled)) + "\r\n\r\n"
 			if split {
 				_, _ = io.WriteString(c, head)
 				time.Sleep(50 * time.Millisecond)

@@ -32,7 +32,7 @@ var headLengthHeaders = map[string]bool{
 // sent chunked and flushed as it arrives (SSE, long polls), followed by its
 // trailers. keep says whether the connection stays open; the result says
 // whether the answer was written whole, so the connection can go on.
-func writeFastResponse(bw *bufio.Writer, req *http.Request, resp *http.Response, keep bool, p *Proxy) bool {
+func writeFastResponse(bw *bufio.Writer, req *http.Request, resp *http.Response, keep bool, log *zap.Logger) bool {
 	defer resp.Body.Close()
 	code := resp.StatusCode
 	bodiless := req.Method == http.MethodHead || code == http.StatusNoContent ||
@@ -88,14 +88,14 @@ func writeFastResponse(bw *bufio.Writer, req *http.Request, resp *http.Response,
 		return bw.Flush() == nil
 	}
 	if chunked {
-		return writeChunked(bw, resp, announced, p) && bw.Flush() == nil
+		return writeChunked(bw, resp, announced, log) && bw.Flush() == nil
 	}
-	return writeSized(bw, resp, p) && bw.Flush() == nil
+	return writeSized(bw, resp, log) && bw.Flush() == nil
 }
 
 // writeSized copies a body of known length. One that ends short breaks the
 // framing: the connection must close.
-func writeSized(bw *bufio.Writer, resp *http.Response, p *Proxy) bool {
+func writeSized(bw *bufio.Writer, resp *http.Response, log *zap.Logger) bool {
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	buf := *bp
@@ -114,7 +114,7 @@ func writeSized(bw *bufio.Writer, resp *http.Response, p *Proxy) bool {
 		}
 		if err != nil {
 			if left > 0 {
-				p.log.Debug("upstream body ended early", zap.Error(err))
+				log.Debug("upstream body ended early", zap.Error(err))
 				return false
 			}
 			break
@@ -125,7 +125,7 @@ func writeSized(bw *bufio.Writer, resp *http.Response, p *Proxy) bool {
 
 // writeChunked copies a body of unknown length (or with trailers) as
 // chunks, flushing each so a stream arrives as the upstream produces it.
-func writeChunked(bw *bufio.Writer, resp *http.Response, announced []string, p *Proxy) bool {
+func writeChunked(bw *bufio.Writer, resp *http.Response, announced []string, log *zap.Logger) bool {
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	buf := *bp
@@ -144,7 +144,7 @@ func writeChunked(bw *bufio.Writer, resp *http.Response, announced []string, p *
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				// No last chunk: the client sees the stream cut, as it was.
-				p.log.Debug("upstream body ended early", zap.Error(err))
+				log.Debug("upstream body ended early", zap.Error(err))
 				return false
 			}
 			break

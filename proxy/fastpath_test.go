@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -186,7 +187,7 @@ func TestFastPathCancelsWhenClientHangsUp(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, _ = io.WriteString(conn, "POST http://api.example.test/slow HTTP/1.1\r\nHost: api.example.test\r\nX-Alter-Grant: "+grantA+
-			"\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n"+body)
+			"\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
 		time.Sleep(300 * time.Millisecond) // past hangupWatchDelay
 		conn.Close()
 		// Well before the env's 5 s response header timeout, which would

@@ -213,12 +213,5 @@ func hasSuffixFold(b []byte, suffix string) bool {
 	return len(b) >= len(suffix) && bytes.EqualFold(b[len(b)-len(suffix):], []byte(suffix))
 }
 
-// CloseWrite keeps net/http's half-close working through the wrapper: after
-// an error answer (431, 400) it half-closes and waits so the client can
-// read the answer before the connection goes, instead of getting a reset.
-func (s *framingScanner) CloseWrite() error {
-	if cw, ok := s.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
-}
+// CloseWrite keeps net/http's half-close working through the wrapper.
+func (s *framingScanner) CloseWrite() error { return closeWrite(s.Conn) }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -193,7 +194,7 @@ func TestSourceIPOfIPv6Peers(t *testing.T) {
 			if tt.dial != "" {
 				host = tt.dial
 			}
-			proxyURL := &url.URL{Scheme: "http", Host: net.JoinHostPort(host, itoa(addr.Port))}
+			proxyURL := &url.URL{Scheme: "http", Host: net.JoinHostPort(host, strconv.Itoa(addr.Port))}
 			client := &http.Client{Transport: &http.Transport{
 				Proxy: http.ProxyURL(proxyURL), TLSClientConfig: &tls.Config{RootCAs: e.caPool}, DisableKeepAlives: true,
 			}, Timeout: 20 * time.Second}

@@ -1,9 +1,3 @@
-// Package proxy is the sidecar's HTTP proxy: the listener (a fast path for
-// plain requests, net/http for the rest, goproxy for untouched CONNECT
-// tunnels), TLS termination with our own CA for the hosts grants may
-// reach, destination binding inside tunnels, header stripping, the
-// upstream clients and the error answers. It is glue: the policy package
-// decides, the inject package injects, the store resolves.
 package proxy
 
 import (

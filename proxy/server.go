@@ -94,8 +94,11 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 // serveConn runs the fast path on c and hands c to net/http if it asks.
+// current is the proxy the next request on a connection goes to.
+func (s *Server) current() exchanger { return s.src.Current() }
+
 func (s *Server) serveConn(c net.Conn) {
-	lc := newFastConn(c, s.src.Current, nil, "")
+	lc := newFastConn(c, s.current, nil, "")
 	if !s.addFastConn(lc) {
 		_ = c.Close()
 		return

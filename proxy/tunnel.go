@@ -1,10 +1,8 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -13,31 +11,6 @@ import (
 
 	"go.uber.org/zap"
 )
-
-// Timeouts bound how long a client may hold a connection without making
-// progress. Terminated tunnels get the same limits as the proxy listener, so
-// a client gains nothing by sending its requests inside a tunnel.
-type Timeouts struct {
-	Handshake time.Duration // from CONNECT to a completed TLS handshake
-	Header    time.Duration // to read one request's headers
-	Idle      time.Duration // between requests on a kept-alive connection
-}
-
-// DefaultTimeouts are used for any zero field.
-var DefaultTimeouts = Timeouts{Handshake: 10 * time.Second, Header: 30 * time.Second, Idle: 2 * time.Minute}
-
-func (t Timeouts) withDefaults() Timeouts {
-	if t.Handshake <= 0 {
-		t.Handshake = DefaultTimeouts.Handshake
-	}
-	if t.Header <= 0 {
-		t.Header = DefaultTimeouts.Header
-	}
-	if t.Idle <= 0 {
-		t.Idle = DefaultTimeouts.Idle
-	}
-	return t
-}
 
 // serveTunnel terminates a CONNECT the proxy must read: it answers 200,
 // completes TLS with a leaf for the CONNECT authority, and serves the
@@ -103,7 +76,7 @@ func (p *Proxy) serveTunnel(w http.ResponseWriter, r *http.Request, t *tunnel) {
 	}
 	defer p.tunnels.remove(sess)
 	if p.fastPath {
-		lc := newFastConn(inner, p.Current, t, scheme)
+		lc := newFastConn(inner, func() exchanger { return p }, t, scheme)
 		if !sess.setFastConn(lc) {
 			return
 		}
@@ -135,62 +108,6 @@ func (p *Proxy) tunnelHandler(t *tunnel, scheme string) http.Handler {
 		bindTunnelURL(r, scheme)
 		writeResponse(w, p.exchange(r, t), p.log)
 	})
-}
-
-// writeResponse copies resp to w, flushing after every write when the body
-// has no known length (SSE, long polls, chunked streams) so it arrives as
-// the upstream produces it.
-func writeResponse(w http.ResponseWriter, resp *http.Response, l *zap.Logger) {
-	defer resp.Body.Close()
-	for k, vs := range resp.Header {
-		w.Header()[k] = vs
-	}
-	for k := range resp.Trailer {
-		w.Header().Add("Trailer", k)
-	}
-	rc := http.NewResponseController(w)
-	if req := resp.Request; req != nil && req.ContentLength != 0 && resp.Header.Get(HeaderError) == "" {
-		// The upstream's answer (the proxy's own carry X-Alter-Error, and
-		// an upstream's X-Alter-* are stripped) may come before it has read
-		// the whole body (a 401 or 413 to an upload) while the body is still
-		// being sent. Without full duplex net/http's server would read the
-		// rest of the body itself before writing this head, taking bytes
-		// from under the upstream's copy and holding the answer back until
-		// the client finishes sending. A refusal keeps net/http's default:
-		// its unread body is skipped or the connection closed.
-		_ = rc.EnableFullDuplex()
-	}
-	w.WriteHeader(resp.StatusCode)
-	stream := resp.ContentLength < 0
-	bp := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(bp)
-	buf := *bp
-	for {
-		n, err := resp.Body.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return
-			}
-			if stream {
-				_ = rc.Flush()
-			}
-		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				l.Debug("upstream body ended early", zap.Error(err))
-			}
-			break
-		}
-	}
-	if !stream && len(resp.Trailer) == 0 {
-		// The whole answer is buffered: send it now. Closing the body
-		// writes the exchange's audit record, which a durable log fsyncs;
-		// the client need not wait for that.
-		_ = rc.Flush()
-	}
-	for k, vs := range resp.Trailer {
-		w.Header()[k] = vs
-	}
 }
 
 // bindTunnelURL completes the URL of a request read inside a tunnel: the
@@ -292,75 +209,4 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		}
 	}
 	return first
-}
-
-// copyBuffers recycles the buffers responses are copied through: a fresh
-// 32 KiB buffer per response showed up in profiles as allocation and GC.
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-// bufferedConn reads through the bufio.Reader the HTTP server used, so no
-// byte the client already sent is lost.
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
-
-// CloseWrite half-closes the connection where it can: net/http half-closes
-// after an error answer (431, 400) so the client reads it instead of a reset.
-func (c *bufferedConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
-}
-
-// oneConnListener hands one connection to http.Server.Serve, then blocks
-// Accept until that connection is closed, so Serve returns exactly when
-// the tunnel ends.
-type oneConnListener struct {
-	conn   net.Conn
-	once   sync.Once
-	closed chan struct{}
-}
-
-func newOneConnListener(c net.Conn) *oneConnListener {
-	l := &oneConnListener{closed: make(chan struct{})}
-	l.conn = &notifyConn{Conn: c, closed: l.closed}
-	return l
-}
-
-func (l *oneConnListener) Accept() (net.Conn, error) {
-	var c net.Conn
-	l.once.Do(func() { c = l.conn })
-	if c != nil {
-		return c, nil
-	}
-	<-l.closed
-	return nil, net.ErrClosed
-}
-
-func (l *oneConnListener) Close() error   { return nil }
-func (l *oneConnListener) Addr() net.Addr { return l.conn.LocalAddr() }
-
-type notifyConn struct {
-	net.Conn
-	once   sync.Once
-	closed chan struct{}
-}
-
-func (c *notifyConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(func() { close(c.closed) })
-	return err
-}
-
-// zapWriter sends net/http's own error log (malformed requests, TLS
-// errors) to our debug log.
-type zapWriter struct{ l *zap.Logger }
-
-func (z zapWriter) Write(b []byte) (int, error) {
-	z.l.Debug("tunnel server", zap.ByteString("detail", b))
-	return len(b), nil
 }

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -309,22 +308,6 @@ func (ex *exchange) cleanResponse(resp *http.Response) *http.Response {
 	}
 	resp.Request = ex.in
 	return resp
-}
-
-// trailerFilter removes X-Alter-* trailers once the body has been read.
-type trailerFilter struct {
-	io.ReadCloser
-	trailer http.Header
-	secrets []string
-}
-
-func (t *trailerFilter) Read(p []byte) (int, error) {
-	n, err := t.ReadCloser.Read(p)
-	if err != nil {
-		removeAlter(t.trailer)
-		scrubHeaders(t.trailer, t.secrets)
-	}
-	return n, err
 }
 
 // deny answers a refused grant-bearing request and records it.

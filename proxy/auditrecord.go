@@ -3,51 +3,15 @@ package proxy
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/alter-sidecar/alter/audit"
 )
-
-// countingReader counts the request body bytes forwarded upstream and
-// remembers the first error reading the client's body (a malformed chunk, a
-// client that hung up mid-body). The error is stored before the writer sees
-// it, so whatever the upstream answers after the writer gives up is known
-// to answer a truncated request.
-type countingReader struct {
-	rc      io.ReadCloser
-	n       atomic.Int64
-	readErr atomic.Pointer[error]
-}
-
-func (c *countingReader) Read(b []byte) (int, error) {
-	n, err := c.rc.Read(b)
-	c.n.Add(int64(n))
-	if err != nil && err != io.EOF {
-		c.readErr.CompareAndSwap(nil, &err)
-	}
-	return n, err
-}
-
-// failed returns the first error reading the client's body, or nil.
-func (c *countingReader) failed() error {
-	if c == nil {
-		return nil
-	}
-	if p := c.readErr.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-func (c *countingReader) Close() error { return c.rc.Close() }
 
 // auditedBody counts the response bytes the client reads and writes the
 // exchange's audit record once, when the body is closed: only then are the
@@ -128,15 +92,3 @@ func newRequestID() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
-
-// redactURLError drops the URL (and its query string) from a *url.Error,
-// keeping the cause; transport errors otherwise repeat the full URL.
-func redactURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-func itoa(i int) string { return strconv.Itoa(i) }
