@@ -76,47 +76,27 @@ type dialer struct {
 
 func newDialer(o UpstreamOptions, guard bool) *dialer {
 	d := &dialer{resolve: o.Resolve, guard: guard}
-	self := o.Self
-	// isSelf: no connection the proxy makes, with a grant or without, may
-	// go to its own listeners: a tunnel to itself would let a client's
-	// requests arrive from 127.0.0.1 and pass a source_ip rule it does not
-	// meet, or reach the admin listener.
-	isSelf := func(ap netip.AddrPort) bool {
-		ip := ap.Addr().Unmap()
-		for _, s := range self {
-			if s.Port() == ap.Port() && (s.Addr().Unmap() == ip || s.Addr().IsUnspecified() && (ip.IsLoopback() || isLocalAddr(ip))) {
-				return true
+	rules := policy.DialRules{Self: o.Self, AllowPrivate: o.AllowPrivate, IsLocal: isLocalAddr}
+	check := func(address string, withGrant bool) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil {
+			if !withGrant {
+				return nil // as before: only grant requests fail closed here
 			}
+			return &ssrfError{class: "unparseable"}
 		}
-		return false
+		if v := rules.CheckDial(ap, withGrant); !v.Allowed {
+			return &ssrfError{class: v.Class}
+		}
+		return nil
 	}
 	d.plain = net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
 	d.plain.ControlContext = func(_ context.Context, _, address string, _ syscall.RawConn) error {
-		if ap, err := netip.ParseAddrPort(address); err == nil && isSelf(ap) {
-			return &ssrfError{class: "proxy-own"}
-		}
-		return nil
+		return check(address, false)
 	}
 	d.guarded = d.plain
-	allow := o.AllowPrivate
 	d.guarded.ControlContext = func(_ context.Context, _, address string, _ syscall.RawConn) error {
-		ap, err := netip.ParseAddrPort(address)
-		if err != nil {
-			return &ssrfError{class: "unparseable"}
-		}
-		ip := ap.Addr().Unmap()
-		if isSelf(ap) {
-			return &ssrfError{class: "proxy-own"}
-		}
-		for _, p := range allow {
-			if p.Contains(ip) {
-				return nil
-			}
-		}
-		if class, bad := policy.InternalAddress(ip); bad {
-			return &ssrfError{class: class}
-		}
-		return nil
+		return check(address, true)
 	}
 	return d
 }
