@@ -1,7 +1,8 @@
 // Package inject turns a stored credential into the bytes an upstream API
 // expects: an Authorization header, an API-key header, Basic auth. A Spec says
 // how (it is not secret and is validated when stored); Fields holds the secret
-// material. Injection is a pure function on an outbound *http.Request.
+// material. Outbound builds the proxy's copy of a request and injects into it: a pure
+// function of the inbound request, the destination and the secret.
 package inject
 
 import (

@@ -32,6 +32,9 @@ type Env struct {
 	// MaxSignedBody bounds how much of a body is held in memory to hash it
 	// for a signature; a larger body fails with ErrBodyTooLarge.
 	MaxSignedBody int64
+	// Strip lists further headers Outbound removes before injecting
+	// (Accept-Encoding, when the proxy must scan the answer for an echo).
+	Strip []string
 }
 
 // Compile validates the spec and returns its compiled form. Errors wrap

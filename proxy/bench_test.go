@@ -44,8 +44,8 @@ func BenchmarkStripHeaders(b *testing.B) {
 		b.StopTimer()
 		h := src.Clone()
 		b.StartTimer()
-		removeHopByHop(h)
-		removeAlter(h)
+		inject.RemoveHopByHop(h)
+		inject.RemoveAlterHeaders(h)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"sync/atomic"
+
+	"github.com/alter-sidecar/alter/inject"
 )
 
 // countingReader counts the request body bytes forwarded upstream and
@@ -49,7 +51,7 @@ type trailerFilter struct {
 func (t *trailerFilter) Read(p []byte) (int, error) {
 	n, err := t.ReadCloser.Read(p)
 	if err != nil {
-		removeAlter(t.trailer)
+		inject.RemoveAlterHeaders(t.trailer)
 		scrubHeaders(t.trailer, t.secrets)
 	}
 	return n, err

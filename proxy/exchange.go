@@ -2,9 +2,9 @@ package proxy
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -165,13 +165,19 @@ func (ex *exchange) withGrant(grantID string) *http.Response {
 		return ex.deny(policyDenied(d.Rule, d.Reason))
 	}
 
-	out := ex.outbound(d.Target)
 	ex.secrets = res.EchoForms()
+	env := inject.Env{Now: ex.start, MaxSignedBody: p.opts.MaxSignedBody}
 	if p.opts.ScrubEcho == ScrubBody && len(ex.secrets) > 0 {
 		// Compressed bodies cannot be scanned for an echoed secret.
-		out.Header.Del("Accept-Encoding")
+		env.Strip = []string{"Accept-Encoding"}
 	}
-	if err := res.Injector.Apply(out, res.Fields, inject.Env{Now: ex.start, MaxSignedBody: p.opts.MaxSignedBody}); err != nil {
+	var body io.ReadCloser
+	if in := ex.in.Body; in != nil && in != http.NoBody {
+		ex.sent = &countingReader{rc: in}
+		body = ex.sent
+	}
+	out, err := res.Injector.Outbound(ex.in, d.Target, body, res.Fields, env)
+	if err != nil {
 		switch {
 		case errors.Is(err, inject.ErrBodyTooLarge):
 			return ex.deny(errBodyTooLarge)
@@ -216,32 +222,6 @@ func (ex *exchange) withGrant(grantID string) *http.Response {
 	return ex.finish(ex.cleanResponse(resp), "")
 }
 
-// outbound builds the proxy's own copy of the request for dest: the inbound
-// request is never modified. Headers are stripped in the order the design
-// fixes: hop-by-hop and Connection-listed first, then every X-Alter-* and
-// Proxy-Authorization; injection comes after, so nothing the client sends
-// can remove or duplicate the credential.
-func (ex *exchange) outbound(dest policy.Destination) *http.Request {
-	in := ex.in
-	out := in.Clone(in.Context())
-	hostport := net.JoinHostPort(dest.Host, strconv.Itoa(dest.Port))
-	out.URL = &url.URL{Scheme: dest.Scheme, Host: hostport, Path: in.URL.Path, RawPath: in.URL.RawPath, RawQuery: in.URL.RawQuery}
-	out.Host = hostport
-	if dest.Port == policy.DefaultPort(dest.Scheme) {
-		out.Host = hostOnly(dest.Host)
-	}
-	out.RequestURI = ""
-	out.Close = false
-	out.Trailer = nil // trailers are never forwarded with a credential
-	removeHopByHop(out.Header)
-	removeAlter(out.Header)
-	if in.Body != nil && in.Body != http.NoBody {
-		ex.sent = &countingReader{rc: in.Body}
-		out.Body = ex.sent
-	}
-	return out
-}
-
 // passthrough forwards a request that carries no grant, unchanged except for
 // the proxy's own and hop-by-hop headers.
 func (ex *exchange) passthrough() *http.Response {
@@ -260,8 +240,8 @@ func (ex *exchange) passthrough() *http.Response {
 	if out.Host == "" {
 		out.Host = in.URL.Host
 	}
-	removeHopByHop(out.Header)
-	removeAlter(out.Header)
+	inject.RemoveHopByHop(out.Header)
+	inject.RemoveAlterHeaders(out.Header)
 	sent := time.Now()
 	resp, err := ex.p.passTr.RoundTrip(out)
 	m.upstream("passthrough", time.Since(sent))
@@ -278,8 +258,8 @@ func (ex *exchange) passthrough() *http.Response {
 // cleanResponse removes hop-by-hop headers and anything that imitates the
 // proxy's own X-Alter-* headers from an upstream response.
 func (ex *exchange) cleanResponse(resp *http.Response) *http.Response {
-	removeHopByHop(resp.Header)
-	removeAlter(resp.Header)
+	inject.RemoveHopByHop(resp.Header)
+	inject.RemoveAlterHeaders(resp.Header)
 	if len(ex.secrets) > 0 {
 		scrubHeaders(resp.Header, ex.secrets)
 		if ex.p.opts.ScrubEcho == ScrubBody {
@@ -303,7 +283,7 @@ func (ex *exchange) cleanResponse(resp *http.Response) *http.Response {
 		// Trailer values arrive only at the end of the body, and net/http
 		// fills in whatever the upstream sent, announced or not; so they are
 		// filtered again when the body ends.
-		removeAlter(resp.Trailer)
+		inject.RemoveAlterHeaders(resp.Trailer)
 		resp.Body = &trailerFilter{ReadCloser: resp.Body, trailer: resp.Trailer, secrets: ex.secrets}
 	}
 	resp.Request = ex.in
@@ -346,11 +326,4 @@ func (ex *exchange) writeAudit(rec audit.Record) bool {
 func (ex *exchange) auditUnavailable() *http.Response {
 	ex.p.opts.Metrics.request(audit.DecisionDeny, errAuditUnavailable.status, errAuditUnavailable.code)
 	return errAuditUnavailable.response(ex.in, ex.id)
-}
-
-func hostOnly(host string) string {
-	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
-		return "[" + host + "]"
-	}
-	return host
 }

@@ -3,9 +3,9 @@ package proxy
 import (
 	"errors"
 	"net/http"
-	"net/textproto"
 	"strings"
 
+	"github.com/alter-sidecar/alter/inject"
 	"github.com/google/uuid"
 )
 
@@ -14,8 +14,6 @@ const HeaderGrant = "X-Alter-Grant"
 
 // HeaderReason is free text the application may add; it lands in the audit record.
 const HeaderReason = "X-Alter-Reason"
-
-const alterPrefix = "x-alter-"
 
 var (
 	errMarkerConflict = errors.New("two different X-Alter-Grant values")
@@ -54,83 +52,18 @@ func readMarker(h http.Header) (id string, present bool, err error) {
 // a marker that arrives after the body could not have been checked.
 func trailerMarker(req *http.Request) bool {
 	for k := range req.Trailer {
-		if hasAlterPrefix(k) {
+		if inject.IsAlterHeader(k) {
 			return true
 		}
 	}
 	for _, v := range req.Header.Values("Trailer") {
 		for _, name := range strings.Split(v, ",") {
-			if hasAlterPrefix(strings.TrimSpace(name)) {
+			if inject.IsAlterHeader(strings.TrimSpace(name)) {
 				return true
 			}
 		}
 	}
 	return false
-}
-
-func hasAlterPrefix(k string) bool {
-	return len(k) >= len(alterPrefix) && strings.EqualFold(k[:len(alterPrefix)], alterPrefix)
-}
-
-// hopByHop are the headers that describe one connection, not the message
-// (RFC 9110 section 7.6.1, plus the Proxy-Connection that old clients send).
-var hopByHop = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
-
-// removeHopByHop deletes the headers named in Connection and the fixed
-// hop-by-hop list (as net/http/httputil's reverse proxy does), matching
-// names in any letter case. It makes two passes over the map, not one per
-// name: this runs on every request.
-func removeHopByHop(h http.Header) {
-	var listed []string
-	for k, vs := range h {
-		if !strings.EqualFold(k, "Connection") {
-			continue
-		}
-		for _, v := range vs {
-			for _, name := range strings.Split(v, ",") {
-				if name = textproto.TrimString(name); name != "" {
-					listed = append(listed, name)
-				}
-			}
-		}
-	}
-	for k := range h {
-		if isHopByHop(k) || containsFold(listed, k) {
-			delete(h, k)
-		}
-	}
-}
-
-func isHopByHop(k string) bool {
-	for _, name := range hopByHop {
-		if len(k) == len(name) && strings.EqualFold(k, name) {
-			return true
-		}
-	}
-	return false
-}
-
-func containsFold(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(x, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// removeAlter deletes every X-Alter-* header and Proxy-Authorization: they
-// are for this proxy and must not reach the upstream (or, in a response,
-// the client).
-func removeAlter(h http.Header) {
-	for k := range h {
-		if hasAlterPrefix(k) || strings.EqualFold(k, "Proxy-Authorization") {
-			delete(h, k)
-		}
-	}
 }
 
 // upgradesToH2C reports whether the request asks to switch to cleartext

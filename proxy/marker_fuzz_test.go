@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/alter-sidecar/alter/inject"
 	"github.com/google/uuid"
 )
 
@@ -68,10 +69,10 @@ func FuzzReadMarker(f *testing.F) {
 				}
 			}
 		}
-		removeHopByHop(h)
-		removeAlter(h)
+		inject.RemoveHopByHop(h)
+		inject.RemoveAlterHeaders(h)
 		for k := range h {
-			if hasAlterPrefix(k) || strings.EqualFold(k, "Proxy-Authorization") {
+			if inject.IsAlterHeader(k) || strings.EqualFold(k, "Proxy-Authorization") {
 				t.Fatalf("%q survived stripping", k)
 			}
 		}
