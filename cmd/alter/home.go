@@ -92,12 +92,34 @@ func openStore(cfg config.Config) (*secretstore.FileStore, error) {
 		keys, err = secretstore.KeyringFromEnv(cfg.Store.KeyEnv)
 	} else {
 		keys, err = secretstore.LoadKeyFile(cfg.Store.KeyFile)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, noKeyError(cfg.Store.KeyFile)
+		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	return secretstore.OpenFile(cfg.Store.Path, keys, secretstore.Options{CacheSize: cfg.Store.Cache.Size, CacheTTL: cfg.Store.Cache.TTL})
 }
+
+// noKeyError explains a missing master key file. On a fresh machine it
+// means nothing has been set up in the home yet, and opening the store
+// would otherwise fail with a bare "no such file".
+func noKeyError(keyFile string) error {
+	dir := filepath.Dir(keyFile)
+	if filepath.Base(keyFile) != defaultKeyName {
+		return fmt.Errorf("no master key at %s (store.key_file): create one with \"alter --home DIR init\" and point store.key_file at DIR/%s", keyFile, defaultKeyName)
+	}
+	alter := "alter"
+	if def, err := config.Home(""); err != nil || def != dir {
+		alter += " --home " + dir // so the suggestion creates the key where it was looked for
+	}
+	return fmt.Errorf("no master key at %s: %s has no key or store yet; run \"%s init\" (or \"%s proxy\", which creates them on its first run)",
+		keyFile, dir, alter, alter)
+}
+
+// defaultKeyName is the key file alter init creates in a home.
+var defaultKeyName = filepath.Base(config.Default("").Store.KeyFile)
 
 // Environment variables that point the admin commands at a control plane.
 // The token is never a flag value: flags show in ps and shell history.
