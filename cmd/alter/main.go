@@ -66,7 +66,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.initCommand(), a.proxyCommand(), a.secretCommand(), a.grantCommand(), a.caCommand(), a.providersCommand(), a.authCommand(), a.auditCommand())
 	root.AddCommand(a.serverCommand())
-	root.AddCommand(a.versionCommand(), a.doctorCommand())
+	root.AddCommand(a.versionCommand(), a.demoCommand(), a.doctorCommand())
 	return root
 }
 
