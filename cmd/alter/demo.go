@@ -110,11 +110,12 @@ func (a *app) runDemo(ctx context.Context, keep bool) (err error) {
 	if err != nil {
 		return fmt.Errorf("demo: start the proxy: %w", err)
 	}
-	srv, err := serveDemoProxy(s, cfg)
+	srv, err := s.newServer(cfg)
 	if err != nil {
 		s.close()
 		return fmt.Errorf("demo: start the proxy: %w", err)
 	}
+	go func() { _ = srv.Serve(s.ln) }()
 	proxyURL := "http://" + s.ln.Addr().String()
 	fmt.Fprintf(out, "proxy:     %s (CA for clients: %s)\n", proxyURL, cfg.MITM.CACert)
 
@@ -221,28 +222,13 @@ func startDemoUpstream(home string) (net.Listener, string, <-chan demoSeen, erro
 	return ln, caFile, seen, nil
 }
 
-// serveDemoProxy builds the proxy as `alter proxy` does and serves it on
-// the sidecar's listener in the background.
-func serveDemoProxy(s *sidecar, cfg config.Config) (*proxy.Server, error) {
-	p, err := s.build(cfg)
-	if err != nil {
-		return nil, err
-	}
-	s.current.Store(p)
-	srv := proxy.NewServer(s)
-	go func() { _ = srv.Serve(s.ln) }()
-	return srv, nil
-}
-
+// stopDemoProxy drains the demo's proxy as SIGTERM drains alter proxy,
+// then closes the sidecar, which flushes the audit log.
 func stopDemoProxy(s *sidecar, srv *proxy.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	_ = srv.Shutdown(ctx)
-	if p := s.current.Load(); p != nil {
-		_ = p.Shutdown(ctx)
-		p.CloseIdleConnections()
-	}
-	s.close() // flushes the audit log
+	s.drain(ctx, srv)
+	s.close()
 }
 
 // sendDemoRequest is the app: an ordinary HTTPS request through the

@@ -119,31 +119,22 @@ func (a *app) doctorConfig(d *doctor, file string) (config.Config, bool) {
 }
 
 // doctorKey checks the master keyring and returns it (nil when unusable).
+// LoadKeyFile refuses a file whose mode lets others read it.
 func doctorKey(d *doctor, st config.Store) *secretstore.Keyring {
+	keys, err := loadKeyring(st)
+	if err != nil {
+		d.report(levelFail, "master key", "%v", err)
+		return nil
+	}
 	if st.KeyEnv != "" {
-		keys, err := secretstore.KeyringFromEnv(st.KeyEnv)
-		if err != nil {
-			d.report(levelFail, "master key", "%v", err)
-			return nil
-		}
 		d.report(levelOK, "master key", "$%s holds %d key(s)", st.KeyEnv, len(keys.IDs()))
 		return keys
 	}
-	fi, err := os.Stat(st.KeyFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		d.report(levelFail, "master key", "%v", noKeyError(st.KeyFile))
-		return nil
+	mode := "mode unknown"
+	if fi, err := os.Stat(st.KeyFile); err == nil {
+		mode = fmt.Sprintf("mode %04o", fi.Mode().Perm())
 	}
-	if err != nil {
-		d.report(levelFail, "master key", "%v", err)
-		return nil
-	}
-	keys, err := secretstore.LoadKeyFile(st.KeyFile) // refuses a mode that lets others read it
-	if err != nil {
-		d.report(levelFail, "master key", "%v", err)
-		return nil
-	}
-	d.report(levelOK, "master key", "%s (mode %04o, %d key(s))", st.KeyFile, fi.Mode().Perm(), len(keys.IDs()))
+	d.report(levelOK, "master key", "%s (%s, %d key(s))", st.KeyFile, mode, len(keys.IDs()))
 	return keys
 }
 
@@ -201,19 +192,12 @@ func doctorStore(ctx context.Context, d *doctor, st config.Store, keys *secretst
 // as alter proxy --check-config does, and returns them as grants for the
 // DNS checks.
 func doctorRemoteStore(ctx context.Context, d *doctor, cfg config.Config) []secretstore.GrantInfo {
-	c, err := remoteClient(cfg.Store)
-	if err != nil {
-		d.report(levelFail, "store", "%v", err)
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	p, err := c.Policies(ctx)
+	p, err := remotePolicies(ctx, cfg.Store)
 	if err != nil {
 		d.report(levelFail, "store", "remote %s: %v", cfg.Store.URL, err)
 		return nil
 	}
-	d.report(levelOK, "store", "remote %s answers with the sidecar token (%d grant policies)", cfg.Store.URL, len(p.Policies))
+	d.report(levelOK, "store", "remote %s answers with the sidecar token (policies of %d grant(s))", cfg.Store.URL, len(p.Policies))
 	out := make([]secretstore.GrantInfo, 0, len(p.Policies))
 	for _, gp := range p.Policies {
 		out = append(out, secretstore.GrantInfo{Grant: secretstore.Grant{ID: gp.GrantID, Policy: gp.Policy}, Status: secretstore.StatusActive})

@@ -86,20 +86,24 @@ func ensure(path string, create func() error) (bool, error) {
 
 // openStore opens the configured store with the configured keyring.
 func openStore(cfg config.Config) (*secretstore.FileStore, error) {
-	var keys *secretstore.Keyring
-	var err error
-	if cfg.Store.KeyEnv != "" {
-		keys, err = secretstore.KeyringFromEnv(cfg.Store.KeyEnv)
-	} else {
-		keys, err = secretstore.LoadKeyFile(cfg.Store.KeyFile)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, noKeyError(cfg.Store.KeyFile)
-		}
-	}
+	keys, err := loadKeyring(cfg.Store)
 	if err != nil {
 		return nil, err
 	}
 	return secretstore.OpenFile(cfg.Store.Path, keys, secretstore.Options{CacheSize: cfg.Store.Cache.Size, CacheTTL: cfg.Store.Cache.TTL})
+}
+
+// loadKeyring reads the master keyring from store.key_env or
+// store.key_file; a key file that does not exist is explained.
+func loadKeyring(st config.Store) (*secretstore.Keyring, error) {
+	if st.KeyEnv != "" {
+		return secretstore.KeyringFromEnv(st.KeyEnv)
+	}
+	keys, err := secretstore.LoadKeyFile(st.KeyFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, noKeyError(st.KeyFile)
+	}
+	return keys, err
 }
 
 // noKeyError explains a missing master key file. On a fresh machine it
