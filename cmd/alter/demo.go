@@ -70,7 +70,7 @@ type demoSeen struct {
 
 // runDemo sets everything up in a temporary home, sends the request and
 // reports. The secret is random and never printed.
-func (a *app) runDemo(ctx context.Context, keep bool) (err error) {
+func (a *app) runDemo(ctx context.Context, keep bool) error {
 	home, err := os.MkdirTemp("", "alter-demo-")
 	if err != nil {
 		return fmt.Errorf("demo: temporary home: %w", err)

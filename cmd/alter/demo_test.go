@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,5 +90,44 @@ func TestDemoThroughBinary(t *testing.T) {
 	// --home is refused: demo never writes to a real home.
 	if _, errOut, err := run("--home", alterHome, "demo"); err == nil || !strings.Contains(errOut, "throw-away home") {
 		t.Errorf("demo --home: err %v, stderr %s", err, errOut)
+	}
+}
+
+func TestDemoChecksAndMask(t *testing.T) {
+	const token = "demo-0123456789abcdef0123456789abcdef"
+	ok := &http.Response{StatusCode: 200, Status: "200 OK"}
+	for _, tc := range []struct {
+		name string
+		got  http.Header
+		resp *http.Response
+		want string // "" for success
+	}{
+		{"injected", http.Header{"Authorization": {"Bearer " + token}}, ok, ""},
+		{"nothing injected", http.Header{}, ok, `received Authorization "(none)"`},
+		{"another credential", http.Header{"Authorization": {"Bearer demo-ffffffffffffffff"}}, ok, `"Bearer demo…(masked)", not the stored credential`},
+		{"marker leaked", http.Header{"Authorization": {"Bearer " + token}, "X-Alter-Grant": {"x"}}, ok, "X-Alter-Grant"},
+		{"refused", http.Header{"Authorization": {"Bearer " + token}}, &http.Response{StatusCode: 502, Status: "502 Bad Gateway"}, "502 Bad Gateway"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkDemo(demoSeen{header: tc.got}, tc.resp, token)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("checkDemo: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("checkDemo = %v, want an error with %q", err, tc.want)
+			case err != nil && strings.Contains(err.Error(), token):
+				t.Fatalf("the error carries the secret: %v", err)
+			}
+		})
+	}
+	for in, want := range map[string]string{
+		"Bearer " + token: "Bearer demo…(masked)",
+		"Basic short":     "Basic …(masked)",
+		"rawtokenvalue1":  "rawt…(masked)",
+		"":                "(none)",
+	} {
+		if got := mask(in); got != want {
+			t.Errorf("mask(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
