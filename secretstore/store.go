@@ -14,6 +14,7 @@
 //	watch.go     noticing and loading changes made by other processes
 //	lock.go      the cross-process lock and atomic file replacement
 //	write.go     Add, Rotate, Revoke
+//	delete.go    Delete: removing unusable grants and the secrets left unused
 //	clone.go     Clone and SetPolicy: narrowing a grant's policy
 //	validate.go  input checks for Add
 //	list.go      List and Get, and a grant's status

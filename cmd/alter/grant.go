@@ -17,7 +17,7 @@ import (
 )
 
 func (a *app) grantCommand() *cobra.Command {
-	grant := &cobra.Command{Use: "grant", Short: "List, show, clone, restrict, revoke and rotate grants"}
+	grant := &cobra.Command{Use: "grant", Short: "List, show, clone, restrict, revoke, rotate and delete grants"}
 	var asJSON bool
 
 	list := &cobra.Command{
@@ -116,7 +116,7 @@ func (a *app) grantCommand() *cobra.Command {
 			})
 		},
 	}
-	grant.AddCommand(list, show, revoke, rotate, a.cloneCommand(), a.policyCommand())
+	grant.AddCommand(list, show, revoke, rotate, a.cloneCommand(), a.policyCommand(), a.deleteCommand())
 	return grant
 }
 

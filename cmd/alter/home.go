@@ -86,18 +86,44 @@ func ensure(path string, create func() error) (bool, error) {
 
 // openStore opens the configured store with the configured keyring.
 func openStore(cfg config.Config) (*secretstore.FileStore, error) {
-	var keys *secretstore.Keyring
-	var err error
-	if cfg.Store.KeyEnv != "" {
-		keys, err = secretstore.KeyringFromEnv(cfg.Store.KeyEnv)
-	} else {
-		keys, err = secretstore.LoadKeyFile(cfg.Store.KeyFile)
-	}
+	keys, err := loadKeyring(cfg.Store)
 	if err != nil {
 		return nil, err
 	}
 	return secretstore.OpenFile(cfg.Store.Path, keys, secretstore.Options{CacheSize: cfg.Store.Cache.Size, CacheTTL: cfg.Store.Cache.TTL})
 }
+
+// loadKeyring reads the master keyring from store.key_env or
+// store.key_file; a key file that does not exist is explained.
+func loadKeyring(st config.Store) (*secretstore.Keyring, error) {
+	if st.KeyEnv != "" {
+		return secretstore.KeyringFromEnv(st.KeyEnv)
+	}
+	keys, err := secretstore.LoadKeyFile(st.KeyFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, noKeyError(st.KeyFile)
+	}
+	return keys, err
+}
+
+// noKeyError explains a missing master key file. On a fresh machine it
+// means nothing has been set up in the home yet, and opening the store
+// would otherwise fail with a bare "no such file".
+func noKeyError(keyFile string) error {
+	dir := filepath.Dir(keyFile)
+	if filepath.Base(keyFile) != defaultKeyName {
+		return fmt.Errorf("no master key at %s (store.key_file): create one with \"alter --home DIR init\" and point store.key_file at DIR/%s", keyFile, defaultKeyName)
+	}
+	alter := "alter"
+	if def, err := config.Home(""); err != nil || def != dir {
+		alter += " --home " + dir // so the suggestion creates the key where it was looked for
+	}
+	return fmt.Errorf("no master key at %s: %s has no key or store yet; run \"%s init\" (or \"%s proxy\", which creates them on its first run)",
+		keyFile, dir, alter, alter)
+}
+
+// defaultKeyName is the key file alter init creates in a home.
+var defaultKeyName = filepath.Base(config.Default("").Store.KeyFile)
 
 // Environment variables that point the admin commands at a control plane.
 // The token is never a flag value: flags show in ps and shell history.

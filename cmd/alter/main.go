@@ -55,7 +55,10 @@ func (a *app) rootCommand() *cobra.Command {
 		Long:          "alter is an HTTP(S) proxy that injects stored credentials into requests that name a grant\nwith the X-Alter-Grant header. Stored secrets are write-only.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version prints what `alter version` prints.
+		Version: currentBuild().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}")
 	root.PersistentFlags().StringVar(&a.homeFlag, "home", "", "directory for key, CA, store and config (default $ALTER_HOME or ~/.alter)")
 	root.PersistentFlags().StringVar(&a.serverFlag, "server", "", "control plane URL for secret, grant and audit query commands (default $"+envServer+"); the token comes from $"+envToken+" or --token-file")
 	root.PersistentFlags().StringVar(&a.tokenFileFlag, "token-file", "", "file holding the admin token for --server (mode 0600; default $"+envToken+")")
@@ -63,6 +66,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.initCommand(), a.proxyCommand(), a.secretCommand(), a.grantCommand(), a.caCommand(), a.providersCommand(), a.authCommand(), a.auditCommand())
 	root.AddCommand(a.serverCommand())
+	root.AddCommand(a.versionCommand(), a.demoCommand(), a.doctorCommand())
 	return root
 }
 

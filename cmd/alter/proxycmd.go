@@ -24,6 +24,7 @@ import (
 	"github.com/alter-sidecar/alter/secretstore"
 	"github.com/alter-sidecar/alter/secretstore/remote"
 	"github.com/alter-sidecar/alter/server/client"
+	"github.com/alter-sidecar/alter/server/wire"
 )
 
 func (a *app) proxyCommand() *cobra.Command {
@@ -245,16 +246,8 @@ func remoteClient(c config.Store) (*client.Client, error) {
 // the file store must read, the control plane must answer with the token.
 func checkGrantStore(cfg config.Config) error {
 	if cfg.Store.Type == config.StoreRemote {
-		c, err := remoteClient(cfg.Store)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if _, err := c.Policies(ctx); err != nil {
-			return fmt.Errorf("store.url: %w", err)
-		}
-		return nil
+		_, err := remotePolicies(context.Background(), cfg.Store)
+		return err
 	}
 	st, err := openStore(cfg)
 	if err != nil {
@@ -262,6 +255,22 @@ func checkGrantStore(cfg config.Config) error {
 	}
 	defer st.Close()
 	return st.Ready()
+}
+
+// remotePolicies asks the control plane for the sidecar's grant policies
+// with its token, which shows it answers and accepts the token.
+func remotePolicies(ctx context.Context, st config.Store) (wire.Policies, error) {
+	c, err := remoteClient(st)
+	if err != nil {
+		return wire.Policies{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	p, err := c.Policies(ctx)
+	if err != nil {
+		return wire.Policies{}, fmt.Errorf("store.url: %w", err)
+	}
+	return p, nil
 }
 
 // storeName says where grants come from, for the start-up log line.

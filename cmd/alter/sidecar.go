@@ -53,12 +53,10 @@ func (a *app) runProxy(ctx context.Context, cfg config.Config, configFile, home 
 		return err
 	}
 	defer s.close()
-	p, err := s.build(cfg)
+	srv, err := s.newServer(cfg)
 	if err != nil {
 		return err
 	}
-	s.current.Store(p)
-	srv := proxy.NewServer(s)
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(s.ln) }()
 	var admin *http.Server
@@ -92,14 +90,33 @@ func (a *app) runProxy(ctx context.Context, cfg config.Config, configFile, home 
 	s.log.Info("stopping: draining in-flight requests", zap.Duration("timeout", s.cfg.ShutdownTimeout))
 	drain, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	_ = srv.Shutdown(drain)
-	_ = s.current.Load().Shutdown(drain)
+	s.drain(drain, srv)
 	if admin != nil {
 		_ = admin.Shutdown(drain)
 	}
-	s.current.Load().CloseIdleConnections()
 	s.log.Info("proxy stopped")
 	return nil
+}
+
+// newServer builds the proxy for cfg, makes it the current one and
+// returns the server for the sidecar's listener, not yet serving.
+func (s *sidecar) newServer(cfg config.Config) (*proxy.Server, error) {
+	p, err := s.build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.current.Store(p)
+	return proxy.NewServer(s), nil
+}
+
+// drain stops srv accepting, lets in-flight requests (plain and inside
+// terminated tunnels) finish until ctx ends, then closes idle upstream
+// connections.
+func (s *sidecar) drain(ctx context.Context, srv *proxy.Server) {
+	_ = srv.Shutdown(ctx)
+	p := s.current.Load()
+	_ = p.Shutdown(ctx)
+	p.CloseIdleConnections()
 }
 
 // reload re-reads the config file. An invalid file, or one that changes
