@@ -25,9 +25,10 @@ var ErrBodyTooLarge = errors.New("request body too large to sign")
 var ErrBadRequest = errors.New("request cannot be signed")
 
 const (
-	unsignedPayload  = "UNSIGNED-PAYLOAD"
-	headerContentSHA = "X-Amz-Content-Sha256"
-	emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	unsignedPayload          = "UNSIGNED-PAYLOAD"
+	streamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+	headerContentSHA         = "X-Amz-Content-Sha256"
+	emptyPayloadHash         = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 )
 
 // Headers and query parameters that carry a client-made signature. They are
@@ -90,16 +91,22 @@ func (s *sigv4Step) apply(req *http.Request, f Fields, env Env) error {
 	})
 }
 
-// payloadHash returns the hash to sign. A hash the client already sent is
-// trusted as its statement of the body (AWS checks it), and so is an
-// unsigned payload: the body then streams. Otherwise the body is read into
+// payloadHash returns the hash to sign. What the client states about its
+// body is kept as it sent it: UNSIGNED-PAYLOAD and the STREAMING-* values
+// byte for byte (S3 refuses them in any other case), and a hex SHA-256 in
+// lowercase, the form SigV4 defines and AWS compares against (sent and
+// signed alike). AWS checks the body against what was stated, so an
+// unsigned or client-hashed body streams. Otherwise the body is read into
 // memory, up to max bytes, hashed, and replayed.
 func (s *sigv4Step) payloadHash(req *http.Request, max int64) (string, error) {
 	if v := headerValue(req.Header, headerContentSHA); v != "" {
-		if v == unsignedPayload || (len(v) == 64 && isHex(v)) {
+		switch {
+		case len(v) == 64 && isHex(v):
 			return strings.ToLower(v), nil
+		case v == unsignedPayload, v == streamingUnsignedTrailer:
+			return v, nil
 		}
-		return "", fmt.Errorf("%w: X-Amz-Content-Sha256 must be a hex SHA-256 or UNSIGNED-PAYLOAD", ErrBadRequest)
+		return "", fmt.Errorf("%w: X-Amz-Content-Sha256 must be a hex SHA-256, %s or %s", ErrBadRequest, unsignedPayload, streamingUnsignedTrailer)
 	}
 	if s.unsigned {
 		return unsignedPayload, nil
