@@ -1,6 +1,7 @@
 package inject
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -25,8 +26,10 @@ func TestSigV4PayloadValue(t *testing.T) {
 		{"spaces around the value", "  UNSIGNED-PAYLOAD ", "foo", "UNSIGNED-PAYLOAD"},
 		{"lowercased sentinel refused", "unsigned-payload", "foo", ""},
 		{"mixed-case sentinel refused", "Unsigned-Payload", "foo", ""},
-		{"lowercased streaming value refused", strings.ToLower(streamingUnsignedTrailer), "foo", ""},
+		{"lowercased streaming value refused", strings.ToLower(streamingSigned), "foo", ""},
+		{"SigV4a streaming refused", "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD", "foo", ""},
 		{"short hex refused", hexSum[:63], "foo", ""},
+		{"chunk-signed without a body refused", streamingSigned, "", ""},
 	}
 	in, err := Compile(Spec{Type: TypeAWSSigV4})
 	if err != nil {
@@ -60,6 +63,41 @@ func TestSigV4PayloadValue(t *testing.T) {
 			}
 			if req.Body != sentBody {
 				t.Fatal("a body the client hashed or left unsigned was replaced, not streamed")
+			}
+		})
+	}
+}
+
+// TestSigV4ChunkSigned: a chunk-signed body is re-signed from the header
+// signature, keeps its length, and streams (no GetBody replay).
+func TestSigV4ChunkSigned(t *testing.T) {
+	for _, trailer := range []bool{false, true} {
+		name, value := "payload", streamingSigned
+		var trailers []string
+		if trailer {
+			name, value, trailers = "payload with trailer", streamingSignedTrailer, []string{"x-amz-checksum-crc32:DUoRhQ=="}
+		}
+		t.Run(name, func(t *testing.T) {
+			in, _ := Compile(Spec{Type: TypeAWSSigV4})
+			body := clientBody([][]byte{[]byte("hello "), []byte("world"), {}}, trailers)
+			req, _ := http.NewRequest("PUT", "https://s3.eu-west-1.amazonaws.com/bucket/key", bytes.NewReader(body))
+			req.Header.Set(headerContentSHA, value)
+			req.Header.Set("Content-Encoding", "aws-chunked")
+			req.Header.Set("X-Amz-Decoded-Content-Length", "11")
+			req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=DUMMY/20130524/eu-west-1/s3/aws4_request, SignedHeaders=host, Signature="+strings.Repeat("c", 64))
+			if err := in.Apply(req, Fields{"access_key_id": "AKID", "secret_access_key": sentinel}, Env{Now: time.Now(), MaxSignedBody: 1 << 20}); err != nil {
+				t.Fatal(err)
+			}
+			if req.GetBody != nil || req.ContentLength != int64(len(body)) {
+				t.Fatalf("GetBody set or Content-Length changed: %v %d", req.GetBody != nil, req.ContentLength)
+			}
+			out, err := io.ReadAll(req.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := verifyChunked(out, sentinel, req.Header.Get("X-Amz-Date"), "eu-west-1", "s3", seedSignature(req.Header.Get("Authorization")), trailer)
+			if err != nil || string(data) != "hello world" || len(out) != len(body) {
+				t.Fatalf("re-signed body: %v, data %q, %d bytes for %d", err, data, len(out), len(body))
 			}
 		})
 	}
