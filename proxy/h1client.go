@@ -498,7 +498,16 @@ func (w *h1Write) wait(d time.Duration) bool {
 func (pc *h1Conn) writeAsync(req *http.Request) *h1Write {
 	w := &h1Write{done: make(chan struct{})}
 	go func() {
-		if w.err = pc.writeRequest(req); w.err != nil {
+		body := &bodyReader{ReadCloser: req.Body}
+		out := *req // the caller's request is not modified
+		out.Body = body
+		if w.err = pc.writeRequest(&out); w.err != nil {
+			if body.err != nil {
+				// Request.Write hides a body's read error in a wrapper of
+				// its own; Transport reports the error itself, and so do we
+				// (a client's malformed body is a 400, not a 502).
+				w.err = body.err
+			}
 			// done first: the reader, woken by the close, finds the cause.
 			close(w.done)
 			pc.close()
@@ -508,6 +517,21 @@ func (pc *h1Conn) writeAsync(req *http.Request) *h1Write {
 		close(w.done)
 	}()
 	return w
+}
+
+// bodyReader remembers the first error, other than io.EOF, from reading a
+// request body.
+type bodyReader struct {
+	io.ReadCloser
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
 }
 
 // startHeaderTimer starts the response header timeout once the request has

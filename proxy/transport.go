@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/policy"
 )
 
@@ -188,6 +189,11 @@ func classify(err error) failure {
 	var s *ssrfError
 	if errors.As(err, &s) {
 		return policyDenied(policy.RuleDestination, "the destination resolves to an address grants may not reach")
+	}
+	if errors.Is(err, inject.ErrBadChunk) {
+		// The client's own body broke off mid-stream; the upstream got
+		// no end to it, so it took nothing.
+		return badRequest("the aws-chunked request body is malformed")
 	}
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
