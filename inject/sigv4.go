@@ -25,9 +25,10 @@ var ErrBodyTooLarge = errors.New("request body too large to sign")
 var ErrBadRequest = errors.New("request cannot be signed")
 
 const (
-	unsignedPayload  = "UNSIGNED-PAYLOAD"
-	headerContentSHA = "X-Amz-Content-Sha256"
-	emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	unsignedPayload          = "UNSIGNED-PAYLOAD"
+	streamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+	headerContentSHA         = "X-Amz-Content-Sha256"
+	emptyPayloadHash         = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 )
 
 // Headers and query parameters that carry a client-made signature. They are
@@ -84,22 +85,64 @@ func (s *sigv4Step) apply(req *http.Request, f Fields, env Env) error {
 		req.Header.Set(headerContentSHA, hash)
 	}
 	creds := aws.Credentials{AccessKeyID: f["access_key_id"], SecretAccessKey: f["secret_access_key"], SessionToken: f["session_token"]}
-	return s.signer.SignHTTP(context.Background(), creds, req, hash, service, region, env.Now, func(o *v4.SignerOptions) {
+	err = s.signer.SignHTTP(context.Background(), creds, req, hash, service, region, env.Now, func(o *v4.SignerOptions) {
 		// S3 signs the path as sent; other services want it escaped again.
 		o.DisableURIPathEscaping = service == "s3"
 	})
+	if err != nil || (hash != streamingSigned && hash != streamingSignedTrailer) {
+		return err
+	}
+	// A chunk-signed body: every chunk signature is redone with the stored
+	// key, chained from the signature just made.
+	sig, err := newChunkSigner(creds.SecretAccessKey, req.Header.Get("X-Amz-Date"), region, service, seedSignature(req.Header.Get("Authorization")))
+	if err != nil {
+		return err
+	}
+	req.Body = newChunkResigner(req.Body, sig, hash == streamingSignedTrailer, maxChunk(env.MaxSignedBody))
+	req.GetBody = nil // the body streams once
+	return nil
 }
 
-// payloadHash returns the hash to sign. A hash the client already sent is
-// trusted as its statement of the body (AWS checks it), and so is an
-// unsigned payload: the body then streams. Otherwise the body is read into
-// memory, up to max bytes, hashed, and replayed.
+// seedSignature is the Signature= value of an Authorization header the
+// signer made.
+func seedSignature(auth string) string {
+	const key = "Signature="
+	if i := strings.LastIndex(auth, key); i >= 0 {
+		return auth[i+len(key):]
+	}
+	return ""
+}
+
+func maxChunk(maxSignedBody int64) int {
+	if maxSignedBody > 0 && maxSignedBody < MaxChunkSize {
+		return int(maxSignedBody)
+	}
+	return MaxChunkSize
+}
+
+// payloadHash returns the hash to sign. What the client states about its
+// body is kept as it sent it: UNSIGNED-PAYLOAD and the STREAMING-* values
+// byte for byte (S3 refuses them in any other case), and a hex SHA-256 in
+// lowercase, the form SigV4 defines and AWS compares against (sent and
+// signed alike). AWS checks the body against what was stated, so an
+// unsigned or client-hashed body streams; a chunk-signed body streams
+// chunk by chunk, re-signed (see chunkResigner). Otherwise the body is read
+// into memory, up to max bytes, hashed, and replayed.
 func (s *sigv4Step) payloadHash(req *http.Request, max int64) (string, error) {
 	if v := headerValue(req.Header, headerContentSHA); v != "" {
-		if v == unsignedPayload || (len(v) == 64 && isHex(v)) {
+		switch {
+		case len(v) == 64 && isHex(v):
 			return strings.ToLower(v), nil
+		case v == unsignedPayload, v == streamingUnsignedTrailer:
+			return v, nil
+		case v == streamingSigned, v == streamingSignedTrailer:
+			if req.Body == nil || req.Body == http.NoBody {
+				return "", fmt.Errorf("%w: X-Amz-Content-Sha256 %s needs an aws-chunked body", ErrBadRequest, v)
+			}
+			return v, nil
 		}
-		return "", fmt.Errorf("%w: X-Amz-Content-Sha256 must be a hex SHA-256 or UNSIGNED-PAYLOAD", ErrBadRequest)
+		return "", fmt.Errorf("%w: X-Amz-Content-Sha256 must be a hex SHA-256, %s, %s, %s or %s (SigV4a is not supported)",
+			ErrBadRequest, unsignedPayload, streamingUnsignedTrailer, streamingSigned, streamingSignedTrailer)
 	}
 	if s.unsigned {
 		return unsignedPayload, nil

@@ -106,6 +106,13 @@ func TestSigV4VerifiedIndependently(t *testing.T) {
 			url: "https://s3.us-east-1.amazonaws.com/bucket/obj", host: "s3.us-east-1.amazonaws.com",
 			header: http.Header{"X-Amz-Content-Sha256": {"2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"}}, body: "foo",
 			region: "us-east-1", service: "s3"},
+		{name: "client's UNSIGNED-PAYLOAD kept", spec: inject.Spec{Type: inject.TypeAWSSigV4}, method: "PUT",
+			url: "https://s3.us-east-1.amazonaws.com/bucket/obj", host: "s3.us-east-1.amazonaws.com",
+			header: http.Header{"X-Amz-Content-Sha256": {"UNSIGNED-PAYLOAD"}}, body: "foo", region: "us-east-1", service: "s3"},
+		{name: "chunk-signed upload", spec: inject.Spec{Type: inject.TypeAWSSigV4}, method: "PUT",
+			url: "https://s3.us-east-1.amazonaws.com/bucket/obj", host: "s3.us-east-1.amazonaws.com",
+			header: http.Header{"X-Amz-Content-Sha256": {"STREAMING-AWS4-HMAC-SHA256-PAYLOAD"}, "Content-Encoding": {"aws-chunked"}, "X-Amz-Decoded-Content-Length": {"3"}},
+			body:   string(chunkedBody([]byte("foo"))), region: "us-east-1", service: "s3"},
 		{name: "unsigned payload grant", spec: inject.Spec{Type: inject.TypeAWSSigV4, UnsignedPayload: true}, method: "PUT",
 			url: "https://s3.us-east-1.amazonaws.com/bucket/big", host: "s3.us-east-1.amazonaws.com", body: strings.Repeat("x", 1<<20),
 			region: "us-east-1", service: "s3"},
@@ -165,8 +172,23 @@ func TestSigV4VerifierCanFail(t *testing.T) {
 
 func sendSigned(t *testing.T, e *env, method, url string, header http.Header, body string) verdict {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	if body == "" {
+	resp, out := sendGrant(t, e, method, url, header, []byte(body))
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, out)
+	}
+	var v verdict
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("verifier output %s", out)
+	}
+	return v
+}
+
+// sendGrant sends a request with grantA's marker and the given headers
+// through the proxy and returns the response and its body.
+func sendGrant(t *testing.T, e *env, method, url string, header http.Header, body []byte) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
+	if len(body) == 0 {
 		req.Body, req.ContentLength = http.NoBody, 0
 	}
 	req.Header.Set("X-Alter-Grant", grantA)
@@ -179,14 +201,7 @@ func sendSigned(t *testing.T, e *env, method, url string, header http.Header, bo
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("status %d: %s", resp.StatusCode, out)
-	}
-	var v verdict
-	if err := json.Unmarshal(out, &v); err != nil {
-		t.Fatalf("verifier output %s", out)
-	}
-	return v
+	return resp, out
 }
 
 func TestSigV4BodyLimits(t *testing.T) {

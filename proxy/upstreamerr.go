@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/proxy/internal/h1"
 )
@@ -58,6 +59,11 @@ func classify(err error) failure {
 	var s *ssrfError
 	if errors.As(err, &s) {
 		return policyDenied(policy.RuleDestination, "the destination resolves to an address grants may not reach")
+	}
+	if errors.Is(err, inject.ErrBadChunk) {
+		// The client's own body broke off mid-stream; the upstream got
+		// no end to it, so it took nothing.
+		return badRequest("the aws-chunked request body is malformed")
 	}
 	var dns *net.DNSError
 	if errors.As(err, &dns) && !dns.IsTimeout {

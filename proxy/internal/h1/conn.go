@@ -127,6 +127,15 @@ func (pc *pconn) roundTrip(req *http.Request) (*http.Response, error) {
 			return fail(ErrTooMany1xx)
 		}
 	}
+	if w := pc.write; w != nil {
+		if werr := w.errIfDone(); werr != nil && w.readErr {
+			// Reading the request body failed before this answer was read:
+			// the writer then closed the connection, and what the upstream
+			// said after that answers a truncated request. The read error
+			// is the outcome (it is recorded before the close).
+			return fail(werr)
+		}
+	}
 	pc.stopHeaderTimer()
 	pc.readLimit = math.MaxInt64
 	resp.TLS = pc.tlsState
@@ -151,8 +160,9 @@ func (pc *pconn) writeRequest(req *http.Request) error {
 
 // bodyWrite is a request body being written by its own goroutine.
 type bodyWrite struct {
-	done chan struct{} // closed when the write has ended
-	err  error         // the write's outcome; read only after done
+	done    chan struct{} // closed when the write has ended
+	err     error         // the write's outcome; read only after done
+	readErr bool          // err came from reading the body, not from the connection
 }
 
 // errIfDone returns the write's error if it has ended, and nil otherwise.
@@ -188,7 +198,16 @@ func (w *bodyWrite) wait(d time.Duration) bool {
 func (pc *pconn) writeAsync(req *http.Request) *bodyWrite {
 	w := &bodyWrite{done: make(chan struct{})}
 	go func() {
-		if w.err = pc.writeRequest(req); w.err != nil {
+		body := &bodyReader{ReadCloser: req.Body}
+		out := *req // the caller's request is not modified
+		out.Body = body
+		if w.err = pc.writeRequest(&out); w.err != nil {
+			if body.err != nil {
+				// Request.Write hides a body's read error in a wrapper of
+				// its own; Transport reports the error itself, and so do we
+				// (a client's malformed body is a 400, not a 502).
+				w.err, w.readErr = body.err, true
+			}
 			// done first: the reader, woken by the close, finds the cause.
 			close(w.done)
 			pc.close()
@@ -198,6 +217,21 @@ func (pc *pconn) writeAsync(req *http.Request) *bodyWrite {
 		close(w.done)
 	}()
 	return w
+}
+
+// bodyReader remembers the first error, other than io.EOF, from reading a
+// request body.
+type bodyReader struct {
+	io.ReadCloser
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
 }
 
 // startHeaderTimer starts the response header timeout once the request has
