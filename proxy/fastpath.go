@@ -236,7 +236,29 @@ func (lc *fastConn) answer(p exchanger, req *http.Request, cancel context.Cancel
 	}
 	written := writeFastResponse(lc.bw, req, resp, keep, p.logger())
 	gone := lc.watch.disarm()
+	if written && !gone && body != nil && body.leftOnWire() {
+		lc.linger()
+	}
 	return written && keep && !gone
+}
+
+// lingerMax bounds how much of a refused body is read and dropped before
+// the connection closes (net/http's server reads up to 256 KiB too), and
+// lingerTime how long that may take.
+const (
+	lingerMax  = 256 << 10
+	lingerTime = 500 * time.Millisecond
+)
+
+// linger is the end of a connection whose request body is still on the
+// wire (a 413 answered from Content-Length alone): a close with unread data
+// sends a reset, which can make the client's kernel drop the answer it has
+// not read yet. So it half-closes, then reads and drops what the client is
+// still sending, until the client closes, lingerMax bytes or lingerTime.
+func (lc *fastConn) linger() {
+	_ = closeWrite(lc.conn)
+	_ = lc.conn.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, lc.br, lingerMax)
 }
 
 func (lc *fastConn) setIdle(idle bool) bool {
@@ -342,6 +364,16 @@ func (b *fastBody) settle() bool {
 	}
 	b.closed = true
 	return b.remaining == 0
+}
+
+// leftOnWire reports whether a settled body still had bytes unread: no
+// goroutine reads it any more, and the connection holds the rest.
+func (b *fastBody) leftOnWire() bool {
+	if !b.mu.TryLock() {
+		return false // being read: the connection is not ours to read
+	}
+	defer b.mu.Unlock()
+	return b.closed && b.remaining > 0
 }
 
 // finished reports whether the body has been read whole. It does not wait
