@@ -7,7 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"github.com/alter-sidecar/alter/internal/filelock"
 )
 
 // HeadPath returns the head file kept beside the durable log at path.
@@ -68,7 +69,7 @@ func readHead(path string) (h head, ok bool, err error) {
 }
 
 // lockHead opens the head file, creating it empty if needed, and takes an
-// exclusive flock on it for the sink's lifetime: two processes appending
+// exclusive lock on it for the sink's lifetime: two processes appending
 // to one log would interleave two chains.
 func (s *DurableSink) lockHead() error {
 	path := HeadPath(s.path)
@@ -76,12 +77,14 @@ func (s *DurableSink) lockHead() error {
 	if err != nil {
 		return fmt.Errorf("audit %s: %w", s.path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	locked, err := filelock.TryLock(f)
+	if err != nil {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return fmt.Errorf("audit %s is in use by another process (it holds the lock on %s)", s.path, path)
-		}
 		return fmt.Errorf("audit %s: lock %s: %w", s.path, path, err)
+	}
+	if !locked {
+		f.Close()
+		return fmt.Errorf("audit %s is in use by another process (it holds the lock on %s)", s.path, path)
 	}
 	s.headFile = f
 	return nil

@@ -2,26 +2,26 @@ package secretstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
+
+	"github.com/alter-sidecar/alter/internal/filelock"
 )
 
 // Writing the store file safely. Two rules: a reader (another process, or
 // a crash) only ever sees the old file or the new one, never half of one;
 // and two writers never both start from the same old file, which would lose
 // one's change. The first is a temp file renamed over the original; the
-// second is an exclusive flock on a sibling "<path>.lock" held from reading
+// second is an exclusive lock (filelock) on a sibling "<path>.lock" held from reading
 // the file to renaming the new one.
 //
 // The lock file is left in place: removing it would let a writer that
 // opened it just before the removal lock a file nobody else sees.
 
-// lockStore takes the exclusive write lock for the store at path. flock is
-// polled rather than blocked on so a cancelled ctx ends the wait.
+// lockStore takes the exclusive write lock for the store at path. The lock
+// is polled rather than blocked on so a cancelled ctx ends the wait.
 func lockStore(ctx context.Context, path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -29,13 +29,13 @@ func lockStore(ctx context.Context, path string) (unlock func(), err error) {
 	}
 	wait := time.Millisecond
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+		locked, err := filelock.TryLock(f)
+		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("lock store %s: %w", path, err)
+		}
+		if locked {
+			break
 		}
 		t := time.NewTimer(wait)
 		select {

@@ -1,3 +1,5 @@
+//go:build !windows
+
 package main
 
 // --binary measures the built alter binary as an operator runs it (alter

@@ -1,3 +1,5 @@
+//go:build !windows
+
 // Command alter-bench measures what the alter proxy costs. In one process it
 // starts local upstreams (plain HTTP and HTTPS under a CA it makes), runs a
 // real proxy (file store, CA, leaf cache, audit sink) in a child process,
