@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -204,11 +205,11 @@ func Load(path, home string) (Config, error) {
 // Parse validates a config document. base is the directory relative paths
 // are resolved against.
 func Parse(data []byte, home, base string) (Config, error) {
-	w := defaultWire(Default(home))
+	w := defaultDocument(Default(home))
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&w); err != nil {
-		if errors.Is(err, errEOF) || strings.TrimSpace(string(data)) == "" {
+		if errors.Is(err, io.EOF) || strings.TrimSpace(string(data)) == "" {
 			return Config{}, errors.New("the file is empty; it needs at least \"version: 1\"")
 		}
 		return Config{}, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))

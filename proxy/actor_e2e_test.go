@@ -18,7 +18,7 @@ import (
 // never taken for a client name.
 
 func TestActorRuleThroughTheProxy(t *testing.T) {
-	clients := []Client{
+	clients := []AuthClient{
 		{Name: "billing", Digest: sha256.Sum256([]byte("billing-pass"))},
 		{Name: "search", Digest: sha256.Sum256([]byte("search-token"))},
 	}
@@ -26,7 +26,7 @@ func TestActorRuleThroughTheProxy(t *testing.T) {
 	billingOnly := policy.Spec{Destinations: []string{"api.example.test"}, Actors: []string{"billing"}}
 	tests := []struct {
 		name    string
-		clients []Client
+		clients []AuthClient
 		auth    string
 		spec    policy.Spec
 		url     string
@@ -94,7 +94,7 @@ func TestActorRuleThroughTheProxy(t *testing.T) {
 // TestActorRuleOfAClone: a clone limited to one client of its parent's, and
 // a parent limited later, through the proxy.
 func TestActorRuleOfAClone(t *testing.T) {
-	clients := []Client{
+	clients := []AuthClient{
 		{Name: "billing", Digest: sha256.Sum256([]byte("billing-pass"))},
 		{Name: "search", Digest: sha256.Sum256([]byte("search-token"))},
 	}

@@ -11,9 +11,9 @@ import (
 	"strings"
 )
 
-// Client is an application allowed to use a shared proxy. Its secret (a
+// AuthClient is an application allowed to use a shared proxy. Its secret (a
 // Basic password or a Bearer token) is known here only by its SHA-256.
-type Client struct {
+type AuthClient struct {
 	Name   string
 	Digest [sha256.Size]byte
 }
@@ -31,7 +31,7 @@ func ParseDigest(s string) ([sha256.Size]byte, error) {
 
 // clientAuth checks Proxy-Authorization against the configured clients.
 type clientAuth struct {
-	clients []Client
+	clients []AuthClient
 }
 
 // authenticate returns the client's name. Basic credentials name the

@@ -11,7 +11,7 @@ import (
 )
 
 func TestProxyAuthentication(t *testing.T) {
-	clients := []Client{
+	clients := []AuthClient{
 		{Name: "billing", Digest: sha256.Sum256([]byte("billing-pass"))},
 		{Name: "search", Digest: sha256.Sum256([]byte("search-token"))},
 	}

@@ -6,29 +6,31 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/alter-sidecar/alter/errcode"
 )
 
 // Error codes, as the client sees them in the JSON body and in the
-// X-Alter-Error header. They are the proxy's public contract.
+// X-Alter-Error header: the public contract, defined in errcode.
 const (
-	CodeBadRequest        = "bad_request"
-	CodeGrantUnavailable  = "grant_unavailable"
-	CodePolicyDenied      = "policy_denied"
-	CodePassthroughDenied = "passthrough_denied"
-	CodeUpstreamError     = "upstream_error"
-	CodeUpstreamTimeout   = "upstream_timeout"
-	CodeStoreUnavailable  = "store_unavailable"
-	CodeAuditUnavailable  = "audit_unavailable"
-	CodeTooLarge          = "request_too_large"
-	CodeProxyAuthRequired = "proxy_auth_required"
-	CodeInternal          = "internal_error"
+	CodeBadRequest        = errcode.BadRequest
+	CodeGrantUnavailable  = errcode.GrantUnavailable
+	CodePolicyDenied      = errcode.PolicyDenied
+	CodePassthroughDenied = errcode.PassthroughDenied
+	CodeUpstreamError     = errcode.UpstreamError
+	CodeUpstreamTimeout   = errcode.UpstreamTimeout
+	CodeStoreUnavailable  = errcode.StoreUnavailable
+	CodeAuditUnavailable  = errcode.AuditUnavailable
+	CodeTooLarge          = errcode.TooLarge
+	CodeProxyAuthRequired = errcode.ProxyAuthRequired
+	CodeInternal          = errcode.Internal
 )
 
 // HeaderError carries the error code on every response the proxy makes up.
-const HeaderError = "X-Alter-Error"
+const HeaderError = errcode.HeaderError
 
 // HeaderRequestID carries the audit record's request id back to the client.
-const HeaderRequestID = "X-Alter-Request-Id"
+const HeaderRequestID = errcode.HeaderRequestID
 
 // failure is a refusal the proxy answers itself. Its message is written for
 // the client: it must never contain a secret, a query string or an internal

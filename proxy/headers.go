@@ -5,15 +5,17 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/alter-sidecar/alter/errcode"
+
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/google/uuid"
 )
 
 // HeaderGrant is the marker an application adds to name its grant.
-const HeaderGrant = "X-Alter-Grant"
+const HeaderGrant = errcode.HeaderGrant
 
 // HeaderReason is free text the application may add; it lands in the audit record.
-const HeaderReason = "X-Alter-Reason"
+const HeaderReason = errcode.HeaderReason
 
 var (
 	errMarkerConflict = errors.New("two different X-Alter-Grant values")

@@ -63,7 +63,7 @@ type Options struct {
 	Timeouts Timeouts
 	// Clients, when set, must authenticate with Proxy-Authorization; the
 	// client's name becomes the audit actor.
-	Clients []Client
+	Clients []AuthClient
 	// Identity is the actor recorded in audit records.
 	Identity string
 	// Now is the clock; tests replace it.
@@ -140,7 +140,7 @@ func New(o Options) (*Proxy, error) {
 			DialTimeout: o.Upstream.DialTimeout, HeaderTimeout: o.Upstream.ResponseHeaderTimeout})
 	}
 	if len(o.Clients) > 0 {
-		p.auth = &clientAuth{clients: append([]Client(nil), o.Clients...)}
+		p.auth = &clientAuth{clients: append([]AuthClient(nil), o.Clients...)}
 	}
 	for _, h := range o.MITM.Hosts {
 		if n, err := policy.NormalizeHost(h); err == nil {

@@ -12,26 +12,28 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/alter-sidecar/alter/errcode"
+
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/proxy/internal/h1"
 )
 
-// Reasons for an upstream failure, in the "reason" field of the JSON body.
-// The code stays upstream_error (or upstream_timeout) so clients that know
-// only the code keep working; the reason says what to do about it. Neither
-// names an address: the client learns what failed, not where the proxy's
-// network goes.
+// Reasons for an upstream failure, in the "reason" field of the JSON body
+// (defined in errcode). The code stays upstream_error (or upstream_timeout)
+// so clients that know only the code keep working; the reason says what to
+// do about it. Neither names an address: the client learns what failed,
+// not where the proxy's network goes.
 const (
-	ReasonDNS         = "dns"                // the name does not resolve
-	ReasonRefused     = "connection_refused" // nothing listens on the port
-	ReasonUnreachable = "unreachable"        // no route to the host or network
-	ReasonCertificate = "tls_certificate"    // the upstream's certificate is not trusted
-	ReasonTLS         = "tls_handshake"      // the handshake failed otherwise
-	ReasonClosed      = "connection_closed"  // the upstream hung up before answering
-	ReasonProtocol    = "protocol"           // the answer was not valid HTTP/1.1 or HTTP/2
-	ReasonConnect     = "connect_timeout"    // no connection within upstream.dial_timeout
-	ReasonResponse    = "response_timeout"   // connected, but no answer in time
+	ReasonDNS         = errcode.ReasonDNS
+	ReasonRefused     = errcode.ReasonRefused
+	ReasonUnreachable = errcode.ReasonUnreachable
+	ReasonCertificate = errcode.ReasonCertificate
+	ReasonTLS         = errcode.ReasonTLS
+	ReasonClosed      = errcode.ReasonClosed
+	ReasonProtocol    = errcode.ReasonProtocol
+	ReasonConnect     = errcode.ReasonConnect
+	ReasonResponse    = errcode.ReasonResponse
 )
 
 var (

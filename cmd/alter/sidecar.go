@@ -278,13 +278,13 @@ func (s *sidecar) build(cfg config.Config) (*proxy.Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	var clients []proxy.Client
+	var clients []proxy.AuthClient
 	for _, pc := range cfg.ProxyAuth {
 		d, err := proxy.ParseDigest(pc.SHA256)
 		if err != nil {
 			return nil, fmt.Errorf("proxy_auth %s: %w", pc.Name, err)
 		}
-		clients = append(clients, proxy.Client{Name: pc.Name, Digest: d})
+		clients = append(clients, proxy.AuthClient{Name: pc.Name, Digest: d})
 	}
 	if err := s.level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
 		return nil, fmt.Errorf("log.level: %w", err)

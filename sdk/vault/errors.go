@@ -5,32 +5,33 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/alter-sidecar/alter/errcode"
 )
 
-// Error codes the sidecar puts in X-Alter-Error and the JSON body. They
-// mirror the proxy's public contract (proxy/errors.go; a test keeps them in
-// step) and are copied rather than imported so applications do not link
-// the proxy.
+// Error codes the sidecar puts in X-Alter-Error and the JSON body: the
+// contract defined in package errcode, which imports nothing, so an
+// application does not link the proxy.
 const (
-	CodeBadRequest        = "bad_request"
-	CodeGrantUnavailable  = "grant_unavailable"
-	CodePolicyDenied      = "policy_denied"
-	CodePassthroughDenied = "passthrough_denied"
-	CodeUpstreamError     = "upstream_error"
-	CodeUpstreamTimeout   = "upstream_timeout"
-	CodeStoreUnavailable  = "store_unavailable"
-	CodeAuditUnavailable  = "audit_unavailable"
-	CodeTooLarge          = "request_too_large"
-	CodeProxyAuthRequired = "proxy_auth_required"
-	CodeInternal          = "internal_error"
+	CodeBadRequest        = errcode.BadRequest
+	CodeGrantUnavailable  = errcode.GrantUnavailable
+	CodePolicyDenied      = errcode.PolicyDenied
+	CodePassthroughDenied = errcode.PassthroughDenied
+	CodeUpstreamError     = errcode.UpstreamError
+	CodeUpstreamTimeout   = errcode.UpstreamTimeout
+	CodeStoreUnavailable  = errcode.StoreUnavailable
+	CodeAuditUnavailable  = errcode.AuditUnavailable
+	CodeTooLarge          = errcode.TooLarge
+	CodeProxyAuthRequired = errcode.ProxyAuthRequired
+	CodeInternal          = errcode.Internal
 )
 
 // Header names shared with the sidecar.
 const (
-	HeaderGrant     = "X-Alter-Grant"
-	HeaderReason    = "X-Alter-Reason"
-	HeaderError     = "X-Alter-Error"
-	HeaderRequestID = "X-Alter-Request-Id"
+	HeaderGrant     = errcode.HeaderGrant
+	HeaderReason    = errcode.HeaderReason
+	HeaderError     = errcode.HeaderError
+	HeaderRequestID = errcode.HeaderRequestID
 )
 
 // ProxyError is a refusal made by the sidecar, not by the upstream API.

@@ -8,28 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/alter-sidecar/alter/proxy"
 	"github.com/alter-sidecar/alter/sdk/vault"
 )
-
-// TestCodesMatchProxy: the SDK's copies of the wire contract are the proxy's.
-func TestCodesMatchProxy(t *testing.T) {
-	pairs := [][2]string{
-		{vault.CodeBadRequest, proxy.CodeBadRequest}, {vault.CodeGrantUnavailable, proxy.CodeGrantUnavailable},
-		{vault.CodePolicyDenied, proxy.CodePolicyDenied}, {vault.CodePassthroughDenied, proxy.CodePassthroughDenied},
-		{vault.CodeUpstreamError, proxy.CodeUpstreamError}, {vault.CodeUpstreamTimeout, proxy.CodeUpstreamTimeout},
-		{vault.CodeStoreUnavailable, proxy.CodeStoreUnavailable}, {vault.CodeAuditUnavailable, proxy.CodeAuditUnavailable},
-		{vault.CodeTooLarge, proxy.CodeTooLarge}, {vault.CodeProxyAuthRequired, proxy.CodeProxyAuthRequired},
-		{vault.CodeInternal, proxy.CodeInternal},
-		{vault.HeaderGrant, proxy.HeaderGrant}, {vault.HeaderReason, proxy.HeaderReason},
-		{vault.HeaderError, proxy.HeaderError}, {vault.HeaderRequestID, proxy.HeaderRequestID},
-	}
-	for _, p := range pairs {
-		if p[0] != p[1] {
-			t.Errorf("SDK has %q, proxy has %q", p[0], p[1])
-		}
-	}
-}
 
 // TestErrorMapping: each refusal the sidecar marks with X-Alter-Error
 // becomes its typed error (and a *ProxyError with every field), with a nil

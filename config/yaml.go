@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -19,11 +18,9 @@ import (
 	"github.com/alter-sidecar/alter/policy"
 )
 
-var errEOF = io.EOF
-
-// wire is the YAML document as written. It is private so that only a
+// document is the YAML file as written. It is private so that only a
 // validated Config ever leaves this package.
-type wire struct {
+type document struct {
 	Version     *int      `yaml:"version"`
 	Identity    string    `yaml:"identity"`
 	Listen      string    `yaml:"listen"`
@@ -183,8 +180,8 @@ func (h *hostMode) UnmarshalYAML(n *yaml.Node) error {
 	return fmt.Errorf("line %d: mitm.hosts must be auto, all or a list of hosts", n.Line)
 }
 
-func defaultWire(d Config) wire {
-	w := wire{
+func defaultDocument(d Config) document {
+	w := document{
 		Listen:      d.Listen,
 		AdminListen: d.AdminListen,
 		Store: wireStore{
@@ -214,7 +211,7 @@ func defaultWire(d Config) wire {
 
 // compile validates the whole document and returns the Config. Every error
 // names the key it is about.
-func (w wire) compile(home, base string) (Config, error) {
+func (w document) compile(home, base string) (Config, error) {
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))

@@ -1,0 +1,48 @@
+// Package errcode holds the sidecar's public error contract in one place:
+// the codes it puts in the X-Alter-Error header and the JSON body of every
+// answer it makes up, the reasons it gives for upstream failures, and the
+// names of the headers that carry them. The proxy answers with these and
+// the SDKs read them; it imports nothing, so an application linking the
+// Go SDK links nothing of the proxy.
+package errcode
+
+// Codes, in X-Alter-Error and the body's "error".
+const (
+	BadRequest        = "bad_request"
+	GrantUnavailable  = "grant_unavailable"
+	PolicyDenied      = "policy_denied"
+	PassthroughDenied = "passthrough_denied"
+	UpstreamError     = "upstream_error"
+	UpstreamTimeout   = "upstream_timeout"
+	StoreUnavailable  = "store_unavailable"
+	AuditUnavailable  = "audit_unavailable"
+	TooLarge          = "request_too_large"
+	ProxyAuthRequired = "proxy_auth_required"
+	Internal          = "internal_error"
+)
+
+// All lists every code, for tests that hold other lists (other SDKs, the
+// docs) to this one.
+var All = []string{BadRequest, GrantUnavailable, PolicyDenied, PassthroughDenied, UpstreamError,
+	UpstreamTimeout, StoreUnavailable, AuditUnavailable, TooLarge, ProxyAuthRequired, Internal}
+
+// Reasons for upstream_error and upstream_timeout, in the body's "reason".
+const (
+	ReasonDNS         = "dns"                // the name does not resolve
+	ReasonRefused     = "connection_refused" // nothing listens on the port
+	ReasonUnreachable = "unreachable"        // no route to the host or network
+	ReasonCertificate = "tls_certificate"    // the upstream's certificate is not trusted
+	ReasonTLS         = "tls_handshake"      // the handshake failed otherwise
+	ReasonClosed      = "connection_closed"  // the upstream hung up before answering
+	ReasonProtocol    = "protocol"           // the answer was not valid HTTP
+	ReasonConnect     = "connect_timeout"    // no connection within upstream.dial_timeout
+	ReasonResponse    = "response_timeout"   // connected, but no answer in time
+)
+
+// Header names of the sidecar's protocol.
+const (
+	HeaderGrant     = "X-Alter-Grant"      // the application names its grant
+	HeaderReason    = "X-Alter-Reason"     // free text for the audit record
+	HeaderError     = "X-Alter-Error"      // the code of an answer the sidecar made up
+	HeaderRequestID = "X-Alter-Request-Id" // the audit record's request id
+)
