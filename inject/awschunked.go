@@ -226,9 +226,11 @@ func (r *chunkResigner) parseChunkLine(line []byte) ([]byte, int, error) {
 			return nil, 0, badChunk("chunk size %q is not hex", sizeHex)
 		}
 		size = size<<4 | int(d)
-	}
-	if size > r.max {
-		return nil, 0, badChunk("a %d-byte chunk is over the %d-byte limit", size, r.max)
+		if size > r.max {
+			// Checked digit by digit: eight hex digits overflow a 32-bit
+			// int, and a negative size would pass a check made after.
+			return nil, 0, badChunk("chunk size %q is over the %d-byte limit", sizeHex, r.max)
+		}
 	}
 	sig, ok := bytes.CutPrefix(ext, []byte(chunkSigPrefix))
 	if !ok || len(sig) != sigHexLen || !isLowerHex(string(sig)) {

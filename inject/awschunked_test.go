@@ -364,3 +364,19 @@ func FuzzChunkResigner(f *testing.F) {
 		}
 	})
 }
+
+// TestChunkSizeOverflow: eight hex digits are more than a 32-bit int holds;
+// a size that wraps negative must be refused, not sliced with (a panic in
+// the upstream writer's goroutine ends the process). Run with GOARCH=386
+// to see it on a 64-bit machine.
+func TestChunkSizeOverflow(t *testing.T) {
+	sig := strings.Repeat("d", 64)
+	for _, size := range []string{"ffffffff", "80000000", "7fffffff", "fffffff0", "00800001"} {
+		t.Run(size, func(t *testing.T) {
+			_, err := resign([]byte(size+";chunk-signature="+sig+"\r\nhello\r\n"), false, MaxChunkSize)
+			if !errors.Is(err, ErrBadChunk) {
+				t.Fatalf("err = %v, want ErrBadChunk", err)
+			}
+		})
+	}
+}
