@@ -168,15 +168,11 @@ func (r *chunkResigner) next() error {
 		return err
 	}
 	head := len(sizeHex) + len(chunkSigPrefix) + sigHexLen + 2
-	need := head + size + 2
-	if cap(r.buf) < need {
-		r.buf = make([]byte, need)
+	buf, err := r.readData(head, size)
+	if err != nil {
+		return err
 	}
-	buf := r.buf[:need]
 	data := buf[head : head+size]
-	if _, err := io.ReadFull(r.src, data); err != nil {
-		return badChunk("the body ends inside a %d-byte chunk", size)
-	}
 	sig := r.sig.chunk(data)
 	n := copy(buf, sizeHex)
 	n += copy(buf[n:], chunkSigPrefix)
@@ -211,6 +207,52 @@ func (r *chunkResigner) next() error {
 	return io.EOF
 }
 
+// chunkAlloc is as much of a chunk's buffer as is allocated before its
+// data arrives. A declared size costs the client a few bytes and may never
+// be followed by data (request bodies have no read deadline), so it alone
+// must not make the proxy hold megabytes per connection; past this the
+// buffer doubles as the data comes in.
+const chunkAlloc = 64 << 10
+
+// readData reads the size bytes of a chunk's data into a buffer laid out as
+// the re-signed chunk: head bytes for its header line, the data, and two
+// for the CRLF after it. The buffer is reused from chunk to chunk, and
+// grows to at most twice the data received.
+func (r *chunkResigner) readData(head, size int) ([]byte, error) {
+	need := head + size + 2
+	end := head + size
+	// A buffer that holds the data holds the CRLF too.
+	capFor := func(n int) int {
+		if n >= end {
+			return need
+		}
+		return n
+	}
+	buf := r.buf[:cap(r.buf)]
+	if len(buf) < need && len(buf) < head+chunkAlloc {
+		buf = make([]byte, capFor(head+chunkAlloc))
+	}
+	for n := head; n < end; {
+		if n == len(buf) {
+			grown := make([]byte, capFor(2*len(buf)))
+			copy(grown[head:], buf[head:n])
+			buf = grown
+		}
+		m, err := r.src.Read(buf[n:min(len(buf), end)])
+		n += m
+		if err != nil && n < end {
+			return nil, badChunk("the body ends inside a %d-byte chunk", size)
+		}
+	}
+	if len(buf) < need { // a reused buffer that ends inside the CRLF
+		grown := make([]byte, need)
+		copy(grown[head:], buf[head:end])
+		buf = grown
+	}
+	r.buf = buf
+	return buf[:need], nil
+}
+
 // parseChunkLine checks "<hex size>;chunk-signature=<64 lowercase hex>" and
 // returns the size as sent (to send it unchanged) and its value.
 func (r *chunkResigner) parseChunkLine(line []byte) ([]byte, int, error) {
@@ -226,9 +268,11 @@ func (r *chunkResigner) parseChunkLine(line []byte) ([]byte, int, error) {
 			return nil, 0, badChunk("chunk size %q is not hex", sizeHex)
 		}
 		size = size<<4 | int(d)
-	}
-	if size > r.max {
-		return nil, 0, badChunk("a %d-byte chunk is over the %d-byte limit", size, r.max)
+		if size > r.max {
+			// Checked digit by digit: eight hex digits overflow a 32-bit
+			// int, and a negative size would pass a check made after.
+			return nil, 0, badChunk("chunk size %q is over the %d-byte limit", sizeHex, r.max)
+		}
 	}
 	sig, ok := bytes.CutPrefix(ext, []byte(chunkSigPrefix))
 	if !ok || len(sig) != sigHexLen || !isLowerHex(string(sig)) {

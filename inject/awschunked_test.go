@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -363,4 +365,72 @@ func FuzzChunkResigner(f *testing.F) {
 			t.Fatalf("resign: %v; the output verifies as %v\nin  %q\nout %q", err, verr, body, out)
 		}
 	})
+}
+
+// TestChunkResignerDeclaredSizeAllocatesNothing: a chunk header declaring
+// the largest chunk costs the client ninety bytes; the proxy must not set
+// aside the whole chunk before its data arrives (bodies have no read
+// deadline, so a client could hold megabytes per connection with a few
+// bytes each). What is allocated follows what arrives.
+func TestChunkResignerDeclaredSizeAllocatesNothing(t *testing.T) {
+	sig := strings.Repeat("d", 64)
+	body := []byte(fmt.Sprintf("%x;chunk-signature=%s\r\n", MaxChunkSize, sig) + strings.Repeat("a", 100))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := resign(body, false, MaxChunkSize)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrBadChunk) {
+		t.Fatalf("err = %v, want ErrBadChunk (the body ends inside the chunk)", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("%d bytes allocated for a %d-byte body that declares a %d-byte chunk", n, len(body), MaxChunkSize)
+	}
+}
+
+// TestChunkResignerGrowsWithData: chunks of every size up to the limit,
+// their data arriving in small pieces, in any order of sizes (the buffer is
+// reused and grown), come out re-signed and whole.
+func TestChunkResignerGrowsWithData(t *testing.T) {
+	const k = 64 << 10 // around the first allocation, and its doubling
+	sizes := []int{1, MaxChunkSize, 3, k - 1, k, k + 1, 2*k + 5, MaxChunkSize - 1}
+	var chunks [][]byte
+	var want []byte
+	for i, n := range sizes {
+		c := bytes.Repeat([]byte{byte('a' + i)}, n)
+		chunks = append(chunks, c)
+		want = append(want, c...)
+	}
+	body := clientBody(append(chunks, nil), nil)
+	s, _ := newChunkSigner(exampleSecret, exampleDate, "us-east-1", "s3", exampleSeed)
+	out, err := io.ReadAll(newChunkResigner(io.NopCloser(iotest.HalfReader(bytes.NewReader(body))), s, false, MaxChunkSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != len(body) {
+		t.Fatalf("out is %d bytes, in %d", len(out), len(body))
+	}
+	data, err := verifyChunked(out, exampleSecret, exampleDate, "us-east-1", "s3", exampleSeed, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(data, want) {
+		t.Fatal("the data changed")
+	}
+}
+
+// TestChunkSizeOverflow: eight hex digits are more than a 32-bit int holds;
+// a size that wraps negative must be refused, not sliced with (a panic in
+// the upstream writer's goroutine ends the process). Run with GOARCH=386
+// to see it on a 64-bit machine.
+func TestChunkSizeOverflow(t *testing.T) {
+	sig := strings.Repeat("d", 64)
+	for _, size := range []string{"ffffffff", "80000000", "7fffffff", "fffffff0", "00800001"} {
+		t.Run(size, func(t *testing.T) {
+			_, err := resign([]byte(size+";chunk-signature="+sig+"\r\nhello\r\n"), false, MaxChunkSize)
+			if !errors.Is(err, ErrBadChunk) {
+				t.Fatalf("err = %v, want ErrBadChunk", err)
+			}
+		})
+	}
 }

@@ -35,7 +35,8 @@ type Deleted struct {
 // grant; ErrInvalid for an active grant or clone (revoke it first), and
 // a *ClonesError for clones left without withClones; and
 // ErrStoreUnavailable for a grant or clone whose record, or a parent's,
-// fails its integrity check (its revoked flag cannot be believed).
+// fails its integrity check (its revoked flag cannot be believed), or
+// whose secret's record does (deleting it could not be undone).
 // Nothing is written then.
 //
 // Like Add, Rotate and Revoke it runs under the store's write lock and
@@ -96,6 +97,14 @@ func (s *FileStore) Delete(ctx context.Context, grantID string, withClones bool)
 func deletable(e *grantEntry, now time.Time) error {
 	if e.problem != nil {
 		return fmt.Errorf("%w: grant %s: %v; alter does not act on a record it cannot trust", ErrStoreUnavailable, e.grant.ID, e.problem)
+	}
+	if e.secret != nil && e.secret.problem != nil {
+		// Such a grant is unusable but neither revoked nor expired, and its
+		// secret would go with it: a record that fails its check (a
+		// flipped byte, or a key missing from the ring) may open again with
+		// the right key, and a deleted one never does.
+		return fmt.Errorf("%w: grant %s: secret %s: %v; alter does not act on a record it cannot trust",
+			ErrStoreUnavailable, e.grant.ID, e.secret.info.ID, e.secret.problem)
 	}
 	if st := e.statusAt(now); st == StatusActive {
 		what := "grant"

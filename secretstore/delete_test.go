@@ -126,3 +126,22 @@ func TestDelete(t *testing.T) {
 		}
 	})
 }
+
+// TestDeleteKeepsUntrustedSecret: a grant that is not revoked or expired
+// but unusable because its secret record fails its integrity check (a
+// flipped byte, or a key missing from the ring) is not deletable: the
+// secret record cannot be trusted, and deleting it cannot be undone once
+// the right key is back.
+func TestDeleteKeepsUntrustedSecret(t *testing.T) {
+	s := newStore(t)
+	g := mustAdd(t, s, bearer("tok-delete-untrusted"))
+	editFile(t, s.Path(), func(doc map[string]any) { record(t, doc, "secrets", g.SecretID)["version"] = 7 })
+	s.reload()
+	before, _ := os.ReadFile(s.Path())
+	if _, err := s.Delete(ctx, g.ID, false); !errors.Is(err, ErrStoreUnavailable) {
+		t.Fatalf("err = %v, want ErrStoreUnavailable: the grant is neither revoked nor expired and its secret record cannot be trusted", err)
+	}
+	if after, _ := os.ReadFile(s.Path()); string(after) != string(before) {
+		t.Fatal("a refused delete wrote the file (the secret record is gone)")
+	}
+}
