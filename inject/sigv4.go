@@ -24,6 +24,10 @@ var ErrBodyTooLarge = errors.New("request body too large to sign")
 // answers 400.
 var ErrBadRequest = errors.New("request cannot be signed")
 
+// maxUpfrontBody is how much of a declared body is allocated before it is
+// read; beyond it the buffer grows with the data.
+const maxUpfrontBody = 1 << 20
+
 const (
 	unsignedPayload          = "UNSIGNED-PAYLOAD"
 	streamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
@@ -153,11 +157,13 @@ func (s *sigv4Step) payloadHash(req *http.Request, max int64) (string, error) {
 	if req.ContentLength > max {
 		return "", ErrBodyTooLarge
 	}
-	// Size the buffer from Content-Length when it is known, so a large body
-	// is read once into one allocation instead of a doubling series.
+	// Size the buffer from Content-Length when it is known, so a body is
+	// read into one allocation instead of a doubling series.
 	var buf bytes.Buffer
 	if req.ContentLength > 0 {
-		buf.Grow(int(req.ContentLength) + bytes.MinRead)
+		// Up to a point: a Content-Length alone must not reserve
+		// max_signed_body on every connection before a byte arrives.
+		buf.Grow(int(min(req.ContentLength, maxUpfrontBody)) + bytes.MinRead)
 	}
 	h := sha256.New()
 	_, err := buf.ReadFrom(io.TeeReader(io.LimitReader(req.Body, max+1), h))
