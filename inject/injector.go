@@ -35,6 +35,10 @@ type Env struct {
 	// Strip lists further headers Outbound removes before injecting
 	// (Accept-Encoding, when the proxy must scan the answer for an echo).
 	Strip []string
+	// Upgrade, when set (UpgradeWebSocket), is the protocol the request
+	// switches to: Outbound announces it again after removing the
+	// hop-by-hop headers, before the credential goes in.
+	Upgrade string
 }
 
 // Compile validates the spec and returns its compiled form. Errors wrap

@@ -14,7 +14,8 @@ import (
 // credential injected: a copy addressed to dest (in is never modified), with
 // the headers that are not the upstream's removed in the order the design
 // fixes (hop-by-hop ones and those named in Connection, then every X-Alter-*
-// header and Proxy-Authorization, then env.Strip), its trailers dropped
+// header and Proxy-Authorization, then env.Strip; env.Upgrade is then
+// announced again), its trailers dropped
 // (never forwarded with a credential), and then Apply's rules. body, when
 // not nil, is the body the copy sends instead of in.Body (the proxy counts
 // what it forwards). An error is Apply's.
@@ -33,6 +34,9 @@ func (inj *Injector) Outbound(in *http.Request, dest policy.Destination, body io
 	RemoveAlterHeaders(out.Header)
 	for _, k := range env.Strip {
 		out.Header.Del(k)
+	}
+	if env.Upgrade != "" {
+		SetUpgrade(out.Header, env.Upgrade)
 	}
 	if body != nil {
 		out.Body = body
