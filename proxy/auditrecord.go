@@ -47,16 +47,26 @@ func (ex *exchange) finish(resp *http.Response, code string) *http.Response {
 	if body == nil {
 		body = http.NoBody
 	}
-	resp.Body = &auditedBody{ReadCloser: body, done: func(out int64) {
-		ex.record.BytesOut = out
-		if ex.sent != nil {
-			ex.record.BytesIn = ex.sent.n.Load()
-		}
+	record := func(in, out int64) {
+		ex.record.BytesIn, ex.record.BytesOut = in, out
 		ex.record.Latency = ex.p.now().Sub(ex.start)
 		if ex.p.opts.AuditFirst {
 			ex.record.Phase = audit.PhaseResponse
 		}
 		ex.writeAudit(ex.record)
+	}
+	if rwc, ok := body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		// A WebSocket: one record when it closes, with the bytes relayed
+		// each way after the switch (the handshake has no body).
+		resp.Body = &upgradedBody{rwc: rwc, done: record}
+		return resp
+	}
+	resp.Body = &auditedBody{ReadCloser: body, done: func(out int64) {
+		var in int64
+		if ex.sent != nil {
+			in = ex.sent.n.Load()
+		}
+		record(in, out)
 	}}
 	return resp
 }

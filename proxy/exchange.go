@@ -69,6 +69,8 @@ type exchange struct {
 	// secrets are the forms of the injected credential to mask in the
 	// response, should the upstream echo them (see scrub.go).
 	secrets []string
+	// upgrade is the protocol the request switches to (websocket.go), or "".
+	upgrade string
 }
 
 func (ex *exchange) run() *http.Response {
@@ -82,6 +84,9 @@ func (ex *exchange) run() *http.Response {
 		// connection escapes per-request checks); it is refused outright.
 		f := badRequest("Upgrade: h2c is not supported through this proxy")
 		fail = &f
+	}
+	if fail == nil {
+		ex.upgrade, fail = upgradeOf(ex.in)
 	}
 	grantID, hasMarker, markerErr := readMarker(ex.in.Header)
 	inTrailer := trailerMarker(ex.in)
@@ -166,7 +171,7 @@ func (ex *exchange) withGrant(grantID string) *http.Response {
 	}
 
 	ex.secrets = res.EchoForms()
-	env := inject.Env{Now: ex.start, MaxSignedBody: p.opts.MaxSignedBody}
+	env := inject.Env{Now: ex.start, MaxSignedBody: p.opts.MaxSignedBody, Upgrade: ex.upgrade}
 	if p.opts.ScrubEcho == ScrubBody && len(ex.secrets) > 0 {
 		// Compressed bodies cannot be scanned for an echoed secret.
 		env.Strip = []string{"Accept-Encoding"}
@@ -196,8 +201,12 @@ func (ex *exchange) withGrant(grantID string) *http.Response {
 			return ex.auditUnavailable()
 		}
 	}
+	rt := p.grantRT
+	if ex.upgrade != "" {
+		rt = p.grantTr // net/http's Transport hands over a switched connection; h1 refuses 101
+	}
 	sent := time.Now()
-	resp, err := p.grantRT.RoundTrip(out)
+	resp, err := rt.RoundTrip(out)
 	p.opts.Metrics.upstream("grant", time.Since(sent))
 	if bodyErr := ex.sent.failed(); bodyErr != nil {
 		// The client's body broke off (a malformed chunk, a hang-up) while
@@ -217,6 +226,10 @@ func (ex *exchange) withGrant(grantID string) *http.Response {
 			ex.record.Decision, ex.record.Rule = audit.DecisionDeny, policy.RuleDestination
 		}
 		p.log.Info("upstream request failed", zap.String("request_id", ex.id), zap.String("host", ex.target.host), zap.Error(redactURLError(err)))
+		return ex.finish(f.response(ex.in, ex.id), f.code)
+	}
+	if f := ex.checkSwitch(resp); f != nil {
+		p.log.Info("upstream switched protocols unasked", zap.String("request_id", ex.id), zap.String("host", ex.target.host))
 		return ex.finish(f.response(ex.in, ex.id), f.code)
 	}
 	return ex.finish(ex.cleanResponse(resp), "")
@@ -242,12 +255,19 @@ func (ex *exchange) passthrough() *http.Response {
 	}
 	inject.RemoveHopByHop(out.Header)
 	inject.RemoveAlterHeaders(out.Header)
+	if ex.upgrade != "" {
+		inject.SetUpgrade(out.Header, ex.upgrade)
+	}
 	sent := time.Now()
 	resp, err := ex.p.passTr.RoundTrip(out)
 	m.upstream("passthrough", time.Since(sent))
 	if err != nil {
 		ex.p.log.Debug("passthrough request failed", zap.String("host", ex.target.host), zap.Error(redactURLError(err)))
 		f := classify(err)
+		m.request("passthrough", f.status, f.code)
+		return f.response(in, "")
+	}
+	if f := ex.checkSwitch(resp); f != nil {
 		m.request("passthrough", f.status, f.code)
 		return f.response(in, "")
 	}
@@ -260,9 +280,14 @@ func (ex *exchange) passthrough() *http.Response {
 func (ex *exchange) cleanResponse(resp *http.Response) *http.Response {
 	inject.RemoveHopByHop(resp.Header)
 	inject.RemoveAlterHeaders(resp.Header)
+	switched := resp.StatusCode == http.StatusSwitchingProtocols // checkSwitch passed it
+	if switched {
+		inject.SetUpgrade(resp.Header, ex.upgrade)
+	}
 	if len(ex.secrets) > 0 {
 		scrubHeaders(resp.Header, ex.secrets)
-		if ex.p.opts.ScrubEcho == ScrubBody {
+		// A switched connection's bytes are frames, relayed as they are.
+		if ex.p.opts.ScrubEcho == ScrubBody && !switched {
 			if resp.Header.Get("Content-Encoding") != "" {
 				ex.p.log.Debug("compressed response to a grant request: not scanned for an echoed secret", zap.String("request_id", ex.id))
 			}

@@ -54,6 +54,16 @@ func ambiguousFraming(r *http.Request) bool {
 	return ok && s.ambiguous.Swap(false)
 }
 
+// stopScanning stops the request's connection scanner for good: once the
+// connection carries another protocol (a WebSocket), its bytes are no
+// longer HTTP heads. net/http has stopped reading the connection by then
+// (it was hijacked), so nothing else reads through the scanner.
+func stopScanning(r *http.Request) {
+	if s, ok := r.Context().Value(scannerKey{}).(*framingScanner); ok {
+		s.state = scanOff
+	}
+}
+
 // maxScannedHead: past this, net/http (MaxHeaderBytes) has refused the head.
 const maxScannedHead = 2 * MaxHeaderBytes
 

@@ -47,7 +47,7 @@ func NewMetrics(reg prometheus.Registerer, src MetricSources) (*Metrics, error) 
 		}),
 		tunnels: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "alter_open_tunnels",
-			Help: "CONNECT tunnels open now, by kind (terminated, passthrough).",
+			Help: "CONNECT tunnels and WebSockets open now, by kind (terminated, passthrough, websocket).",
 		}, []string{"kind"}),
 	}
 	cs := []prometheus.Collector{m.requests, m.upstreamLatency, m.auditErrors, m.tunnels}

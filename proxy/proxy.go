@@ -91,17 +91,19 @@ type Proxy struct {
 	tunnels     tunnelServers
 	fastPath    bool     // !Options.DisableFastPath
 	rawTunnels  sync.Map // *closeNotifyConn: open passthrough tunnels
+	relays      relaySet // open WebSockets (relay.go)
 }
 
-// CloseRawTunnels closes every open passthrough tunnel. Their bytes are
-// opaque, so they cannot be drained; a config reload that changes who may
-// use the proxy, or whether passthrough is allowed, ends them so no client
-// keeps what the new config would refuse.
+// CloseRawTunnels closes every open passthrough tunnel and WebSocket. Their
+// bytes are opaque, so they cannot be drained; a config reload that changes
+// who may use the proxy, or whether passthrough is allowed, ends them so no
+// client keeps what the new config would refuse.
 func (p *Proxy) CloseRawTunnels() {
 	p.rawTunnels.Range(func(k, _ any) bool {
 		_ = k.(*closeNotifyConn).Close()
 		return true
 	})
+	p.relays.closeAll()
 }
 
 // New builds a proxy. It never uses goproxy's built-in CA or its default
@@ -207,7 +209,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.serveNonProxy(w, r)
 			return
 		}
-		writeResponse(w, p.exchange(r, nil), p.log)
+		p.respond(w, p.exchange(r, nil))
 		return
 	}
 	d, t, f := p.decideConnect(r)

@@ -9,10 +9,14 @@ type Timeouts struct {
 	Handshake time.Duration // from CONNECT to a completed TLS handshake
 	Header    time.Duration // to read one request's headers
 	Idle      time.Duration // between requests on a kept-alive connection
+	// WebSocketIdle ends a WebSocket relay when no byte went either way
+	// for this long (websocket.go).
+	WebSocketIdle time.Duration
 }
 
 // DefaultTimeouts are used for any zero field.
-var DefaultTimeouts = Timeouts{Handshake: 10 * time.Second, Header: 30 * time.Second, Idle: 2 * time.Minute}
+var DefaultTimeouts = Timeouts{Handshake: 10 * time.Second, Header: 30 * time.Second, Idle: 2 * time.Minute,
+	WebSocketIdle: 10 * time.Minute}
 
 func (t Timeouts) withDefaults() Timeouts {
 	if t.Handshake <= 0 {
@@ -23,6 +27,9 @@ func (t Timeouts) withDefaults() Timeouts {
 	}
 	if t.Idle <= 0 {
 		t.Idle = DefaultTimeouts.Idle
+	}
+	if t.WebSocketIdle <= 0 {
+		t.WebSocketIdle = DefaultTimeouts.WebSocketIdle
 	}
 	return t
 }

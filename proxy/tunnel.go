@@ -106,7 +106,7 @@ func (p *Proxy) tunnelHandler(t *tunnel, scheme string) http.Handler {
 			r = withActor(r, t.actor)
 		}
 		bindTunnelURL(r, scheme)
-		writeResponse(w, p.exchange(r, t), p.log)
+		p.respond(w, p.exchange(r, t))
 	})
 }
 
@@ -189,7 +189,8 @@ func (t *tunnelServers) remove(s *tunnelSession) {
 }
 
 // Shutdown stops the tunnels gracefully: idle tunnels close at once,
-// requests in flight may finish until ctx is done.
+// requests in flight and WebSockets may finish until ctx is done, when the
+// WebSockets still open are closed.
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.tunnels.mu.Lock()
 	p.tunnels.stopping = true
@@ -198,12 +199,13 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		sessions = append(sessions, s)
 	}
 	p.tunnels.mu.Unlock()
-	errs := make(chan error, len(sessions))
+	errs := make(chan error, len(sessions)+1)
 	for _, s := range sessions {
 		go func() { errs <- s.Shutdown(ctx) }()
 	}
+	go func() { errs <- p.relays.shutdown(ctx) }()
 	var first error
-	for range sessions {
+	for range len(sessions) + 1 {
 		if err := <-errs; err != nil && first == nil {
 			first = err
 		}
