@@ -71,6 +71,8 @@ type Timeouts struct {
 	Handshake time.Duration // CONNECT to completed TLS handshake
 	Header    time.Duration // reading one request's headers
 	Idle      time.Duration // between requests on a kept-alive connection
+	// WebSocketIdle closes a WebSocket when no byte went either way.
+	WebSocketIdle time.Duration
 }
 
 // Store says where grants and secrets live: in the encrypted file
@@ -175,7 +177,7 @@ func Default(home string) Config {
 		Passthrough:     PassthroughAllow,
 		ShutdownTimeout: 30 * time.Second,
 		ScrubEcho:       "headers",
-		Timeouts:        Timeouts{Handshake: 10 * time.Second, Header: 30 * time.Second, Idle: 2 * time.Minute},
+		Timeouts:        Timeouts{Handshake: 10 * time.Second, Header: 30 * time.Second, Idle: 2 * time.Minute, WebSocketIdle: 10 * time.Minute},
 		MaxSignedBody:   10 << 20,
 		Upstream: Upstream{
 			Resolve:               map[string]string{},

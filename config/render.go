@@ -58,7 +58,7 @@ func Render(c Config) []byte {
 	p("shutdown_timeout: %s\n", c.ShutdownTimeout)
 	p("scrub_echo: %s\n", c.ScrubEcho)
 	p("lock_memory: %t\n", c.LockMemory)
-	p("timeouts: {handshake: %s, header: %s, idle: %s}\n", c.Timeouts.Handshake, c.Timeouts.Header, c.Timeouts.Idle)
+	p("timeouts: {handshake: %s, header: %s, idle: %s, websocket_idle: %s}\n", c.Timeouts.Handshake, c.Timeouts.Header, c.Timeouts.Idle, c.Timeouts.WebSocketIdle)
 	p("upstream:\n  ca_file: %q\n", c.Upstream.CAFile)
 	if len(c.Upstream.Resolve) == 0 {
 		p("  resolve: {}\n")

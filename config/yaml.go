@@ -36,6 +36,7 @@ type document struct {
 		Handshake duration `yaml:"handshake"`
 		Header    duration `yaml:"header"`
 		Idle      duration `yaml:"idle"`
+		WebSocket duration `yaml:"websocket_idle"`
 	} `yaml:"timeouts"`
 	Upstream  wireUpstream `yaml:"upstream"`
 	Audit     wireAudit    `yaml:"audit"`
@@ -206,6 +207,7 @@ func defaultDocument(d Config) document {
 	w.Timeouts.Handshake = duration(d.Timeouts.Handshake)
 	w.Timeouts.Header = duration(d.Timeouts.Header)
 	w.Timeouts.Idle = duration(d.Timeouts.Idle)
+	w.Timeouts.WebSocket = duration(d.Timeouts.WebSocketIdle)
 	return w
 }
 
@@ -278,11 +280,15 @@ func (w document) compile(home, base string) (Config, error) {
 	if w.ScrubEcho != "headers" && w.ScrubEcho != "body" {
 		bad("scrub_echo", "must be headers or body, not %q", w.ScrubEcho)
 	}
-	c.Timeouts = Timeouts{Handshake: time.Duration(w.Timeouts.Handshake), Header: time.Duration(w.Timeouts.Header), Idle: time.Duration(w.Timeouts.Idle)}
+	c.Timeouts = Timeouts{Handshake: time.Duration(w.Timeouts.Handshake), Header: time.Duration(w.Timeouts.Header), Idle: time.Duration(w.Timeouts.Idle),
+		WebSocketIdle: time.Duration(w.Timeouts.WebSocket)}
 	for name, d := range map[string]time.Duration{"handshake": c.Timeouts.Handshake, "header": c.Timeouts.Header, "idle": c.Timeouts.Idle} {
 		if d <= 0 || d > time.Hour {
 			bad("timeouts."+name, "must be a duration between 1ns and 1h")
 		}
+	}
+	if d := c.Timeouts.WebSocketIdle; d < time.Second || d > 24*time.Hour {
+		bad("timeouts.websocket_idle", "must be a duration between 1s and 24h")
 	}
 	c.ShutdownTimeout = time.Duration(w.Shutdown)
 	if c.ShutdownTimeout <= 0 || c.ShutdownTimeout > 10*time.Minute {

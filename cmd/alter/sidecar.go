@@ -300,7 +300,7 @@ func (s *sidecar) build(cfg config.Config) (*proxy.Proxy, error) {
 		MaxSignedBody: cfg.MaxSignedBody,
 		AuditFirst:    cfg.Audit.Durable,
 		ScrubEcho:     cfg.ScrubEcho,
-		Timeouts:      proxy.Timeouts{Handshake: cfg.Timeouts.Handshake, Header: cfg.Timeouts.Header, Idle: cfg.Timeouts.Idle},
+		Timeouts:      proxy.Timeouts{Handshake: cfg.Timeouts.Handshake, Header: cfg.Timeouts.Header, Idle: cfg.Timeouts.Idle, WebSocketIdle: cfg.Timeouts.WebSocketIdle},
 		Identity:      identity(cfg.Identity),
 		Clients:       clients,
 		Upstream: proxy.UpstreamOptions{
