@@ -1,7 +1,9 @@
 package attack
 
 import (
+	"crypto/sha1"
 	"crypto/tls"
+	"encoding/base64"
 	"io"
 	"log"
 	"net"
@@ -92,6 +94,10 @@ func (u *upstream) handler() http.Handler {
 		u.last = s
 		u.mu.Unlock()
 		u.hits.Add(1)
+		if r.URL.Path == "/ws" && strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			switchAndEcho(w, r)
+			return
+		}
 		// Response headers that imitate the proxy's own.
 		w.Header().Set("X-Alter-Grant", "upstream-imitation")
 		w.Header().Set("x-alter-error", "upstream-imitation")
@@ -150,4 +156,21 @@ func (c *upstreamCA) forSNI() func(*tls.ClientHelloInfo) (*tls.Certificate, erro
 // fixed always presents a certificate for name.
 func (c *upstreamCA) fixed(name string) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c.leaves.Get(name) }
+}
+
+// switchAndEcho accepts a WebSocket handshake by hand (RFC 6455 section
+// 4.2.2), with a header that echoes the credential, and then sends back
+// every byte it receives, frames or not, until the client closes.
+func switchAndEcho(w http.ResponseWriter, r *http.Request) {
+	sum := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	c, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+		"Sec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(sum[:]) + "\r\n" +
+		"X-Echo-Authorization: " + r.Header.Get("Authorization") + "\r\nX-Alter-Grant: upstream-imitation\r\n\r\n")
+	_ = brw.Flush()
+	_, _ = io.Copy(c, brw)
 }
