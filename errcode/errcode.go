@@ -28,15 +28,16 @@ var All = []string{BadRequest, GrantUnavailable, PolicyDenied, PassthroughDenied
 
 // Reasons for upstream_error and upstream_timeout, in the body's "reason".
 const (
-	ReasonDNS         = "dns"                // the name does not resolve
-	ReasonRefused     = "connection_refused" // nothing listens on the port
-	ReasonUnreachable = "unreachable"        // no route to the host or network
-	ReasonCertificate = "tls_certificate"    // the upstream's certificate is not trusted
-	ReasonTLS         = "tls_handshake"      // the handshake failed otherwise
-	ReasonClosed      = "connection_closed"  // the upstream hung up before answering
-	ReasonProtocol    = "protocol"           // the answer was not valid HTTP
-	ReasonConnect     = "connect_timeout"    // no connection within upstream.dial_timeout
-	ReasonResponse    = "response_timeout"   // connected, but no answer in time
+	ReasonDNS           = "dns"                // the name does not resolve
+	ReasonRefused       = "connection_refused" // nothing listens on the port
+	ReasonUnreachable   = "unreachable"        // no route to the host or network
+	ReasonCertificate   = "tls_certificate"    // the upstream's certificate is not trusted
+	ReasonTLS           = "tls_handshake"      // the handshake failed otherwise
+	ReasonClosed        = "connection_closed"  // the upstream hung up before answering
+	ReasonProtocol      = "protocol"           // the answer was not valid HTTP
+	ReasonConnect       = "connect_timeout"    // no connection within upstream.dial_timeout
+	ReasonResponse      = "response_timeout"   // connected, but no answer in time
+	ReasonUpstreamProxy = "upstream_proxy"     // upstream.proxy could not be reached or refused the CONNECT
 )
 
 // Header names of the sidecar's protocol.

@@ -35,6 +35,9 @@ type UpstreamOptions struct {
 	// through the HTTP/1.1 client in proxy/internal/h1, which costs less CPU per
 	// request (no per-connection goroutines).
 	HTTP2 bool
+	// Proxy, when set, is the HTTP proxy every upstream connection is
+	// tunnelled through (egress.go).
+	Proxy *UpstreamProxy
 }
 
 // LoadRootCAs returns the system roots plus the PEM certificates in caFile.
@@ -67,16 +70,23 @@ func (e *ssrfError) Error() string { return "refused to dial a " + e.class + " a
 // in the socket's Control hook, i.e. after DNS resolution and immediately
 // before connect(2), so the checked address is the dialled one and a DNS
 // answer that changes between check and use cannot slip through.
+//
+// With an upstream proxy (via), every connection is a CONNECT tunnel on it,
+// and the same rules are applied to the addresses the dialer resolves
+// before it names one in the CONNECT (egress.go). plain then dials the
+// upstream proxy itself, which is kept off the proxy's own listeners only.
 type dialer struct {
 	resolve map[string]string
+	rules   policy.DialRules
 	plain   net.Dialer
 	guarded net.Dialer
 	guard   bool
+	via     *egress // nil: connect directly
 }
 
 func newDialer(o UpstreamOptions, guard bool) *dialer {
-	d := &dialer{resolve: o.Resolve, guard: guard}
-	rules := policy.DialRules{Self: o.Self, AllowPrivate: o.AllowPrivate, IsLocal: isLocalAddr}
+	d := &dialer{resolve: o.Resolve, guard: guard, via: newEgress(o.Proxy),
+		rules: policy.DialRules{Self: o.Self, AllowPrivate: o.AllowPrivate, IsLocal: isLocalAddr}}
 	check := func(address string, withGrant bool) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil {
@@ -85,7 +95,7 @@ func newDialer(o UpstreamOptions, guard bool) *dialer {
 			}
 			return &ssrfError{class: "unparseable"}
 		}
-		if v := rules.CheckDial(ap, withGrant); !v.Allowed {
+		if v := d.rules.CheckDial(ap, withGrant); !v.Allowed {
 			return &ssrfError{class: v.Class}
 		}
 		return nil
@@ -118,6 +128,9 @@ func isLocalAddr(ip netip.Addr) bool {
 
 // DialContext dials addr, honouring upstream.resolve first.
 func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if d.via != nil {
+		return d.dialVia(ctx, addr)
+	}
 	if len(d.resolve) > 0 {
 		if to, ok := d.resolve[resolveKey(addr)]; ok {
 			return d.plain.DialContext(ctx, network, to)

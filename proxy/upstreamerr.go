@@ -34,6 +34,8 @@ const (
 	ReasonProtocol    = errcode.ReasonProtocol
 	ReasonConnect     = errcode.ReasonConnect
 	ReasonResponse    = errcode.ReasonResponse
+	// ReasonUpstreamProxy: upstream.proxy failed, not the upstream.
+	ReasonUpstreamProxy = errcode.ReasonUpstreamProxy
 )
 
 var (
@@ -61,6 +63,10 @@ func classify(err error) failure {
 	var s *ssrfError
 	if errors.As(err, &s) {
 		return policyDenied(policy.RuleDestination, "the destination resolves to an address grants may not reach")
+	}
+	var up *upstreamProxyError
+	if errors.As(err, &up) {
+		return up.failure()
 	}
 	if errors.Is(err, inject.ErrBadChunk) {
 		// The client's own body broke off mid-stream; the upstream got
