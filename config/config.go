@@ -136,6 +136,9 @@ type Upstream struct {
 	// HTTP/2 to upstreams that offer it; false (the default) uses the
 	// proxy's own leaner HTTP/1.1 client.
 	HTTP2 bool
+	// Proxy is upstream.proxy; the zero value means upstreams are reached
+	// directly.
+	Proxy UpstreamProxy
 }
 
 // Audit configures the audit sink.

@@ -76,6 +76,9 @@ func Render(c Config) []byte {
 	p("  allow_private: [%s]\n", quoteList(prefixStrings(c.Upstream.AllowPrivate)))
 	p("  dial_timeout: %s\n  response_header_timeout: %s\n", c.Upstream.DialTimeout, c.Upstream.ResponseHeaderTimeout)
 	p("  http2: %t\n", c.Upstream.HTTP2)
+	if c.Upstream.Proxy.Addr != "" {
+		p("  proxy: %q\n", c.Upstream.Proxy.url().String()) // the password too: this is the config file
+	}
 	p("audit:\n  path: %q\n  durable: %t\n", c.Audit.Path, c.Audit.Durable)
 	if c.Audit.SyncInterval == 0 {
 		p("  sync: record\n")

@@ -85,6 +85,7 @@ type wireUpstream struct {
 	DialTimeout           duration          `yaml:"dial_timeout"`
 	ResponseHeaderTimeout duration          `yaml:"response_header_timeout"`
 	HTTP2                 bool              `yaml:"http2"`
+	Proxy                 string            `yaml:"proxy"`
 }
 
 type wireAudit struct {
@@ -332,6 +333,11 @@ func (w document) compile(home, base string) (Config, error) {
 			}
 		}
 		c.Upstream.AllowPrivate = append(c.Upstream.AllowPrivate, p.Masked())
+	}
+	if p, err := parseUpstreamProxy(w.Upstream.Proxy); err != nil {
+		bad("upstream.proxy", "%v", err)
+	} else {
+		c.Upstream.Proxy = p
 	}
 	if c.Upstream.DialTimeout <= 0 {
 		bad("upstream.dial_timeout", "must be a positive duration")

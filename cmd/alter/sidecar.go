@@ -311,8 +311,17 @@ func (s *sidecar) build(cfg config.Config) (*proxy.Proxy, error) {
 			DialTimeout:           cfg.Upstream.DialTimeout,
 			ResponseHeaderTimeout: cfg.Upstream.ResponseHeaderTimeout,
 			HTTP2:                 cfg.Upstream.HTTP2,
+			Proxy:                 upstreamProxy(cfg.Upstream.Proxy),
 		},
 	})
+}
+
+// upstreamProxy is upstream.proxy for the proxy package, nil for none.
+func upstreamProxy(u config.UpstreamProxy) *proxy.UpstreamProxy {
+	if u.Addr == "" {
+		return nil
+	}
+	return &proxy.UpstreamProxy{Addr: u.Addr, Username: u.Username, Password: u.Password()}
 }
 
 func (s *sidecar) close() {

@@ -34,16 +34,17 @@ var (
 
 // envOpts are the few config knobs a group changes.
 type envOpts struct {
-	listenHost    string // default 127.0.0.1
-	mitmHosts     string // default auto
-	leafCache     int    // mitm.leaf_cache_size; 0: default
-	allowPrivate  string // YAML list; default []
-	maxSignedBody string // default: unset
-	cache         string // store.cache; default: unset
-	passthrough   string // default allow
-	scrubEcho     string // scrub_echo; default: unset (headers)
-	timeouts      string // timeouts flow mapping; default: unset
-	pollInterval  string // store.poll_interval; default 100ms
+	listenHost    string              // default 127.0.0.1
+	mitmHosts     string              // default auto
+	leafCache     int                 // mitm.leaf_cache_size; 0: default
+	allowPrivate  string              // YAML list; default []
+	maxSignedBody string              // default: unset
+	cache         string              // store.cache; default: unset
+	passthrough   string              // default allow
+	scrubEcho     string              // scrub_echo; default: unset (headers)
+	timeouts      string              // timeouts flow mapping; default: unset
+	pollInterval  string              // store.poll_interval; default 100ms
+	upstreamProxy func(e *env) string // upstream.proxy, once the upstreams run; default none
 	setup         func(e *env)
 }
 
@@ -139,6 +140,9 @@ func (e *env) writeConfig(o envOpts) {
 	}
 	fmt.Fprintf(&b, "upstream:\n  ca_file: %q\n  dial_timeout: 3s\n  response_header_timeout: 5s\n  allow_private: %s\n  resolve:\n%s\n",
 		e.upCA.pemPath, orDefault(o.allowPrivate, "[]"), strings.Join(pins, "\n"))
+	if o.upstreamProxy != nil {
+		fmt.Fprintf(&b, "  proxy: %q\n", o.upstreamProxy(e))
+	}
 	e.auditPath = filepath.Join(e.dir, "audit.log")
 	// Debug logging: the most a log could ever say is what must not leak.
 	fmt.Fprintf(&b, "audit: {path: %q}\nlog: {level: debug}\n", e.auditPath)

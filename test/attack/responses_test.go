@@ -1,9 +1,14 @@
 package attack
 
 import (
+	"encoding/base64"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/alter-sidecar/alter/internal/testnet"
 )
 
 // Class 6: redirects go back to the client, never followed; upstream
@@ -123,4 +128,69 @@ func TestAttackUpstreamTrust(t *testing.T) {
 			t.Errorf("%d bytes went to the environment's proxy", n)
 		}
 	})
+}
+
+// Class 7 with upstream.proxy: every upstream connection is a CONNECT on
+// the corporate proxy naming an address the proxy checked, the TLS inside
+// is verified end to end (the credential never crosses the corporate proxy
+// in clear), the proxy's password goes only in Proxy-Authorization, and a
+// name resolving to an internal address is refused before the corporate
+// proxy hears of it.
+func TestAttackUpstreamProxy(t *testing.T) {
+	t.Parallel()
+	var corp *testnet.ConnectProxy
+	var corpPass string
+	e := startEnv(t, envOpts{
+		setup: func(e *env) {
+			_, port, _ := net.SplitHostPort(e.good.addr)
+			e.addGrant("api", "--type", "bearer", "--allow-host", "api.attack.test")
+			e.addGrant("localhost", "--type", "bearer", "--allow-host", "localhost:"+port)
+		},
+		upstreamProxy: func(e *env) string {
+			corpPass = e.secret("corp")
+			corp = testnet.NewConnectProxy(t, "Basic "+base64.StdEncoding.EncodeToString([]byte("svc:"+corpPass)), 0)
+			return (&url.URL{Scheme: "http", User: url.UserPassword("svc", corpPass), Host: corp.Addr()}).String()
+		},
+	})
+	api := e.grants["api"]
+	for name, send := range map[string]func() *resp{
+		"plain, with a grant": func() *resp { return e.send(absGet("https://api.attack.test/", "api.attack.test", api)) },
+		"tunnel, with a grant": func() *resp {
+			return e.sendTLS("api.attack.test:443", "api.attack.test", req("GET / HTTP/1.1", "Host: api.attack.test", "X-Alter-Grant: "+api))
+		},
+		"tunnel, no grant": func() *resp {
+			return e.sendTLS("api.attack.test:443", "api.attack.test", req("GET / HTTP/1.1", "Host: api.attack.test"))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			before := len(corp.Seen().Connects)
+			e.allowed(t, e.good, send)
+			seen := corp.Seen()
+			if len(seen.Others) != 0 {
+				t.Fatalf("the corporate proxy got requests that are not CONNECT: %q", seen.Others)
+			}
+			for i, target := range seen.Connects[before:] {
+				if target != e.good.addr || seen.Auths[before+i] != "Basic "+base64.StdEncoding.EncodeToString([]byte("svc:"+corpPass)) {
+					t.Errorf("CONNECT %s with %q", target, seen.Auths[before+i])
+				}
+			}
+		})
+	}
+	t.Run("a name resolving to loopback is refused before the corporate proxy", func(t *testing.T) {
+		accepts := corp.Accepts()
+		_, port, _ := net.SplitHostPort(e.good.addr)
+		r := e.send(absGet("https://localhost:"+port+"/", "localhost", e.grants["localhost"]))
+		if r.status != 403 || r.code() != "policy_denied" || !strings.Contains(r.body, `"rule":"destination"`) {
+			t.Fatalf("want 403 policy_denied destination, got %s", r)
+		}
+		if corp.Accepts() != accepts {
+			t.Fatal("the corporate proxy was asked")
+		}
+	})
+	if seen := corp.Seen(); strings.Contains(seen.Relayed, e.sentinel) || len(seen.Connects) == 0 {
+		t.Errorf("CONNECTs %q; the credential crossed the corporate proxy in clear: %t", seen.Connects, strings.Contains(seen.Relayed, e.sentinel))
+	}
+	if n := e.trap.bytes.Load(); n != 0 {
+		t.Errorf("%d bytes went to the environment's proxy", n)
+	}
 }
