@@ -19,6 +19,8 @@ func UpgradeType(h http.Header) string {
 	websocket := false
 	for k, vs := range h {
 		switch {
+		case len(k) != len("Connection") && len(k) != len("Upgrade"):
+			// Most headers: this runs on every request.
 		case strings.EqualFold(k, "Connection"):
 			for _, v := range vs {
 				for _, tok := range strings.Split(v, ",") {
