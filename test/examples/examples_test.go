@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/alter-sidecar/alter/certs"
 	"github.com/alter-sidecar/alter/internal/testbin"
 	"github.com/alter-sidecar/alter/sdk/vault"
@@ -73,6 +75,10 @@ func start(t *testing.T) *env {
 		e.mu.Lock()
 		e.auth[r.URL.Path] = r.Header.Get("Authorization")
 		e.mu.Unlock()
+		if r.URL.Path == "/ws" {
+			wsEcho(w, r)
+			return
+		}
 		io.WriteString(w, upstreamBody(r.URL.Path))
 	}))
 	up.TLS = &tls.Config{Certificates: []tls.Certificate{*leaf}}
@@ -206,6 +212,29 @@ func TestExamples(t *testing.T) {
 		e.check(t, "python", "python3", "examples/python/example.py")
 	})
 
+	t.Run("python websockets", func(t *testing.T) {
+		// Debian's python3-websockets (.ci/run installs it), under /usr/bin
+		// as test/awsclients runs Debian's boto3.
+		if out, err := exec.Command("/usr/bin/python3", "-c", "import websockets").CombinedOutput(); err != nil {
+			if ci {
+				t.Fatalf("python3-websockets is required in CI: %v: %s", err, out)
+			}
+			t.Skipf("SKIP python websockets: /usr/bin/python3 cannot import websockets (%v); install Debian's python3-websockets", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "/usr/bin/python3", "test/examples/testdata/websocket_client.py")
+		cmd.Dir = e.repo
+		cmd.Env = e.exampleEnv("")
+		out, err := cmd.CombinedOutput()
+		if err != nil || string(out) != "hello from python\n" {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if got := e.received("/ws"); got != "Bearer "+token {
+			t.Errorf("the WebSocket handshake reached the API with Authorization %q, want the injected token", got)
+		}
+	})
+
 	t.Run("node", func(t *testing.T) {
 		_, nodeErr := exec.LookPath("node")
 		npm, npmErr := exec.LookPath("npm")
@@ -282,5 +311,20 @@ func TestSDKAgainstBinary(t *testing.T) {
 	_, err = c.Request(ctx, "GET", "https://elsewhere.example.test/", nil, e.grant)
 	if !errors.As(err, &denied) || denied.Rule != "destination" {
 		t.Fatalf("other host: %v", err)
+	}
+}
+
+// wsEcho accepts a WebSocket and echoes messages until the client closes.
+func wsEcho(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	for {
+		typ, msg, err := c.Read(r.Context())
+		if err != nil || c.Write(r.Context(), typ, msg) != nil {
+			return
+		}
 	}
 }
