@@ -205,17 +205,8 @@ func TestUpstreamProxyWebSocket(t *testing.T) {
 	e := newWSEnv(t, viaProxy(cp.Addr(), "", ""))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, resp, err := e.dial(ctx, "wss://api.example.test/ws", grantA)
-	if err != nil {
-		t.Fatalf("dial: %v (%v)", err, resp)
-	}
-	defer conn.CloseNow()
-	if err := conn.Write(ctx, websocket.MessageText, []byte("hi")); err != nil {
-		t.Fatal(err)
-	}
-	if _, msg, err := conn.Read(ctx); err != nil || string(msg) != "hi" {
-		t.Fatalf("echo %q %v", msg, err)
-	}
+	conn, _ := e.open(t, ctx, "wss://api.example.test/ws", grantA)
+	echo(t, ctx, conn, "hi")
 	_ = conn.Close(websocket.StatusNormalClosure, "")
 	seen := cp.Seen()
 	if len(seen.Connects) != 1 || len(seen.Others) != 0 || strings.Contains(seen.Relayed, sentinel) {

@@ -88,6 +88,28 @@ func (e *wsEnv) dial(ctx context.Context, rawURL, grant string) (*websocket.Conn
 	})
 }
 
+// open dials a WebSocket that must open, closed when the test ends.
+func (e *wsEnv) open(t *testing.T, ctx context.Context, rawURL, grant string) (*websocket.Conn, *http.Response) {
+	t.Helper()
+	conn, resp, err := e.dial(ctx, rawURL, grant)
+	if err != nil {
+		t.Fatalf("dial: %v (%v)", err, resp)
+	}
+	t.Cleanup(func() { conn.CloseNow() })
+	return conn, resp
+}
+
+// echo sends msg and expects it back.
+func echo(t *testing.T, ctx context.Context, conn *websocket.Conn, msg string) {
+	t.Helper()
+	if err := conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := conn.Read(ctx); err != nil || string(got) != msg {
+		t.Fatalf("echo %q, %v; want %q", got, err, msg)
+	}
+}
+
 // handshake returns the headers the upstream saw in the last handshake.
 func (e *wsEnv) handshake(t *testing.T) http.Header {
 	t.Helper()
@@ -130,11 +152,7 @@ func TestWebSocketRelay(t *testing.T) {
 			before := len(e.audit.Records())
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			conn, resp, err := e.dial(ctx, c.url, c.grant)
-			if err != nil {
-				t.Fatalf("dial: %v (%v)", err, resp)
-			}
-			defer conn.CloseNow()
+			conn, resp := e.open(t, ctx, c.url, c.grant)
 			e.checkResponseHeaders(t, resp)
 			hs := e.handshake(t)
 			if got := hs.Get("Authorization"); (got == "Bearer "+sentinel) != c.wantCred || (!c.wantCred && got != "") {
@@ -149,13 +167,7 @@ func TestWebSocketRelay(t *testing.T) {
 				t.Errorf("Sec-WebSocket-* not forwarded: %v", hs)
 			}
 			for _, msg := range []string{"hello", strings.Repeat("x", 100)} {
-				if err := conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
-					t.Fatal(err)
-				}
-				_, got, err := conn.Read(ctx)
-				if err != nil || string(got) != msg {
-					t.Fatalf("echo %q, %v; want %q", got, err, msg)
-				}
+				echo(t, ctx, conn, msg)
 			}
 			if err := conn.Close(websocket.StatusNormalClosure, ""); err != nil {
 				t.Fatalf("close: %v", err)
@@ -304,20 +316,11 @@ func TestWebSocketIdleTimeout(t *testing.T) {
 	e := newWSEnv(t, func(o *Options) { o.Timeouts.WebSocketIdle = idle })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, resp, err := e.dial(ctx, "wss://api.example.test/ws", grantA)
-	if err != nil {
-		t.Fatalf("dial: %v (%v)", err, resp)
-	}
-	defer conn.CloseNow()
-	if err := conn.Write(ctx, websocket.MessageText, []byte("hello")); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := conn.Read(ctx); err != nil {
-		t.Fatal(err)
-	}
+	conn, _ := e.open(t, ctx, "wss://api.example.test/ws", grantA)
+	echo(t, ctx, conn, "hello")
 	quiet := time.Now()
 	// Nothing more is sent: the proxy ends the relay once it was idle.
-	_, _, err = conn.Read(ctx)
+	_, _, err := conn.Read(ctx)
 	if err == nil || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 		t.Fatalf("the idle relay was not closed: %v", err)
 	}
@@ -335,11 +338,7 @@ func TestShutdownEndsWebSockets(t *testing.T) {
 	e := newWSEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, resp, err := e.dial(ctx, "wss://api.example.test/ws", grantA)
-	if err != nil {
-		t.Fatalf("dial: %v (%v)", err, resp)
-	}
-	defer conn.CloseNow()
+	conn, _ := e.open(t, ctx, "wss://api.example.test/ws", grantA)
 	// Its deadline already passed: open WebSockets are ended at once.
 	done, stop := context.WithCancel(context.Background())
 	stop()
