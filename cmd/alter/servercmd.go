@@ -177,11 +177,13 @@ func runServer(ctx context.Context, cfg serverconfig.Config, tlsConf *tls.Config
 	mux := http.NewServeMux()
 	mux.Handle("/", handler)
 	mux.Handle(portal.Prefix+"/", portal.New(portal.Config{
-		Backend:     &portal.StorageBackend{Store: db, CheckUser: portal.DBUsers{Store: db}.Check},
-		Sessions:    portal.NewDBSessions(db, portal.DBSessionsConfig{IdleTimeout: portalIdle, MaxAge: portalMaxAge}),
-		Log:         log.Named("portal"),
-		IdleTimeout: portalIdle,
-		MaxAge:      portalMaxAge,
+		Backend:        &portal.StorageBackend{Store: db, CheckUser: portal.DBUsers{Store: db}.Check},
+		Sessions:       portal.NewDBSessions(db, portal.DBSessionsConfig{IdleTimeout: portalIdle, MaxAge: portalMaxAge}),
+		Log:            log.Named("portal"),
+		SecureCookies:  cfg.PortalSecureCookies,
+		TrustedProxies: cfg.TrustedProxies,
+		IdleTimeout:    portalIdle,
+		MaxAge:         portalMaxAge,
 	}))
 	srv := &http.Server{
 		Handler:           mux,
