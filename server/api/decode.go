@@ -120,13 +120,13 @@ func describe(err error) string {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "the request body is truncated JSON"
 	}
-	// "json: unknown field \"x\"" and time parse errors name the field
-	// or the expected layout, not the value's secret part.
-	msg := err.Error()
-	if len(msg) > 200 {
-		msg = msg[:200]
+	// "json: unknown field \"x\"" names a key, which is no secret. Any
+	// other error (a time or duration that does not parse, a type's own
+	// UnmarshalJSON) may quote the value, so it is not repeated.
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok && len(f) <= 130 {
+		return "invalid request body: unknown field " + f
 	}
-	return "invalid request body: " + msg
+	return "invalid request body: a value does not parse (times are RFC 3339 such as 2026-01-02T15:04:05Z, durations Go durations such as \"15m\")"
 }
 
 // jsonKind names the JSON form of a Go type, for messages.
