@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/alter-sidecar/alter/policy"
@@ -140,4 +142,42 @@ func checkApp(app string) error {
 		}
 	}
 	return nil
+}
+
+// GrantApps returns the app of each of the grants named in ids that
+// exist: a missing id is not in the map. A grant row that fails its
+// integrity check maps to "" (no app), so it is nobody's.
+func (d *DB) GrantApps(ctx context.Context, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	if len(ids) > maxAuditBatch {
+		return nil, invalid("%d grant ids, at most %d", len(ids), maxAuditBatch)
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	query := `SELECT id, secret_id, parent, policy, revoked, expires_at, app, mac FROM grants WHERE id IN (?` +
+		strings.Repeat(", ?", len(ids)-1) + `)`
+	rows, err := d.db.QueryContext(ctx, d.q(query), args...)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c grantCols
+		var parent sql.NullString
+		var mac string
+		if err := rows.Scan(&c.id, &c.secretID, &parent, &c.policy, &c.revoked, &c.expires, &c.app, &mac); err != nil {
+			return nil, unavailable(err)
+		}
+		c.parent = parent.String
+		if verify(mac, d.grantSum(c)) != nil {
+			c.app = ""
+		}
+		out[c.id] = c.app
+	}
+	return out, unavailable(rows.Err())
 }

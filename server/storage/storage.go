@@ -47,6 +47,9 @@ type Storage interface {
 	// Policies returns the effective policies of all the app's grants,
 	// revoked and expired ones included.
 	Policies(ctx context.Context, app string) ([]GrantPolicy, error)
+	// GrantApps returns the app of each existing grant of ids (at most
+	// 1000); a grant that fails its integrity check maps to "".
+	GrantApps(ctx context.Context, ids []string) (map[string]string, error)
 	// ChangesFor is Changes limited to the grants of app.
 	ChangesFor(ctx context.Context, app string, after int64, limit int) ([]Change, error)
 	// WaitChange returns as soon as LastChange is greater than after (on
