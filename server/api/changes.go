@@ -71,7 +71,8 @@ func (h *handler) untilStopped(ctx context.Context) (context.Context, context.Ca
 // a poll reads the newest number once when it arrives, then lists the
 // app's changes once per wake-up.
 func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
-	app := tokenFrom(r.Context()).App
+	tok := tokenFrom(r.Context())
+	app := tok.App
 	q := r.URL.Query()
 	after, given, e := parseAfter(q.Get("after"), "after")
 	if e != nil {
@@ -95,6 +96,21 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusOK, wire.Changes{Changes: []storage.Change{}, Seq: seq})
+		return
+	}
+	if wait == 0 {
+		// A poll, not a wait: it holds no slot (see waitlimit.go).
+		current, err := h.store.LastChange(r.Context())
+		var cs []storage.Change
+		var cursor int64
+		if err == nil {
+			cs, cursor, err = h.listChanges(r.Context(), app, after, current)
+		}
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, wire.Changes{Changes: cs, Seq: cursor})
 		return
 	}
 	release, ok := h.startWait(w, r)
@@ -137,6 +153,11 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
 			}
 			break
 		}
+		// Woken: the wake may be this token's revocation.
+		if err := h.store.TokenLive(ctx, tok.ID); err != nil {
+			fail(w, r, err)
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, wire.Changes{Changes: []storage.Change{}, Seq: after})
 }
@@ -146,7 +167,8 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
 // starts at the current number; it sends a keepalive comment when idle so
 // proxies and the client can tell a quiet stream from a dead one.
 func (h *handler) events(w http.ResponseWriter, r *http.Request) {
-	app := tokenFrom(r.Context()).App
+	tok := tokenFrom(r.Context())
+	app := tok.App
 	after, given, e := parseAfter(r.Header.Get("Last-Event-ID"), "Last-Event-ID")
 	if e == nil && !given {
 		after, given, e = parseAfter(r.URL.Query().Get("after"), "after")
@@ -209,6 +231,12 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 			continue // current still bounds the rest
 		}
 		if current, ok = h.waitOrKeepAlive(ctx, r, after, send); !ok {
+			return
+		}
+		// Woken: the wake may be this token's revocation. The 200 is
+		// sent, so the stream just ends; the reconnect gets 401.
+		if err := h.store.TokenLive(ctx, tok.ID); err != nil {
+			h.logStreamError(r, err)
 			return
 		}
 	}

@@ -21,10 +21,11 @@ type Options struct {
 	KeepAlive time.Duration
 	// MaxWait bounds a long poll's wait (default and at most 60 s).
 	MaxWait time.Duration
-	// MaxWaitsPerToken and MaxWaits cap the open long polls and event
-	// streams of one token and of the whole server (defaults
-	// DefaultMaxWaitsPerToken, DefaultMaxWaits; see waitlimit.go).
-	MaxWaitsPerToken, MaxWaits int
+	// MaxWaitsPerToken, MaxWaitsPerApp and MaxWaits cap the open long
+	// polls and event streams of one token, of one app's tokens together
+	// and of the whole server (defaults DefaultMaxWaitsPerToken,
+	// DefaultMaxWaitsPerApp, DefaultMaxWaits; see waitlimit.go).
+	MaxWaitsPerToken, MaxWaitsPerApp, MaxWaits int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -72,14 +73,17 @@ func New(o Options) *Handler {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	perToken, total := o.MaxWaitsPerToken, o.MaxWaits
+	perToken, perApp, total := o.MaxWaitsPerToken, o.MaxWaitsPerApp, o.MaxWaits
 	if perToken <= 0 {
 		perToken = DefaultMaxWaitsPerToken
+	}
+	if perApp <= 0 {
+		perApp = DefaultMaxWaitsPerApp
 	}
 	if total <= 0 {
 		total = DefaultMaxWaits
 	}
-	h.waits = newWaitLimiter(perToken, total)
+	h.waits = newWaitLimiter(perToken, perApp, total)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stopped = ctx
 	return &Handler{Handler: accessLog(h.log, h.routes()), stop: cancel, waits: h.waits}

@@ -63,7 +63,11 @@ type Storage interface {
 	AuthenticateToken(ctx context.Context, token string) (Token, error)
 	// ListTokens lists tokens without their secrets, oldest first.
 	ListTokens(ctx context.Context) ([]Token, error)
-	// RevokeToken revokes a token; unknown ids wrap ErrTokenNotFound.
+	// TokenLive reports whether the token with this id is still live:
+	// nil, or an error wrapping ErrUnauthenticated.
+	TokenLive(ctx context.Context, id string) error
+	// RevokeToken revokes a token and wakes every change wait, so those
+	// of the token end; unknown ids wrap ErrTokenNotFound.
 	RevokeToken(ctx context.Context, id string) (Token, error)
 
 	// CreateUser stores a portal user with a password hash made by the
@@ -113,6 +117,9 @@ const (
 	ChangeRotate = "rotate"
 	ChangeRevoke = "revoke"
 	ChangePolicy = "policy"
+	// ChangeToken is a token's revocation: it names no grant (GrantID is
+	// empty), so ChangesFor lists it to no app; it only wakes waiters.
+	ChangeToken = "token"
 )
 
 // Change is one entry of the change sequence: grant GrantID may resolve

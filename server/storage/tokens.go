@@ -170,6 +170,25 @@ func (d *DB) AuthenticateToken(ctx context.Context, secret string) (Token, error
 	return t, nil
 }
 
+// TokenLive returns nil if the token with this id exists, verifies and is
+// not revoked, else an error wrapping ErrUnauthenticated (or
+// secretstore.ErrStoreUnavailable when the database cannot say). Open
+// change waits call it on every wake-up, so a revoked token's streams end.
+func (d *DB) TokenLive(ctx context.Context, id string) error {
+	t, dg, mac, err := scanToken(d.db.QueryRowContext(ctx, d.q(`SELECT `+tokenCols+` FROM tokens WHERE id = ?`), id))
+	switch {
+	case isNoRows(err):
+		return fmt.Errorf("%w: no such token", ErrUnauthenticated)
+	case err != nil:
+		return unavailable(err)
+	case verify(mac, d.tokenSum(t, dg)) != nil:
+		return fmt.Errorf("%w: token %s: %v", ErrUnauthenticated, t.ID, errTampered)
+	case t.RevokedAt != nil:
+		return fmt.Errorf("%w: token %s is revoked", ErrUnauthenticated, t.ID)
+	}
+	return nil
+}
+
 // ListTokens returns every token, revoked ones included, oldest first.
 // Rows that fail their integrity check are left out: they authenticate
 // nothing, and their columns cannot be trusted.
@@ -196,8 +215,9 @@ func (d *DB) ListTokens(ctx context.Context) ([]Token, error) {
 // admin token named name.
 func TokenSessionSubject(name string) string { return "token " + name }
 
-// RevokeToken revokes a token at once (every request checks the database),
-// ends the portal sessions opened with it, and returns it. Revoking twice
+// RevokeToken revokes a token at once (every request checks the database,
+// and its open change waits end: see TokenLive), ends the portal sessions
+// opened with it, and returns it. Revoking twice
 // is not an error. An unknown id wraps ErrTokenNotFound.
 func (d *DB) RevokeToken(ctx context.Context, id string) (Token, error) {
 	var out Token
@@ -219,6 +239,12 @@ func (d *DB) RevokeToken(ctx context.Context, id string) (Token, error) {
 			if _, err := tx.ExecContext(ctx, d.q(`UPDATE tokens SET revoked_at = ?, mac = ? WHERE id = ?`),
 				micro(x), d.tokenSum(t, dg), id); err != nil {
 				return unavailable(err)
+			}
+			// A change no app lists (it names no grant) that moves the
+			// sequence: every replica's open long polls and event streams
+			// wake, check their token again and end if it was this one.
+			if err := d.recordChanges(ctx, tx, ChangeToken, []string{""}); err != nil {
+				return err
 			}
 		}
 		// A person who logged in to the portal with this token is logged
