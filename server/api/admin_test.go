@@ -232,7 +232,7 @@ func TestAuditEndpoints(t *testing.T) {
 			} `json:"records"`
 			Next string `json:"next"`
 		}
-		e.must(200, "GET", "/v1/audit", e.admin, nil, &page)
+		e.must(200, "GET", "/v1/audit?grant=g1", e.admin, nil, &page)
 		if len(page.Records) != 2 || page.Records[0].ID != "billing/r2" || page.Records[0].Source != "billing/pod-1" {
 			t.Fatalf("audit: %+v", page)
 		}
@@ -240,11 +240,11 @@ func TestAuditEndpoints(t *testing.T) {
 		if len(page.Records) != 1 || page.Records[0].ID != "billing/r1" {
 			t.Fatalf("filtered: %+v", page)
 		}
-		e.must(200, "GET", "/v1/audit?limit=1", e.admin, nil, &page)
+		e.must(200, "GET", "/v1/audit?grant=g1&limit=1", e.admin, nil, &page)
 		if len(page.Records) != 1 || page.Next == "" {
 			t.Fatalf("page 1: %+v", page)
 		}
-		e.must(200, "GET", "/v1/audit?limit=1&cursor="+page.Next, e.admin, nil, &page)
+		e.must(200, "GET", "/v1/audit?grant=g1&limit=1&cursor="+page.Next, e.admin, nil, &page)
 		if len(page.Records) != 1 || page.Records[0].ID != "billing/r1" {
 			t.Fatalf("page 2: %+v", page)
 		}

@@ -56,7 +56,11 @@ type Storage interface {
 	// any replica), or with ctx's error when ctx ends.
 	WaitChange(ctx context.Context, after int64) (int64, error)
 
-	// CreateToken stores a new API token and returns it once.
+	// RecordServerEvent stores one of the server's own audit records
+	// (serveraudit.go).
+	RecordServerEvent(ctx context.Context, e ServerEvent) error
+	// CreateToken stores a new API token and returns it once, with a
+	// server audit record of who made it (ActingAs).
 	CreateToken(ctx context.Context, n NewToken) (Token, string, error)
 	// AuthenticateToken returns a live token; refusals wrap
 	// ErrUnauthenticated, whatever the reason.

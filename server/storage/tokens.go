@@ -110,12 +110,38 @@ func (d *DB) CreateToken(ctx context.Context, n NewToken) (Token, string, error)
 	secret := tokenPrefix(n.Kind) + base64.RawURLEncoding.EncodeToString(raw)
 	t := Token{ID: uuid.NewString(), Kind: n.Kind, Name: n.Name, App: n.App, CreatedAt: now()}
 	dg := digest(secret)
-	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO tokens (id, kind, name, app, digest, created_at, mac)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`), t.ID, t.Kind, t.Name, t.App, dg, micro(t.CreatedAt), d.tokenSum(t, dg))
+	err := d.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, d.q(`INSERT INTO tokens (id, kind, name, app, digest, created_at, mac)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`), t.ID, t.Kind, t.Name, t.App, dg, micro(t.CreatedAt), d.tokenSum(t, dg)); err != nil {
+			return unavailable(err)
+		}
+		// A sidecar token can resolve its app's secrets: who made one,
+		// and when, belongs in the trail (server/storage/serveraudit.go).
+		return d.insertAuditTx(ctx, tx, ServerEvent{Event: EventTokenCreate, Actor: actorOf(ctx), TokenID: t.ID, App: t.App,
+			Time: t.CreatedAt, Detail: map[string]string{"kind": t.Kind, "name": t.Name}}.Record())
+	})
 	if err != nil {
-		return Token{}, "", unavailable(err)
+		return Token{}, "", err
 	}
 	return t, secret, nil
+}
+
+type actorKey struct{}
+
+// ActingAs returns ctx carrying who is acting, for the server audit
+// records a write makes (a token's creation or revocation): the API sets
+// "token:<id>" of the admin token calling it. Without it the actor is
+// "cli (database)": the bootstrap commands, which need the database and
+// the master key rather than a token.
+func ActingAs(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+func actorOf(ctx context.Context) string {
+	if a, ok := ctx.Value(actorKey{}).(string); ok && a != "" {
+		return a
+	}
+	return "cli (database)"
 }
 
 const tokenCols = `id, kind, name, app, digest, created_at, revoked_at, mac`
@@ -244,6 +270,10 @@ func (d *DB) RevokeToken(ctx context.Context, id string) (Token, error) {
 			// sequence: every replica's open long polls and event streams
 			// wake, check their token again and end if it was this one.
 			if err := d.recordChanges(ctx, tx, ChangeToken, []string{""}); err != nil {
+				return err
+			}
+			if err := d.insertAuditTx(ctx, tx, ServerEvent{Event: EventTokenRevoke, Actor: actorOf(ctx), TokenID: t.ID, App: t.App,
+				Time: x, Detail: map[string]string{"kind": t.Kind, "name": t.Name}}.Record()); err != nil {
 				return err
 			}
 		}
