@@ -26,6 +26,11 @@ type Options struct {
 	// and of the whole server (defaults DefaultMaxWaitsPerToken,
 	// DefaultMaxWaitsPerApp, DefaultMaxWaits; see waitlimit.go).
 	MaxWaitsPerToken, MaxWaitsPerApp, MaxWaits int
+	// SidecarApproval makes every sidecar token created through the API
+	// wait for a second admin token's approval (POST
+	// /v1/tokens/{id}/approve) before it authenticates: the server setting
+	// tokens.sidecar_approval.
+	SidecarApproval bool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -43,6 +48,8 @@ type handler struct {
 	maxWait   time.Duration
 	now       func() time.Time
 	waits     *waitLimiter
+	// sidecarApproval: see Options.SidecarApproval.
+	sidecarApproval bool
 	// stopped ends long polls and event streams (on shutdown); see Handler.
 	stopped context.Context
 }
@@ -60,7 +67,7 @@ func (h *Handler) Close() { h.stop() }
 
 // New returns the API over o.Store.
 func New(o Options) *Handler {
-	h := &handler{store: o.Store, log: o.Logger, keepAlive: o.KeepAlive, maxWait: o.MaxWait, now: o.Now}
+	h := &handler{store: o.Store, log: o.Logger, keepAlive: o.KeepAlive, maxWait: o.MaxWait, now: o.Now, sidecarApproval: o.SidecarApproval}
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}
@@ -113,6 +120,7 @@ func (h *handler) routes() http.Handler {
 		{"POST", "/v1/tokens", admin, h.createToken},
 		{"GET", "/v1/tokens", admin, h.listTokens},
 		{"POST", "/v1/tokens/{id}/revoke", admin, h.revokeToken},
+		{"POST", "/v1/tokens/{id}/approve", admin, h.approveToken},
 
 		{"GET", "/v1/sidecar/grants/{id}", sidecar, h.resolve},
 		{"GET", "/v1/sidecar/policies", sidecar, h.policies},

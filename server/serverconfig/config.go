@@ -67,6 +67,9 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For the portal's
 	// login limiter believes (portal.trusted_proxies).
 	TrustedProxies []netip.Prefix
+	// SidecarApproval: sidecar tokens made through the API wait for a
+	// second admin token's approval (tokens.sidecar_approval).
+	SidecarApproval bool
 }
 
 // TLS reports whether the server serves HTTPS.
@@ -116,7 +119,10 @@ type wire struct {
 		Level string `yaml:"level"`
 	} `yaml:"log"`
 	ShutdownTimeout string `yaml:"shutdown_timeout"`
-	Portal          struct {
+	Tokens          struct {
+		SidecarApproval bool `yaml:"sidecar_approval"`
+	} `yaml:"tokens"`
+	Portal struct {
 		SecureCookies  bool     `yaml:"secure_cookies"`
 		TrustedProxies []string `yaml:"trusted_proxies"`
 	} `yaml:"portal"`
@@ -213,6 +219,7 @@ func Parse(data []byte, home, base string, getenv func(string) string) (Config, 
 		c.ShutdownTimeout = d
 	}
 	c.PortalSecureCookies = w.Portal.SecureCookies
+	c.SidecarApproval = w.Tokens.SidecarApproval
 	for i, p := range w.Portal.TrustedProxies {
 		pr, err := parsePrefix(p)
 		if err != nil {

@@ -28,9 +28,10 @@ const ServerSource = "server"
 
 // Server audit events (the body's "event").
 const (
-	EventResolve     = "resolve"
-	EventTokenCreate = "token_create"
-	EventTokenRevoke = "token_revoke"
+	EventResolve      = "resolve"
+	EventTokenCreate  = "token_create"
+	EventTokenRevoke  = "token_revoke"
+	EventTokenApprove = "token_approve"
 )
 
 // ServerEvent is one thing the server records about itself.

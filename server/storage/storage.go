@@ -67,6 +67,9 @@ type Storage interface {
 	AuthenticateToken(ctx context.Context, token string) (Token, error)
 	// ListTokens lists tokens without their secrets, oldest first.
 	ListTokens(ctx context.Context) ([]Token, error)
+	// ApproveToken makes a pending token usable; the approver (ActingAs)
+	// must not be who asked for it (ErrSameApprover).
+	ApproveToken(ctx context.Context, id string) (Token, error)
 	// TokenLive reports whether the token with this id is still live:
 	// nil, or an error wrapping ErrUnauthenticated.
 	TokenLive(ctx context.Context, id string) error
