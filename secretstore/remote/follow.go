@@ -75,18 +75,25 @@ func (r *Resolver) follow(ctx context.Context) {
 	for ctx.Err() == nil {
 		if !synced || needPolicies {
 			p, err := r.api.Policies(ctx)
-			if err != nil {
+			switch {
+			case err != nil && !synced:
 				failed("policies", err)
 				continue
+			case err != nil:
+				// Only which tunnels are terminated waits for the reload:
+				// the changes are still followed, and the policies loaded
+				// again after the next poll.
+				r.log.Debug("policies reload failed; retried after the next poll", zap.Error(err))
+			default:
+				recovered()
+				if !synced {
+					r.purge()
+					seq = p.Seq
+					synced = true
+				}
+				r.setPolicies(p)
+				needPolicies = false
 			}
-			recovered()
-			if !synced {
-				r.purge()
-				seq = p.Seq
-				synced = true
-			}
-			r.setPolicies(p)
-			needPolicies = false
 		}
 		after := seq
 		short := time.Now().Before(shortUntil)

@@ -85,6 +85,15 @@ func (h *handler) ingestAudit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, badRequest("records: "+strconv.Itoa(len(batch.Records))+" in one batch, at most "+strconv.Itoa(wire.MaxAuditBatch)))
 		return
 	}
+	size := 0
+	for _, rec := range batch.Records {
+		size += len(rec.Body)
+	}
+	// A batch refused on bytes has spent its records: that only slows a
+	// sender already over budget.
+	if !h.spend(w, r, h.auditRecords, float64(len(batch.Records))) || !h.spend(w, r, h.auditBytes, float64(size)) {
+		return
+	}
 	tok := tokenFrom(r.Context())
 	earliest, latest := tok.CreatedAt.Add(-maxClockSkew), h.now().Add(maxClockSkew)
 	var grants []string

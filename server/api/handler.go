@@ -26,6 +26,14 @@ type Options struct {
 	// and of the whole server (defaults DefaultMaxWaitsPerToken,
 	// DefaultMaxWaitsPerApp, DefaultMaxWaits; see waitlimit.go).
 	MaxWaitsPerToken, MaxWaitsPerApp, MaxWaits int
+	// AuditRecordRate and AuditByteRate are what one sidecar token may
+	// ship each second (after a burst of ten seconds' worth): defaults
+	// DefaultAuditRecordRate, DefaultAuditByteRate.
+	AuditRecordRate, AuditByteRate float64
+	// PoliciesRate is how many /v1/sidecar/policies calls one sidecar
+	// token may make each second, after a burst of PoliciesBurst
+	// (defaults DefaultPoliciesRate, DefaultPoliciesBurst).
+	PoliciesRate, PoliciesBurst float64
 	// SidecarApproval makes every sidecar token created through the API
 	// wait for a second admin token's approval (POST
 	// /v1/tokens/{id}/approve) before it authenticates: the server setting
@@ -39,6 +47,15 @@ type Options struct {
 const (
 	DefaultKeepAlive = 15 * time.Second
 	DefaultMaxWait   = 60 * time.Second
+	// A busy sidecar writes two records per request; 500 a second is a
+	// few hundred requests a second, and a backlog after an outage drains
+	// at that pace.
+	DefaultAuditRecordRate = 500
+	DefaultAuditByteRate   = 1 << 20
+	// A sidecar loads its policies at start and once per change batch;
+	// the pods sharing a token share this.
+	DefaultPoliciesRate  = 20
+	DefaultPoliciesBurst = 100
 )
 
 type handler struct {
@@ -50,6 +67,8 @@ type handler struct {
 	waits     *waitLimiter
 	// sidecarApproval: see Options.SidecarApproval.
 	sidecarApproval bool
+	// Per-token budgets (budget.go).
+	auditRecords, auditBytes, policyCalls *budget
 	// stopped ends long polls and event streams (on shutdown); see Handler.
 	stopped context.Context
 }
@@ -91,6 +110,16 @@ func New(o Options) *Handler {
 		total = DefaultMaxWaits
 	}
 	h.waits = newWaitLimiter(perToken, perApp, total)
+	def := func(v, d float64) float64 {
+		if v <= 0 {
+			return d
+		}
+		return v
+	}
+	recRate, byteRate := def(o.AuditRecordRate, DefaultAuditRecordRate), def(o.AuditByteRate, DefaultAuditByteRate)
+	h.auditRecords = newBudget(recRate, 10*recRate, h.now)
+	h.auditBytes = newBudget(byteRate, 10*byteRate, h.now)
+	h.policyCalls = newBudget(def(o.PoliciesRate, DefaultPoliciesRate), def(o.PoliciesBurst, DefaultPoliciesBurst), h.now)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stopped = ctx
 	return &Handler{Handler: accessLog(h.log, h.routes()), stop: cancel, waits: h.waits}

@@ -71,6 +71,9 @@ func (h *handler) resolve(w http.ResponseWriter, r *http.Request) {
 // change made while the policies are read is then also in the change
 // stream after it.
 func (h *handler) policies(w http.ResponseWriter, r *http.Request) {
+	if !h.spend(w, r, h.policyCalls, 1) {
+		return
+	}
 	tok := tokenFrom(r.Context())
 	seq, err := h.store.LastChange(r.Context())
 	if err != nil {

@@ -73,7 +73,7 @@ func (d *DB) Policies(ctx context.Context, app string) ([]GrantPolicy, error) {
 	if app == "" {
 		return []GrantPolicy{}, nil
 	}
-	all, byID, err := d.loadAll(ctx)
+	all, byID, err := d.loadApp(ctx, app)
 	if err != nil {
 		return nil, err
 	}
