@@ -145,10 +145,19 @@ func (a *app) openServerDB(ctx context.Context, cfg serverconfig.Config, home st
 }
 
 // serverTLS loads the certificate, so a bad pair fails before the
-// database is touched.
+// database is touched. The private key file is refused, as the master key
+// is, when its group or others may read or change it: whoever reads it can
+// impersonate the server to sidecars and collect their tokens.
 func serverTLS(cfg serverconfig.Config) (*tls.Config, error) {
 	if !cfg.TLS() {
 		return nil, nil
+	}
+	fi, err := os.Stat(cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("tls.key: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("tls.key %s: mode %04o lets others read or change it; run: chmod 600 %s", cfg.TLSKey, perm, cfg.TLSKey)
 	}
 	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 	if err != nil {
