@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -173,6 +174,21 @@ const (
 	portalMaxAge = 12 * time.Hour
 )
 
+// serverRoutes sends /portal and everything below it to the portal and the
+// rest to the API, without a ServeMux of its own: its redirects (for
+// "/portal", or a path with "//" or "..") would answer in text/html,
+// without the API's JSON error shape or the portal's security headers.
+// Each side answers those itself.
+func serverRoutes(apiHandler, portalHandler http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == portal.Prefix || strings.HasPrefix(p, portal.Prefix+"/") {
+			portalHandler.ServeHTTP(w, r)
+			return
+		}
+		apiHandler.ServeHTTP(w, r)
+	})
+}
+
 // runServer serves until ctx ends, then shuts down gracefully: long polls
 // and event streams end at once (sidecars reconnect to another replica),
 // other requests get up to shutdown_timeout.
@@ -183,9 +199,7 @@ func runServer(ctx context.Context, cfg serverconfig.Config, tlsConf *tls.Config
 	// The developer portal (issue 9) beside the API: logins by admin token
 	// or by the users of `alter server user`, and sessions in the database,
 	// so a browser may land on any replica.
-	mux := http.NewServeMux()
-	mux.Handle("/", handler)
-	mux.Handle(portal.Prefix+"/", portal.New(portal.Config{
+	mux := serverRoutes(handler, portal.New(portal.Config{
 		Backend:        &portal.StorageBackend{Store: db, CheckUser: portal.DBUsers{Store: db}.Check},
 		Sessions:       portal.NewDBSessions(db, portal.DBSessionsConfig{IdleTimeout: portalIdle, MaxAge: portalMaxAge}),
 		Log:            log.Named("portal"),

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -181,7 +182,22 @@ func (h *handler) routes() http.Handler {
 		})
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, r, errNoRoute) })
-	return mux
+	return canonical(mux)
+}
+
+// canonical answers a path that is not in its clean form ("//v1/grants",
+// "/v1/a/../grants") with 404 in the API's error shape. The mux would
+// redirect it with a text/html body that no client of this API reads; no
+// client of ours sends such a path.
+func canonical(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if c := path.Clean(p); p == "" || (c != p && c+"/" != p) {
+			writeError(w, r, errNoRoute)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
