@@ -191,7 +191,7 @@ func (h *handler) routes() http.Handler {
 // client of ours sends such a path.
 func canonical(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := r.URL.Path
+		p := r.URL.EscapedPath() // "%2f" in a path segment is no separator
 		if c := path.Clean(p); p == "" || (c != p && c+"/" != p) {
 			writeError(w, r, errNoRoute)
 			return
