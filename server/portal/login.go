@@ -47,7 +47,7 @@ func (p *Portal) login(w http.ResponseWriter, r *http.Request) {
 			releaseAddr()
 		}
 	}()
-	if !checkLoginCSRF(r) {
+	if !p.checkLoginCSRF(r) {
 		p.errorPage(w, r, http.StatusForbidden, "The login form was missing its security token or it did not match. Reload the login page and try again.")
 		return
 	}

@@ -14,8 +14,9 @@
 //     inputs are never filled back, and an error message that might quote
 //     a submitted value is scrubbed first (scrub.go).
 //   - Sessions (session.go): a random 32-byte id in an HttpOnly,
-//     SameSite=Strict cookie (Secure over TLS), stored server-side only as
-//     its SHA-256 digest, with idle and absolute expiry.
+//     SameSite=Strict cookie (Secure, named __Host-..., over TLS or with
+//     SecureCookies), stored server-side only as its SHA-256 digest, with
+//     idle and absolute expiry.
 //   - CSRF (csrf.go): every POST carries a synchronizer token tied to the
 //     session, compared in constant time; the login form, which has no
 //     session yet, uses a double-submit cookie. A cross-origin Origin
