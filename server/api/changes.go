@@ -21,8 +21,10 @@ import (
 // The cursor: changes commit in sequence order (writers hold the write
 // lock while they draw numbers), so once the newest number N has been read
 // and the app's changes after the cursor listed, every change of the app up
-// to N has been seen and the cursor may move to N, past other apps'
-// changes, without skipping one of ours.
+// to N has been seen and the wait may go on from N, past other apps'
+// changes, without skipping one of ours. The number a sidecar is given
+// back is its app's own (the last change of the app it was sent, or the
+// one it sent): the global one would tell it how busy other apps are.
 
 const (
 	changeBatch = 1000
@@ -90,7 +92,7 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
 	}
 	wait = min(wait, h.maxWait)
 	if !given {
-		seq, err := h.store.LastChange(r.Context())
+		seq, err := h.store.LastChangeFor(r.Context(), app)
 		if err != nil {
 			fail(w, r, err)
 			return
@@ -102,15 +104,14 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
 		// A poll, not a wait: it holds no slot (see waitlimit.go).
 		current, err := h.store.LastChange(r.Context())
 		var cs []storage.Change
-		var cursor int64
 		if err == nil {
-			cs, cursor, err = h.listChanges(r.Context(), app, after, current)
+			cs, _, err = h.listChanges(r.Context(), app, after, current)
 		}
 		if err != nil {
 			fail(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, wire.Changes{Changes: cs, Seq: cursor})
+		writeJSON(w, http.StatusOK, wire.Changes{Changes: cs, Seq: appCursor(after, current, cs)})
 		return
 	}
 	release, ok := h.startWait(w, r)
@@ -123,6 +124,7 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
 	ctx, cancelWait := context.WithTimeout(ctx, wait)
 	defer cancelWait()
 	current, err := h.store.LastChange(ctx)
+	sent := after // the client's cursor; waiting goes on from the global number
 	for {
 		var cs []storage.Change
 		var cursor int64
@@ -139,7 +141,7 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
 		// after > current: the sequence went back (a restored database);
 		// answer at once so the sidecar sees the lower number.
 		if len(cs) > 0 || after > current {
-			writeJSON(w, http.StatusOK, wire.Changes{Changes: cs, Seq: cursor})
+			writeJSON(w, http.StatusOK, wire.Changes{Changes: cs, Seq: appCursor(sent, current, cs)})
 			return
 		}
 		after = cursor
@@ -159,7 +161,21 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, wire.Changes{Changes: []storage.Change{}, Seq: after})
+	writeJSON(w, http.StatusOK, wire.Changes{Changes: []storage.Change{}, Seq: sent})
+}
+
+// appCursor is the number a long poll answers with: the last of the app's
+// changes it lists, else the number the client sent; lower than that only
+// when the sequence went back (a restored database: then the current
+// number, so the client sees it fall).
+func appCursor(sent, current int64, cs []storage.Change) int64 {
+	switch {
+	case len(cs) > 0:
+		return cs[len(cs)-1].Seq
+	case sent > current:
+		return current
+	}
+	return sent
 }
 
 // events is the change stream as Server-Sent Events. It resumes after

@@ -75,7 +75,7 @@ func (h *handler) policies(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := tokenFrom(r.Context())
-	seq, err := h.store.LastChange(r.Context())
+	seq, err := h.store.LastChangeFor(r.Context(), tok.App)
 	if err != nil {
 		fail(w, r, err)
 		return

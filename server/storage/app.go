@@ -127,6 +127,22 @@ func (d *DB) ChangesFor(ctx context.Context, app string, after int64, limit int)
 	return scanChanges(rows)
 }
 
+// LastChangeFor is the newest change sequence number of app's grants, 0
+// if none: the cursor a sidecar of app is given, so that it learns nothing
+// of other apps' activity (the global number moves with every app's
+// writes).
+func (d *DB) LastChangeFor(ctx context.Context, app string) (int64, error) {
+	if app == "" {
+		return 0, nil
+	}
+	var seq sql.NullInt64
+	if err := d.db.QueryRowContext(ctx, d.q(`SELECT MAX(c.seq) FROM changes c JOIN grants g ON g.id = c.grant_id
+		WHERE g.app = ?`), app).Scan(&seq); err != nil {
+		return 0, unavailable(err)
+	}
+	return seq.Int64, nil
+}
+
 // checkApp checks an app name: like any name, plus at most 128 bytes and
 // no '/', which separates app and token name in shipped audit sources.
 func checkApp(app string) error {

@@ -50,6 +50,8 @@ type Storage interface {
 	// GrantApps returns the app of each existing grant of ids (at most
 	// 1000); a grant that fails its integrity check maps to "".
 	GrantApps(ctx context.Context, ids []string) (map[string]string, error)
+	// LastChangeFor is LastChange limited to the grants of app.
+	LastChangeFor(ctx context.Context, app string) (int64, error)
 	// ChangesFor is Changes limited to the grants of app.
 	ChangesFor(ctx context.Context, app string, after int64, limit int) ([]Change, error)
 	// WaitChange returns as soon as LastChange is greater than after (on
