@@ -137,10 +137,3 @@ func (l *limiter) unreserve(key string, t time.Time) {
 		l.order.Remove(el)
 	}
 }
-
-// len is the number of keys held, for tests.
-func (l *limiter) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.order.Len()
-}
