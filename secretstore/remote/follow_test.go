@@ -9,12 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alter-sidecar/alter/inject"
-	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/secretstore"
 	"github.com/alter-sidecar/alter/secretstore/remote"
-	"github.com/alter-sidecar/alter/server/client"
-	"github.com/alter-sidecar/alter/server/client/clienttest"
 	"github.com/alter-sidecar/alter/server/wire"
 )
 
@@ -25,25 +21,12 @@ import (
 // staying ready. (It used to retry the long poll with backoff forever and
 // serve the revoked grant from its cache for the whole TTL, ready.)
 func TestSharedTokenHearsRevocation(t *testing.T) {
-	srv := clienttest.NewReal(t)
-	ctx := context.Background()
-	mk := func(tok string) *client.Client {
-		c, err := client.New(client.Options{URL: srv.URL(), Token: client.Token(tok), Timeout: 5 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	admin := &client.AdminStore{C: mk(srv.AdminToken), App: srv.App}
-	g, err := admin.Add(ctx, secretstore.NewSecret{Spec: inject.Spec{Type: "bearer"}, Fields: inject.Fields{"token": secretValue},
-		Policy: policy.Spec{Destinations: []string{"api.example.com"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rg := newRealGrant(t)
+	ctx, srv, admin, g := context.Background(), rg.srv, rg.admin, rg.g
 
 	// The hostile pod: event streams (which, unlike long polls, do not end
 	// when a change comes) until the server refuses one more.
-	side := mk(srv.SidecarToken)
+	side := rg.mk(srv.SidecarToken)
 	hold, stop := context.WithCancel(ctx)
 	defer stop()
 	stream := func() (int, error) {

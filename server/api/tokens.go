@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/alter-sidecar/alter/server/storage"
@@ -47,16 +48,16 @@ func (h *handler) listTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) revokeToken(w http.ResponseWriter, r *http.Request) {
-	t, err := h.store.RevokeToken(r.Context(), r.PathValue("id"))
-	if err != nil {
-		fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, tokenInfo(t))
+	h.tokenOp(w, r, h.store.RevokeToken)
 }
 
 func (h *handler) approveToken(w http.ResponseWriter, r *http.Request) {
-	t, err := h.store.ApproveToken(r.Context(), r.PathValue("id"))
+	h.tokenOp(w, r, h.store.ApproveToken)
+}
+
+// tokenOp applies op to the token named in the path and answers with it.
+func (h *handler) tokenOp(w http.ResponseWriter, r *http.Request, op func(context.Context, string) (storage.Token, error)) {
+	t, err := op(r.Context(), r.PathValue("id"))
 	if err != nil {
 		fail(w, r, err)
 		return
