@@ -89,6 +89,12 @@ func TestErrorMapping(t *testing.T) {
 			if got := client.Transient(err); got != tc.transient {
 				t.Errorf("Transient = %v, want %v", got, tc.transient)
 			}
+			// Only an answer that is not the API's own can be an outage a
+			// cache may bridge: the server's store_unavailable is its word.
+			foreign := !strings.HasPrefix(tc.body, `{"error":"`) && (tc.status >= 500 || tc.status == 429)
+			if got := client.Unreachable(err); got != foreign {
+				t.Errorf("Unreachable = %v, want %v", got, foreign)
+			}
 			if strings.Contains(err.Error(), "secrettoken") {
 				t.Errorf("token in error: %v", err)
 			}
@@ -102,8 +108,8 @@ func TestNetworkErrorsAreUnavailableAndHideURL(t *testing.T) {
 	srv.Close()
 	c := newClient(t, url, "alt_a_secrettoken")
 	_, err := c.QueryAudit(context.Background(), storage.AuditQuery{GrantID: "g-in-query", Actor: "someone"})
-	if !errors.Is(err, secretstore.ErrStoreUnavailable) || !client.Transient(err) {
-		t.Fatalf("err = %v, want a transient ErrStoreUnavailable", err)
+	if !errors.Is(err, secretstore.ErrStoreUnavailable) || !client.Transient(err) || !client.Unreachable(err) {
+		t.Fatalf("err = %v, want an unreachable ErrStoreUnavailable", err)
 	}
 	for _, leak := range []string{"g-in-query", "someone", "secrettoken", "?"} {
 		if strings.Contains(err.Error(), leak) {

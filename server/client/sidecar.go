@@ -42,9 +42,12 @@ const MaxWait = 60 * time.Second
 
 // Changes long-polls for changes after seq: it returns as soon as there
 // is one, or after wait with none. A nil after asks for the current
-// sequence number at once.
+// sequence number at once. wait 0 asks for the changes there are now,
+// without waiting: such a poll holds none of the server's wait slots, so
+// it is what a sidecar refused one (429) follows the stream with. A
+// negative wait, or one over MaxWait, is MaxWait.
 func (c *Client) Changes(ctx context.Context, after *int64, wait time.Duration) (wire.Changes, error) {
-	if wait <= 0 || wait > MaxWait {
+	if wait < 0 || wait > MaxWait {
 		wait = MaxWait
 	}
 	q := url.Values{"wait": {wait.String()}}

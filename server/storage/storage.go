@@ -47,20 +47,36 @@ type Storage interface {
 	// Policies returns the effective policies of all the app's grants,
 	// revoked and expired ones included.
 	Policies(ctx context.Context, app string) ([]GrantPolicy, error)
+	// GrantApps returns the app of each existing grant of ids (at most
+	// 1000); a grant that fails its integrity check maps to "".
+	GrantApps(ctx context.Context, ids []string) (map[string]string, error)
+	// LastChangeFor is LastChange limited to the grants of app.
+	LastChangeFor(ctx context.Context, app string) (int64, error)
 	// ChangesFor is Changes limited to the grants of app.
 	ChangesFor(ctx context.Context, app string, after int64, limit int) ([]Change, error)
 	// WaitChange returns as soon as LastChange is greater than after (on
 	// any replica), or with ctx's error when ctx ends.
 	WaitChange(ctx context.Context, after int64) (int64, error)
 
-	// CreateToken stores a new API token and returns it once.
+	// RecordServerEvent stores one of the server's own audit records
+	// (serveraudit.go).
+	RecordServerEvent(ctx context.Context, e ServerEvent) error
+	// CreateToken stores a new API token and returns it once, with a
+	// server audit record of who made it (ActingAs).
 	CreateToken(ctx context.Context, n NewToken) (Token, string, error)
 	// AuthenticateToken returns a live token; refusals wrap
 	// ErrUnauthenticated, whatever the reason.
 	AuthenticateToken(ctx context.Context, token string) (Token, error)
 	// ListTokens lists tokens without their secrets, oldest first.
 	ListTokens(ctx context.Context) ([]Token, error)
-	// RevokeToken revokes a token; unknown ids wrap ErrTokenNotFound.
+	// ApproveToken makes a pending token usable; the approver (ActingAs)
+	// must not be who asked for it (ErrSameApprover).
+	ApproveToken(ctx context.Context, id string) (Token, error)
+	// TokenLive reports whether the token with this id is still live:
+	// nil, or an error wrapping ErrUnauthenticated.
+	TokenLive(ctx context.Context, id string) error
+	// RevokeToken revokes a token and wakes every change wait, so those
+	// of the token end; unknown ids wrap ErrTokenNotFound.
 	RevokeToken(ctx context.Context, id string) (Token, error)
 
 	// CreateUser stores a portal user with a password hash made by the
@@ -110,6 +126,9 @@ const (
 	ChangeRotate = "rotate"
 	ChangeRevoke = "revoke"
 	ChangePolicy = "policy"
+	// ChangeToken is a token's revocation: it names no grant (GrantID is
+	// empty), so ChangesFor lists it to no app; it only wakes waiters.
+	ChangeToken = "token"
 )
 
 // Change is one entry of the change sequence: grant GrantID may resolve

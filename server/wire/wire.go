@@ -111,7 +111,10 @@ type Token struct {
 	App       string     `json:"app,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-	Secret    string     `json:"token,omitempty"`
+	// PendingBy, when set, is who asked for the token: it authenticates
+	// nothing until another admin approves it (tokens.sidecar_approval).
+	PendingBy string `json:"pending_by,omitempty"`
+	Secret    string `json:"token,omitempty"`
 }
 
 // Tokens is the answer to GET /v1/tokens.
