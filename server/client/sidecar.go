@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/alter-sidecar/alter/secretstore"
-	"github.com/alter-sidecar/alter/server/storage"
 	"github.com/alter-sidecar/alter/server/wire"
 )
 
@@ -64,7 +63,7 @@ func (c *Client) Changes(ctx context.Context, after *int64, wait time.Duration) 
 // ShipAudit sends audit records (at most wire.MaxAuditBatch). The server
 // skips records whose ID it has, so a batch may be sent again after any
 // failure; inserted counts the new ones.
-func (c *Client) ShipAudit(ctx context.Context, recs []storage.AuditRecord) (inserted int, err error) {
+func (c *Client) ShipAudit(ctx context.Context, recs []wire.AuditRecord) (inserted int, err error) {
 	if len(recs) > wire.MaxAuditBatch {
 		return 0, fmt.Errorf("%w: %d audit records in one batch, at most %d", secretstore.ErrInvalid, len(recs), wire.MaxAuditBatch)
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/secretstore"
-	"github.com/alter-sidecar/alter/server/storage"
 )
 
 // Error is the body of every answer with status >= 400.
@@ -151,13 +150,13 @@ type Policies struct {
 
 // Changes is the answer to GET /v1/sidecar/changes.
 type Changes struct {
-	Changes []storage.Change `json:"changes"`
-	Seq     int64            `json:"seq"`
+	Changes []Change `json:"changes"`
+	Seq     int64    `json:"seq"`
 }
 
 // AuditBatch is the body of POST /v1/sidecar/audit.
 type AuditBatch struct {
-	Records []storage.AuditRecord `json:"records"`
+	Records []AuditRecord `json:"records"`
 }
 
 // MaxAuditBatch is the most records one AuditBatch may hold.
