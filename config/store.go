@@ -4,7 +4,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alter-sidecar/alter/server/client"
+	"github.com/alter-sidecar/alter/server/wire"
 )
 
 // compile checks the store section. def holds the file store's defaults
@@ -55,7 +55,7 @@ func (w wireStore) compile(def Store, path func(key, p string, required bool) st
 		s.URL = or(w.URL, "")
 		if s.URL == "" {
 			bad("store.url", "is required for store.type remote (e.g. https://alter.internal:8443)")
-		} else if _, err := client.ParseURL(s.URL); err != nil {
+		} else if _, err := wire.ParseURL(s.URL); err != nil {
 			bad("store.url", "%v", err)
 		}
 		s.TokenEnv = or(w.TokenEnv, "")

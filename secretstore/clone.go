@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/alter-sidecar/alter/grant"
+
 	"github.com/google/uuid"
 
 	"github.com/alter-sidecar/alter/policy"
@@ -110,18 +112,8 @@ func (s *FileStore) SetPolicy(ctx context.Context, grantID string, spec policy.S
 	})
 }
 
-// narrow fills the rules child leaves empty from the parent, and checks
-// that the result allows nothing the parent does not.
-func narrow(child, parent policy.Spec) (policy.Spec, error) {
-	spec, err := policy.Inherit(child, parent).Canonical()
-	if err != nil {
-		return policy.Spec{}, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	if err := policy.Within(spec, parent); err != nil {
-		return policy.Spec{}, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	return spec, nil
-}
+// narrow is the cloning rule, grant.Narrow.
+func narrow(child, parent policy.Spec) (policy.Spec, error) { return grant.Narrow(child, parent) }
 
 // liveEntry finds a grant that may be cloned: present, its records and its
 // parents' intact, not revoked, not expired. It checks the file as read
@@ -137,43 +129,14 @@ func (s *FileStore) liveEntry(f *storeFile, id string, now time.Time) (*grantEnt
 	case e.secretErr != nil:
 		return nil, fmt.Errorf("%w: grant %s: %v", ErrStoreUnavailable, id, e.secretErr)
 	case e.unavailable:
-		return nil, fmt.Errorf("%w: grant %s cannot be cloned: it is %s", ErrInvalid, id, describeStatus(e.status))
+		return nil, fmt.Errorf("%w: grant %s cannot be cloned: it is %s", ErrInvalid, id, grant.Describe(e.status))
 	case !e.expires.IsZero() && !now.Before(e.expires):
 		return nil, fmt.Errorf("%w: grant %s cannot be cloned: it expired at %s", ErrInvalid, id, e.expires.UTC().Format(time.RFC3339))
 	}
 	return e, nil
 }
 
-func describeStatus(status string) string {
-	switch status {
-	case StatusParentRevoked:
-		return "unavailable because a parent grant is revoked"
-	case StatusParentMissing:
-		return "unavailable because a parent grant is missing"
-	}
-	return status
-}
-
 // expiry turns the request's TTL or instant into an expiry, if any.
 func (c CloneRequest) expiry(now time.Time) (*time.Time, error) {
-	var x time.Time
-	switch {
-	case c.TTL != 0 && c.ExpiresAt != nil:
-		return nil, fmt.Errorf("%w: give a TTL or an expiry time, not both", ErrInvalid)
-	case c.TTL < 0:
-		return nil, fmt.Errorf("%w: TTL %s is negative", ErrInvalid, c.TTL)
-	case c.TTL > 0:
-		x = now.Add(c.TTL)
-	case c.ExpiresAt != nil:
-		x = c.ExpiresAt.UTC()
-	default:
-		return nil, nil
-	}
-	if !x.After(now) {
-		return nil, fmt.Errorf("%w: expiry %s is not in the future", ErrInvalid, x.Format(time.RFC3339))
-	}
-	if x.Year() > 9999 {
-		return nil, fmt.Errorf("%w: expiry is after year 9999", ErrInvalid)
-	}
-	return &x, nil
+	return grant.CloneExpiry(c.TTL, c.ExpiresAt, now)
 }

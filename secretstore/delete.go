@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/alter-sidecar/alter/grant"
 )
 
 // ClonesError is Delete's refusal of a grant that has clones when the
@@ -117,7 +119,7 @@ func deletable(e *grantEntry, now time.Time) error {
 }
 
 // descendants returns the clones of id, their clones and so on, in file
-// order. A chain longer than maxCloneDepth is treated as not reaching id,
+// order. A chain longer than grant.MaxCloneDepth is treated as not reaching id,
 // as resolveChain does.
 func descendants(snap *snapshot, id string) []*grantEntry {
 	var out []*grantEntry
@@ -126,7 +128,7 @@ func descendants(snap *snapshot, id string) []*grantEntry {
 			continue
 		}
 		cur := e
-		for depth := 0; depth < maxCloneDepth && cur != nil && cur.grant.Parent != ""; depth++ {
+		for depth := 0; depth < grant.MaxCloneDepth && cur != nil && cur.grant.Parent != ""; depth++ {
 			if cur.grant.Parent == id {
 				out = append(out, e)
 				break

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/alter-sidecar/alter/grant"
+
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/policy"
 )
@@ -79,10 +81,6 @@ type cacheKey struct {
 	secretID string
 	version  int
 }
-
-// maxCloneDepth bounds the parent walk; a longer chain is treated as a
-// loop (a hand-made one; alter never writes one).
-const maxCloneDepth = 32
 
 // buildSnapshot checks and compiles every record of f.
 func buildSnapshot(f *storeFile, keys *Keyring, path string, id fileID, now time.Time) *snapshot {
@@ -187,54 +185,26 @@ func (s *snapshot) addGrants(f *storeFile, keys *Keyring, path string, secrets m
 	}
 }
 
-// resolveChain walks from the grant up through its parents and records the
-// first thing that makes it unusable. A record that fails its check stops
-// the walk with a problem (ErrStoreUnavailable): its revoked flag and
-// expiry cannot be believed. Otherwise revocation or a missing parent makes
-// the grant unavailable, the earliest expiry on the chain is its own, and
-// its effective policy is every policy on the chain at once.
+// resolveChain applies the chain rule (grant.Evaluate) to the grant and its
+// parents, then checks its secret, which revocation and expiry do not need.
 func (e *grantEntry) resolveChain(grants map[string]*grantEntry) {
-	cur := e
-	var chain []*policy.Policy
-	e.status = StatusActive
-	for depth := 0; ; depth++ {
-		if cur.own != nil {
-			if cur == e {
-				e.problem = cur.own
-			} else {
-				e.problem = fmt.Errorf("parent grant %s: %w", cur.grant.ID, cur.own)
-			}
-			e.status = StatusUnusable
-			return
-		}
-		if cur.grant.Revoked {
-			e.unavailable = true
-			e.status = StatusRevoked
-			if cur != e {
-				e.status = StatusParentRevoked
-			}
-			return
-		}
-		chain = append(chain, cur.policy)
-		if x := cur.grant.ExpiresAt; x != nil && (e.expires.IsZero() || x.Before(e.expires)) {
-			e.expires = *x
-		}
-		if cur.grant.Parent == "" {
-			break
-		}
-		if depth == maxCloneDepth {
-			e.problem = errors.New("chain of parent grants is too long or loops")
-			return
-		}
-		parent, ok := grants[cur.grant.Parent]
+	link := func(g *grantEntry) grant.Link { return grant.Link{Grant: g.grant, Policy: g.policy, Problem: g.own} }
+	c := grant.Evaluate(link(e), func(id string) (grant.Link, bool) {
+		p, ok := grants[id]
 		if !ok {
-			e.unavailable = true
-			e.status = StatusParentMissing
-			return
+			return grant.Link{}, false
 		}
-		cur = parent
+		return link(p), true
+	})
+	e.status, e.unavailable, e.expires = c.Status, c.Unavailable, c.Expires
+	if c.Problem != nil {
+		e.problem = c.Problem
+		return
 	}
-	e.effective = policy.All(chain...)
+	if !c.Usable() {
+		return
+	}
+	e.effective = c.Effective
 	switch {
 	case e.secret == nil:
 		e.secretErr = fmt.Errorf("its secret %s is not in the store", e.grant.SecretID)

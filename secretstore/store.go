@@ -31,42 +31,33 @@ package secretstore
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 	"time"
+
+	"github.com/alter-sidecar/alter/grant"
 
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/policy"
 )
 
 // Errors every Store implementation wraps, so callers can use errors.Is.
+// They are the grant package's: one value each, whichever store returns it.
 var (
 	// ErrGrantUnavailable: the grant is unknown, revoked or expired. The three
 	// are deliberately one error: a client must not tell them apart.
-	ErrGrantUnavailable = errors.New("grant unavailable")
+	ErrGrantUnavailable = grant.ErrUnavailable
 	// ErrStoreUnavailable: the store cannot be read or a record fails its
 	// integrity check; the proxy answers 503 and forwards nothing.
-	ErrStoreUnavailable = errors.New("store unavailable")
+	ErrStoreUnavailable = grant.ErrStoreUnavailable
 	// ErrNotFound: an administrative call named a grant that does not exist.
-	ErrNotFound = errors.New("grant not found")
+	ErrNotFound = grant.ErrNotFound
 	// ErrInvalid: the request to change the store was malformed (bad spec,
 	// bad policy, bad secret value); nothing was written.
-	ErrInvalid = errors.New("invalid request")
+	ErrInvalid = grant.ErrInvalid
 )
 
 // Grant is a grant's metadata: everything about it except secret values.
-type Grant struct {
-	ID        string      `json:"id"` // UUID v4
-	SecretID  string      `json:"secret_id"`
-	Name      string      `json:"name,omitempty"`
-	Labels    []string    `json:"labels,omitempty"`
-	Parent    string      `json:"parent,omitempty"` // set for clones
-	Policy    policy.Spec `json:"policy"`
-	Revoked   bool        `json:"revoked"`
-	ExpiresAt *time.Time  `json:"expires_at,omitempty"`
-	CreatedAt time.Time   `json:"created_at"`
-	UpdatedAt time.Time   `json:"updated_at"`
-}
+type Grant = grant.Grant
 
 // SecretInfo describes a secret without its values.
 type SecretInfo struct {
@@ -95,14 +86,14 @@ type GrantInfo struct {
 	EffectiveExpiresAt *time.Time `json:"effective_expires_at,omitempty"`
 }
 
-// Grant statuses, as listings show them.
+// Grant statuses, as listings show them (grant.Status*).
 const (
-	StatusActive        = "active"
-	StatusRevoked       = "revoked"        // the grant itself was revoked
-	StatusExpired       = "expired"        // it or an ancestor reached its expiry
-	StatusParentRevoked = "parent_revoked" // an ancestor was revoked
-	StatusParentMissing = "parent_missing" // an ancestor is not in the store
-	StatusUnusable      = "unusable"       // a record failed its checks; see Problem
+	StatusActive        = grant.StatusActive
+	StatusRevoked       = grant.StatusRevoked
+	StatusExpired       = grant.StatusExpired
+	StatusParentRevoked = grant.StatusParentRevoked
+	StatusParentMissing = grant.StatusParentMissing
+	StatusUnusable      = grant.StatusUnusable
 )
 
 // Resolved is a usable grant: its metadata, compiled policy and injector,

@@ -47,7 +47,8 @@ func TestAgainstRealServer(t *testing.T) {
 			t.Fatalf("ShipOnce = %d, %v", n, err)
 		}
 	}
-	page, err := admin.QueryAudit(context.Background(), storage.AuditQuery{Limit: 1000})
+	// The grant filter leaves out the server's own records (the tokens made).
+	page, err := admin.QueryAudit(context.Background(), storage.AuditQuery{GrantID: "00000000-0000-4000-8000-000000000009", Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/alter-sidecar/alter/audit"
 	"github.com/alter-sidecar/alter/secretstore"
-	"github.com/alter-sidecar/alter/server/storage"
 	"github.com/alter-sidecar/alter/server/wire"
 )
 
@@ -21,7 +20,7 @@ import (
 // by record ID. Errors wrapping secretstore.ErrInvalid mean the server
 // refused the batch's content; any other error is retried.
 type Sender interface {
-	ShipAudit(ctx context.Context, recs []storage.AuditRecord) (int, error)
+	ShipAudit(ctx context.Context, recs []wire.AuditRecord) (int, error)
 }
 
 // Options configure a Shipper.
@@ -182,7 +181,7 @@ func (s *Shipper) ShipOnce(ctx context.Context) (int, error) {
 
 // send delivers a batch; when the server refuses it as invalid, one
 // record at a time, skipping (and logging) the ones it refuses.
-func (s *Shipper) send(ctx context.Context, recs []storage.AuditRecord) error {
+func (s *Shipper) send(ctx context.Context, recs []wire.AuditRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -196,7 +195,7 @@ func (s *Shipper) send(ctx context.Context, recs []storage.AuditRecord) error {
 		return nil
 	}
 	for _, r := range recs {
-		if err := s.send(ctx, []storage.AuditRecord{r}); err != nil {
+		if err := s.send(ctx, []wire.AuditRecord{r}); err != nil {
 			return err
 		}
 	}
@@ -205,7 +204,7 @@ func (s *Shipper) send(ctx context.Context, recs []storage.AuditRecord) error {
 
 // batch is the next records to send and the position they lead to.
 type batch struct {
-	recs     []storage.AuditRecord
+	recs     []wire.AuditRecord
 	lastSeq  uint64
 	lastHash string
 	cur      cursor
@@ -323,14 +322,14 @@ func (s *Shipper) collect(allowGap bool) (batch, error) {
 // record turns a log line into what the server stores. The filter columns
 // are copies; a value the server would refuse there (too long, control
 // characters) is left out of the column, and stays in the body.
-func (s *Shipper) record(e audit.Entry) (storage.AuditRecord, bool) {
+func (s *Shipper) record(e audit.Entry) (wire.AuditRecord, bool) {
 	if e.Decision != audit.DecisionAllow && e.Decision != audit.DecisionDeny {
 		s.log.Warn("skipping an audit record without an allow/deny decision", zap.Uint64("seq", e.Seq))
-		return storage.AuditRecord{}, false
+		return wire.AuditRecord{}, false
 	}
 	if len(e.Raw) > maxBody || !json.Valid(e.Raw) {
 		s.log.Warn("skipping an audit record the server cannot store", zap.Uint64("seq", e.Seq))
-		return storage.AuditRecord{}, false
+		return wire.AuditRecord{}, false
 	}
 	column := func(v string) string {
 		if secretstore.CheckText("audit column", v) != nil {
@@ -338,7 +337,7 @@ func (s *Shipper) record(e audit.Entry) (storage.AuditRecord, bool) {
 		}
 		return v
 	}
-	return storage.AuditRecord{
+	return wire.AuditRecord{
 		ID:       RecordID(e),
 		Time:     e.Time,
 		GrantID:  column(e.GrantID),

@@ -102,7 +102,8 @@ func (a *app) auditQueryCommand() *cobra.Command {
 		Use:   "query --server URL [--grant ID] [--actor NAME] [--decision allow|deny] [--since T] [--until T] [--limit N] [--json]",
 		Short: "Query the control plane's audit trail (needs --server)",
 		Long: "query prints the audit records the sidecars shipped to the control plane, newest last, as\n" +
-			"alter audit tail does for a local log: a table, or with --json the records' JSON lines. --since\n" +
+			"alter audit tail does for a local log: a table whose SOURCE column says who shipped each record\n" +
+			"(app/token name, or server), or with --json the records' JSON lines. --since\n" +
 			"and --until take a time (RFC 3339) or a duration back from now (30m, 24h).",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -132,6 +133,7 @@ func (a *app) auditQueryCommand() *cobra.Command {
 				return err
 			}
 			entries := make([]audit.Entry, 0, len(recs))
+			sources := make([]string, 0, len(recs))
 			bad := 0
 			for i := len(recs) - 1; i >= 0; i-- { // the server answers newest first
 				e, err := audit.ParseEntry(recs[i].Body)
@@ -140,9 +142,13 @@ func (a *app) auditQueryCommand() *cobra.Command {
 					continue
 				}
 				entries = append(entries, e)
+				sources = append(sources, recs[i].Source)
 			}
 			if bad > 0 {
 				fmt.Fprintf(a.stderr, "alter: skipped %s that could not be read\n", plural(int64(bad), "record"))
+			}
+			if !asJSON {
+				return writeAuditTable(a.stdout, entries, sources)
 			}
 			return a.printEntries(entries, asJSON)
 		},
@@ -161,7 +167,7 @@ func (a *app) auditQueryCommand() *cobra.Command {
 // table, for audit tail and audit query alike.
 func (a *app) printEntries(entries []audit.Entry, asJSON bool) error {
 	if !asJSON {
-		return writeAuditTable(a.stdout, entries)
+		return writeAuditTable(a.stdout, entries, nil)
 	}
 	for _, e := range entries {
 		if _, err := fmt.Fprintf(a.stdout, "%s\n", e.Raw); err != nil {
@@ -290,8 +296,11 @@ func tailEntries(path string, f tailFilter, now time.Time) ([]audit.Entry, int, 
 }
 
 // writeAuditTable prints one row per record. Cells are escaped again: the
-// file may have been edited to carry terminal control sequences.
-func writeAuditTable(w io.Writer, entries []audit.Entry) error {
+// file may have been edited to carry terminal control sequences. sources,
+// when not nil, is each record's source on the control plane (who shipped
+// it: "app/token name", or "server" for the server's own records), shown
+// in a last column.
+func writeAuditTable(w io.Writer, entries []audit.Entry, sources []string) error {
 	phases := false
 	for _, e := range entries {
 		phases = phases || e.Phase != ""
@@ -307,8 +316,11 @@ func writeAuditTable(w io.Writer, entries []audit.Entry) error {
 	if phases {
 		head = "TIME\tPHASE\tDECISION\tSTATUS\tGRANT\tMETHOD\tHOST\tPATH\tRULE"
 	}
+	if sources != nil {
+		head += "\tSOURCE"
+	}
 	fmt.Fprintln(tw, head)
-	for _, e := range entries {
+	for i, e := range entries {
 		status := "-"
 		if e.Status != 0 {
 			status = strconv.Itoa(e.Status)
@@ -319,6 +331,9 @@ func writeAuditTable(w io.Writer, entries []audit.Entry) error {
 		}
 		row += fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", cell(e.Decision, 16), status, cell(e.GrantID, 64),
 			cell(e.Method, 16), cell(e.Host, audit.MaxHostBytes), cell(e.Path, audit.MaxPathBytes), cell(e.Rule, 64))
+		if sources != nil {
+			row += "\t" + cell(sources[i], 200)
+		}
 		fmt.Fprintln(tw, row)
 	}
 	return tw.Flush()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -145,10 +146,19 @@ func (a *app) openServerDB(ctx context.Context, cfg serverconfig.Config, home st
 }
 
 // serverTLS loads the certificate, so a bad pair fails before the
-// database is touched.
+// database is touched. The private key file is refused, as the master key
+// is, when its group or others may read or change it: whoever reads it can
+// impersonate the server to sidecars and collect their tokens.
 func serverTLS(cfg serverconfig.Config) (*tls.Config, error) {
 	if !cfg.TLS() {
 		return nil, nil
+	}
+	fi, err := os.Stat(cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("tls.key: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("tls.key %s: mode %04o lets others read or change it; run: chmod 600 %s", cfg.TLSKey, perm, cfg.TLSKey)
 	}
 	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 	if err != nil {
@@ -164,24 +174,39 @@ const (
 	portalMaxAge = 12 * time.Hour
 )
 
+// serverRoutes sends /portal and everything below it to the portal and the
+// rest to the API, without a ServeMux of its own: its redirects (for
+// "/portal", or a path with "//" or "..") would answer in text/html,
+// without the API's JSON error shape or the portal's security headers.
+// Each side answers those itself.
+func serverRoutes(apiHandler, portalHandler http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == portal.Prefix || strings.HasPrefix(p, portal.Prefix+"/") {
+			portalHandler.ServeHTTP(w, r)
+			return
+		}
+		apiHandler.ServeHTTP(w, r)
+	})
+}
+
 // runServer serves until ctx ends, then shuts down gracefully: long polls
 // and event streams end at once (sidecars reconnect to another replica),
 // other requests get up to shutdown_timeout.
 // It says where it listens on announce too, in the proxy's words, for
 // people and scripts that wait for "listening on ADDR".
 func runServer(ctx context.Context, cfg serverconfig.Config, tlsConf *tls.Config, db *storage.DB, log *zap.Logger, announce io.Writer) error {
-	handler := api.New(api.Options{Store: db, Logger: log})
+	handler := api.New(api.Options{Store: db, Logger: log, SidecarApproval: cfg.SidecarApproval})
 	// The developer portal (issue 9) beside the API: logins by admin token
 	// or by the users of `alter server user`, and sessions in the database,
 	// so a browser may land on any replica.
-	mux := http.NewServeMux()
-	mux.Handle("/", handler)
-	mux.Handle(portal.Prefix+"/", portal.New(portal.Config{
-		Backend:     &portal.StorageBackend{Store: db, CheckUser: portal.DBUsers{Store: db}.Check},
-		Sessions:    portal.NewDBSessions(db, portal.DBSessionsConfig{IdleTimeout: portalIdle, MaxAge: portalMaxAge}),
-		Log:         log.Named("portal"),
-		IdleTimeout: portalIdle,
-		MaxAge:      portalMaxAge,
+	mux := serverRoutes(handler, portal.New(portal.Config{
+		Backend:        &portal.StorageBackend{Store: db, CheckUser: portal.DBUsers{Store: db}.Check},
+		Sessions:       portal.NewDBSessions(db, portal.DBSessionsConfig{IdleTimeout: portalIdle, MaxAge: portalMaxAge}),
+		Log:            log.Named("portal"),
+		SecureCookies:  cfg.PortalSecureCookies,
+		TrustedProxies: cfg.TrustedProxies,
+		IdleTimeout:    portalIdle,
+		MaxAge:         portalMaxAge,
 	}))
 	srv := &http.Server{
 		Handler:           mux,

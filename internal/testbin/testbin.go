@@ -9,8 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"testing"
+	"time"
 )
 
 // BuildAlter builds the alter command into dir and returns the binary's
@@ -43,16 +45,107 @@ func Main(m *testing.M, bin *string) int {
 }
 
 // SyncBuffer collects a process's output while the test reads it: a
-// bytes.Buffer safe for one writer and concurrent readers.
+// bytes.Buffer safe for one writer and concurrent readers, which tells
+// waiters of every write (WaitFor).
 type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	written chan struct{} // closed and replaced on every write
 }
 
 func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.written != nil {
+		close(s.written)
+		s.written = nil
+	}
 	return s.b.Write(p)
+}
+
+// StartTimeout is how long WaitFor waits for a line: one bound for every
+// suite, generous because CI machines are shared and the race detector
+// slows start-up several times.
+const StartTimeout = 60 * time.Second
+
+// WaitFor waits until the output matches re and returns the match and its
+// groups. It wakes on each write, not on a timer. It fails when exited (may
+// be nil) is closed first, or after StartTimeout.
+func (s *SyncBuffer) WaitFor(re *regexp.Regexp, exited <-chan struct{}) ([]string, error) {
+	deadline := time.NewTimer(StartTimeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		m := re.FindStringSubmatch(s.b.String())
+		if s.written == nil {
+			s.written = make(chan struct{})
+		}
+		written := s.written
+		s.mu.Unlock()
+		if m != nil {
+			return m, nil
+		}
+		select {
+		case <-written:
+		case <-exited:
+			if m := re.FindStringSubmatch(s.String()); m != nil {
+				return m, nil
+			}
+			return nil, fmt.Errorf("the process exited before its output matched %q:\n%s", re, s.String())
+		case <-deadline.C:
+			return nil, fmt.Errorf("no output matching %q after %v:\n%s", re, StartTimeout, s.String())
+		}
+	}
+}
+
+// Proc is a process a test started, with its output collected.
+type Proc struct {
+	Cmd    *exec.Cmd
+	Out    *SyncBuffer   // stdout and stderr, unless the command set its own
+	Exited chan struct{} // closed when the process has exited
+}
+
+// Start starts cmd, collecting its output in Out where cmd has no Stdout
+// or Stderr of its own, and stops it when the test ends: an interrupt, then
+// a kill if it has not exited 10 s later.
+func Start(t testing.TB, cmd *exec.Cmd) *Proc {
+	t.Helper()
+	p := &Proc{Cmd: cmd, Out: &SyncBuffer{}, Exited: make(chan struct{})}
+	if cmd.Stdout == nil {
+		cmd.Stdout = p.Out
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = p.Out
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = cmd.Wait(); close(p.Exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-p.Exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-p.Exited
+		}
+	})
+	return p
+}
+
+// ListeningRE matches the line alter proxy and alter server print once they
+// listen; group 1 is the address.
+var ListeningRE = regexp.MustCompile(`listening on (\S+)`)
+
+// WaitListening waits for the process's "listening on ADDR" line in out
+// and returns ADDR; the test fails if the process exits first.
+func (p *Proc) WaitListening(t testing.TB, out *SyncBuffer) string {
+	t.Helper()
+	m, err := out.WaitFor(ListeningRE, p.Exited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m[1]
 }
 
 // String returns everything written so far.

@@ -15,20 +15,34 @@
 //     cached or not, and the proxy enforces the policy's rules (windows,
 //     not-before/after) on every request, as for the file store.
 //
-// When the server cannot be reached (a network error, or a 5xx or
-// store_unavailable answer), cached entries keep being served, past their
+// When the server refuses the follower a long poll (429: its caps per
+// token, app or replica are full, for example because many pods share one
+// sidecar token), the follower polls with wait=0, which holds no slot,
+// every ShortPoll (500 ms) and asks for a long poll again after
+// LongRetry: a revocation still arrives within ShortPoll and a round trip.
+// When the server answers the follower with any other error (it answers,
+// but the stream cannot be followed), the sidecar is deaf to revocations
+// while resolves may still work: from that answer until the follower gets
+// through again no cached entry is served (every Resolve asks the server)
+// and Ready fails.
+//
+// When the server cannot be reached (a network error, or a 5xx or 429
+// from something in front of it that is not the API's error shape),
+// cached entries keep being served, past their
 // TTL too, but only while both hold: the server answered something (a
 // resolve, the change stream, the policies) less than MaxStale ago, and
 // the entry was fetched less than TTL+MaxStale ago. So MaxStale is how
 // long a sidecar cut off from the control plane keeps working (and stays
 // deaf to revocations); after it, Resolve fails with
 // secretstore.ErrStoreUnavailable and the proxy answers 503, even for an
-// entry still within its TTL. A verdict is
-// never bridged by the cache: once the server says a grant is unavailable
-// it is dropped, and a refused sidecar token empties the whole cache.
+// entry still within its TTL. An answer from the server is never bridged
+// by the cache: once the server says a grant is unavailable, or answers
+// store_unavailable, the entry is dropped, and a refused sidecar token
+// empties the whole cache.
 //
 // Ready reports whether the sidecar can serve: it has loaded the policies
-// once and heard from the server within MaxStale. /readyz uses it.
+// once, heard from the server within MaxStale, and the follower's last
+// call got through. /readyz uses it.
 //
 // Files:
 //

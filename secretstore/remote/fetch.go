@@ -75,7 +75,9 @@ func (r *Resolver) fetchNow(ctx context.Context, grantID string) (*entry, error)
 		// nothing it cached may bridge that.
 		r.log.Error("the control plane refused the sidecar token; every grant now fails until it is replaced", zap.Error(err))
 		r.purge()
-	case !client.Transient(err):
+	case !client.Unreachable(err):
+		// The server answered (store_unavailable included): its word,
+		// which the cached copy must not outlive.
 		r.cache.Remove(grantID)
 	}
 	return nil, err

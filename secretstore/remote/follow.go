@@ -37,9 +37,20 @@ func (r *Resolver) follow(ctx context.Context) {
 	synced, needPolicies := false, false
 	backoff := r.opts.MinBackoff
 	down := false
+	// shortUntil: the server refused us a long poll (its caps are full,
+	// for example when many pods share one token); until then, follow by
+	// polls that answer at once and hold no slot, every ShortPoll.
+	var shortUntil, lastShort time.Time
 	failed := func(what string, err error) {
 		if ctx.Err() != nil {
 			return
+		}
+		if !client.Unreachable(err) {
+			// The server answered, but not with the stream: this sidecar
+			// is deaf to revocations while it can still resolve, so it
+			// serves no cached grant and is not ready until it follows
+			// again (resolver.go).
+			r.streamBroken.Store(true)
 		}
 		if !down {
 			r.log.Warn("control plane unreachable: cached grants are served up to store.cache.ttl, then up to store.max_stale while it stays away",
@@ -54,6 +65,7 @@ func (r *Resolver) follow(ctx context.Context) {
 	}
 	recovered := func() {
 		r.contact(time.Now())
+		r.streamBroken.Store(false)
 		backoff = r.opts.MinBackoff
 		if down {
 			r.log.Info("control plane reachable again")
@@ -63,21 +75,45 @@ func (r *Resolver) follow(ctx context.Context) {
 	for ctx.Err() == nil {
 		if !synced || needPolicies {
 			p, err := r.api.Policies(ctx)
-			if err != nil {
+			switch {
+			case err != nil && !synced:
 				failed("policies", err)
 				continue
+			case err != nil:
+				// Only which tunnels are terminated waits for the reload:
+				// the changes are still followed, and the policies loaded
+				// again after the next poll.
+				r.log.Debug("policies reload failed; retried after the next poll", zap.Error(err))
+			default:
+				recovered()
+				if !synced {
+					r.purge()
+					seq = p.Seq
+					synced = true
+				}
+				r.setPolicies(p)
+				needPolicies = false
 			}
-			recovered()
-			if !synced {
-				r.purge()
-				seq = p.Seq
-				synced = true
-			}
-			r.setPolicies(p)
-			needPolicies = false
 		}
 		after := seq
-		ch, err := r.api.Changes(ctx, &after, r.opts.Wait)
+		short := time.Now().Before(shortUntil)
+		wait := r.opts.Wait
+		if short || r.streamBroken.Load() {
+			// After a refusal, a poll that answers at once: a long poll
+			// would only show the stream is back when it ends.
+			wait = 0
+		}
+		if short {
+			sleep(ctx, time.Until(lastShort.Add(r.opts.ShortPoll)))
+			lastShort = time.Now()
+		}
+		ch, err := r.api.Changes(ctx, &after, wait)
+		if err != nil && !short && client.TooManyWaits(err) {
+			r.log.Warn("the control plane has no long-poll slot for this sidecar (too many pods share its token?); following its changes by polling",
+				zap.Duration("every", r.opts.ShortPoll), zap.Duration("for", r.opts.LongRetry))
+			shortUntil, lastShort = time.Now().Add(r.opts.LongRetry), time.Time{}
+			continue // poll at once: no revocation may wait for a backoff
+		}
 		if err != nil {
 			failed("changes", err)
 			continue

@@ -16,9 +16,18 @@ import (
 
 // TestAgainstRealServer: the resolver on server/api's change stream, as a
 // sidecar runs it.
-func TestAgainstRealServer(t *testing.T) {
+// realGrant is the real server with one grant of its app, an admin store
+// on it, and a way to make clients with its tokens.
+type realGrant struct {
+	srv   *clienttest.Real
+	admin *client.AdminStore
+	g     secretstore.Grant
+	mk    func(token string) *client.Client
+}
+
+func newRealGrant(t *testing.T) realGrant {
+	t.Helper()
 	srv := clienttest.NewReal(t)
-	ctx := context.Background()
 	mk := func(tok string) *client.Client {
 		c, err := client.New(client.Options{URL: srv.URL(), Token: client.Token(tok), Timeout: 5 * time.Second})
 		if err != nil {
@@ -27,12 +36,18 @@ func TestAgainstRealServer(t *testing.T) {
 		return c
 	}
 	admin := &client.AdminStore{C: mk(srv.AdminToken), App: srv.App}
-	g, err := admin.Add(ctx, secretstore.NewSecret{Spec: inject.Spec{Type: "bearer"}, Fields: inject.Fields{"token": secretValue},
+	g, err := admin.Add(context.Background(), secretstore.NewSecret{Spec: inject.Spec{Type: "bearer"}, Fields: inject.Fields{"token": secretValue},
 		Policy: policy.Spec{Destinations: []string{"api.example.com"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := remote.New(mk(srv.SidecarToken), remote.Options{TTL: time.Hour})
+	return realGrant{srv: srv, admin: admin, g: g, mk: mk}
+}
+
+func TestAgainstRealServer(t *testing.T) {
+	rg := newRealGrant(t)
+	ctx, admin, g := context.Background(), rg.admin, rg.g
+	r, err := remote.New(rg.mk(rg.srv.SidecarToken), remote.Options{TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,11 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the pause between attempts to
 	// reach a server that failed (defaults 500ms and 30s).
 	MinBackoff, MaxBackoff time.Duration
+	// ShortPoll is how often changes are polled while the server refuses
+	// this sidecar a long poll (429: its caps are full), and LongRetry how
+	// long it polls before asking for a long poll again (defaults
+	// DefaultShortPoll and 30s).
+	ShortPoll, LongRetry time.Duration
 	// Logger receives what the follower notices (the stream going down
 	// and coming back). nil discards it. Nothing logged holds a secret.
 	Logger *zap.Logger
@@ -52,6 +57,10 @@ type Options struct {
 
 // DefaultMaxStale is Options.MaxStale's default.
 const DefaultMaxStale = 5 * time.Minute
+
+// DefaultShortPoll is Options.ShortPoll's default: with it a sidecar that
+// follows by polling hears a change within half a second and a round trip.
+const DefaultShortPoll = 500 * time.Millisecond
 
 // Resolver resolves grants from the control plane. It implements
 // secretstore.Resolver; Start runs its change follower.
@@ -69,6 +78,11 @@ type Resolver struct {
 
 	flightMu sync.Mutex
 	flight   map[string]*flightCall
+
+	// streamBroken: the server answered the follower's last call, but
+	// not with the change stream (an error answer): cached grants are not
+	// served and Ready fails until the follower gets through again.
+	streamBroken atomic.Bool
 
 	policies    atomic.Pointer[[]*policy.Policy]
 	synced      atomic.Bool  // the policies were loaded at least once
@@ -94,7 +108,7 @@ func New(api API, o Options) (*Resolver, error) {
 	if api == nil {
 		return nil, errors.New("remote store: no client")
 	}
-	if o.CacheSize < 0 || o.TTL < 0 || o.MaxStale < 0 || o.Wait < 0 || o.MinBackoff < 0 || o.MaxBackoff < 0 {
+	if o.CacheSize < 0 || o.TTL < 0 || o.MaxStale < 0 || o.Wait < 0 || o.MinBackoff < 0 || o.MaxBackoff < 0 || o.ShortPoll < 0 || o.LongRetry < 0 {
 		return nil, fmt.Errorf("remote store: %w: negative size or duration", secretstore.ErrInvalid)
 	}
 	def := func(v *time.Duration, d time.Duration) {
@@ -111,6 +125,8 @@ func New(api API, o Options) (*Resolver, error) {
 	o.Wait = min(o.Wait, o.MaxStale/2, client.MaxWait)
 	def(&o.MinBackoff, 500*time.Millisecond)
 	def(&o.MaxBackoff, 30*time.Second)
+	def(&o.ShortPoll, DefaultShortPoll)
+	def(&o.LongRetry, 30*time.Second)
 	cache, err := lru.New[string, *entry](o.CacheSize)
 	if err != nil {
 		return nil, fmt.Errorf("remote store: %w", err)
@@ -138,11 +154,12 @@ func (r *Resolver) Resolve(ctx context.Context, grantID string, now time.Time) (
 		if expired(cached, now) {
 			return nil, secretstore.ErrGrantUnavailable
 		}
-		// Fresh, and the server heard from recently: without the second
-		// check a sidecar cut off from the control plane would serve
-		// entries within their TTL (minutes) past max_stale, deaf to
-		// revocations all that time.
-		if clock.Sub(cached.fetched) < r.opts.TTL && r.inContact(clock) {
+		// Fresh, the server heard from recently, and the change stream
+		// followed: without the second check a sidecar cut off from the
+		// control plane would serve entries within their TTL (minutes)
+		// past max_stale, deaf to revocations all that time; without the
+		// third, one the server answers but whose stream it refuses.
+		if clock.Sub(cached.fetched) < r.opts.TTL && r.inContact(clock) && !r.streamBroken.Load() {
 			r.hits.Add(1)
 			return cached.res, nil
 		}
@@ -157,7 +174,7 @@ func (r *Resolver) Resolve(ctx context.Context, grantID string, now time.Time) (
 		return e.res, nil
 	case errors.Is(err, secretstore.ErrGrantUnavailable):
 		return nil, secretstore.ErrGrantUnavailable
-	case cached != nil && client.Transient(err) && r.staleUsable(cached, time.Now()):
+	case cached != nil && client.Unreachable(err) && r.staleUsable(cached, time.Now()):
 		r.staleServed.Add(1)
 		return cached.res, nil
 	case errors.Is(err, secretstore.ErrStoreUnavailable):
@@ -206,11 +223,16 @@ func (r *Resolver) Policies() []*policy.Policy {
 }
 
 // Ready returns nil when the sidecar can serve from this store: the
-// policies were loaded and the server answered within MaxStale. The
-// error wraps ErrStoreUnavailable.
+// policies were loaded, the server answered within MaxStale, and the
+// follower's last call got through (a server that answers with an error
+// instead of the change stream leaves the sidecar deaf to revocations).
+// The error wraps ErrStoreUnavailable.
 func (r *Resolver) Ready() error {
 	if !r.synced.Load() {
 		return fmt.Errorf("%w: the control plane has not answered yet", secretstore.ErrStoreUnavailable)
+	}
+	if r.streamBroken.Load() {
+		return fmt.Errorf("%w: the control plane answers but this sidecar cannot follow its change stream", secretstore.ErrStoreUnavailable)
 	}
 	if since := time.Since(time.Unix(0, r.lastContact.Load())); since >= r.opts.MaxStale {
 		return fmt.Errorf("%w: no answer from the control plane for %s (store.max_stale is %s)",

@@ -214,7 +214,7 @@ func TestAuditEndpoints(t *testing.T) {
 		now := time.Now().UTC().Truncate(time.Second)
 		rec := func(id, decision string, at time.Time) map[string]any {
 			return map[string]any{"id": id, "source": "forged", "time": at, "grant_id": "g1", "actor": "svc",
-				"decision": decision, "body": map[string]any{"id": id}}
+				"decision": decision, "body": auditBody(at, "g1", "svc", decision)}
 		}
 		batch := map[string]any{"records": []any{rec("r1", "allow", now.Add(-time.Minute)), rec("r2", "deny", now)}}
 		var ins wire.AuditInserted
@@ -232,7 +232,7 @@ func TestAuditEndpoints(t *testing.T) {
 			} `json:"records"`
 			Next string `json:"next"`
 		}
-		e.must(200, "GET", "/v1/audit", e.admin, nil, &page)
+		e.must(200, "GET", "/v1/audit?grant=g1", e.admin, nil, &page)
 		if len(page.Records) != 2 || page.Records[0].ID != "billing/r2" || page.Records[0].Source != "billing/pod-1" {
 			t.Fatalf("audit: %+v", page)
 		}
@@ -240,11 +240,11 @@ func TestAuditEndpoints(t *testing.T) {
 		if len(page.Records) != 1 || page.Records[0].ID != "billing/r1" {
 			t.Fatalf("filtered: %+v", page)
 		}
-		e.must(200, "GET", "/v1/audit?limit=1", e.admin, nil, &page)
+		e.must(200, "GET", "/v1/audit?grant=g1&limit=1", e.admin, nil, &page)
 		if len(page.Records) != 1 || page.Next == "" {
 			t.Fatalf("page 1: %+v", page)
 		}
-		e.must(200, "GET", "/v1/audit?limit=1&cursor="+page.Next, e.admin, nil, &page)
+		e.must(200, "GET", "/v1/audit?grant=g1&limit=1&cursor="+page.Next, e.admin, nil, &page)
 		if len(page.Records) != 1 || page.Records[0].ID != "billing/r1" {
 			t.Fatalf("page 2: %+v", page)
 		}
@@ -276,6 +276,12 @@ func TestAuditEndpoints(t *testing.T) {
 			t.Fatalf("another app's records with the same ids: inserted %d, want 2", ins.Inserted)
 		}
 	})
+}
+
+// auditBody is a record's body as a sidecar's durable log writes it.
+func auditBody(at time.Time, grant, actor, decision string) map[string]any {
+	return map[string]any{"ts": at.UTC().Format(time.RFC3339Nano), "msg": "grant use", "grant_id": grant,
+		"actor": actor, "decision": decision, "seq": 1}
 }
 
 func TestHealth(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/alter-sidecar/alter/audit"
+	"github.com/alter-sidecar/alter/secretstore"
 	"github.com/alter-sidecar/alter/server/storage"
 	"github.com/alter-sidecar/alter/server/wire"
 )
@@ -46,16 +48,33 @@ func (h *handler) queryAudit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
-// maxClockSkew is how far in the future a shipped record's time may be: a
-// record dated later would sort above everything in newest-first listings
-// for as long as it pleased its sender.
+// maxClockSkew is how far a shipped record's time may lie outside what is
+// possible: in the future (a record dated later would sort above
+// everything in newest-first listings for as long as it pleased its
+// sender), or before its token was created (a sidecar cannot have written
+// it with this token; an older record belongs to the token it was shipped
+// with).
 const maxClockSkew = 5 * time.Minute
 
-// ingestAudit stores records a sidecar ships. The source is the token's
-// app and name, whatever the records say: a sidecar cannot write records
-// in another's name. Record ids make retries idempotent; they are stored
-// under the app ("billing/<id>"), so a sidecar of one app can neither
-// take nor block the ids of another app's records.
+// ingestAudit stores records a sidecar ships. What a record says is
+// checked against who sends it, so one app's token cannot write another
+// app's trail:
+//   - the source is the token's app and name, whatever the records say;
+//   - the filter columns (time, grant, actor, decision) are taken from the
+//     record's body, the line the sidecar's durable log wrote; columns sent
+//     beside it that disagree with the body refuse the batch, so a query
+//     filtered on deny can never print an allow;
+//   - a record naming a grant of another app (or of none) is refused: it
+//     would show on that grant's page. A grant id the server does not know
+//     is accepted (a request that named a wrong id is worth recording);
+//   - a record dated before the token existed, or in the future, beyond
+//     maxClockSkew, is refused.
+//
+// Record ids make retries idempotent; they are stored under the app
+// ("billing/<id>"), so a sidecar of one app can neither take nor block the
+// ids of another app's records. Any refusal is a 400 naming the record;
+// the shipper then sends the batch one record at a time and skips the
+// ones refused (audit/ship).
 func (h *handler) ingestAudit(w http.ResponseWriter, r *http.Request) {
 	var batch wire.AuditBatch
 	if e := decode(w, r, &batch); e != nil {
@@ -66,20 +85,51 @@ func (h *handler) ingestAudit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, badRequest("records: "+strconv.Itoa(len(batch.Records))+" in one batch, at most "+strconv.Itoa(wire.MaxAuditBatch)))
 		return
 	}
+	size := 0
+	for _, rec := range batch.Records {
+		size += len(rec.Body)
+	}
+	// A batch refused on bytes has spent its records: that only slows a
+	// sender already over budget.
+	if !h.spend(w, r, h.auditRecords, float64(len(batch.Records))) || !h.spend(w, r, h.auditBytes, float64(size)) {
+		return
+	}
 	tok := tokenFrom(r.Context())
-	latest := time.Now().Add(maxClockSkew)
+	earliest, latest := tok.CreatedAt.Add(-maxClockSkew), h.now().Add(maxClockSkew)
+	var grants []string
+	seen := map[string]bool{}
 	for i := range batch.Records {
 		rec := &batch.Records[i]
-		if rec.ID == "" {
-			writeError(w, r, badRequest(fmt.Sprintf("records[%d]: id is empty", i)))
+		if e := fromBody(rec); e != nil {
+			e.message = fmt.Sprintf("records[%d]: %s", i, e.message)
+			writeError(w, r, e)
 			return
 		}
-		if rec.Time.After(latest) {
+		switch {
+		case rec.Time.After(latest):
 			writeError(w, r, badRequest(fmt.Sprintf("records[%d]: time is more than %s in the future", i, maxClockSkew)))
 			return
+		case rec.Time.Before(earliest):
+			writeError(w, r, badRequest(fmt.Sprintf("records[%d]: time is before this token was created", i)))
+			return
+		}
+		if rec.GrantID != "" && !seen[rec.GrantID] {
+			seen[rec.GrantID] = true
+			grants = append(grants, rec.GrantID)
 		}
 		rec.Source = tok.App + "/" + tok.Name
 		rec.ID = tok.App + "/" + rec.ID
+	}
+	apps, err := h.store.GrantApps(r.Context(), grants)
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	for i, rec := range batch.Records {
+		if app, known := apps[rec.GrantID]; known && app != tok.App {
+			writeError(w, r, badRequest(fmt.Sprintf("records[%d]: grant_id names a grant of another app; a sidecar ships records of its own app's grants only", i)))
+			return
+		}
 	}
 	n, err := h.store.InsertAudit(r.Context(), batch.Records...)
 	if err != nil {
@@ -87,4 +137,37 @@ func (h *handler) ingestAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, wire.AuditInserted{Inserted: n})
+}
+
+// fromBody sets a shipped record's filter columns from its body, refusing
+// a record whose columns disagree with it. A column the shipper leaves
+// empty because the server would refuse the value (audit/ship) is left
+// empty here too.
+func fromBody(rec *storage.AuditRecord) *apiError {
+	if rec.ID == "" {
+		return badRequest("id is empty")
+	}
+	e, err := audit.ParseEntry(rec.Body)
+	if err != nil {
+		return badRequest("body is not an audit record (a JSON object with an RFC 3339 \"ts\")")
+	}
+	column := func(v string) string {
+		if secretstore.CheckText("audit column", v) != nil {
+			return ""
+		}
+		return v
+	}
+	want := storage.AuditRecord{Time: e.Time, GrantID: column(e.GrantID), Actor: column(e.Actor), Decision: e.Decision}
+	switch {
+	case !rec.Time.IsZero() && !rec.Time.Equal(want.Time):
+		return badRequest("time does not match the body's")
+	case rec.GrantID != "" && rec.GrantID != want.GrantID:
+		return badRequest("grant_id does not match the body's")
+	case rec.Actor != "" && rec.Actor != want.Actor:
+		return badRequest("actor does not match the body's")
+	case rec.Decision != "" && rec.Decision != want.Decision:
+		return badRequest("decision does not match the body's")
+	}
+	rec.Time, rec.GrantID, rec.Actor, rec.Decision = want.Time, want.GrantID, want.Actor, want.Decision
+	return nil
 }

@@ -55,7 +55,8 @@ func (h *handler) requireKind(kind string, next http.HandlerFunc) http.HandlerFu
 			writeError(w, r, forbidden("this endpoint needs a "+kind+" token"))
 			return
 		}
-		next(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, t)))
+		ctx := storage.ActingAs(context.WithValue(r.Context(), tokenKey{}, t), "token:"+t.ID)
+		next(w, r.WithContext(ctx))
 	}
 }
 

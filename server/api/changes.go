@@ -21,8 +21,10 @@ import (
 // The cursor: changes commit in sequence order (writers hold the write
 // lock while they draw numbers), so once the newest number N has been read
 // and the app's changes after the cursor listed, every change of the app up
-// to N has been seen and the cursor may move to N, past other apps'
-// changes, without skipping one of ours.
+// to N has been seen and the wait may go on from N, past other apps'
+// changes, without skipping one of ours. The number a sidecar is given
+// back is its app's own (the last change of the app it was sent, or the
+// one it sent): the global one would tell it how busy other apps are.
 
 const (
 	changeBatch = 1000
@@ -71,7 +73,8 @@ func (h *handler) untilStopped(ctx context.Context) (context.Context, context.Ca
 // a poll reads the newest number once when it arrives, then lists the
 // app's changes once per wake-up.
 func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
-	app := tokenFrom(r.Context()).App
+	tok := tokenFrom(r.Context())
+	app := tok.App
 	q := r.URL.Query()
 	after, given, e := parseAfter(q.Get("after"), "after")
 	if e != nil {
@@ -89,12 +92,26 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
 	}
 	wait = min(wait, h.maxWait)
 	if !given {
-		seq, err := h.store.LastChange(r.Context())
+		seq, err := h.store.LastChangeFor(r.Context(), app)
 		if err != nil {
 			fail(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, wire.Changes{Changes: []storage.Change{}, Seq: seq})
+		return
+	}
+	if wait == 0 {
+		// A poll, not a wait: it holds no slot (see waitlimit.go).
+		current, err := h.store.LastChange(r.Context())
+		var cs []storage.Change
+		if err == nil {
+			cs, _, err = h.listChanges(r.Context(), app, after, current)
+		}
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, wire.Changes{Changes: cs, Seq: appCursor(after, current, cs)})
 		return
 	}
 	release, ok := h.startWait(w, r)
@@ -107,6 +124,7 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
 	ctx, cancelWait := context.WithTimeout(ctx, wait)
 	defer cancelWait()
 	current, err := h.store.LastChange(ctx)
+	sent := after // the client's cursor; waiting goes on from the global number
 	for {
 		var cs []storage.Change
 		var cursor int64
@@ -123,7 +141,7 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
 		// after > current: the sequence went back (a restored database);
 		// answer at once so the sidecar sees the lower number.
 		if len(cs) > 0 || after > current {
-			writeJSON(w, http.StatusOK, wire.Changes{Changes: cs, Seq: cursor})
+			writeJSON(w, http.StatusOK, wire.Changes{Changes: cs, Seq: appCursor(sent, current, cs)})
 			return
 		}
 		after = cursor
@@ -137,8 +155,27 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
 			}
 			break
 		}
+		// Woken: the wake may be this token's revocation.
+		if err := h.store.TokenLive(ctx, tok.ID); err != nil {
+			fail(w, r, err)
+			return
+		}
 	}
-	writeJSON(w, http.StatusOK, wire.Changes{Changes: []storage.Change{}, Seq: after})
+	writeJSON(w, http.StatusOK, wire.Changes{Changes: []storage.Change{}, Seq: sent})
+}
+
+// appCursor is the number a long poll answers with: the last of the app's
+// changes it lists, else the number the client sent; lower than that only
+// when the sequence went back (a restored database: then the current
+// number, so the client sees it fall).
+func appCursor(sent, current int64, cs []storage.Change) int64 {
+	switch {
+	case len(cs) > 0:
+		return cs[len(cs)-1].Seq
+	case sent > current:
+		return current
+	}
+	return sent
 }
 
 // events is the change stream as Server-Sent Events. It resumes after
@@ -146,7 +183,8 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
 // starts at the current number; it sends a keepalive comment when idle so
 // proxies and the client can tell a quiet stream from a dead one.
 func (h *handler) events(w http.ResponseWriter, r *http.Request) {
-	app := tokenFrom(r.Context()).App
+	tok := tokenFrom(r.Context())
+	app := tok.App
 	after, given, e := parseAfter(r.Header.Get("Last-Event-ID"), "Last-Event-ID")
 	if e == nil && !given {
 		after, given, e = parseAfter(r.URL.Query().Get("after"), "after")
@@ -209,6 +247,12 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 			continue // current still bounds the rest
 		}
 		if current, ok = h.waitOrKeepAlive(ctx, r, after, send); !ok {
+			return
+		}
+		// Woken: the wake may be this token's revocation. The 200 is
+		// sent, so the stream just ends; the reconnect gets 401.
+		if err := h.store.TokenLive(ctx, tok.ID); err != nil {
+			h.logStreamError(r, err)
 			return
 		}
 	}

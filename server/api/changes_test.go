@@ -79,7 +79,8 @@ func TestLongPoll(t *testing.T) {
 			t.Fatalf("after=0: %+v (now %d)", all, now.Seq)
 		}
 		// Another app's change does not answer the poll; it ends empty
-		// after wait, with the sequence moved past it.
+		// after wait, with the app's own number: the global one would say
+		// how busy other apps are.
 		go func() {
 			time.Sleep(100 * time.Millisecond)
 			e.must(201, "POST", "/v1/secrets", e.admin, bearerSecret("search", sentinel, "api.stripe.com"), nil)
@@ -87,7 +88,7 @@ func TestLongPoll(t *testing.T) {
 		began := time.Now()
 		var empty wire.Changes
 		e.must(200, "GET", "/v1/sidecar/changes?wait=700ms&after="+strconv.FormatInt(now.Seq, 10), e.billing, nil, &empty)
-		if len(empty.Changes) != 0 || empty.Seq <= now.Seq || time.Since(began) < 600*time.Millisecond {
+		if len(empty.Changes) != 0 || empty.Seq != now.Seq || time.Since(began) < 600*time.Millisecond {
 			t.Fatalf("other app's change: %+v after %v", empty, time.Since(began))
 		}
 		if empty.Changes == nil {
@@ -235,5 +236,30 @@ func TestCloseEndsLongPolls(t *testing.T) {
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("Close did not end the long poll")
+	}
+}
+
+// TestCursorIsPerApp: the sequence numbers a sidecar is given are its
+// app's own: other apps' writes do not move them, so they reveal nothing
+// of other apps' activity. (They were the global sequence.)
+func TestCursorIsPerApp(t *testing.T) {
+	e := newEnv(t, testdb.SQLite(t))
+	id := e.addSecret("billing")
+	var now, pol, poll, later wire.Changes
+	e.must(200, "GET", "/v1/sidecar/changes", e.billing, nil, &now)
+	for range 5 {
+		e.addSecret("search")
+	}
+	e.must(200, "GET", "/v1/sidecar/changes", e.billing, nil, &later)
+	e.must(200, "GET", "/v1/sidecar/policies", e.billing, nil, &pol)
+	e.must(200, "GET", "/v1/sidecar/changes?wait=0s&after="+strconv.FormatInt(now.Seq, 10), e.billing, nil, &poll)
+	if later.Seq != now.Seq || pol.Seq != now.Seq || poll.Seq != now.Seq {
+		t.Fatalf("billing's numbers moved with search's writes: %d, %d, %d; want %d", later.Seq, pol.Seq, poll.Seq, now.Seq)
+	}
+	// The app's own change moves them, and is listed.
+	e.must(200, "POST", "/v1/grants/"+id+"/revoke", e.admin, nil, nil)
+	e.must(200, "GET", "/v1/sidecar/changes?wait=10s&after="+strconv.FormatInt(now.Seq, 10), e.billing, nil, &poll)
+	if len(poll.Changes) != 1 || poll.Changes[0].GrantID != id || poll.Seq != poll.Changes[0].Seq || poll.Seq <= now.Seq {
+		t.Fatalf("after billing's revoke: %+v", poll)
 	}
 }

@@ -43,18 +43,26 @@ func decode(w http.ResponseWriter, r *http.Request, v any) *apiError {
 	return nil
 }
 
-// checkKeys refuses an object that names a key twice, in any mix of case.
-// encoding/json matches names without regard to case and keeps the last
-// duplicate, so {"app":"a","APP":"b"} would store app b while a gateway or
-// a reviewer reading the first key sees a: one body, two readings. Keys
-// are names (fields, params), never secret values, so the message may
-// quote them.
+// maxDepth bounds how deeply a body's arrays and objects nest. The
+// deepest honest body (a secret with a custom injection) nests 4 levels;
+// without a bound, 1 MiB of "[" made a million frames.
+const maxDepth = 64
+
+// checkKeys refuses an object that names a key twice, in any mix of case,
+// and a body nested deeper than maxDepth. encoding/json matches names
+// without regard to case and keeps the last duplicate, so
+// {"app":"a","APP":"b"} would store app b while a gateway or a reviewer
+// reading the first key sees a: one body, two readings. Keys are names
+// (fields, params), never secret values, so the message may quote them.
+// Memory stays proportional to the depth and to the keys of the open
+// objects: a frame is a value on a bounded stack, and its key set is only
+// made when its object has a first key.
 func checkKeys(body []byte) *apiError {
 	type frame struct {
 		object, wantKey bool
-		keys            map[string]bool
+		keys            map[string]struct{}
 	}
-	var stack []*frame
+	stack := make([]frame, 0, 8)
 	dec := json.NewDecoder(bytes.NewReader(body))
 	for {
 		tok, err := dec.Token()
@@ -64,32 +72,35 @@ func checkKeys(body []byte) *apiError {
 		if err != nil {
 			return nil // malformed JSON: Decode reports it with its offset
 		}
-		var top *frame
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
 		switch t := tok.(type) {
 		case json.Delim:
 			switch t {
 			case '{', '[':
-				stack = append(stack, &frame{object: t == '{', wantKey: t == '{', keys: map[string]bool{}})
+				if len(stack) == maxDepth {
+					return badRequest(fmt.Sprintf("the request body nests arrays and objects deeper than %d levels", maxDepth))
+				}
+				stack = append(stack, frame{object: t == '{', wantKey: t == '{'})
 				continue
 			default:
 				stack = stack[:len(stack)-1]
 			}
 		case string:
-			if top != nil && top.object && top.wantKey {
+			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
+				top := &stack[n-1]
 				k := strings.ToLower(t)
-				if top.keys[k] {
+				if _, dup := top.keys[k]; dup {
 					return badRequest(fmt.Sprintf("key %q appears twice in one object (keys are matched without regard to case)", t))
 				}
-				top.keys[k], top.wantKey = true, false
+				if top.keys == nil {
+					top.keys = make(map[string]struct{}, 4)
+				}
+				top.keys[k], top.wantKey = struct{}{}, false
 				continue
 			}
 		}
 		// A value ended: its object, if any, wants a key next.
-		if len(stack) > 0 && stack[len(stack)-1].object {
-			stack[len(stack)-1].wantKey = true
+		if n := len(stack); n > 0 && stack[n-1].object {
+			stack[n-1].wantKey = true
 		}
 	}
 }
@@ -109,13 +120,13 @@ func describe(err error) string {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "the request body is truncated JSON"
 	}
-	// "json: unknown field \"x\"" and time parse errors name the field
-	// or the expected layout, not the value's secret part.
-	msg := err.Error()
-	if len(msg) > 200 {
-		msg = msg[:200]
+	// "json: unknown field \"x\"" names a key, which is no secret. Any
+	// other error (a time or duration that does not parse, a type's own
+	// UnmarshalJSON) may quote the value, so it is not repeated.
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok && len(f) <= 130 {
+		return "invalid request body: unknown field " + f
 	}
-	return "invalid request body: " + msg
+	return "invalid request body: a value does not parse (times are RFC 3339 such as 2026-01-02T15:04:05Z, durations Go durations such as \"15m\")"
 }
 
 // jsonKind names the JSON form of a Go type, for messages.

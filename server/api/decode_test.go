@@ -24,6 +24,7 @@ func TestStrictDecoding(t *testing.T) {
 		{"not JSON", `fields=token`, 400, wire.CodeInvalid, "not valid JSON"},
 		{"truncated with a secret", `{"fields":{"token":"` + sentinel, 400, wire.CodeInvalid, "truncated"},
 		{"wrong type", `{"fields":{"token":12345}}`, 400, wire.CodeInvalid, "fields"},
+		{"a time that quotes a secret", `{"expires_at":"` + sentinel + `"}`, 400, wire.CodeInvalid, "does not parse"},
 		{"array", `[]`, 400, wire.CodeInvalid, "object"},
 		{"empty", ``, 400, wire.CodeInvalid, "empty"},
 		{"duplicate key", `{"app":"a","app":"b","injection":{"type":"bearer"},"fields":{"token":"x"},"policy":{"destinations":["a.example"]}}`, 400, wire.CodeInvalid, `"app" appears twice`},

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -21,10 +22,24 @@ type Options struct {
 	KeepAlive time.Duration
 	// MaxWait bounds a long poll's wait (default and at most 60 s).
 	MaxWait time.Duration
-	// MaxWaitsPerToken and MaxWaits cap the open long polls and event
-	// streams of one token and of the whole server (defaults
-	// DefaultMaxWaitsPerToken, DefaultMaxWaits; see waitlimit.go).
-	MaxWaitsPerToken, MaxWaits int
+	// MaxWaitsPerToken, MaxWaitsPerApp and MaxWaits cap the open long
+	// polls and event streams of one token, of one app's tokens together
+	// and of the whole server (defaults DefaultMaxWaitsPerToken,
+	// DefaultMaxWaitsPerApp, DefaultMaxWaits; see waitlimit.go).
+	MaxWaitsPerToken, MaxWaitsPerApp, MaxWaits int
+	// AuditRecordRate and AuditByteRate are what one sidecar token may
+	// ship each second (after a burst of ten seconds' worth): defaults
+	// DefaultAuditRecordRate, DefaultAuditByteRate.
+	AuditRecordRate, AuditByteRate float64
+	// PoliciesRate is how many /v1/sidecar/policies calls one sidecar
+	// token may make each second, after a burst of PoliciesBurst
+	// (defaults DefaultPoliciesRate, DefaultPoliciesBurst).
+	PoliciesRate, PoliciesBurst float64
+	// SidecarApproval makes every sidecar token created through the API
+	// wait for a second admin token's approval (POST
+	// /v1/tokens/{id}/approve) before it authenticates: the server setting
+	// tokens.sidecar_approval.
+	SidecarApproval bool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -33,6 +48,15 @@ type Options struct {
 const (
 	DefaultKeepAlive = 15 * time.Second
 	DefaultMaxWait   = 60 * time.Second
+	// A busy sidecar writes two records per request; 500 a second is a
+	// few hundred requests a second, and a backlog after an outage drains
+	// at that pace.
+	DefaultAuditRecordRate = 500
+	DefaultAuditByteRate   = 1 << 20
+	// A sidecar loads its policies at start and once per change batch;
+	// the pods sharing a token share this.
+	DefaultPoliciesRate  = 20
+	DefaultPoliciesBurst = 100
 )
 
 type handler struct {
@@ -42,6 +66,10 @@ type handler struct {
 	maxWait   time.Duration
 	now       func() time.Time
 	waits     *waitLimiter
+	// sidecarApproval: see Options.SidecarApproval.
+	sidecarApproval bool
+	// Per-token budgets (budget.go).
+	auditRecords, auditBytes, policyCalls *budget
 	// stopped ends long polls and event streams (on shutdown); see Handler.
 	stopped context.Context
 }
@@ -59,7 +87,7 @@ func (h *Handler) Close() { h.stop() }
 
 // New returns the API over o.Store.
 func New(o Options) *Handler {
-	h := &handler{store: o.Store, log: o.Logger, keepAlive: o.KeepAlive, maxWait: o.MaxWait, now: o.Now}
+	h := &handler{store: o.Store, log: o.Logger, keepAlive: o.KeepAlive, maxWait: o.MaxWait, now: o.Now, sidecarApproval: o.SidecarApproval}
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}
@@ -72,14 +100,27 @@ func New(o Options) *Handler {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	perToken, total := o.MaxWaitsPerToken, o.MaxWaits
+	perToken, perApp, total := o.MaxWaitsPerToken, o.MaxWaitsPerApp, o.MaxWaits
 	if perToken <= 0 {
 		perToken = DefaultMaxWaitsPerToken
+	}
+	if perApp <= 0 {
+		perApp = DefaultMaxWaitsPerApp
 	}
 	if total <= 0 {
 		total = DefaultMaxWaits
 	}
-	h.waits = newWaitLimiter(perToken, total)
+	h.waits = newWaitLimiter(perToken, perApp, total)
+	def := func(v, d float64) float64 {
+		if v <= 0 {
+			return d
+		}
+		return v
+	}
+	recRate, byteRate := def(o.AuditRecordRate, DefaultAuditRecordRate), def(o.AuditByteRate, DefaultAuditByteRate)
+	h.auditRecords = newBudget(recRate, 10*recRate, h.now)
+	h.auditBytes = newBudget(byteRate, 10*byteRate, h.now)
+	h.policyCalls = newBudget(def(o.PoliciesRate, DefaultPoliciesRate), def(o.PoliciesBurst, DefaultPoliciesBurst), h.now)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stopped = ctx
 	return &Handler{Handler: accessLog(h.log, h.routes()), stop: cancel, waits: h.waits}
@@ -109,6 +150,7 @@ func (h *handler) routes() http.Handler {
 		{"POST", "/v1/tokens", admin, h.createToken},
 		{"GET", "/v1/tokens", admin, h.listTokens},
 		{"POST", "/v1/tokens/{id}/revoke", admin, h.revokeToken},
+		{"POST", "/v1/tokens/{id}/approve", admin, h.approveToken},
 
 		{"GET", "/v1/sidecar/grants/{id}", sidecar, h.resolve},
 		{"GET", "/v1/sidecar/policies", sidecar, h.policies},
@@ -140,7 +182,22 @@ func (h *handler) routes() http.Handler {
 		})
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, r, errNoRoute) })
-	return mux
+	return canonical(mux)
+}
+
+// canonical answers a path that is not in its clean form ("//v1/grants",
+// "/v1/a/../grants") with 404 in the API's error shape. The mux would
+// redirect it with a text/html body that no client of this API reads; no
+// client of ours sends such a path.
+func canonical(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.EscapedPath() // "%2f" in a path segment is no separator
+		if c := path.Clean(p); p == "" || (c != p && c+"/" != p) {
+			writeError(w, r, errNoRoute)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {

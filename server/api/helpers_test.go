@@ -154,3 +154,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// addSecret stores a bearer secret for app and returns its grant's id.
+func (e *env) addSecret(app string) string {
+	e.t.Helper()
+	var g struct {
+		ID string `json:"id"`
+	}
+	e.must(201, "POST", "/v1/secrets", e.admin, bearerSecret(app, sentinel, "api.stripe.com"), &g)
+	return g.ID
+}

@@ -1,11 +1,15 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/alter-sidecar/alter/audit"
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/policy"
+	"github.com/alter-sidecar/alter/secretstore"
+	"github.com/alter-sidecar/alter/server/storage"
 	"github.com/alter-sidecar/alter/server/wire"
 )
 
@@ -29,9 +33,25 @@ type resolution struct {
 // resolve answers with a grant's secret values: the only place they leave
 // the server. Every refusal for a grant the app cannot use is the same
 // grant_unavailable answer.
+//
+// Every resolve, answered or refused, is in the audit trail (source
+// "server": token, app, grant, time) before the answer goes out: a secret
+// never leaves without a record of who got it, even when an admin minted
+// the sidecar token to read it back. If the record cannot be written the
+// answer is 503 and carries nothing.
 func (h *handler) resolve(w http.ResponseWriter, r *http.Request) {
 	tok := tokenFrom(r.Context())
-	res, err := h.store.ResolveFor(r.Context(), tok.App, r.PathValue("id"), h.now())
+	id := r.PathValue("id")
+	res, err := h.store.ResolveFor(r.Context(), tok.App, id, h.now())
+	ev := storage.ServerEvent{Event: storage.EventResolve, Actor: "token:" + tok.ID, TokenID: tok.ID, App: tok.App,
+		GrantID: id, Time: h.now()}
+	if err != nil {
+		ev.Decision, ev.Error = audit.DecisionDeny, fromError(err).code
+	}
+	if aerr := h.store.RecordServerEvent(r.Context(), ev); aerr != nil {
+		fail(w, r, fmt.Errorf("%w: audit the resolve: %w", secretstore.ErrStoreUnavailable, aerr))
+		return
+	}
 	if err != nil {
 		fail(w, r, err)
 		return
@@ -51,8 +71,11 @@ func (h *handler) resolve(w http.ResponseWriter, r *http.Request) {
 // change made while the policies are read is then also in the change
 // stream after it.
 func (h *handler) policies(w http.ResponseWriter, r *http.Request) {
+	if !h.spend(w, r, h.policyCalls, 1) {
+		return
+	}
 	tok := tokenFrom(r.Context())
-	seq, err := h.store.LastChange(r.Context())
+	seq, err := h.store.LastChangeFor(r.Context(), tok.App)
 	if err != nil {
 		fail(w, r, err)
 		return

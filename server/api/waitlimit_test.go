@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/alter-sidecar/alter/internal/testdb"
 	"github.com/alter-sidecar/alter/server/storage"
@@ -138,7 +139,7 @@ func TestWaitLimits(t *testing.T) {
 func TestLongPollFlood(t *testing.T) {
 	const tokens, perToken = 64, DefaultMaxWaitsPerToken // 512 long polls
 	testdb.ForEach(t, func(t *testing.T, addr string) {
-		e := newEnv(t, addr)
+		e := newEnv(t, addr, func(o *Options) { o.MaxWaitsPerApp = tokens * perToken })
 		var g wire.GrantInfo
 		e.must(201, "POST", "/v1/secrets", e.admin, bearerSecret("billing", sentinel, "api.stripe.com"), &g)
 		var polls []<-chan answer
@@ -186,5 +187,79 @@ func TestLongPollFlood(t *testing.T) {
 			t.Fatalf("pool after the wake-up: %d open, ceiling %d", st.OpenConnections, st.MaxOpenConnections)
 		}
 		waitFor(t, "the polls to release their slots", func() bool { return e.api.waits.count() == 0 })
+	})
+}
+
+// The tokens of one app together hold at most MaxWaitsPerApp waits, so
+// one app's sidecars cannot take the slots another app's need; and a poll
+// with wait=0 holds no slot, so a sidecar refused one still hears changes.
+func TestWaitLimitPerApp(t *testing.T) {
+	e := newEnv(t, testdb.SQLite(t), func(o *Options) { o.MaxWaitsPerApp = 3 })
+	for i := range 3 {
+		_, cancel := openWait(t, e, e.sidecarToken("billing", fmt.Sprintf("p%d", i)), false)
+		defer cancel()
+	}
+	waitFor(t, "the waits to open", func() bool { return e.api.waits.count() == 3 })
+	ends, cancel := openWait(t, e, e.sidecarToken("billing", "p9"), true)
+	defer cancel()
+	checkError(t, <-ends, 429, wire.CodeTooManyRequests, "too many")
+	_, cancel = openWait(t, e, e.search, false)
+	defer cancel()
+	waitFor(t, "another app's wait", func() bool { return e.api.waits.count() == 4 })
+
+	var now, ch wire.Changes
+	e.must(200, "GET", "/v1/sidecar/changes", e.billing, nil, &now)
+	poll := "/v1/sidecar/changes?wait=0s&after=" + strconv.FormatInt(now.Seq, 10)
+	e.must(200, "GET", poll, e.billing, nil, &ch)
+	if len(ch.Changes) != 0 || ch.Seq != now.Seq {
+		t.Fatalf("a wait=0 poll without changes: %+v", ch)
+	}
+	if n := e.api.waits.count(); n != 4 {
+		t.Fatalf("%d waits open after a wait=0 poll, want 4", n)
+	}
+	id := e.addSecret("billing")
+	e.must(200, "GET", poll, e.billing, nil, &ch)
+	if len(ch.Changes) != 1 || ch.Changes[0].GrantID != id || ch.Seq <= now.Seq {
+		t.Fatalf("a wait=0 poll past the cap: %+v", ch)
+	}
+}
+
+// A revoked sidecar token's open long polls and event streams end at the
+// revocation, on every replica (the revocation is a change that wakes
+// every wait, and a woken wait checks its token again). They used to go
+// on delivering changes until they ended by themselves: 60 s for a long
+// poll, never for a stream.
+func TestRevokedTokenEndsWaits(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
+		e := newEnv(t, addr)
+		var tok wire.Token
+		e.must(201, "POST", "/v1/tokens", e.admin, wire.NewToken{Kind: "sidecar", Name: "doomed", App: "billing"}, &tok)
+		poll, cancel := openWait(t, e, tok.Secret, false)
+		defer cancel()
+		stream, cancel2 := openWait(t, e, tok.Secret, true)
+		defer cancel2()
+		// Another token's wait is not ended.
+		other, cancel3 := openWait(t, e, e.billing, false)
+		defer cancel3()
+		waitFor(t, "the waits to open", func() bool { return e.api.waits.count() == 3 })
+		e.must(200, "POST", "/v1/tokens/"+tok.ID+"/revoke", e.admin, nil, nil)
+		deadline := time.After(5 * time.Second)
+		select {
+		case a := <-poll:
+			checkError(t, a, 401, wire.CodeUnauthorized, "")
+		case <-deadline:
+			t.Fatal("the revoked token's long poll is still open")
+		}
+		select {
+		case <-stream:
+		case <-deadline:
+			t.Fatal("the revoked token's event stream is still open")
+		}
+		waitFor(t, "the slots to be released", func() bool { return e.api.waits.count() == 1 })
+		select {
+		case a := <-other:
+			t.Fatalf("another token's long poll ended: %d %s", a.status, a.body)
+		default:
+		}
 	})
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/policy"
-	"github.com/alter-sidecar/alter/server/storage"
 	"github.com/alter-sidecar/alter/server/wire"
 )
 
@@ -110,7 +109,7 @@ func (c *Client) Provider(ctx context.Context, name string) (json.RawMessage, er
 }
 
 // QueryAudit returns one page of audit records, newest first.
-func (c *Client) QueryAudit(ctx context.Context, q storage.AuditQuery) (storage.AuditPage, error) {
+func (c *Client) QueryAudit(ctx context.Context, q wire.AuditQuery) (wire.AuditPage, error) {
 	v := url.Values{}
 	set := func(k, val string) {
 		if val != "" {
@@ -130,7 +129,7 @@ func (c *Client) QueryAudit(ctx context.Context, q storage.AuditQuery) (storage.
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
 	set("cursor", q.Cursor)
-	var page storage.AuditPage
+	var page wire.AuditPage
 	err := c.do(ctx, call{method: http.MethodGet, path: "/v1/audit", query: v, out: &page})
 	return page, err
 }

@@ -11,13 +11,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/alter-sidecar/alter/secretstore"
+	"github.com/alter-sidecar/alter/server/wire"
 )
 
 // Client calls one control-plane server with one token. It is safe for
@@ -53,7 +52,7 @@ const maxAnswer = 64 << 20
 
 // New checks the options and builds a client.
 func New(o Options) (*Client, error) {
-	u, err := ParseURL(o.URL)
+	u, err := wire.ParseURL(o.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -88,42 +87,6 @@ func New(o Options) (*Client, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}, nil
-}
-
-// ParseURL checks a server URL: https, or http to a loopback address only,
-// no user info, query or fragment. The error names the problem, and
-// never repeats user info (it could hold a password).
-func ParseURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.Opaque != "" {
-		return nil, errors.New("server URL must look like https://host[:port]")
-	}
-	if u.User != nil {
-		return nil, errors.New("server URL must not carry user info; the token comes from a file or variable")
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
-		return nil, errors.New("server URL must not have a query or fragment")
-	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !loopback(u.Hostname()) {
-			return nil, fmt.Errorf("server URL %s://%s: plain http is allowed to a loopback address only; use https", u.Scheme, u.Host)
-		}
-	default:
-		return nil, errors.New("server URL must start with https://")
-	}
-	u.Path = strings.TrimSuffix(u.Path, "/")
-	u.RawPath = ""
-	return u, nil
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }
 
 func loadRoots(file string) (*x509.CertPool, error) {

@@ -80,6 +80,28 @@ func Transient(err error) bool {
 	return errors.As(err, &ne)
 }
 
+// Unreachable reports whether err means no answer came from the control
+// plane itself: the network failed (dial, TLS, timeout, a cut
+// connection), or something in front of it (a load balancer, a proxy)
+// answered with a 5xx or 429 that is not in the API's error shape. Only
+// then may a sidecar serve a cached grant past its TTL: an answer from the
+// server, store_unavailable included, is the server's word, never bridged.
+func Unreachable(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code == "" && (e.Status >= 500 || e.Status == http.StatusTooManyRequests)
+	}
+	var ne *netError
+	return errors.As(err, &ne)
+}
+
+// TooManyWaits reports whether err is the server refusing a long poll or
+// event stream because its caps are reached (429 too_many_requests).
+func TooManyWaits(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == wire.CodeTooManyRequests
+}
+
 // netError is a failure to get an answer at all (dial, TLS, timeout, a
 // cut connection, an unreadable body). It wraps ErrStoreUnavailable.
 type netError struct {

@@ -64,11 +64,14 @@ func TestAgainstRealServer(t *testing.T) {
 	if err := admin.Revoke(ctx, g.ID); err != nil {
 		t.Fatal(err)
 	}
-	n, err := side.ShipAudit(ctx, []storage.AuditRecord{{ID: "real-1", Time: time.Now(), Decision: "deny", GrantID: g.ID, Body: []byte(`{"x":1}`)}})
+	at := time.Now().UTC()
+	rec := storage.AuditRecord{ID: "real-1", Time: at, Decision: "deny", GrantID: g.ID,
+		Body: []byte(`{"ts":"` + at.Format(time.RFC3339Nano) + `","grant_id":"` + g.ID + `","decision":"deny"}`)}
+	n, err := side.ShipAudit(ctx, []storage.AuditRecord{rec})
 	if err != nil || n != 1 {
 		t.Fatalf("ShipAudit = %d, %v", n, err)
 	}
-	if n, err := side.ShipAudit(ctx, []storage.AuditRecord{{ID: "real-1", Time: time.Now(), Decision: "deny", GrantID: g.ID, Body: []byte(`{"x":1}`)}}); err != nil || n != 0 {
+	if n, err := side.ShipAudit(ctx, []storage.AuditRecord{rec}); err != nil || n != 0 {
 		t.Fatalf("retried record inserted again: %d, %v", n, err)
 	}
 	page, err := admin.C.QueryAudit(ctx, storage.AuditQuery{GrantID: g.ID, Decision: "deny", Since: time.Now().Add(-time.Hour)})

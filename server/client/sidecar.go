@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/alter-sidecar/alter/secretstore"
-	"github.com/alter-sidecar/alter/server/storage"
 	"github.com/alter-sidecar/alter/server/wire"
 )
 
@@ -42,9 +41,12 @@ const MaxWait = 60 * time.Second
 
 // Changes long-polls for changes after seq: it returns as soon as there
 // is one, or after wait with none. A nil after asks for the current
-// sequence number at once.
+// sequence number at once. wait 0 asks for the changes there are now,
+// without waiting: such a poll holds none of the server's wait slots, so
+// it is what a sidecar refused one (429) follows the stream with. A
+// negative wait, or one over MaxWait, is MaxWait.
 func (c *Client) Changes(ctx context.Context, after *int64, wait time.Duration) (wire.Changes, error) {
-	if wait <= 0 || wait > MaxWait {
+	if wait < 0 || wait > MaxWait {
 		wait = MaxWait
 	}
 	q := url.Values{"wait": {wait.String()}}
@@ -61,7 +63,7 @@ func (c *Client) Changes(ctx context.Context, after *int64, wait time.Duration) 
 // ShipAudit sends audit records (at most wire.MaxAuditBatch). The server
 // skips records whose ID it has, so a batch may be sent again after any
 // failure; inserted counts the new ones.
-func (c *Client) ShipAudit(ctx context.Context, recs []storage.AuditRecord) (inserted int, err error) {
+func (c *Client) ShipAudit(ctx context.Context, recs []wire.AuditRecord) (inserted int, err error) {
 	if len(recs) > wire.MaxAuditBatch {
 		return 0, fmt.Errorf("%w: %d audit records in one batch, at most %d", secretstore.ErrInvalid, len(recs), wire.MaxAuditBatch)
 	}

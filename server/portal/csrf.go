@@ -47,8 +47,8 @@ func (p *Portal) loginToken(w http.ResponseWriter, r *http.Request) string {
 }
 
 // checkLoginCSRF reports whether the login POST's field matches its cookie.
-func checkLoginCSRF(r *http.Request) bool {
-	c, err := r.Cookie(cookieLogin)
+func (p *Portal) checkLoginCSRF(r *http.Request) bool {
+	c, err := p.cookie(r, cookieLogin)
 	if err != nil {
 		return false
 	}

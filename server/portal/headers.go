@@ -61,7 +61,7 @@ func (p *Portal) wrap(h http.Handler) http.Handler {
 			p.log.Info("portal request",
 				zap.String(logMethod, r.Method), zap.String(logPath, r.URL.Path),
 				zap.Int(logStatus, sw.Status), zap.String(logUser, ri.user),
-				zap.Int64(logLatency, time.Since(start).Milliseconds()), zap.String(logRemote, r.RemoteAddr))
+				zap.Int64(logLatency, time.Since(start).Milliseconds()), zap.String(logRemote, p.clientAddr(r)))
 		}()
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(sw, r.Body, maxForm)

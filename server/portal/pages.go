@@ -79,7 +79,7 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, page
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(escapeBidi(buf.Bytes()))
 }
 
 // staticHandler serves the embedded CSS and script. They hold nothing

@@ -14,8 +14,9 @@
 //     inputs are never filled back, and an error message that might quote
 //     a submitted value is scrubbed first (scrub.go).
 //   - Sessions (session.go): a random 32-byte id in an HttpOnly,
-//     SameSite=Strict cookie (Secure over TLS), stored server-side only as
-//     its SHA-256 digest, with idle and absolute expiry.
+//     SameSite=Strict cookie (Secure, named __Host-..., over TLS or with
+//     SecureCookies), stored server-side only as its SHA-256 digest, with
+//     idle and absolute expiry.
 //   - CSRF (csrf.go): every POST carries a synchronizer token tied to the
 //     session, compared in constant time; the login form, which has no
 //     session yet, uses a double-submit cookie. A cross-origin Origin
@@ -23,8 +24,12 @@
 //   - Headers (headers.go): a strict CSP, nosniff, no referrer, no framing,
 //     and Cache-Control: no-store on every page.
 //   - Login (login.go, password.go, limiter.go): admin tokens or
-//     username + argon2id hash; failures are rate limited per client
-//     address and take the same path whether or not the user exists.
+//     username + argon2id hash. Attempts are counted before the hash runs
+//     and limited per client address (IPv6 per /64; behind
+//     Config.TrustedProxies, per forwarded client) and per account; at most
+//     GOMAXPROCS hashes run at once, a login beyond that waits briefly and
+//     then gets 429, so memory stays bounded however many logins arrive.
+//     A login takes the same path whether or not the user exists.
 //
 // Files:
 //
@@ -38,6 +43,7 @@
 //	login.go      login and logout
 //	password.go   argon2id password hashes
 //	limiter.go    login rate limiting
+//	clientaddr.go the address a request is attributed to (trusted proxies)
 //	pages.go      templates and rendering
 //	grants.go     the grant list and detail, clone, rotate, revoke
 //	form.go       forms described in Go, rendered by one template
@@ -57,6 +63,8 @@ package portal
 
 import (
 	"net/http"
+	"net/netip"
+	"runtime"
 	"time"
 
 	"go.uber.org/zap"
@@ -82,6 +90,17 @@ type Config struct {
 	// it when TLS ends at a proxy in front of the server. Requests that
 	// arrive over TLS get Secure cookies regardless.
 	SecureCookies bool
+	// TrustedProxies are the addresses of proxies in front of the server
+	// (a TLS-terminating load balancer). A request whose TCP peer is one
+	// of them is attributed, for the login limiter and the log, to the
+	// right-most X-Forwarded-For address that is not; any other request
+	// to its TCP peer, whatever it sends in X-Forwarded-For. Empty: the
+	// TCP peer always.
+	TrustedProxies []netip.Prefix
+	// MaxConcurrentHashes bounds password checks running at once (each
+	// argon2id hash holds 19 MiB); 0 means GOMAXPROCS. Logins beyond it
+	// wait briefly, then get 429.
+	MaxConcurrentHashes int
 	// IdleTimeout ends a session not used for this long (default 30m);
 	// MaxAge ends every session this long after login (default 12h).
 	IdleTimeout, MaxAge time.Duration
@@ -94,7 +113,9 @@ type Portal struct {
 	cfg      Config
 	log      *zap.Logger
 	sessions SessionStore
-	limiter  *limiter
+	limiter  *limiter // failed logins per client address (IPv6: per /64)
+	accounts *limiter // failed password logins per username
+	hashes   chan struct{}
 	pages    *pages
 	mux      *http.ServeMux
 }
@@ -118,6 +139,9 @@ func New(cfg Config) *Portal {
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = 12 * time.Hour
 	}
+	if cfg.MaxConcurrentHashes <= 0 {
+		cfg.MaxConcurrentHashes = runtime.GOMAXPROCS(0)
+	}
 	p := &Portal{cfg: cfg, log: cfg.Log, sessions: cfg.Sessions, pages: mustParsePages()}
 	if p.log == nil {
 		p.log = zap.NewNop()
@@ -125,7 +149,9 @@ func New(cfg Config) *Portal {
 	if p.sessions == nil {
 		p.sessions = NewMemorySessions(10000)
 	}
-	p.limiter = newLimiter(cfg.Now, 10, time.Minute)
+	p.limiter = newLimiter(cfg.Now, loginFailures, time.Minute)
+	p.accounts = newLimiter(cfg.Now, loginFailures, time.Minute)
+	p.hashes = make(chan struct{}, cfg.MaxConcurrentHashes)
 	p.mux = http.NewServeMux()
 	p.routes()
 	return p
@@ -151,6 +177,10 @@ func (p *Portal) routes() {
 	m.Handle("GET "+Prefix+"/audit", p.authed(p.auditPage))
 	m.HandleFunc(Prefix+"/", p.notFound)
 }
+
+// loginFailures is how many failed logins an address, or an account,
+// may have in a minute.
+const loginFailures = 10
 
 // maxForm bounds a form body: the largest honest one (a custom secret with
 // rules) is a few KiB.

@@ -164,13 +164,26 @@ func TestCookieFlags(t *testing.T) {
 		{"plain http behind a TLS proxy", false, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// Secure cookies carry the __Host- prefix, so the browser binds
+			// them to this host, Secure and Path=/ (no sibling subdomain or
+			// plain-HTTP page can plant one under that name).
+			prefix, path := "", Prefix
+			if tc.wantSecure {
+				prefix, path = hostPrefix, "/"
+			}
 			h := newHarness(t, newFake(), tc.tls, func(c *Config) { c.SecureCookies = tc.secureFlag })
 			resp, body := h.get(Prefix + "/login")
-			checkCookie(t, resp, cookieLogin, tc.wantSecure)
+			checkCookie(t, resp, prefix+cookieLogin, tc.wantSecure)
 			resp, _ = h.post(Prefix+"/login", url.Values{"csrf": {h.csrfOf(body)}, "method": {"token"}, "token": {testToken}})
-			c := checkCookie(t, resp, cookieSession, tc.wantSecure)
-			if c != nil && (c.Path != Prefix || len(c.Value) < 43 || c.MaxAge != 0) {
+			c := checkCookie(t, resp, prefix+cookieSession, tc.wantSecure)
+			if c != nil && (c.Path != path || c.Domain != "" || len(c.Value) < 43 || c.MaxAge != 0) {
 				t.Errorf("session cookie %+v", c)
+			}
+			if c != nil {
+				// The session works under its name.
+				if resp, _ := h.get(Prefix + "/grants"); resp.StatusCode != http.StatusOK {
+					t.Errorf("a page after login: %d", resp.StatusCode)
+				}
 			}
 		})
 	}

@@ -89,7 +89,7 @@ func (p *Portal) startSession(w http.ResponseWriter, r *http.Request, user strin
 // session returns the request's live session, or ErrNoSession when there
 // is none or it has expired (an expired one is deleted).
 func (p *Portal) session(r *http.Request) (Session, error) {
-	c, err := r.Cookie(cookieSession)
+	c, err := p.cookie(r, cookieSession)
 	if err != nil || c.Value == "" || len(c.Value) > 100 {
 		return Session{}, ErrNoSession
 	}
@@ -115,7 +115,7 @@ func (p *Portal) session(r *http.Request) (Session, error) {
 // endSession deletes the request's session and clears its cookie.
 func (p *Portal) endSession(w http.ResponseWriter, r *http.Request) error {
 	p.setCookie(w, r, cookieSession, "", Prefix, -1)
-	if c, err := r.Cookie(cookieSession); err == nil && c.Value != "" {
+	if c, err := p.cookie(r, cookieSession); err == nil && c.Value != "" {
 		return p.sessions.Delete(r.Context(), digest(c.Value))
 	}
 	return nil
@@ -125,12 +125,42 @@ func (p *Portal) endSession(w http.ResponseWriter, r *http.Request) error {
 // SameSite=Strict (no other site's page sends it), Secure over TLS or when
 // configured, and scoped to path. maxAge 0 is a browser-session cookie
 // (the server enforces expiry), -1 deletes.
+//
+// A Secure cookie is named with the __Host- prefix (see cookieName) and,
+// as the prefix requires, scoped to "/" with no Domain: the browser then
+// refuses one set over plain HTTP, or by a sibling subdomain, under that
+// name, so a session cannot be planted (cookie tossing).
 func (p *Portal) setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge int) {
+	secure := p.secure(r)
+	if secure {
+		path = "/"
+	}
 	http.SetCookie(w, &http.Cookie{
-		Name: name, Value: value, Path: path, MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: r.TLS != nil || p.cfg.SecureCookies,
+		Name: p.cookieName(r, name), Value: value, Path: path, MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure,
 	})
+}
+
+// secure reports whether r's cookies are Secure ones.
+func (p *Portal) secure(r *http.Request) bool { return r.TLS != nil || p.cfg.SecureCookies }
+
+// hostPrefix is the cookie-name prefix browsers bind to this exact host
+// and to Secure, Path=/ cookies.
+const hostPrefix = "__Host-"
+
+// cookieName is the name of the portal cookie base for r: with the
+// __Host- prefix when cookies are Secure (plain-HTTP development on
+// loopback cannot use it: browsers refuse __Host- cookies without Secure).
+func (p *Portal) cookieName(r *http.Request, base string) string {
+	if p.secure(r) {
+		return hostPrefix + base
+	}
+	return base
+}
+
+// cookie reads the portal cookie base.
+func (p *Portal) cookie(r *http.Request, base string) (*http.Cookie, error) {
+	return r.Cookie(p.cookieName(r, base))
 }
 
 // MemorySessions is a SessionStore in this process's memory. It is lost on

@@ -61,6 +61,15 @@ type Config struct {
 	Insecure        bool
 	LogLevel        string
 	ShutdownTimeout time.Duration
+	// PortalSecureCookies marks the portal's cookies Secure on plain HTTP
+	// too (TLS ends at a proxy in front of the server).
+	PortalSecureCookies bool
+	// TrustedProxies are the proxies whose X-Forwarded-For the portal's
+	// login limiter believes (portal.trusted_proxies).
+	TrustedProxies []netip.Prefix
+	// SidecarApproval: sidecar tokens made through the API wait for a
+	// second admin token's approval (tokens.sidecar_approval).
+	SidecarApproval bool
 }
 
 // TLS reports whether the server serves HTTPS.
@@ -110,6 +119,13 @@ type wire struct {
 		Level string `yaml:"level"`
 	} `yaml:"log"`
 	ShutdownTimeout string `yaml:"shutdown_timeout"`
+	Tokens          struct {
+		SidecarApproval bool `yaml:"sidecar_approval"`
+	} `yaml:"tokens"`
+	Portal struct {
+		SecureCookies  bool     `yaml:"secure_cookies"`
+		TrustedProxies []string `yaml:"trusted_proxies"`
+	} `yaml:"portal"`
 }
 
 // Load reads and validates the file at path.
@@ -202,7 +218,29 @@ func Parse(data []byte, home, base string, getenv func(string) string) (Config, 
 		}
 		c.ShutdownTimeout = d
 	}
+	c.PortalSecureCookies = w.Portal.SecureCookies
+	c.SidecarApproval = w.Tokens.SidecarApproval
+	for i, p := range w.Portal.TrustedProxies {
+		pr, err := parsePrefix(p)
+		if err != nil {
+			return Config{}, fmt.Errorf("portal.trusted_proxies[%d]: %q is not an IP address or CIDR", i, p)
+		}
+		c.TrustedProxies = append(c.TrustedProxies, pr)
+	}
 	return c, c.Check()
+}
+
+// parsePrefix reads a CIDR, or one address as its own /32 or /128.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(ip, ip.BitLen()), nil
 }
 
 // checkDatabase accepts PostgreSQL URLs and SQLite paths; a relative

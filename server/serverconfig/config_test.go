@@ -36,6 +36,12 @@ shutdown_timeout: 5s
 		{"database from the environment", "version: 1\ndatabase_url_env: DB\nkey_env: ALTER_KEY\n", func(c Config) bool {
 			return c.DatabaseURL == env["DB"] && c.KeyEnv == "ALTER_KEY" && c.KeyFile == ""
 		}, ""},
+		{"portal behind a proxy", "version: 1\nportal: {secure_cookies: true, trusted_proxies: [10.0.0.0/8, 192.0.2.7]}\n", func(c Config) bool {
+			return c.PortalSecureCookies && len(c.TrustedProxies) == 2 && c.TrustedProxies[0].String() == "10.0.0.0/8" &&
+				c.TrustedProxies[1].String() == "192.0.2.7/32"
+		}, ""},
+		{"sidecar approval", "version: 1\ntokens: {sidecar_approval: true}\n", func(c Config) bool { return c.SidecarApproval }, ""},
+		{"bad trusted proxy", "version: 1\nportal: {trusted_proxies: [example.com]}\n", nil, "portal.trusted_proxies[0]"},
 		{"relative sqlite", "version: 1\ndatabase_url: sqlite:data/s.db\n", func(c Config) bool {
 			return c.DatabaseURL == "sqlite:///etc/alter/data/s.db"
 		}, ""},

@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/alter-sidecar/alter/policy"
@@ -71,7 +73,7 @@ func (d *DB) Policies(ctx context.Context, app string) ([]GrantPolicy, error) {
 	if app == "" {
 		return []GrantPolicy{}, nil
 	}
-	all, byID, err := d.loadAll(ctx)
+	all, byID, err := d.loadApp(ctx, app)
 	if err != nil {
 		return nil, err
 	}
@@ -125,6 +127,22 @@ func (d *DB) ChangesFor(ctx context.Context, app string, after int64, limit int)
 	return scanChanges(rows)
 }
 
+// LastChangeFor is the newest change sequence number of app's grants, 0
+// if none: the cursor a sidecar of app is given, so that it learns nothing
+// of other apps' activity (the global number moves with every app's
+// writes).
+func (d *DB) LastChangeFor(ctx context.Context, app string) (int64, error) {
+	if app == "" {
+		return 0, nil
+	}
+	var seq sql.NullInt64
+	if err := d.db.QueryRowContext(ctx, d.q(`SELECT MAX(c.seq) FROM changes c JOIN grants g ON g.id = c.grant_id
+		WHERE g.app = ?`), app).Scan(&seq); err != nil {
+		return 0, unavailable(err)
+	}
+	return seq.Int64, nil
+}
+
 // checkApp checks an app name: like any name, plus at most 128 bytes and
 // no '/', which separates app and token name in shipped audit sources.
 func checkApp(app string) error {
@@ -140,4 +158,42 @@ func checkApp(app string) error {
 		}
 	}
 	return nil
+}
+
+// GrantApps returns the app of each of the grants named in ids that
+// exist: a missing id is not in the map. A grant row that fails its
+// integrity check maps to "" (no app), so it is nobody's.
+func (d *DB) GrantApps(ctx context.Context, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	if len(ids) > maxAuditBatch {
+		return nil, invalid("%d grant ids, at most %d", len(ids), maxAuditBatch)
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	query := `SELECT id, secret_id, parent, policy, revoked, expires_at, app, mac FROM grants WHERE id IN (?` +
+		strings.Repeat(", ?", len(ids)-1) + `)`
+	rows, err := d.db.QueryContext(ctx, d.q(query), args...)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c grantCols
+		var parent sql.NullString
+		var mac string
+		if err := rows.Scan(&c.id, &c.secretID, &parent, &c.policy, &c.revoked, &c.expires, &c.app, &mac); err != nil {
+			return nil, unavailable(err)
+		}
+		c.parent = parent.String
+		if verify(mac, d.grantSum(c)) != nil {
+			c.app = ""
+		}
+		out[c.id] = c.app
+	}
+	return out, unavailable(rows.Err())
 }

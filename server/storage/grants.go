@@ -187,9 +187,14 @@ func (d *DB) Clone(ctx context.Context, parentID string, c secretstore.CloneRequ
 // its secret must pass their integrity checks first: rotating through a
 // grant re-pointed at another secret, or re-signing an edited spec, would
 // launder the edit.
+//
+// The grant named must be usable: a revoked or expired grant (or one whose
+// parent is revoked) is no handle on the secret any more, so rotating
+// through it is refused (ErrInvalid) rather than changing the secret every
+// live grant on it injects.
 func (d *DB) Rotate(ctx context.Context, grantID string, fields inject.Fields) error {
 	return d.write(ctx, func(tx *sql.Tx) error {
-		r, _, err := d.loadChain(ctx, tx, grantID)
+		r, lookup, err := d.loadChain(ctx, tx, grantID)
 		if err != nil {
 			return err
 		}
@@ -198,6 +203,13 @@ func (d *DB) Rotate(ctx context.Context, grantID string, fields inject.Fields) e
 		}
 		if r.problem != nil {
 			return fmt.Errorf("%w: grant %s: %v", secretstore.ErrStoreUnavailable, grantID, r.problem)
+		}
+		v := evaluate(r, lookup)
+		if v.problem != nil {
+			return fmt.Errorf("%w: grant %s: %v", secretstore.ErrStoreUnavailable, grantID, v.problem)
+		}
+		if v.unavailable || (!v.expires.IsZero() && !time.Now().Before(v.expires)) {
+			return invalid("grant %s is %s: rotate the secret through a grant that is still active", grantID, r.info(v, time.Now()).Status)
 		}
 		if r.sec == nil {
 			return fmt.Errorf("%w: grant %s: its secret %s is not in the store", secretstore.ErrStoreUnavailable, grantID, r.g.SecretID)

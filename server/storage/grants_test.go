@@ -234,3 +234,41 @@ func TestChangeSequence(t *testing.T) {
 		}
 	})
 }
+
+// TestRotateThroughDeadGrantRefused: a revoked clone (or a clone of a
+// revoked parent, or an expired one) is no handle on its secret: rotating
+// through it is refused and the secret is unchanged. (It used to rotate
+// the secret every live grant on it injects.)
+func TestRotateThroughDeadGrantRefused(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, addr string) {
+		d := openT(t, addr)
+		ctx := context.Background()
+		g := mustAdd(t, d, newSecret("tok", "api.github.com"))
+		revoked, err := d.Clone(ctx, g.ID, secretstore.CloneRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Revoke(ctx, revoked.ID); err != nil {
+			t.Fatal(err)
+		}
+		expired, err := d.Clone(ctx, g.ID, secretstore.CloneRequest{TTL: time.Microsecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for !time.Now().After(*expired.ExpiresAt) {
+			time.Sleep(time.Millisecond)
+		}
+		for name, id := range map[string]string{"revoked clone": revoked.ID, "expired clone": expired.ID} {
+			if err := d.Rotate(ctx, id, inject.Fields{"token": "stolen"}); !errors.Is(err, secretstore.ErrInvalid) {
+				t.Errorf("rotate through the %s: %v, want ErrInvalid", name, err)
+			}
+		}
+		res, err := d.Resolve(ctx, g.ID, time.Now())
+		if err != nil || res.Fields["token"] != "tok" {
+			t.Fatalf("the live grant after refused rotations: %v", err)
+		}
+		if err := d.Rotate(ctx, g.ID, inject.Fields{"token": "tok-2"}); err != nil {
+			t.Fatalf("rotate through the live grant: %v", err)
+		}
+	})
+}

@@ -137,7 +137,12 @@ func (d *DB) tokenSum(t Token, digest string) string {
 	if t.RevokedAt != nil {
 		revoked = strconv.FormatInt(micro(*t.RevokedAt), 10)
 	}
-	return d.sum(macToken, t.ID, t.Kind, t.Name, t.App, digest, strconv.FormatInt(micro(t.CreatedAt), 10), revoked)
+	cols := []string{t.ID, t.Kind, t.Name, t.App, digest, strconv.FormatInt(micro(t.CreatedAt), 10), revoked}
+	if t.PendingBy != "" {
+		// Only when set, so rows from before approvals verify as they did.
+		cols = append(cols, "pending_by", t.PendingBy)
+	}
+	return d.sum(macToken, cols...)
 }
 
 func nullInt(n sql.NullInt64) string {

@@ -195,7 +195,11 @@ func (d *DB) List(ctx context.Context) ([]secretstore.GrantInfo, error) {
 // ListGrants returns the grants of app, or all grants when app is "",
 // oldest first, each with its app.
 func (d *DB) ListGrants(ctx context.Context, app string) ([]GrantInfo, error) {
-	all, byID, err := d.loadAll(ctx)
+	load := d.loadAll
+	if app != "" {
+		load = func(ctx context.Context) ([]*row, map[string]*row, error) { return d.loadApp(ctx, app) }
+	}
+	all, byID, err := load(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -213,9 +217,22 @@ func (d *DB) ListGrants(ctx context.Context, app string) ([]GrantInfo, error) {
 // loadAll reads every grant with its secret, oldest first. Evaluating a
 // grant needs its ancestors, so filters apply after loading.
 func (d *DB) loadAll(ctx context.Context) ([]*row, map[string]*row, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+rowCols+`
+	return d.loadRows(ctx, `SELECT `+rowCols+`
 		FROM grants g LEFT JOIN secrets s ON s.id = g.secret_id
 		ORDER BY g.created_at, g.id`)
+}
+
+// loadApp reads the grants of app with their secrets, oldest first, in
+// SQL (the grants_app index): a clone belongs to its parent's app, so
+// every ancestor of an app's grant is among them.
+func (d *DB) loadApp(ctx context.Context, app string) ([]*row, map[string]*row, error) {
+	return d.loadRows(ctx, d.q(`SELECT `+rowCols+`
+		FROM grants g LEFT JOIN secrets s ON s.id = g.secret_id
+		WHERE g.app = ? ORDER BY g.created_at, g.id`), app)
+}
+
+func (d *DB) loadRows(ctx context.Context, query string, args ...any) ([]*row, map[string]*row, error) {
+	rows, err := d.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, nil, unavailable(err)
 	}

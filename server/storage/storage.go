@@ -2,8 +2,9 @@ package storage
 
 import (
 	"context"
-	"encoding/json"
 	"time"
+
+	"github.com/alter-sidecar/alter/server/wire"
 
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/secretstore"
@@ -47,20 +48,36 @@ type Storage interface {
 	// Policies returns the effective policies of all the app's grants,
 	// revoked and expired ones included.
 	Policies(ctx context.Context, app string) ([]GrantPolicy, error)
+	// GrantApps returns the app of each existing grant of ids (at most
+	// 1000); a grant that fails its integrity check maps to "".
+	GrantApps(ctx context.Context, ids []string) (map[string]string, error)
+	// LastChangeFor is LastChange limited to the grants of app.
+	LastChangeFor(ctx context.Context, app string) (int64, error)
 	// ChangesFor is Changes limited to the grants of app.
 	ChangesFor(ctx context.Context, app string, after int64, limit int) ([]Change, error)
 	// WaitChange returns as soon as LastChange is greater than after (on
 	// any replica), or with ctx's error when ctx ends.
 	WaitChange(ctx context.Context, after int64) (int64, error)
 
-	// CreateToken stores a new API token and returns it once.
+	// RecordServerEvent stores one of the server's own audit records
+	// (serveraudit.go).
+	RecordServerEvent(ctx context.Context, e ServerEvent) error
+	// CreateToken stores a new API token and returns it once, with a
+	// server audit record of who made it (ActingAs).
 	CreateToken(ctx context.Context, n NewToken) (Token, string, error)
 	// AuthenticateToken returns a live token; refusals wrap
 	// ErrUnauthenticated, whatever the reason.
 	AuthenticateToken(ctx context.Context, token string) (Token, error)
 	// ListTokens lists tokens without their secrets, oldest first.
 	ListTokens(ctx context.Context) ([]Token, error)
-	// RevokeToken revokes a token; unknown ids wrap ErrTokenNotFound.
+	// ApproveToken makes a pending token usable; the approver (ActingAs)
+	// must not be who asked for it (ErrSameApprover).
+	ApproveToken(ctx context.Context, id string) (Token, error)
+	// TokenLive reports whether the token with this id is still live:
+	// nil, or an error wrapping ErrUnauthenticated.
+	TokenLive(ctx context.Context, id string) error
+	// RevokeToken revokes a token and wakes every change wait, so those
+	// of the token end; unknown ids wrap ErrTokenNotFound.
 	RevokeToken(ctx context.Context, id string) (Token, error)
 
 	// CreateUser stores a portal user with a password hash made by the
@@ -103,66 +120,23 @@ type Sealer interface {
 	Open(secretID, keyID string, blob []byte) (inject.Fields, error)
 }
 
-// Change kinds.
-const (
-	ChangeAdd    = "add"
-	ChangeClone  = "clone"
-	ChangeRotate = "rotate"
-	ChangeRevoke = "revoke"
-	ChangePolicy = "policy"
+// The API's value types live in server/wire, so the sidecar's packages can
+// use them without linking the database drivers; storage speaks them too.
+type (
+	Change      = wire.Change
+	AuditRecord = wire.AuditRecord
+	AuditQuery  = wire.AuditQuery
+	AuditPage   = wire.AuditPage
 )
 
-// Change is one entry of the change sequence: grant GrantID may resolve
-// differently since Seq. A write records one change per affected grant (a
-// revocation or policy change also lists every clone below the grant, a
-// rotation every grant sharing the secret), so a sidecar can drop exactly
-// those cache entries without knowing the grant tree.
-type Change struct {
-	Seq     int64     `json:"seq"`
-	At      time.Time `json:"at"`
-	Kind    string    `json:"kind"`
-	GrantID string    `json:"grant_id"`
-}
-
-// AuditRecord is one audit record as a sidecar ships it. The filter columns
-// are copied out of the record for indexing; Body is the record itself,
-// stored as given (it is never a secret: the sidecar's audit package
-// guarantees that).
-type AuditRecord struct {
-	// ID is unique per record across all shippers (for example the
-	// sidecar's name and the record's position in its log); it makes
-	// retried shipments idempotent.
-	ID       string          `json:"id"`
-	Source   string          `json:"source"` // the app or sidecar that shipped it
-	Time     time.Time       `json:"time"`
-	GrantID  string          `json:"grant_id,omitempty"`
-	Actor    string          `json:"actor,omitempty"`
-	Decision string          `json:"decision"` // audit.DecisionAllow or audit.DecisionDeny
-	Body     json.RawMessage `json:"body"`
-}
-
-// AuditQuery selects audit records. Empty fields do not filter.
-type AuditQuery struct {
-	GrantID  string
-	Actor    string
-	Decision string
-	Since    time.Time // inclusive
-	Until    time.Time // exclusive
-	// Limit is the page size: DefaultAuditLimit when 0, at most
-	// MaxAuditLimit.
-	Limit int
-	// Cursor is AuditPage.Next of the previous page; empty for the first.
-	Cursor string
-}
-
-// AuditPage is one page of results. Next is empty on the last page.
-type AuditPage struct {
-	Records []AuditRecord `json:"records"`
-	Next    string        `json:"next,omitempty"`
-}
-
-// Audit page sizes.
+// Change kinds and audit page sizes (server/wire).
 const (
-	DefaultAuditLimit = 100
-	MaxAuditLimit     = 1000
+	ChangeAdd         = wire.ChangeAdd
+	ChangeClone       = wire.ChangeClone
+	ChangeRotate      = wire.ChangeRotate
+	ChangeRevoke      = wire.ChangeRevoke
+	ChangePolicy      = wire.ChangePolicy
+	ChangeToken       = wire.ChangeToken
+	DefaultAuditLimit = wire.DefaultAuditLimit
+	MaxAuditLimit     = wire.MaxAuditLimit
 )

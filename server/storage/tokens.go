@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/alter-sidecar/alter/secretstore"
 )
 
 // API tokens. A token is a kind prefix and 32 random bytes (base64url, no
@@ -49,6 +51,10 @@ type Token struct {
 	App       string     `json:"app,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// PendingBy, when set, is who asked for this token, which then
+	// authenticates nothing until another admin approves it
+	// (ApproveToken).
+	PendingBy string `json:"pending_by,omitempty"`
 }
 
 // NewToken asks for a token. App is required for sidecar tokens and
@@ -57,6 +63,9 @@ type NewToken struct {
 	Kind string
 	Name string
 	App  string
+	// Pending makes a token that authenticates nothing until an admin
+	// other than the one creating it (ActingAs) approves it.
+	Pending bool
 }
 
 func tokenPrefix(kind string) string {
@@ -109,23 +118,52 @@ func (d *DB) CreateToken(ctx context.Context, n NewToken) (Token, string, error)
 	}
 	secret := tokenPrefix(n.Kind) + base64.RawURLEncoding.EncodeToString(raw)
 	t := Token{ID: uuid.NewString(), Kind: n.Kind, Name: n.Name, App: n.App, CreatedAt: now()}
+	if n.Pending {
+		t.PendingBy = actorOf(ctx)
+	}
 	dg := digest(secret)
-	_, err := d.db.ExecContext(ctx, d.q(`INSERT INTO tokens (id, kind, name, app, digest, created_at, mac)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`), t.ID, t.Kind, t.Name, t.App, dg, micro(t.CreatedAt), d.tokenSum(t, dg))
+	err := d.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, d.q(`INSERT INTO tokens (id, kind, name, app, digest, created_at, pending_by, mac)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), t.ID, t.Kind, t.Name, t.App, dg, micro(t.CreatedAt), t.PendingBy, d.tokenSum(t, dg)); err != nil {
+			return unavailable(err)
+		}
+		// A sidecar token can resolve its app's secrets: who made one,
+		// and when, belongs in the trail (server/storage/serveraudit.go).
+		return d.insertAuditTx(ctx, tx, ServerEvent{Event: EventTokenCreate, Actor: actorOf(ctx), TokenID: t.ID, App: t.App,
+			Time: t.CreatedAt, Detail: map[string]string{"kind": t.Kind, "name": t.Name}}.Record())
+	})
 	if err != nil {
-		return Token{}, "", unavailable(err)
+		return Token{}, "", err
 	}
 	return t, secret, nil
 }
 
-const tokenCols = `id, kind, name, app, digest, created_at, revoked_at, mac`
+type actorKey struct{}
+
+// ActingAs returns ctx carrying who is acting, for the server audit
+// records a write makes (a token's creation or revocation): the API sets
+// "token:<id>" of the admin token calling it. Without it the actor is
+// "cli (database)": the bootstrap commands, which need the database and
+// the master key rather than a token.
+func ActingAs(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+func actorOf(ctx context.Context) string {
+	if a, ok := ctx.Value(actorKey{}).(string); ok && a != "" {
+		return a
+	}
+	return "cli (database)"
+}
+
+const tokenCols = `id, kind, name, app, digest, created_at, revoked_at, pending_by, mac`
 
 func scanToken(sc scanner) (Token, string, string, error) {
 	var t Token
 	var dg, mac string
 	var created int64
 	var revoked sql.NullInt64
-	if err := sc.Scan(&t.ID, &t.Kind, &t.Name, &t.App, &dg, &created, &revoked, &mac); err != nil {
+	if err := sc.Scan(&t.ID, &t.Kind, &t.Name, &t.App, &dg, &created, &revoked, &t.PendingBy, &mac); err != nil {
 		return Token{}, "", "", err
 	}
 	t.CreatedAt = fromMicro(created)
@@ -164,10 +202,70 @@ func (d *DB) AuthenticateToken(ctx context.Context, secret string) (Token, error
 		return Token{}, fmt.Errorf("%w: token %s: %v", ErrUnauthenticated, t.ID, errTampered)
 	case t.RevokedAt != nil:
 		return Token{}, fmt.Errorf("%w: token %s is revoked", ErrUnauthenticated, t.ID)
+	case t.PendingBy != "":
+		return Token{}, fmt.Errorf("%w: token %s awaits a second admin's approval", ErrUnauthenticated, t.ID)
 	case t.Kind != kind:
 		return Token{}, fmt.Errorf("%w: token %s: prefix does not match its kind", ErrUnauthenticated, t.ID)
 	}
 	return t, nil
+}
+
+// TokenLive returns nil if the token with this id exists, verifies and is
+// not revoked, else an error wrapping ErrUnauthenticated (or
+// secretstore.ErrStoreUnavailable when the database cannot say). Open
+// change waits call it on every wake-up, so a revoked token's streams end.
+func (d *DB) TokenLive(ctx context.Context, id string) error {
+	t, dg, mac, err := scanToken(d.db.QueryRowContext(ctx, d.q(`SELECT `+tokenCols+` FROM tokens WHERE id = ?`), id))
+	switch {
+	case isNoRows(err):
+		return fmt.Errorf("%w: no such token", ErrUnauthenticated)
+	case err != nil:
+		return unavailable(err)
+	case verify(mac, d.tokenSum(t, dg)) != nil:
+		return fmt.Errorf("%w: token %s: %v", ErrUnauthenticated, t.ID, errTampered)
+	case t.RevokedAt != nil:
+		return fmt.Errorf("%w: token %s is revoked", ErrUnauthenticated, t.ID)
+	case t.PendingBy != "":
+		return fmt.Errorf("%w: token %s awaits approval", ErrUnauthenticated, t.ID)
+	}
+	return nil
+}
+
+// ErrSameApprover: the admin approving a token is the one who asked for it.
+var ErrSameApprover = errors.New("a token must be approved by an admin other than the one who asked for it")
+
+// ApproveToken makes a pending token usable. The approver (ActingAs) must
+// differ from who asked for it, or the error wraps ErrSameApprover (and
+// secretstore.ErrInvalid); approving a token that is not pending, or is
+// revoked, is ErrInvalid too. An unknown id wraps ErrTokenNotFound.
+func (d *DB) ApproveToken(ctx context.Context, id string) (Token, error) {
+	var out Token
+	err := d.write(ctx, func(tx *sql.Tx) error {
+		t, dg, mac, err := scanToken(tx.QueryRowContext(ctx, d.q(`SELECT `+tokenCols+` FROM tokens WHERE id = ?`), id))
+		switch {
+		case isNoRows(err):
+			return fmt.Errorf("token %s: %w", id, ErrTokenNotFound)
+		case err != nil:
+			return unavailable(err)
+		case verify(mac, d.tokenSum(t, dg)) != nil:
+			return fmt.Errorf("token %s: %w", id, unavailable(errTampered))
+		case t.RevokedAt != nil:
+			return invalid("token %s is revoked", id)
+		case t.PendingBy == "":
+			return invalid("token %s is not waiting for approval", id)
+		case t.PendingBy == actorOf(ctx):
+			return fmt.Errorf("token %s: %w: %w", id, secretstore.ErrInvalid, ErrSameApprover)
+		}
+		asked := t.PendingBy
+		t.PendingBy = ""
+		if _, err := tx.ExecContext(ctx, d.q(`UPDATE tokens SET pending_by = '', mac = ? WHERE id = ?`), d.tokenSum(t, dg), id); err != nil {
+			return unavailable(err)
+		}
+		out = t
+		return d.insertAuditTx(ctx, tx, ServerEvent{Event: EventTokenApprove, Actor: actorOf(ctx), TokenID: t.ID, App: t.App,
+			Detail: map[string]string{"kind": t.Kind, "name": t.Name, "asked_by": asked}}.Record())
+	})
+	return out, err
 }
 
 // ListTokens returns every token, revoked ones included, oldest first.
@@ -196,8 +294,9 @@ func (d *DB) ListTokens(ctx context.Context) ([]Token, error) {
 // admin token named name.
 func TokenSessionSubject(name string) string { return "token " + name }
 
-// RevokeToken revokes a token at once (every request checks the database),
-// ends the portal sessions opened with it, and returns it. Revoking twice
+// RevokeToken revokes a token at once (every request checks the database,
+// and its open change waits end: see TokenLive), ends the portal sessions
+// opened with it, and returns it. Revoking twice
 // is not an error. An unknown id wraps ErrTokenNotFound.
 func (d *DB) RevokeToken(ctx context.Context, id string) (Token, error) {
 	var out Token
@@ -219,6 +318,16 @@ func (d *DB) RevokeToken(ctx context.Context, id string) (Token, error) {
 			if _, err := tx.ExecContext(ctx, d.q(`UPDATE tokens SET revoked_at = ?, mac = ? WHERE id = ?`),
 				micro(x), d.tokenSum(t, dg), id); err != nil {
 				return unavailable(err)
+			}
+			// A change no app lists (it names no grant) that moves the
+			// sequence: every replica's open long polls and event streams
+			// wake, check their token again and end if it was this one.
+			if err := d.recordChanges(ctx, tx, ChangeToken, []string{""}); err != nil {
+				return err
+			}
+			if err := d.insertAuditTx(ctx, tx, ServerEvent{Event: EventTokenRevoke, Actor: actorOf(ctx), TokenID: t.ID, App: t.App,
+				Time: x, Detail: map[string]string{"kind": t.Kind, "name": t.Name}}.Record()); err != nil {
+				return err
 			}
 		}
 		// A person who logged in to the portal with this token is logged

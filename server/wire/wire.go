@@ -12,7 +12,6 @@ import (
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/secretstore"
-	"github.com/alter-sidecar/alter/server/storage"
 )
 
 // Error is the body of every answer with status >= 400.
@@ -111,7 +110,10 @@ type Token struct {
 	App       string     `json:"app,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-	Secret    string     `json:"token,omitempty"`
+	// PendingBy, when set, is who asked for the token: it authenticates
+	// nothing until another admin approves it (tokens.sidecar_approval).
+	PendingBy string `json:"pending_by,omitempty"`
+	Secret    string `json:"token,omitempty"`
 }
 
 // Tokens is the answer to GET /v1/tokens.
@@ -148,13 +150,13 @@ type Policies struct {
 
 // Changes is the answer to GET /v1/sidecar/changes.
 type Changes struct {
-	Changes []storage.Change `json:"changes"`
-	Seq     int64            `json:"seq"`
+	Changes []Change `json:"changes"`
+	Seq     int64    `json:"seq"`
 }
 
 // AuditBatch is the body of POST /v1/sidecar/audit.
 type AuditBatch struct {
-	Records []storage.AuditRecord `json:"records"`
+	Records []AuditRecord `json:"records"`
 }
 
 // MaxAuditBatch is the most records one AuditBatch may hold.

@@ -180,22 +180,11 @@ func (e *env) tryStart() bool {
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() { cancel(); <-exited })
-	deadline := time.Now().Add(15 * time.Second)
-	for e.proxyAddr == "" {
-		if m := listeningRE.FindStringSubmatch(e.stderr.String()); m != nil {
-			e.proxyAddr, e.adminAddr = m[1], m[2]
-			continue
-		}
-		select {
-		case <-exited:
-			return false
-		default:
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
+	m, err := e.stderr.WaitFor(listeningRE, exited)
+	if err != nil {
+		return false
 	}
+	e.proxyAddr, e.adminAddr = m[1], m[2]
 	return true
 }
 

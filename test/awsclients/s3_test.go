@@ -168,24 +168,14 @@ func (e *env) writeStandInCert() (caPath, certPath, keyPath string) {
 	return caPath, certPath, keyPath
 }
 
-var listeningRE = regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`)
-
 // waitListening waits for a process's "listening on ADDR" line.
 func waitListening(t *testing.T, what string, out *testbin.SyncBuffer, exited <-chan struct{}) string {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if m := listeningRE.FindStringSubmatch(out.String()); m != nil {
-			return m[1]
-		}
-		select {
-		case <-exited:
-			t.Fatalf("%s exited: %s", what, out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not start: %s", what, out.String())
-		}
+	m, err := out.WaitFor(testbin.ListeningRE, exited)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
+	return m[1]
 }
 
 // run starts a long-running child that is interrupted when the test ends.

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -106,21 +105,11 @@ audit: {path: %q}
 		t.Fatal(err)
 	}
 
-	var stderr testbin.SyncBuffer
 	cmd := exec.Command(e.bin, "--home", e.home, "proxy", "--config", cfgPath)
-	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
-	listening := regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`)
-	for deadline := time.Now().Add(15 * time.Second); e.proxyURL == ""; time.Sleep(20 * time.Millisecond) {
-		if m := listening.FindStringSubmatch(stderr.String()); m != nil {
-			e.proxyURL = "http://" + m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("proxy did not start: %s", stderr.String())
-		}
-	}
+	cmd.Stdout = io.Discard
+	proc := testbin.Start(t, cmd)
+	stderr := proc.Out
+	e.proxyURL = "http://" + proc.WaitListening(t, stderr)
 	t.Cleanup(func() {
 		if strings.Contains(stderr.String(), token) {
 			t.Error("the token is in the proxy's log")

@@ -226,19 +226,10 @@ func startProc(t *testing.T, name string, ready *regexp.Regexp, bin string, args
 			<-p.done
 		}
 	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if m := ready.FindStringSubmatch(p.out.String()); m != nil {
-			p.addr = m[1]
-			return p
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("%s exited before it was ready:\n%s", name, p.out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after 60s:\n%s", name, p.out.String())
-		}
+	m, err := p.out.WaitFor(ready, p.done)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
+	p.addr = m[1]
+	return p
 }

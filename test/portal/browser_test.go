@@ -161,12 +161,15 @@ func (e *browser) waitPath(re string) string {
 	rx := regexp.MustCompile(re)
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
+		// The URL and the document's state in one evaluation: the URL
+		// changes when a navigation commits, before the new page has
+		// loaded, and DOM node ids taken in between go stale.
 		ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
-		loc, err := chromedp.Run(ctx, chromedp.Location())
+		state, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[location.href, document.readyState]`))
 		cancel()
-		if err == nil && rx.MatchString(loc) {
+		if err == nil && len(state) == 2 && rx.MatchString(state[0]) && state[1] == "complete" {
 			e.step("page ready", chromedp.WaitReady(chromedp.CSS("footer")))
-			return loc
+			return state[0]
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -181,7 +184,9 @@ func (e *browser) waitPath(re string) string {
 // checkPage fails if the current page's HTML holds the secret.
 func (e *browser) checkPage(what string) string {
 	e.t.Helper()
-	html := run(e, "read the page", chromedp.OuterHTML(chromedp.CSS("html")))
+	// Through script, not a DOM node: a node id can go stale if the page
+	// is replaced between finding the node and reading it.
+	html := run(e, "read the page", chromedp.Evaluate[string](`document.documentElement.outerHTML`))
 	e.checks++
 	if strings.Contains(html, sentinel) {
 		e.t.Errorf("%s: the secret is in the page's HTML", what)

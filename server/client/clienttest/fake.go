@@ -53,6 +53,7 @@ type Fake struct {
 	changed        chan struct{} // closed and replaced on every change
 	lastAuthSeen   string        // last Authorization header, for leak tests
 	sidecarRevoked bool
+	failWith       map[string]string // call -> API error code (FailWith)
 }
 
 type grant struct {
@@ -99,6 +100,41 @@ func (f *Fake) RevokeSidecarToken() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sidecarRevoked = true
+}
+
+// FailWith makes a sidecar call answer the API error code (with its
+// status: 503 store_unavailable, 429 too_many_requests, 500 otherwise)
+// instead of its answer: the server answers, but not with what was asked.
+// call is "resolve", "changes" (every change poll, parked ones at once)
+// or "waits" (long polls with a wait only: wait=0 polls still answer, as
+// on a server whose wait caps are full). An empty code answers again.
+func (f *Fake) FailWith(call, code string) {
+	f.mu.Lock()
+	if f.failWith == nil {
+		f.failWith = map[string]string{}
+	}
+	f.failWith[call] = code
+	f.mu.Unlock()
+	f.broadcast()
+}
+
+// failing answers the error FailWith set for call, if any.
+func (f *Fake) failing(w http.ResponseWriter, call string) bool {
+	f.mu.Lock()
+	code := f.failWith[call]
+	f.mu.Unlock()
+	if code == "" {
+		return false
+	}
+	status := http.StatusInternalServerError
+	switch code {
+	case wire.CodeStoreUnavailable:
+		status = http.StatusServiceUnavailable
+	case wire.CodeTooManyRequests:
+		status = http.StatusTooManyRequests
+	}
+	fail(w, status, code, "failing as the test asked")
+	return true
 }
 
 // SetAuditDown makes only audit posts fail (503 store_unavailable).
@@ -447,6 +483,9 @@ func (f *Fake) queryAudit(w http.ResponseWriter, r *http.Request) {
 
 func (f *Fake) resolve(w http.ResponseWriter, r *http.Request) {
 	f.Resolves.Add(1)
+	if f.failing(w, "resolve") {
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	g := f.grants[r.PathValue("id")]
@@ -502,9 +541,15 @@ func (f *Fake) changesPoll(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, wire.CodeInvalid, "after")
 		return
 	}
+	if wait > 0 && f.failing(w, "waits") {
+		return
+	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
+		if f.failing(w, "changes") {
+			return
+		}
 		f.mu.Lock()
 		out := wire.Changes{Changes: []storage.Change{}, Seq: f.seq}
 		for _, c := range f.changes {
@@ -517,7 +562,7 @@ func (f *Fake) changesPoll(w http.ResponseWriter, r *http.Request) {
 		if f.down.Load() {
 			panic(http.ErrAbortHandler)
 		}
-		if len(out.Changes) > 0 {
+		if len(out.Changes) > 0 || wait == 0 {
 			answer(w, http.StatusOK, out)
 			return
 		}

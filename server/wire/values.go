@@ -1,0 +1,73 @@
+package wire
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Change kinds.
+const (
+	ChangeAdd    = "add"
+	ChangeClone  = "clone"
+	ChangeRotate = "rotate"
+	ChangeRevoke = "revoke"
+	ChangePolicy = "policy"
+	// ChangeToken is a token's revocation: it names no grant (GrantID is
+	// empty), so ChangesFor lists it to no app; it only wakes waiters.
+	ChangeToken = "token"
+)
+
+// Change is one entry of the change sequence: grant GrantID may resolve
+// differently since Seq. A write records one change per affected grant (a
+// revocation or policy change also lists every clone below the grant, a
+// rotation every grant sharing the secret), so a sidecar can drop exactly
+// those cache entries without knowing the grant tree.
+type Change struct {
+	Seq     int64     `json:"seq"`
+	At      time.Time `json:"at"`
+	Kind    string    `json:"kind"`
+	GrantID string    `json:"grant_id"`
+}
+
+// AuditRecord is one audit record as a sidecar ships it. The filter columns
+// are copied out of the record for indexing; Body is the record itself,
+// stored as given (it is never a secret: the sidecar's audit package
+// guarantees that).
+type AuditRecord struct {
+	// ID is unique per record across all shippers (for example the
+	// sidecar's name and the record's position in its log); it makes
+	// retried shipments idempotent.
+	ID       string          `json:"id"`
+	Source   string          `json:"source"` // the app or sidecar that shipped it
+	Time     time.Time       `json:"time"`
+	GrantID  string          `json:"grant_id,omitempty"`
+	Actor    string          `json:"actor,omitempty"`
+	Decision string          `json:"decision"` // audit.DecisionAllow or audit.DecisionDeny
+	Body     json.RawMessage `json:"body"`
+}
+
+// AuditQuery selects audit records. Empty fields do not filter.
+type AuditQuery struct {
+	GrantID  string
+	Actor    string
+	Decision string
+	Since    time.Time // inclusive
+	Until    time.Time // exclusive
+	// Limit is the page size: DefaultAuditLimit when 0, at most
+	// MaxAuditLimit.
+	Limit int
+	// Cursor is AuditPage.Next of the previous page; empty for the first.
+	Cursor string
+}
+
+// AuditPage is one page of results. Next is empty on the last page.
+type AuditPage struct {
+	Records []AuditRecord `json:"records"`
+	Next    string        `json:"next,omitempty"`
+}
+
+// Audit page sizes.
+const (
+	DefaultAuditLimit = 100
+	MaxAuditLimit     = 1000
+)
