@@ -21,6 +21,7 @@ type relay struct {
 	last     atomic.Int64 // time since start of the last byte, either way
 	mu       sync.Mutex
 	timer    *time.Timer
+	ended    bool // run returned: the timer is not set again
 	shutOnce sync.Once
 }
 
@@ -36,6 +37,7 @@ func (r *relay) run() {
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
+		r.ended = true
 		r.timer.Stop()
 		r.mu.Unlock()
 	}()
@@ -76,7 +78,9 @@ func (r *relay) checkIdle() {
 		return
 	}
 	r.mu.Lock()
-	r.timer.Reset(r.idle - quiet)
+	if !r.ended {
+		r.timer.Reset(r.idle - quiet)
+	}
 	r.mu.Unlock()
 }
 
