@@ -319,10 +319,11 @@ func TestWebSocketIdleTimeout(t *testing.T) {
 	conn, _ := e.open(t, ctx, "wss://api.example.test/ws", grantA)
 	// Traffic for three idle periods keeps the relay open...
 	n := int64(0)
+	var quiet time.Time // no byte moved before the last echo was sent, none after its answer
 	for start := time.Now(); time.Since(start) < 3*idle; n++ {
+		quiet = time.Now()
 		echo(t, ctx, conn, "hello")
 	}
-	quiet := time.Now()
 	// ...and once nothing more is sent, the proxy ends it.
 	_, _, err := conn.Read(ctx)
 	if err == nil || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
