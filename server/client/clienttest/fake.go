@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/uuid"
 
+	grantrules "github.com/alter-sidecar/alter/grant"
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/secretstore"
@@ -419,7 +420,7 @@ func (f *Fake) clone(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, wire.CodeInvalid, "parent is revoked")
 		return
 	}
-	pol, err := secretstore.Narrow(c.Policy, parent.info.Policy)
+	pol, err := grantrules.Narrow(c.Policy, parent.info.Policy)
 	if err != nil {
 		fail(w, http.StatusBadRequest, wire.CodeInvalid, err.Error())
 		return
