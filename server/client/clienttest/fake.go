@@ -72,13 +72,14 @@ func New() *Fake {
 		grants:       map[string]*grant{},
 		audit:        map[string]storage.AuditRecord{},
 		changed:      make(chan struct{}),
-		maxPollWait:  wire60,
+		maxPollWait:  maxPollWait,
 	}
 	f.Server = httptest.NewServer(f.handler())
 	return f
 }
 
-const wire60 = 60 * time.Second
+// maxPollWait is the longest long poll the fake holds, as the real server.
+const maxPollWait = 60 * time.Second
 
 // URL is the fake's base URL.
 func (f *Fake) URL() string { return f.Server.URL }
