@@ -124,7 +124,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		lc.shutdown()
 	}
 	s.mu.Unlock()
-	err := s.std.Shutdown(ctx)
+	err := ignoreClosed(s.std.Shutdown(ctx))
 	fastDone := make(chan struct{})
 	go func() { s.fastWG.Wait(); close(fastDone) }()
 	select {
@@ -142,7 +142,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.stopAccepting()
 	s.closeFastConns()
-	return s.std.Close()
+	return ignoreClosed(s.std.Close())
+}
+
+// ignoreClosed drops the error net/http's server reports when it closes a
+// listener stopAccepting closed already (without the fast path it serves
+// the listener itself, and may not have noticed yet).
+func ignoreClosed(err error) error {
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
 }
 
 func (s *Server) stopAccepting() {

@@ -102,9 +102,7 @@ func classify(err error) failure {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 		return errUpstreamClosed
 	}
-	//lint:ignore SA1019 net/http still returns some protocol failures as ProtocolError (ErrUnexpectedTrailer)
-	var proto *http.ProtocolError
-	if errors.As(err, &proto) || errors.Is(err, h1.ErrSwitching) || errors.Is(err, h1.ErrTooMany1xx) ||
+	if errors.Is(err, h1.ErrSwitching) || errors.Is(err, h1.ErrTooMany1xx) ||
 		// net/http's parse errors are unexported strings: "malformed HTTP
 		// response", "malformed HTTP status code", "malformed HTTP version".
 		strings.Contains(err.Error(), "malformed HTTP") {

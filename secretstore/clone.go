@@ -28,7 +28,7 @@ func (s *FileStore) Clone(ctx context.Context, parentID string, c CloneRequest) 
 	if err := checkLabels(c.Labels); err != nil {
 		return Grant{}, err
 	}
-	expiry, err := c.expiry(now)
+	expiry, err := grant.CloneExpiry(c.TTL, c.ExpiresAt, now)
 	if err != nil {
 		return Grant{}, err
 	}
@@ -42,7 +42,7 @@ func (s *FileStore) Clone(ctx context.Context, parentID string, c CloneRequest) 
 		if err != nil {
 			return false, err
 		}
-		spec, err := narrow(c.Policy, parent.grant.Policy)
+		spec, err := grant.Narrow(c.Policy, parent.grant.Policy)
 		if err != nil {
 			return false, err
 		}
@@ -99,7 +99,7 @@ func (s *FileStore) SetPolicy(ctx context.Context, grantID string, spec policy.S
 			if err != nil {
 				return false, err
 			}
-			if canon, err = narrow(spec, parent.Policy); err != nil {
+			if canon, err = grant.Narrow(spec, parent.Policy); err != nil {
 				return false, err
 			}
 		}
@@ -111,9 +111,6 @@ func (s *FileStore) SetPolicy(ctx context.Context, grantID string, spec policy.S
 		return true, nil
 	})
 }
-
-// narrow is the cloning rule, grant.Narrow.
-func narrow(child, parent policy.Spec) (policy.Spec, error) { return grant.Narrow(child, parent) }
 
 // liveEntry finds a grant that may be cloned: present, its records and its
 // parents' intact, not revoked, not expired. It checks the file as read
@@ -134,9 +131,4 @@ func (s *FileStore) liveEntry(f *storeFile, id string, now time.Time) (*grantEnt
 		return nil, fmt.Errorf("%w: grant %s cannot be cloned: it expired at %s", ErrInvalid, id, e.expires.UTC().Format(time.RFC3339))
 	}
 	return e, nil
-}
-
-// expiry turns the request's TTL or instant into an expiry, if any.
-func (c CloneRequest) expiry(now time.Time) (*time.Time, error) {
-	return grant.CloneExpiry(c.TTL, c.ExpiresAt, now)
 }

@@ -46,14 +46,6 @@ func ValidateNew(ns NewSecret, now time.Time) (policy.Spec, error) {
 	return pol, nil
 }
 
-// Expiry turns the request's TTL or instant into an expiry (nil for none),
-// refusing both at once, a negative TTL and a time not in the future.
-func (c CloneRequest) Expiry(now time.Time) (*time.Time, error) { return c.expiry(now) }
-
-// Narrow fills the rules a clone leaves empty from its parent and checks
-// that the result allows nothing the parent does not. Errors wrap ErrInvalid.
-func Narrow(child, parent policy.Spec) (policy.Spec, error) { return narrow(child, parent) }
-
 // CheckText refuses invalid UTF-8, control characters and text longer than
 // a name may be; the error names the field, never the text.
 func CheckText(what, s string) error { return checkText(what, s) }

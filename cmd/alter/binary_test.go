@@ -74,6 +74,7 @@ type binEnv struct {
 	cfgPath  string
 	cmd      *exec.Cmd
 	exited   chan error
+	done     chan struct{} // closed once the proxy has exited
 	seen     chan http.Header
 }
 
@@ -154,20 +155,15 @@ audit: {path: %q%s}
 		t.Fatal(err)
 	}
 	e.cmd = cmd
-	e.exited = make(chan error, 1)
-	go func() { e.exited <- cmd.Wait() }()
+	e.exited, e.done = make(chan error, 1), make(chan struct{})
+	go func() { e.exited <- cmd.Wait(); close(e.done) }()
 	t.Cleanup(func() { cancel(); <-e.exited })
 	listening := regexp.MustCompile(`listening on (127\.0\.0\.1:\d+) \(admin (127\.0\.0\.1:\d+)\)`)
-	deadline := time.Now().Add(15 * time.Second)
-	for e.proxyURL == "" {
-		if m := listening.FindStringSubmatch(e.stderr.String()); m != nil {
-			e.proxyURL, e.adminURL = "http://"+m[1], "http://"+m[2]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("proxy did not start: %s", e.stderr.String())
-		} else {
-			time.Sleep(20 * time.Millisecond)
-		}
+	m, err := e.stderr.WaitFor(listening, e.done)
+	if err != nil {
+		t.Fatalf("proxy did not start: %v", err)
 	}
+	e.proxyURL, e.adminURL = "http://"+m[1], "http://"+m[2]
 	return e
 }
 
@@ -489,12 +485,8 @@ func TestProxyRunsOnDefaults(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(stderr.String(), "listening on") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no start: %s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if _, err := stderr.WaitFor(testbin.ListeningRE, nil); err != nil {
+		t.Fatalf("no start: %v", err)
 	}
 	for _, f := range []string{"master.key", "ca.pem", "ca-key.pem", "grants.json"} {
 		if !strings.Contains(stderr.String(), filepath.Join(home, f)) {

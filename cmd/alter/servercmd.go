@@ -196,7 +196,7 @@ func serverRoutes(apiHandler, portalHandler http.Handler) http.Handler {
 // people and scripts that wait for "listening on ADDR".
 func runServer(ctx context.Context, cfg serverconfig.Config, tlsConf *tls.Config, db *storage.DB, log *zap.Logger, announce io.Writer) error {
 	handler := api.New(api.Options{Store: db, Logger: log, SidecarApproval: cfg.SidecarApproval})
-	// The developer portal (issue 9) beside the API: logins by admin token
+	// The developer portal beside the API: logins by admin token
 	// or by the users of `alter server user`, and sessions in the database,
 	// so a browser may land on any replica.
 	mux := serverRoutes(handler, portal.New(portal.Config{

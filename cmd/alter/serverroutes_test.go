@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
 
-	"github.com/alter-sidecar/alter/secretstore"
+	"github.com/alter-sidecar/alter/internal/testkeys"
+
 	"github.com/alter-sidecar/alter/server/api"
 	"github.com/alter-sidecar/alter/server/portal"
 	"github.com/alter-sidecar/alter/server/storage"
@@ -19,10 +18,7 @@ import (
 // redirect in text/html ("/portal", "//v1/grants") now get the portal's
 // security headers or the API's JSON error.
 func TestServerRoutesRedirects(t *testing.T) {
-	keys, err := secretstore.ParseKeyring([]byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{3}, 32))+"\n"), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := testkeys.Keyring(t, 3)
 	db, err := storage.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "s.db"), keys)
 	if err != nil {
 		t.Fatal(err)

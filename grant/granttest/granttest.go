@@ -24,7 +24,8 @@ type Store interface {
 	Resolve(ctx context.Context, grantID string, now time.Time) (*secretstore.Resolved, error)
 }
 
-// Run runs the cases against the store newStore returns (a fresh one each).
+// Run runs the cases against the store newStore returns; it may return the
+// same store each time, since every case adds the grants it uses.
 func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	ctx := context.Background()
 	add := func(t *testing.T, s Store, p policy.Spec, ttl time.Duration) grant.Grant {

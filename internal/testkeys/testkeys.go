@@ -32,3 +32,13 @@ func Keyring(t testing.TB, seeds ...byte) *secretstore.Keyring {
 	}
 	return k
 }
+
+// Fixed is Keyring for a package-level variable, where there is no test to
+// fail: a keyring of one key made of seed. It cannot fail.
+func Fixed(seed byte) *secretstore.Keyring {
+	k, err := secretstore.ParseKeyring([]byte(Line(seed)+"\n"), "test keyring")
+	if err != nil {
+		panic(err) // a 32-byte key always parses
+	}
+	return k
+}

@@ -3,7 +3,6 @@ package remote
 import (
 	"context"
 	"errors"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -50,7 +49,7 @@ func (r *Resolver) fetch(ctx context.Context, grantID string) (*entry, error) {
 func (r *Resolver) fetchNow(ctx context.Context, grantID string) (*entry, error) {
 	gen := r.gen.Load()
 	w, err := r.api.Resolve(ctx, grantID)
-	now := time.Now()
+	now := r.opts.Now()
 	if err == nil {
 		r.contact(now)
 		res, notAfter, berr := build(grantID, w)

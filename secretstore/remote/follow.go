@@ -64,7 +64,7 @@ func (r *Resolver) follow(ctx context.Context) {
 		backoff = min(backoff*2, r.opts.MaxBackoff)
 	}
 	recovered := func() {
-		r.contact(time.Now())
+		r.contact(r.opts.Now())
 		r.streamBroken.Store(false)
 		backoff = r.opts.MinBackoff
 		if down {

@@ -108,10 +108,11 @@ func TestUnfollowableStream(t *testing.T) {
 // TTL is not served through it (it used to be, as through a network
 // failure). A server that cannot be reached still gets max_stale.
 func TestStoreUnavailableAnswerNotServedStale(t *testing.T) {
-	e := newEnv(t, remote.Options{TTL: time.Nanosecond, MaxStale: time.Hour}, false)
+	e := newEnv(t, remote.Options{TTL: time.Millisecond, MaxStale: time.Hour}, false)
 	if _, err := e.resolve(t); err != nil {
 		t.Fatal(err)
 	}
+	e.clock.Advance(time.Millisecond) // past the TTL
 	e.fake.FailWith("resolve", wire.CodeStoreUnavailable)
 	if _, err := e.resolve(t); !errors.Is(err, secretstore.ErrStoreUnavailable) {
 		t.Fatalf("store_unavailable answer: %v, want ErrStoreUnavailable", err)
@@ -122,9 +123,11 @@ func TestStoreUnavailableAnswerNotServedStale(t *testing.T) {
 	// The server's word dropped the entry: the network failing now has
 	// nothing to serve stale.
 	e.fake.FailWith("resolve", "")
+	e.clock.Advance(time.Millisecond)
 	if _, err := e.resolve(t); err != nil {
 		t.Fatal(err)
 	}
+	e.clock.Advance(time.Millisecond)
 	e.fake.SetDown(true)
 	if res, err := e.resolve(t); err != nil || res.Fields["token"] != secretValue || e.r.StaleServed() != 1 {
 		t.Fatalf("server unreachable: %v, stale %d; want the cached entry", err, e.r.StaleServed())

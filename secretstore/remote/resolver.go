@@ -39,6 +39,9 @@ type Options struct {
 	// server cannot be reached, counted from the last answer (default
 	// DefaultMaxStale).
 	MaxStale time.Duration
+	// Now is the clock TTL and max_stale are measured on (default
+	// time.Now); tests inject one to cross them without sleeping.
+	Now func() time.Time
 	// Wait is the change stream's long-poll wait (default 25s, and at
 	// most half of MaxStale so a quiet stream still counts as contact).
 	Wait time.Duration
@@ -127,6 +130,9 @@ func New(api API, o Options) (*Resolver, error) {
 	def(&o.MaxBackoff, 30*time.Second)
 	def(&o.ShortPoll, DefaultShortPoll)
 	def(&o.LongRetry, 30*time.Second)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	cache, err := lru.New[string, *entry](o.CacheSize)
 	if err != nil {
 		return nil, fmt.Errorf("remote store: %w", err)
@@ -148,7 +154,7 @@ func (r *Resolver) Resolve(ctx context.Context, grantID string, now time.Time) (
 	if _, err := uuid.Parse(grantID); err != nil || len(grantID) != 36 {
 		return nil, secretstore.ErrGrantUnavailable
 	}
-	clock := time.Now()
+	clock := r.opts.Now()
 	cached, ok := r.cache.Get(grantID)
 	if ok {
 		if expired(cached, now) {
@@ -174,7 +180,7 @@ func (r *Resolver) Resolve(ctx context.Context, grantID string, now time.Time) (
 		return e.res, nil
 	case errors.Is(err, secretstore.ErrGrantUnavailable):
 		return nil, secretstore.ErrGrantUnavailable
-	case cached != nil && client.Unreachable(err) && r.staleUsable(cached, time.Now()):
+	case cached != nil && client.Unreachable(err) && r.staleUsable(cached, r.opts.Now()):
 		r.staleServed.Add(1)
 		return cached.res, nil
 	case errors.Is(err, secretstore.ErrStoreUnavailable):
@@ -234,7 +240,7 @@ func (r *Resolver) Ready() error {
 	if r.streamBroken.Load() {
 		return fmt.Errorf("%w: the control plane answers but this sidecar cannot follow its change stream", secretstore.ErrStoreUnavailable)
 	}
-	if since := time.Since(time.Unix(0, r.lastContact.Load())); since >= r.opts.MaxStale {
+	if since := r.opts.Now().Sub(time.Unix(0, r.lastContact.Load())); since >= r.opts.MaxStale {
 		return fmt.Errorf("%w: no answer from the control plane for %s (store.max_stale is %s)",
 			secretstore.ErrStoreUnavailable, since.Round(time.Second), r.opts.MaxStale)
 	}

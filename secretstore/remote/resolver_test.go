@@ -30,6 +30,8 @@ type env struct {
 	r    *remote.Resolver
 	logs *observer.ObservedLogs
 	id   string
+	// clock is the resolver's (unless a test set its own Options.Now).
+	clock *testClock
 }
 
 func newEnv(t *testing.T, o remote.Options, follow bool) *env {
@@ -45,12 +47,16 @@ func newEnv(t *testing.T, o remote.Options, follow bool) *env {
 	if o.MinBackoff == 0 {
 		o.MinBackoff, o.MaxBackoff = 20*time.Millisecond, 100*time.Millisecond
 	}
+	clock := &testClock{t: time.Now()}
+	if o.Now == nil {
+		o.Now = clock.Now
+	}
 	r, err := remote.New(c, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	e := &env{fake: f, r: r, logs: logs}
+	e := &env{fake: f, r: r, logs: logs, clock: clock}
 	e.id = f.AddGrant("app1", inject.Spec{Type: "bearer"}, policy.Spec{Destinations: []string{"api.example.com"}}, inject.Fields{"token": secretValue})
 	if follow {
 		r.Start(context.Background())
@@ -112,7 +118,7 @@ func TestCacheHitAndTTL(t *testing.T) {
 	if res, _ := e.resolve(t); res.Fields["token"] != secretValue {
 		t.Fatal("cache entry not used within its TTL")
 	}
-	time.Sleep(250 * time.Millisecond)
+	e.clock.Advance(250 * time.Millisecond)
 	res, err := e.resolve(t)
 	if err != nil || res.Fields["token"] != rotatedValue || res.Secret.Version != 2 {
 		t.Fatalf("after the TTL: %v, version %d", err, res.Secret.Version)
@@ -198,7 +204,7 @@ func TestServerDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.fake.SetDown(true)
-	time.Sleep(100 * time.Millisecond) // past the TTL, well within max_stale
+	e.clock.Advance(100 * time.Millisecond) // past the TTL, well within max_stale
 	res, err := e.resolve(t)
 	if err != nil || res.Fields["token"] != secretValue {
 		t.Fatalf("stale entry not served while the server is down: %v", err)
@@ -206,7 +212,7 @@ func TestServerDown(t *testing.T) {
 	if e.r.StaleServed() == 0 {
 		t.Fatal("stale serve not counted")
 	}
-	time.Sleep(600 * time.Millisecond)
+	e.clock.Advance(600 * time.Millisecond)
 	if _, err := e.resolve(t); !errors.Is(err, secretstore.ErrStoreUnavailable) || errors.Is(err, secretstore.ErrGrantUnavailable) {
 		t.Fatalf("past max_stale: err = %v, want ErrStoreUnavailable", err)
 	}
@@ -232,10 +238,10 @@ func TestMaxStaleBoundsFreshEntries(t *testing.T) {
 	if _, err := e.resolve(t); err != nil {
 		t.Fatalf("fresh entry right after the server went down: %v", err)
 	}
-	waitFor(t, "the fresh entry refused past max_stale", func() bool {
-		_, err := e.resolve(t)
-		return errors.Is(err, secretstore.ErrStoreUnavailable)
-	})
+	e.clock.Advance(400 * time.Millisecond)
+	if _, err := e.resolve(t); !errors.Is(err, secretstore.ErrStoreUnavailable) {
+		t.Fatalf("a fresh entry past max_stale: %v, want ErrStoreUnavailable", err)
+	}
 	e.fake.SetDown(false)
 	waitFor(t, "served again once the server is back", func() bool {
 		_, err := e.resolve(t)
@@ -249,7 +255,13 @@ func TestReadiness(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.fake.SetDown(true)
-	waitFor(t, "not ready", func() bool { return errors.Is(e.r.Ready(), secretstore.ErrStoreUnavailable) })
+	waitFor(t, "the follower to hear the server is down", func() bool {
+		return e.logs.FilterMessageSnippet("unreachable").Len() > 0
+	})
+	e.clock.Advance(400 * time.Millisecond)
+	if err := e.r.Ready(); !errors.Is(err, secretstore.ErrStoreUnavailable) {
+		t.Fatalf("ready past max_stale with the server down: %v", err)
+	}
 	e.fake.SetDown(false)
 	waitFor(t, "ready again", func() bool { return e.r.Ready() == nil })
 	warned := e.logs.FilterMessageSnippet("unreachable").Len() > 0 && e.logs.FilterMessageSnippet("reachable again").Len() > 0
@@ -272,7 +284,7 @@ func TestUnavailableNeverFromCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.fake.RevokeSilently(e.id) // no change: only a refetch can learn it
-	time.Sleep(80 * time.Millisecond)
+	e.clock.Advance(80 * time.Millisecond)
 	if _, err := e.resolve(t); !errors.Is(err, secretstore.ErrGrantUnavailable) {
 		t.Fatalf("after the TTL: %v, want ErrGrantUnavailable", err)
 	}
@@ -288,7 +300,7 @@ func TestRevokedSidecarTokenEmptiesCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.fake.RevokeSidecarToken()
-	time.Sleep(80 * time.Millisecond)
+	e.clock.Advance(80 * time.Millisecond)
 	_, err := e.resolve(t)
 	if !errors.Is(err, secretstore.ErrStoreUnavailable) || !errors.Is(err, client.ErrUnauthorized) {
 		t.Fatalf("err = %v", err)
@@ -356,4 +368,23 @@ func TestJunkIDsNeverReachTheServer(t *testing.T) {
 	if n := e.fake.Resolves.Load(); n != 0 {
 		t.Fatalf("%d junk ids reached the server", n)
 	}
+}
+
+// testClock is the resolver's clock in these tests: TTL and max_stale are
+// crossed by advancing it, not by sleeping.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }

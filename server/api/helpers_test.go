@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,24 +11,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alter-sidecar/alter/internal/testkeys"
+
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/alter-sidecar/alter/internal/testbin"
-	"github.com/alter-sidecar/alter/secretstore"
 	"github.com/alter-sidecar/alter/server/storage"
 )
 
 // The suite runs on SQLite always and on PostgreSQL when
 // ALTER_TEST_DATABASE_URL is set (internal/testdb), as server/storage's does.
 
-var testKeys = func() *secretstore.Keyring {
-	k, err := secretstore.ParseKeyring([]byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))+"\n"), "test key")
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var testKeys = testkeys.Fixed(9)
 
 // logBuffer collects the JSON log lines of a test's server.
 type logBuffer struct{ testbin.SyncBuffer }

@@ -92,7 +92,8 @@ func TestAuth(t *testing.T) {
 // of no app.
 func TestSidecarGrantUnavailableIsOneAnswer(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, addr string) {
-		e := newEnv(t, addr)
+		c := &clock{t: time.Now()}
+		e := newEnv(t, addr, func(o *Options) { o.Now = c.now })
 		var own, other, none, revoked, short wire.GrantInfo
 		e.must(201, "POST", "/v1/secrets", e.admin, bearerSecret("billing", sentinel, "api.stripe.com"), &own)
 		e.must(201, "POST", "/v1/secrets", e.admin, bearerSecret("search", sentinel, "api.stripe.com"), &other)
@@ -103,7 +104,7 @@ func TestSidecarGrantUnavailableIsOneAnswer(t *testing.T) {
 
 		unknown := e.call("GET", "/v1/sidecar/grants/00000000-0000-4000-8000-000000000000", e.billing, nil)
 		checkError(t, unknown, 403, wire.CodeGrantUnavailable, "")
-		time.Sleep(1100 * time.Millisecond) // let the clone expire
+		c.advance(2 * time.Second) // past the clone's expiry
 		for name, id := range map[string]string{
 			"another app's grant": other.ID, "grant of no app": none.ID,
 			"revoked grant": revoked.ID, "expired clone": short.ID, "malformed id": "..%2f",

@@ -1,9 +1,7 @@
 package portal
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/cookiejar"
@@ -12,8 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alter-sidecar/alter/internal/testkeys"
+
 	"github.com/alter-sidecar/alter/internal/testdb"
-	"github.com/alter-sidecar/alter/secretstore"
 	"github.com/alter-sidecar/alter/server/storage"
 )
 
@@ -21,13 +20,7 @@ import (
 // PostgreSQL when ALTER_TEST_DATABASE_URL is set (as server/storage's
 // tests), each test in a fresh schema.
 
-var dbTestKeyring = func() *secretstore.Keyring {
-	k, err := secretstore.ParseKeyring([]byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, 32))+"\n"), "test key")
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var dbTestKeyring = testkeys.Fixed(5)
 
 // openDB opens a storage.DB on addr: call it twice for two replicas.
 func openDB(t *testing.T, addr string) *storage.DB {

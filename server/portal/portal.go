@@ -1,5 +1,5 @@
-// Package portal is the developer portal of `alter server` (DESIGN section
-// 11, issue 9): server-rendered web pages under /portal where people log in,
+// Package portal is the developer portal of `alter server`
+// (ARCHITECTURE.md): server-rendered web pages under /portal where people log in,
 // store secrets, look at grants and their policies, clone, rotate and revoke
 // them, and read the audit trail.
 //

@@ -1,9 +1,7 @@
 package portal
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"html"
@@ -16,17 +14,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alter-sidecar/alter/secretstore"
+	"github.com/alter-sidecar/alter/internal/testkeys"
+
 	"github.com/alter-sidecar/alter/server/storage"
 )
 
 // TestStorageBackendSQLite runs the portal's main flow on the real
 // control-plane storage (SQLite, sealed with a secretstore keyring).
 func TestStorageBackendSQLite(t *testing.T) {
-	keyring, err := secretstore.ParseKeyring([]byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))+"\n"), "test key")
-	if err != nil {
-		t.Fatal(err)
-	}
+	keyring := testkeys.Keyring(t, 9)
 	db, err := storage.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "alter.db"), keyring)
 	if err != nil {
 		t.Fatal(err)
@@ -119,10 +115,7 @@ func TestStorageBackendSQLite(t *testing.T) {
 // TestAuditPaging pages through more records than one page holds, on
 // SQLite, following the page's own links.
 func TestAuditPaging(t *testing.T) {
-	keyring, err := secretstore.ParseKeyring([]byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{3}, 32))+"\n"), "test key")
-	if err != nil {
-		t.Fatal(err)
-	}
+	keyring := testkeys.Keyring(t, 3)
 	db, err := storage.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "alter.db"), keyring)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alter-sidecar/alter/grant"
+
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/secretstore"
 )
@@ -98,7 +100,7 @@ func (d *DB) Policies(ctx context.Context, app string) ([]GrantPolicy, error) {
 func specChain(r *row, lookup func(string) *row) ([]policy.Spec, bool) {
 	var chain []policy.Spec
 	for cur, depth := r, 0; ; depth++ {
-		if cur == nil || cur.problem != nil || depth > maxCloneDepth {
+		if cur == nil || cur.problem != nil || depth > grant.MaxCloneDepth {
 			return nil, false
 		}
 		chain = append(chain, cur.g.Policy)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/alter-sidecar/alter/grant"
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/secretstore"
@@ -161,7 +162,7 @@ func (d *DB) Clone(ctx context.Context, parentID string, c secretstore.CloneRequ
 			return invalid("expiry %s is after the parent grant's expiry %s: a clone cannot outlive its parent",
 				expiry.Format(time.RFC3339), v.expires.Format(time.RFC3339))
 		}
-		spec, err := narrow(c.Policy, parent.g.Policy)
+		spec, err := grant.Narrow(c.Policy, parent.g.Policy)
 		if err != nil {
 			return err
 		}
@@ -288,7 +289,7 @@ func (d *DB) SetPolicy(ctx context.Context, grantID string, spec policy.Spec) er
 			case parent.problem != nil:
 				return fmt.Errorf("%w: grant %s: parent: %v", secretstore.ErrStoreUnavailable, grantID, parent.problem)
 			}
-			if canon, err = narrow(spec, parent.g.Policy); err != nil {
+			if canon, err = grant.Narrow(spec, parent.g.Policy); err != nil {
 				return err
 			}
 		}

@@ -1,10 +1,10 @@
 package storage
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"testing"
+
+	"github.com/alter-sidecar/alter/internal/testkeys"
 
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/policy"
@@ -13,13 +13,7 @@ import (
 
 // testSealer is the real sealing the server uses: secretstore's keyring
 // (AES-256-GCM bound to the secret id and key id), with a fixed test key.
-var testSealer = func() *secretstore.Keyring {
-	k, err := secretstore.ParseKeyring([]byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))+"\n"), "test key")
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var testSealer = testkeys.Fixed(7)
 
 func openT(t *testing.T, addr string) *DB {
 	t.Helper()

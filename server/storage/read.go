@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"strconv"
 	"time"
+
+	"github.com/alter-sidecar/alter/grant"
 
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/policy"
@@ -103,9 +105,9 @@ func (d *DB) scanRow(sc scanner) (*row, error) {
 	return &r, nil
 }
 
-// eval is a grant's standing after walking its chain of parents, in the
-// order secretstore's resolveChain walks it: a broken row first, then
-// revocation, then expiry (checked against a time by the caller).
+// eval is a grant's standing after the chain rule (grant.Evaluate) walked
+// its parents, and its secret row was found; expiry is checked against a
+// time by the caller.
 type eval struct {
 	status      string
 	problem     error          // ErrStoreUnavailable territory
@@ -116,45 +118,16 @@ type eval struct {
 }
 
 func evaluate(e *row, lookup func(id string) *row) eval {
-	var v eval
-	var chain []*policy.Policy
-	cur := e
-	for depth := 0; ; depth++ {
-		if cur.problem != nil {
-			v.status, v.problem = secretstore.StatusUnusable, cur.problem
-			if cur != e {
-				v.problem = fmt.Errorf("parent grant %s: %w", cur.g.ID, cur.problem)
-			}
-			return v
+	link := func(r *row) grant.Link { return grant.Link{Grant: r.g, Policy: r.pol, Problem: r.problem} }
+	c := grant.Evaluate(link(e), func(id string) (grant.Link, bool) {
+		p := lookup(id)
+		if p == nil {
+			return grant.Link{}, false
 		}
-		if cur.g.Revoked {
-			v.status, v.unavailable = secretstore.StatusRevoked, true
-			if cur != e {
-				v.status = secretstore.StatusParentRevoked
-			}
-			return v
-		}
-		chain = append(chain, cur.pol)
-		v.specs = append(v.specs, cur.g.Policy)
-		if x := cur.g.ExpiresAt; x != nil && (v.expires.IsZero() || x.Before(v.expires)) {
-			v.expires = *x
-		}
-		if cur.g.Parent == "" {
-			break
-		}
-		if depth == maxCloneDepth {
-			v.status, v.problem = secretstore.StatusUnusable, errors.New("chain of parent grants is too long or loops")
-			return v
-		}
-		parent := lookup(cur.g.Parent)
-		if parent == nil {
-			v.status, v.unavailable = secretstore.StatusParentMissing, true
-			return v
-		}
-		cur = parent
-	}
-	v.status, v.effective = secretstore.StatusActive, policy.All(chain...)
-	if e.sec == nil {
+		return link(p), true
+	})
+	v := eval{status: c.Status, problem: c.Problem, unavailable: c.Unavailable, expires: c.Expires, effective: c.Effective, specs: c.Specs}
+	if c.Usable() && e.sec == nil {
 		v.status, v.problem = secretstore.StatusUnusable, fmt.Errorf("its secret %s is not in the store", e.g.SecretID)
 	}
 	return v
@@ -257,13 +230,16 @@ func lookupIn(byID map[string]*row) func(string) *row {
 	return func(id string) *row { return byID[id] }
 }
 
+// maxDepthSQL is grant.MaxCloneDepth as a SQL literal.
+var maxDepthSQL = strconv.Itoa(grant.MaxCloneDepth)
+
 // chainQuery selects a grant and its ancestors (depth 0 is the grant) with
 // their secrets in one statement.
-const chainQuery = `WITH RECURSIVE chain(id, depth) AS (
+var chainQuery = `WITH RECURSIVE chain(id, depth) AS (
 		SELECT id, 0 FROM grants WHERE id = ?
 		UNION ALL
 		SELECT g.parent, c.depth + 1 FROM grants g JOIN chain c ON g.id = c.id
-		WHERE g.parent IS NOT NULL AND c.depth < 32 -- maxCloneDepth: evaluate needs depths 0..32
+		WHERE g.parent IS NOT NULL AND c.depth < ` + maxDepthSQL + ` -- grant.MaxCloneDepth: evaluate needs depths 0..MaxCloneDepth
 	)
 	SELECT ` + rowCols + `
 	FROM chain c JOIN grants g ON g.id = c.id LEFT JOIN secrets s ON s.id = g.secret_id

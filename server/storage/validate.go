@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/alter-sidecar/alter/grant"
+
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/secretstore"
 )
@@ -16,7 +18,6 @@ import (
 // or the offending text.
 
 const (
-	maxCloneDepth = 32 // as secretstore: a longer chain is a loop or an attack
 	maxAuditBody  = 64 << 10
 	maxAuditBatch = 1000
 )
@@ -46,15 +47,13 @@ func validateNew(ns secretstore.NewSecret, now time.Time) (policy.Spec, error) {
 
 // cloneExpiry is the clone's expiry, at the database's microsecond precision.
 func cloneExpiry(c secretstore.CloneRequest, now time.Time) (*time.Time, error) {
-	x, err := c.Expiry(now)
+	x, err := grant.CloneExpiry(c.TTL, c.ExpiresAt, now)
 	if err != nil || x == nil {
 		return x, err
 	}
 	t := x.Truncate(time.Microsecond)
 	return &t, nil
 }
-
-func narrow(child, parent policy.Spec) (policy.Spec, error) { return secretstore.Narrow(child, parent) }
 
 func checkLabels(labels []string) error { return secretstore.CheckLabels(labels) }
 

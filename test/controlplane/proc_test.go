@@ -38,24 +38,15 @@ func start(t *testing.T, name string, ready *regexp.Regexp, env []string, args .
 	}
 	go func() { _ = p.cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() { p.kill(syscall.SIGTERM) })
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if m := ready.FindStringSubmatch(p.out.String()); m != nil {
-			p.addr = m[1]
-			if len(m) > 2 {
-				p.admin = m[2]
-			}
-			return p
-		}
-		select {
-		case <-p.exited:
-			t.Fatalf("%s exited before it was ready:\n%s", name, p.out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after 30s:\n%s", name, p.out.String())
-		}
+	m, err := p.out.WaitFor(ready, p.exited)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
+	p.addr = m[1]
+	if len(m) > 2 {
+		p.admin = m[2]
+	}
+	return p
 }
 
 // kill sends sig and waits for the process to end (SIGKILL after 10s).

@@ -22,7 +22,7 @@ import (
 	"github.com/alter-sidecar/alter/internal/testbin"
 )
 
-// TestPortalWithAlterBinaries is issue 9's check as a new user would do
+// TestPortalWithAlterBinaries checks the portal as a new user would do
 // it, on the real binaries: `alter server` serves the portal; in the
 // browser, log in, add a secret, read its grant id; `alter proxy` with
 // store.type: remote is the sidecar, and curl sends a request with the

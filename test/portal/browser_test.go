@@ -12,9 +12,7 @@
 package portal_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -26,11 +24,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alter-sidecar/alter/internal/testkeys"
+
 	"github.com/chromedp/chromedp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/alter-sidecar/alter/secretstore"
 	"github.com/alter-sidecar/alter/server/api"
 	"github.com/alter-sidecar/alter/server/portal"
 	"github.com/alter-sidecar/alter/server/storage"
@@ -105,10 +104,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	b := newBrowser(t)
-	keyring, err := secretstore.ParseKeyring([]byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, 32))+"\n"), "test key")
-	if err != nil {
-		t.Fatal(err)
-	}
+	keyring := testkeys.Keyring(t, 5)
 	db, err := storage.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "alter.db"), keyring)
 	if err != nil {
 		t.Fatal(err)

@@ -138,7 +138,7 @@ func TestPortalGrantThroughSidecar(t *testing.T) {
 
 	// Revoke in the browser; the sidecar obeys through the change stream.
 	e.revoke(id)
-	// Until the change reaches it (within a second, issue 8) the sidecar
+	// Until the change reaches it (within a second) the sidecar
 	// may still serve the cached grant; from the first 403 on it must
 	// never inject again.
 	e.waitRefused(call)
