@@ -97,7 +97,8 @@ type Proxy struct {
 // CloseRawTunnels closes every open passthrough tunnel and WebSocket. Their
 // bytes are opaque, so they cannot be drained; a config reload that changes
 // who may use the proxy, or whether passthrough is allowed, ends them so no
-// client keeps what the new config would refuse.
+// client keeps what the new config would refuse. A WebSocket whose handshake
+// is still in flight does not open afterwards.
 func (p *Proxy) CloseRawTunnels() {
 	p.rawTunnels.Range(func(k, _ any) bool {
 		_ = k.(*closeNotifyConn).Close()

@@ -94,18 +94,20 @@ func (r *relay) close() {
 
 // relaySet tracks the open relays, so a stopping proxy can wait for them
 // and end the ones left when its deadline passes, and a reload can end
-// them at once (CloseRawTunnels).
+// them at once (CloseRawTunnels). Once either has begun, no relay starts:
+// a handshake still waiting for its 101 then would open a WebSocket that
+// nothing ends.
 type relaySet struct {
-	mu      sync.Mutex
-	open    map[*relay]struct{}
-	changed chan struct{} // closed when a relay ends, for shutdown
-	closed  bool          // shutdown's deadline passed: no new relays
+	mu       sync.Mutex
+	open     map[*relay]struct{}
+	changed  chan struct{} // closed when a relay ends, for shutdown
+	stopping bool          // shutdown or closeAll ran: no new relays
 }
 
 func (s *relaySet) add(r *relay) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.stopping {
 		return false
 	}
 	if s.open == nil {
@@ -125,18 +127,22 @@ func (s *relaySet) remove(r *relay) {
 	}
 }
 
-// closeAll ends every open relay.
+// closeAll ends every open relay and refuses new ones.
 func (s *relaySet) closeAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.stopping = true
 	for r := range s.open {
 		r.close()
 	}
 }
 
-// shutdown waits until no relay is open or ctx is done; then it ends the
-// ones left and refuses new ones.
+// shutdown refuses new relays, waits until no relay is open or ctx is
+// done, and then ends the ones left.
 func (s *relaySet) shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopping = true
+	s.mu.Unlock()
 	for {
 		s.mu.Lock()
 		if len(s.open) == 0 {
@@ -151,9 +157,6 @@ func (s *relaySet) shutdown(ctx context.Context) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			s.mu.Lock()
-			s.closed = true
-			s.mu.Unlock()
 			s.closeAll()
 			return ctx.Err()
 		}
