@@ -90,6 +90,9 @@ func (ex *exchange) run() *http.Response {
 	}
 	grantID, hasMarker, markerErr := readMarker(ex.in.Header)
 	inTrailer := trailerMarker(ex.in)
+	if sel := selectorOf(ex.in); sel != nil {
+		return ex.withCredentials(sel, grantID, hasMarker, markerErr, inTrailer, fail)
+	}
 	if !hasMarker && markerErr == nil && !inTrailer {
 		if fail != nil {
 			ex.p.opts.Metrics.request(audit.DecisionDeny, fail.status, fail.code)
@@ -110,6 +113,48 @@ func (ex *exchange) run() *http.Response {
 		return ex.deny(badRequest("user information in the URL is not allowed with a grant"))
 	}
 	return ex.withGrant(grantID)
+}
+
+// withCredentials serves a request whose proxy credentials, or whose
+// tunnel's, select grants (credential.go): the header's grant wins, else
+// the binding's grant for the target, else passthrough; a profile that
+// denies unmatched targets refuses any request none of its grants reaches.
+func (ex *exchange) withCredentials(sel *selector, grantID string, hasMarker bool, markerErr error, inTrailer bool, fail *failure) *http.Response {
+	ex.record.GrantID = grantID
+	if !hasMarker {
+		ex.record.GrantID = sel.grantID
+	}
+	ex.record.Reason = ex.in.Header.Get(HeaderReason)
+	b, f := ex.p.bind(ex.in.Context(), sel, ex.start, ex.id)
+	if b != nil {
+		ex.record.Profile = b.Name
+	}
+	switch {
+	case f != nil:
+		return ex.deny(*f)
+	case fail != nil:
+		return ex.deny(*fail)
+	case markerErr != nil:
+		return ex.deny(badRequest(markerErr.Error()))
+	case inTrailer:
+		return ex.deny(badRequest(errMarkerTrailer.Error()))
+	}
+	id, f := ex.p.selectGrant(b, ex.target, ex.id)
+	if f != nil {
+		return ex.deny(*f)
+	}
+	if hasMarker {
+		id = grantID
+	}
+	if id == "" {
+		ex.record = audit.Record{} // nothing of ours is used: not a grant use
+		return ex.passthrough()
+	}
+	ex.record.GrantID = id
+	if ex.in.URL.User != nil {
+		return ex.deny(badRequest("user information in the URL is not allowed with a grant"))
+	}
+	return ex.withGrant(id)
 }
 
 // destination establishes the request's target. Inside a tunnel it is the

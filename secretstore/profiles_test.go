@@ -2,8 +2,10 @@ package secretstore
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -274,5 +276,33 @@ func TestProfileWithRevokedOrDeletedGrant(t *testing.T) {
 	info, err := s.GetProfile(ctx, "ci")
 	if err != nil || info.Members[0].Status != StatusMissing || info.Members[1].Status != StatusActive {
 		t.Fatalf("show: %+v %v", info, err)
+	}
+}
+
+// TestProfileTokenLookupComparesEveryDigest: a lookup compares the
+// presented digest with every stored one in constant time, whether it
+// matches the first, the last or none.
+func TestProfileTokenLookupComparesEveryDigest(t *testing.T) {
+	s := newStore(t)
+	g := mustAdd(t, s, bearer("a", "api.github.com"))
+	var toks []profile.Token
+	for i := range 5 {
+		_, tok, err := s.CreateProfile(ctx, NewProfile{Name: fmt.Sprintf("p%d", i), Grants: []string{g.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks = append(toks, tok)
+	}
+	calls := 0
+	defer func(f func(a, b []byte) int) { constantTimeCompare = f }(constantTimeCompare)
+	constantTimeCompare = func(a, b []byte) int { calls++; return subtle.ConstantTimeCompare(a, b) }
+	for name, tok := range map[string]string{"the first": toks[0].Reveal(), "the last": toks[4].Reveal(), "none": "alt_p_" + strings.Repeat("x", 43)} {
+		t.Run(name, func(t *testing.T) {
+			calls = 0
+			_, _ = s.ResolveProfileToken(ctx, profile.DigestOf(tok), time.Now())
+			if calls != 5 {
+				t.Fatalf("%d constant-time comparisons, want 5 (one per stored digest)", calls)
+			}
+		})
 	}
 }
