@@ -144,6 +144,29 @@ func (p *Proxy) bind(ctx context.Context, sel *selector, now time.Time, requestI
 	if sel.fail != nil {
 		return nil, sel.fail
 	}
+	b, err := p.lookup(ctx, sel, now)
+	if errors.Is(err, secretstore.ErrGrantUnavailable) {
+		// A grant or profile stored a moment ago may not be in the
+		// snapshot yet (the store polls): a store that can catch up on
+		// demand does so (one stat when nothing changed), so a profile is
+		// usable as soon as alter profile create returns.
+		if f, ok := p.opts.Store.(refresher); ok {
+			f.Refresh()
+			b, err = p.lookup(ctx, sel, now)
+		}
+	}
+	switch {
+	case err == nil:
+		return b, nil
+	case errors.Is(err, secretstore.ErrGrantUnavailable):
+		return nil, &errGrantUnavailable
+	}
+	p.log.Warn("store lookup for the proxy credentials failed", zap.String("request_id", requestID), zap.Error(err))
+	return nil, &errStoreUnavailable
+}
+
+// lookup asks the store once.
+func (p *Proxy) lookup(ctx context.Context, sel *selector, now time.Time) (*profile.Binding, error) {
 	var b *profile.Binding
 	var err error
 	switch {
@@ -159,14 +182,7 @@ func (p *Proxy) bind(ctx context.Context, sel *selector, now time.Time, requestI
 	default:
 		b, err = p.opts.Profiles.ResolveProfileName(ctx, sel.name, now)
 	}
-	switch {
-	case err == nil:
-		return b, nil
-	case errors.Is(err, secretstore.ErrGrantUnavailable):
-		return nil, &errGrantUnavailable
-	}
-	p.log.Warn("store lookup for the proxy credentials failed", zap.String("request_id", requestID), zap.Error(err))
-	return nil, &errStoreUnavailable
+	return b, err
 }
 
 // selectGrant picks the binding's grant for a target: "" is none (the
