@@ -102,17 +102,33 @@ func (ex *exchange) run() *http.Response {
 	}
 	ex.record.GrantID = grantID
 	ex.record.Reason = ex.in.Header.Get(HeaderReason)
-	switch {
-	case fail != nil:
-		return ex.deny(*fail)
-	case markerErr != nil:
-		return ex.deny(badRequest(markerErr.Error()))
-	case inTrailer:
-		return ex.deny(badRequest(errMarkerTrailer.Error()))
-	case ex.in.URL.User != nil:
-		return ex.deny(badRequest("user information in the URL is not allowed with a grant"))
+	if f := markerRefusal(fail, markerErr, inTrailer); f != nil {
+		return ex.deny(*f)
+	}
+	if ex.in.URL.User != nil {
+		return ex.deny(errUserInfo)
 	}
 	return ex.withGrant(grantID)
+}
+
+// errUserInfo refuses user information in the URL of a grant-bearing request.
+var errUserInfo = badRequest("user information in the URL is not allowed with a grant")
+
+// markerRefusal is why a request that carries a grant is refused before its
+// grant is looked at: its target, or its marker, is wrong. nil if neither.
+func markerRefusal(fail *failure, markerErr error, inTrailer bool) *failure {
+	var f failure
+	switch {
+	case fail != nil:
+		return fail
+	case markerErr != nil:
+		f = badRequest(markerErr.Error())
+	case inTrailer:
+		f = badRequest(errMarkerTrailer.Error())
+	default:
+		return nil
+	}
+	return &f
 }
 
 // withCredentials serves a request whose proxy credentials, or whose
@@ -129,15 +145,11 @@ func (ex *exchange) withCredentials(sel *selector, grantID string, hasMarker boo
 	if b != nil {
 		ex.record.Profile = b.Name
 	}
-	switch {
-	case f != nil:
+	if f == nil {
+		f = markerRefusal(fail, markerErr, inTrailer)
+	}
+	if f != nil {
 		return ex.deny(*f)
-	case fail != nil:
-		return ex.deny(*fail)
-	case markerErr != nil:
-		return ex.deny(badRequest(markerErr.Error()))
-	case inTrailer:
-		return ex.deny(badRequest(errMarkerTrailer.Error()))
 	}
 	id, f := ex.p.selectGrant(b, ex.target, ex.id)
 	if f != nil {
@@ -152,7 +164,7 @@ func (ex *exchange) withCredentials(sel *selector, grantID string, hasMarker boo
 	}
 	ex.record.GrantID = id
 	if ex.in.URL.User != nil {
-		return ex.deny(badRequest("user information in the URL is not allowed with a grant"))
+		return ex.deny(errUserInfo)
 	}
 	return ex.withGrant(id)
 }

@@ -22,46 +22,31 @@ import (
 // if change says so. The grants file is read under the same lock, so the
 // overlap check sees the grants as they are.
 func (s *FileStore) updateProfiles(ctx context.Context, change func(grants *snapshot, f *profilesFile) (write bool, err error)) error {
-	unlock, err := lockStore(ctx, s.path)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	grants, err := s.readGrantsLocked()
-	if err != nil {
-		return err
-	}
-	f, err := s.readProfilesLocked()
-	if err != nil {
-		return err
-	}
-	write, err := change(grants, f)
-	if err != nil || !write {
-		return err
-	}
-	out, err := f.encode()
-	if err != nil {
-		return fmt.Errorf("write profiles %s: %w", s.profilesPath, err)
-	}
-	if err := writeAtomic(s.profilesPath, out); err != nil {
-		return err
-	}
-	s.reload()
-	return nil
+	return s.writeLocked(ctx, func() (string, []byte, error) {
+		grants, err := s.readGrantsLocked()
+		if err != nil {
+			return "", nil, err
+		}
+		f, err := s.readProfilesLocked()
+		if err != nil {
+			return "", nil, err
+		}
+		if write, err := change(grants, f); err != nil || !write {
+			return "", nil, err
+		}
+		out, err := f.encode()
+		if err != nil {
+			return "", nil, fmt.Errorf("write profiles %s: %w", s.profilesPath, err)
+		}
+		return s.profilesPath, out, nil
+	})
 }
 
 // readGrantsLocked builds a snapshot of the grants file as it is now.
 func (s *FileStore) readGrantsLocked() (*snapshot, error) {
-	sf := emptyStoreFile()
-	data, err := os.ReadFile(s.path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return nil, fmt.Errorf("%w: store: %v", ErrStoreUnavailable, err)
-	default:
-		if sf, err = decodeStoreFile(data); err != nil {
-			return nil, fmt.Errorf("%w: store %s: %v", ErrStoreUnavailable, s.path, err)
-		}
+	sf, err := s.readLocked()
+	if err != nil {
+		return nil, err
 	}
 	return buildSnapshot(sf, s.keys, s.path, fileID{}, time.Now()), nil
 }

@@ -49,20 +49,6 @@ func goClient(url string) int {
 	return 0
 }
 
-var ci = os.Getenv("CI") != ""
-
-// need skips the test when a tool is missing, or fails it in CI.
-func need(t *testing.T, what string, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if ci {
-		t.Fatalf("%s is required in CI (.ci/run installs it): %v", what, err)
-	}
-	t.Skipf("SKIP: %s is not available (%v); .ci/run installs it", what, err)
-}
-
 func sentinel(tag string) string {
 	b := make([]byte, 10)
 	_, _ = rand.Read(b)
@@ -291,6 +277,18 @@ func (e *env) alterResult(t *testing.T, home, stdin string, extraEnv []string, a
 	cmd := exec.Command(alterBin, append([]string{"--home", home}, args...)...)
 	cmd.Env = cleanEnv(extraEnv, userHome)
 	cmd.Stdin = strings.NewReader(stdin)
+	r := runCmd(t, cmd)
+	e.keep(r.stderr)
+	if !strings.HasPrefix(strings.Join(args, " "), "profile create") && !strings.HasPrefix(strings.Join(args, " "), "profile rotate-token") {
+		e.keep(r.stdout) // the only commands that print a token, once, by design
+	}
+	return r
+}
+
+// runCmd runs cmd and returns what it printed and its exit code; a
+// command that cannot start fails the test.
+func runCmd(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -299,10 +297,6 @@ func (e *env) alterResult(t *testing.T, home, stdin string, extraEnv []string, a
 		r.code = ee.ExitCode()
 	} else if err != nil {
 		t.Fatal(err)
-	}
-	e.keep(r.stderr)
-	if !strings.HasPrefix(strings.Join(args, " "), "profile create") && !strings.HasPrefix(strings.Join(args, " "), "profile rotate-token") {
-		e.keep(r.stdout) // the only commands that print a token, once, by design
 	}
 	return r
 }

@@ -29,7 +29,7 @@ func (e *env) run(t *testing.T, flags, extraEnv []string, command ...string) res
 func lookPath(t *testing.T, what, path string) string {
 	t.Helper()
 	p, err := exec.LookPath(path)
-	need(t, what, err)
+	testbin.Need(t, what, err)
 	return p
 }
 
@@ -38,9 +38,9 @@ func needVerifier(t *testing.T, e *env) {
 	_, nodeErr := exec.LookPath("node")
 	_, modErr := os.Stat(filepath.Join(e.verifyDir, "node_modules", "@smithy", "signature-v4"))
 	if nodeErr != nil {
-		need(t, "node (the independent SigV4 verifier)", nodeErr)
+		testbin.Need(t, "node (the independent SigV4 verifier)", nodeErr)
 	}
-	need(t, "testdata/sigv4's modules (npm ci --prefix testdata/sigv4)", modErr)
+	testbin.Need(t, "testdata/sigv4's modules (npm ci --prefix testdata/sigv4)", modErr)
 }
 
 func TestGHWithAGrant(t *testing.T) {
@@ -92,7 +92,7 @@ func TestPythonClients(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if out, err := exec.Command(py, "-c", "import "+tt.module).CombinedOutput(); err != nil {
-				need(t, "Debian's python3-"+tt.module, err)
+				testbin.Need(t, "Debian's python3-"+tt.module, err)
 				t.Log(string(out))
 			}
 			r := e.run(t, []string{"--grant", e.ghGrant}, nil, py, "-c", tt.script)
@@ -140,15 +140,7 @@ func (e *env) alterlessTool(t *testing.T, name string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = cleanEnv(nil)
-	var out, errOut strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errOut.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	r := runCmd(t, cmd)
 	e.keep(r.stdout + r.stderr)
 	return r
 }
