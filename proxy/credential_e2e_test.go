@@ -94,6 +94,7 @@ type credEnv struct {
 	plain               *upstream // http://plain.example.test, no grant
 	openTok, fencedTok  string
 	revokedTok, unknown string
+	withRevokedTok      string
 }
 
 func newCredEnv(t *testing.T, opts ...envOption) *credEnv {
@@ -112,6 +113,9 @@ func newCredEnv(t *testing.T, opts ...envOption) *credEnv {
 	e.fencedTok = fp.add(t, "fenced", true, map[string][]string{grantGH: {"api.github.com"}})
 	e.revokedTok = fp.add(t, "gone", false, map[string][]string{grantGH: {"api.github.com"}})
 	fp.revoked["gone"] = true
+	// grantNone is in no store: for the profile it is a member the store
+	// answers grant_unavailable for, as for a revoked grant.
+	e.withRevokedTok = fp.add(t, "with-revoked", false, map[string][]string{grantNone: {"third.example.test"}})
 	unknown, _, _ := profile.NewToken()
 	e.unknown = unknown.Reveal()
 	t.Cleanup(e.checkLogsAndAuditFor)
@@ -132,7 +136,7 @@ func (e *credEnv) checkLogsAndAuditFor() {
 		all = append(all, string(js))
 	}
 	for _, s := range all {
-		for _, tok := range []string{e.openTok, e.fencedTok, e.revokedTok, e.unknown} {
+		for _, tok := range []string{e.openTok, e.fencedTok, e.revokedTok, e.unknown, e.withRevokedTok} {
 			if strings.Contains(s, tok[len(profile.TokenPrefix):]) {
 				e.t.Fatalf("a profile token is in a log entry or audit record: %s", s)
 			}
@@ -267,6 +271,11 @@ func TestProxyCredentials(t *testing.T) {
 		// the profile: it brings that grant only, and no fence.
 		{"another profile's grant id as the password", grantSQS, "https://api.github.com/user", nil, 200, "", func() *upstream { return e.gh }, "", "", ""},
 		{"no credentials: as before", "", "https://api.github.com/user", nil, 200, "", func() *upstream { return e.gh }, "", "", ""},
+		{"a malformed header is refused, not overridden by the credentials", grantGH, "https://api.github.com/user", http.Header{"X-Alter-Grant": {"not-a-uuid"}}, 400, CodeBadRequest, nil, "", "", ""},
+		{"two header grants are refused", e.openTok, "https://api.github.com/user", http.Header{"X-Alter-Grant": {grantGH, grantGH2}}, 400, CodeBadRequest, nil, "", "open", ""},
+		// A profile whose grant is revoked: its host still selects that
+		// grant, which answers grant_unavailable; nothing passes through.
+		{"a profile's revoked grant", e.withRevokedTok, "https://third.example.test/", nil, 403, CodeGrantUnavailable, nil, "", "with-revoked", grantNone},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
