@@ -37,11 +37,7 @@ func TestActorRuleThroughTheProxy(t *testing.T) {
 		{"another client, https", clients, "Bearer search-token", billingOnly, "https://api.example.test/v1/x", policy.RuleActor},
 		{"another client, plain http", clients, basic("search", "search-token"), billingOnly, "http://api.example.test/v1/x", policy.RuleActor},
 		{"no client authentication", nil, "", billingOnly, "https://api.example.test/v1/x", policy.RuleActor},
-		// A user name without a password selects no grant (credential.go)
-		// and names no actor. (With a password that is neither a grant id
-		// nor a profile token the request is refused outright: see
-		// TestProxyCredentials.)
-		{"no client authentication, a claimed name", nil, basic("billing", ""), billingOnly, "https://api.example.test/v1/x", policy.RuleActor},
+		{"no client authentication, a claimed name", nil, basic("billing", "anything"), billingOnly, "https://api.example.test/v1/x", policy.RuleActor},
 		// The proxy's identity ("test") is the audit actor without client
 		// authentication; it must not satisfy an actors rule naming it.
 		{"no client authentication, the identity listed", nil, "", policy.Spec{Destinations: []string{"api.example.test"}, Actors: []string{"test"}},

@@ -22,10 +22,10 @@ import (
 //
 //   - without proxy_auth, a Basic password (or a Bearer token) that is a
 //     grant id selects that grant, and one that is a profile token
-//     (alt_p_...) selects the profile's grants; anything else, and a grant
-//     or token no store knows or that is revoked or expired, is refused
+//     (alt_p_...) selects the profile's grants; a grant or token no store
+//     knows, a revoked or expired one, and a malformed token are refused
 //     with the unknown grant's answer (403 grant_unavailable) on the request
-//     or the CONNECT, never tunnelled blind;
+//     or the CONNECT, never tunnelled blind; any other password is not read;
 //   - with proxy_auth, the password is the client's own secret, and a client
 //     entry that names a profile selects that profile's grants.
 //
@@ -88,53 +88,59 @@ func (p *Proxy) credentials(h http.Header) (actor string, sel *selector, ok bool
 	return "", selectorFrom(h), true
 }
 
-// errBadCredentials refuses proxy credentials that cannot be read as one
-// grant id or token: the same answer as an unknown grant.
+// errBadCredentials refuses a password that is meant as a profile token
+// (it has the prefix) but is not one: the same answer as an unknown token.
 var errBadCredentials = errGrantUnavailable
 
-// selectorFrom reads Proxy-Authorization without proxy_auth. No header, or
-// a Basic user name with an empty password (a proxy URL with a user and no
-// password), selects nothing.
+// selectorFrom reads Proxy-Authorization without proxy_auth. A password
+// that is neither a grant id (a UUID) nor begins with the token prefix is
+// not ours to read and selects nothing, as before proxy credentials existed
+// (the header is stripped either way); nor does a user name without a
+// password. Two headers that both select are refused.
 func selectorFrom(h http.Header) *selector {
-	vs := h.Values("Proxy-Authorization")
-	if len(vs) == 0 {
-		return nil
+	var found *selector
+	for _, v := range h.Values("Proxy-Authorization") {
+		sel := parseCredential(v)
+		if sel == nil {
+			continue
+		}
+		if found != nil {
+			f := badRequest("more than one Proxy-Authorization names a grant or profile")
+			return &selector{fail: &f}
+		}
+		found = sel
 	}
-	if len(vs) > 1 {
-		f := badRequest("more than one Proxy-Authorization header")
-		return &selector{fail: &f}
-	}
-	scheme, cred, _ := strings.Cut(strings.TrimSpace(vs[0]), " ")
+	return found
+}
+
+// parseCredential reads one Proxy-Authorization value: Basic (the password)
+// or Bearer (the token).
+func parseCredential(v string) *selector {
+	scheme, cred, _ := strings.Cut(strings.TrimSpace(v), " ")
 	cred = strings.TrimSpace(cred)
 	var secret string
 	switch strings.ToLower(scheme) {
 	case "basic":
 		raw, err := base64.StdEncoding.DecodeString(cred)
 		if err != nil {
-			return &selector{fail: &errBadCredentials}
-		}
-		_, pass, ok := strings.Cut(string(raw), ":")
-		if !ok {
-			return &selector{fail: &errBadCredentials}
-		}
-		if pass == "" {
 			return nil
 		}
-		secret = pass
+		_, secret, _ = strings.Cut(string(raw), ":")
 	case "bearer":
 		secret = cred
-	default:
-		return &selector{fail: &errBadCredentials}
 	}
 	switch {
-	case profile.LooksLikeToken(secret):
+	case strings.HasPrefix(secret, profile.TokenPrefix):
+		if !profile.LooksLikeToken(secret) {
+			return &selector{fail: &errBadCredentials}
+		}
 		return &selector{digest: profile.DigestOf(secret), hasToken: true}
 	case len(secret) == 36:
 		if u, err := uuid.Parse(secret); err == nil {
 			return &selector{grantID: u.String()}
 		}
 	}
-	return &selector{fail: &errBadCredentials}
+	return nil
 }
 
 // bind asks the store what sel selects now. The failure is the answer to

@@ -265,7 +265,9 @@ func TestProxyCredentials(t *testing.T) {
 		{"an unknown token, CONNECT", e.unknown, "https://api.github.com/user", nil, -1, "", nil, "", "", ""},
 		{"a revoked profile, plain", e.revokedTok, "http://api.github.com/user", nil, 403, CodeGrantUnavailable, nil, "", "", ""},
 		{"a revoked profile, CONNECT", e.revokedTok, "https://api.github.com/user", nil, -1, "", nil, "", "", ""},
-		{"a password that is neither", "hunter2", "http://plain.example.test/", nil, 403, CodeGrantUnavailable, nil, "", "", ""},
+		{"a password that is neither is not read", "hunter2", "http://plain.example.test/", nil, 200, "", func() *upstream { return e.plain }, "", "", ""},
+		{"a malformed token", "alt_p_short", "http://plain.example.test/", nil, 403, CodeGrantUnavailable, nil, "", "", ""},
+		{"a malformed token, CONNECT", profile.TokenPrefix + strings.Repeat("A", 44), "https://api.github.com/user", nil, -1, "", nil, "", "", ""},
 		{"a grant id in upper case is still the grant", strings.ToUpper(grantGH), "https://api.github.com/user", nil, 200, "", func() *upstream { return e.gh }, bearerOf("gh"), "", grantGH},
 		// A grant id that belongs to a profile is a grant credential, not
 		// the profile: it brings that grant only, and no fence.
@@ -323,9 +325,10 @@ func TestProxyCredentialsOnConnect(t *testing.T) {
 		{"an unknown token", "api.github.com:443", []string{auth(e.unknown)}, 403, CodeGrantUnavailable},
 		{"a revoked profile", "api.github.com:443", []string{auth(e.revokedTok)}, 403, CodeGrantUnavailable},
 		{"an unknown grant", "api.github.com:443", []string{auth(grantNone)}, 403, CodeGrantUnavailable},
-		{"not base64", "api.github.com:443", []string{"Proxy-Authorization: Basic !!!"}, 403, CodeGrantUnavailable},
-		{"another scheme", "api.github.com:443", []string{"Proxy-Authorization: Digest username=x"}, 403, CodeGrantUnavailable},
+		{"a malformed token", "api.github.com:443", []string{auth("alt_p_!")}, 403, CodeGrantUnavailable},
+		{"a malformed Bearer token", "api.github.com:443", []string{"Proxy-Authorization: Bearer alt_p_"}, 403, CodeGrantUnavailable},
 		{"two credentials", "api.github.com:443", []string{auth(grantGH), auth(e.openTok)}, 400, CodeBadRequest},
+		{"two credentials, one not ours", "third.example.test:443", []string{"Proxy-Authorization: Basic !!!", auth(e.fencedTok)}, 403, "destination_not_allowed"},
 		{"a fence refuses another host", "third.example.test:443", []string{auth(e.fencedTok)}, 403, "destination_not_allowed"},
 		{"a fence refuses its host on another port", "api.github.com:8443", []string{auth(e.fencedTok)}, 403, "destination_not_allowed"},
 		{"a fence accepts its host", "api.github.com:443", []string{auth(e.fencedTok)}, 200, ""},
@@ -442,7 +445,7 @@ func TestUnknownCredentialsLookLikeUnknownGrants(t *testing.T) {
 		return fmt.Sprintf("%d %s %s", resp.StatusCode, js, body)
 	}
 	want := answer(e.client(), http.Header{"X-Alter-Grant": {grantNone}})
-	for name, secret := range map[string]string{"unknown grant": grantNone, "unknown token": e.unknown, "revoked profile": e.revokedTok, "garbage": "hunter2"} {
+	for name, secret := range map[string]string{"unknown grant": grantNone, "unknown token": e.unknown, "revoked profile": e.revokedTok, "malformed token": "alt_p_x"} {
 		t.Run(name, func(t *testing.T) {
 			if got := answer(e.clientAs(secret), nil); got != want {
 				t.Fatalf("got  %s\nwant %s", got, want)
