@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mod=github.com/alter-sidecar/alter
-sidecar=(./proxy/... ./config/... ./secretstore/... ./audit/... ./inject/... ./policy/... ./grant ./errcode ./certs/... ./providers/... ./sdk/... ./server/wire ./server/client)
+sidecar=(./proxy/... ./config/... ./secretstore/... ./audit/... ./inject/... ./policy/... ./grant ./profile ./errcode ./certs/... ./providers/... ./sdk/... ./server/wire ./server/client)
 forbidden="^($mod/server/storage|$mod/server/api|$mod/server/portal|github.com/jackc/pgx/v5|modernc.org/sqlite)(/|\$)"
 status=0
 for pkg in $(go list "${sidecar[@]}"); do

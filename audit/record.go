@@ -14,6 +14,7 @@ const (
 	FieldRequestID     = "request_id"
 	FieldGrantID       = "grant_id"
 	FieldParentGrantID = "parent_grant_id" // omitted when empty
+	FieldProfile       = "profile"         // the profile the proxy credentials named; omitted when none
 	FieldSecretName    = "secret_name"
 	FieldProvider      = "provider"
 	FieldActor         = "actor"
@@ -77,6 +78,7 @@ type Record struct {
 	RequestID     string
 	GrantID       string
 	ParentGrantID string
+	Profile       string // the name of the profile the proxy credentials selected, never its token
 	SecretName    string
 	Provider      string
 	Actor         string
@@ -109,6 +111,9 @@ func (r Record) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddString(FieldGrantID, Sanitize(r.GrantID, maxOtherBytes))
 	if r.ParentGrantID != "" {
 		enc.AddString(FieldParentGrantID, Sanitize(r.ParentGrantID, maxOtherBytes))
+	}
+	if r.Profile != "" {
+		enc.AddString(FieldProfile, Sanitize(r.Profile, maxOtherBytes))
 	}
 	enc.AddString(FieldSecretName, Sanitize(r.SecretName, maxOtherBytes))
 	enc.AddString(FieldProvider, Sanitize(r.Provider, maxOtherBytes))

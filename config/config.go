@@ -64,6 +64,9 @@ type Config struct {
 type ProxyClient struct {
 	Name   string
 	SHA256 string // hex SHA-256 of its password or token
+	// Profile names the profile whose grants the client's requests use
+	// when they name none ("" for none).
+	Profile string
 }
 
 // Timeouts bound how long a client may hold a connection without progress.

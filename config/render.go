@@ -90,6 +90,10 @@ func Render(c Config) []byte {
 	if len(c.ProxyAuth) > 0 {
 		p("proxy_auth:\n  clients:\n")
 		for _, pc := range c.ProxyAuth {
+			if pc.Profile != "" {
+				p("    - {name: %q, sha256: %q, profile: %q}\n", pc.Name, pc.SHA256, pc.Profile)
+				continue
+			}
 			p("    - {name: %q, sha256: %q}\n", pc.Name, pc.SHA256)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/alter-sidecar/alter/policy"
+	"github.com/alter-sidecar/alter/profile"
 )
 
 // document is the YAML file as written. It is private so that only a
@@ -43,8 +44,9 @@ type document struct {
 	Log       wireLog      `yaml:"log"`
 	ProxyAuth struct {
 		Clients []struct {
-			Name   string `yaml:"name"`
-			SHA256 string `yaml:"sha256"`
+			Name    string `yaml:"name"`
+			SHA256  string `yaml:"sha256"`
+			Profile string `yaml:"profile"`
 		} `yaml:"clients"`
 	} `yaml:"proxy_auth"`
 }
@@ -381,7 +383,12 @@ func (w document) compile(home, base string) (Config, error) {
 		if d, err := hex.DecodeString(pc.SHA256); err != nil || len(d) != 32 {
 			bad(key+".sha256", "must be 64 hex digits (alter auth hash < secret prints it)")
 		}
-		c.ProxyAuth = append(c.ProxyAuth, ProxyClient{Name: pc.Name, SHA256: strings.ToLower(pc.SHA256)})
+		if pc.Profile != "" {
+			if err := profile.CheckName(pc.Profile); err != nil {
+				bad(key+".profile", "%v", err)
+			}
+		}
+		c.ProxyAuth = append(c.ProxyAuth, ProxyClient{Name: pc.Name, SHA256: strings.ToLower(pc.SHA256), Profile: pc.Profile})
 	}
 
 	c.Log.Level = w.Log.Level

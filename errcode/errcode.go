@@ -21,10 +21,15 @@ const (
 	Internal          = "internal_error"
 )
 
+// DestinationNotAllowed: the proxy credentials name a profile that is an
+// egress allowlist (--deny-unmatched), and none of its grants reaches the
+// request's or the CONNECT's target.
+const DestinationNotAllowed = "destination_not_allowed"
+
 // All lists every code, for tests that hold other lists (other SDKs, the
 // docs) to this one.
 var All = []string{BadRequest, GrantUnavailable, PolicyDenied, PassthroughDenied, UpstreamError,
-	UpstreamTimeout, StoreUnavailable, AuditUnavailable, TooLarge, ProxyAuthRequired, Internal}
+	UpstreamTimeout, StoreUnavailable, AuditUnavailable, TooLarge, ProxyAuthRequired, Internal, DestinationNotAllowed}
 
 // Reasons for upstream_error and upstream_timeout, in the body's "reason".
 const (

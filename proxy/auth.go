@@ -16,6 +16,9 @@ import (
 type AuthClient struct {
 	Name   string
 	Digest [sha256.Size]byte
+	// Profile, if set, names the profile whose grants the client's
+	// requests use when they name none (see credential.go).
+	Profile string
 }
 
 // ParseDigest reads a hex SHA-256 digest as `alter auth hash` prints it.
@@ -34,11 +37,11 @@ type clientAuth struct {
 	clients []AuthClient
 }
 
-// authenticate returns the client's name. Basic credentials name the
-// client; a Bearer token is compared with every client's digest. Every
-// comparison is constant-time and all digests are compared, so timing
-// tells nothing about which part of a guess was right.
-func (a *clientAuth) authenticate(h http.Header) (string, bool) {
+// authenticate returns the client. Basic credentials name the client; a
+// Bearer token is compared with every client's digest. Every comparison is
+// constant-time and all digests are compared, so timing tells nothing
+// about which part of a guess was right.
+func (a *clientAuth) authenticate(h http.Header) (AuthClient, bool) {
 	v := h.Get("Proxy-Authorization")
 	scheme, cred, _ := strings.Cut(v, " ")
 	cred = strings.TrimSpace(cred)
@@ -47,27 +50,28 @@ func (a *clientAuth) authenticate(h http.Header) (string, bool) {
 	case "basic":
 		raw, err := base64.StdEncoding.DecodeString(cred)
 		if err != nil {
-			return "", false
+			return AuthClient{}, false
 		}
 		var ok bool
 		if user, secret, ok = strings.Cut(string(raw), ":"); !ok {
-			return "", false
+			return AuthClient{}, false
 		}
 	case "bearer":
 		secret = cred
 	default:
-		return "", false
+		return AuthClient{}, false
 	}
 	if secret == "" {
-		return "", false
+		return AuthClient{}, false
 	}
 	sum := sha256.Sum256([]byte(secret))
-	found, match := "", 0
+	var found AuthClient
+	match := 0
 	for _, c := range a.clients {
 		nameOK := user == "" || subtle.ConstantTimeCompare([]byte(user), []byte(c.Name)) == 1
 		eq := subtle.ConstantTimeCompare(sum[:], c.Digest[:])
 		if eq == 1 && nameOK && match == 0 {
-			found, match = c.Name, 1
+			found, match = c, 1
 		}
 	}
 	return found, match == 1

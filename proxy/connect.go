@@ -20,6 +20,9 @@ type tunnel struct {
 	port  int
 	peer  string // the client's TCP address
 	actor string // the authenticated client, if the proxy requires one
+	// sel is what the CONNECT's proxy credentials selected, if anything:
+	// every request inside uses it (credential.go).
+	sel *selector
 }
 
 // authority is host:port in URL form (IPv6 in brackets).
@@ -47,7 +50,23 @@ func (p *Proxy) decideConnect(r *http.Request) (connectDecision, *tunnel, failur
 	if err != nil || !hasExplicitPort(hostport) {
 		return connectRefuse, nil, badRequest("CONNECT needs a valid host:port")
 	}
-	t := &tunnel{host: host, port: port, peer: r.RemoteAddr, actor: actorOf(r)}
+	t := &tunnel{host: host, port: port, peer: r.RemoteAddr, actor: actorOf(r), sel: selectorOf(r)}
+	if t.sel != nil {
+		// Proxy credentials are checked before the tunnel opens: an unknown
+		// one is refused here, never tunnelled blind, and a host the
+		// binding covers is terminated whatever mitm.hosts says.
+		b, f := p.bind(r.Context(), t.sel, p.now(), "")
+		switch {
+		case f != nil:
+			p.auditConnectRefusal(r, t, b, *f)
+			return connectRefuse, t, *f
+		case b.Covers(host, port):
+			return connectTerminate, t, failure{}
+		case b.DenyUnmatched:
+			p.auditConnectRefusal(r, t, b, errDestinationNotAllowed)
+			return connectRefuse, t, errDestinationNotAllowed
+		}
+	}
 	if p.shouldTerminate(host, port) {
 		return connectTerminate, t, failure{}
 	}

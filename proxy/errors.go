@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/alter-sidecar/alter/errcode"
+	"github.com/alter-sidecar/alter/policy"
 )
 
 // Error codes, as the client sees them in the JSON body and in the
@@ -54,6 +55,9 @@ var (
 	errInternal         = failure{http.StatusInternalServerError, CodeInternal, "the proxy could not prepare the request", "", ""}
 	errProxyAuth        = failure{http.StatusProxyAuthRequired, CodeProxyAuthRequired, "this proxy needs Proxy-Authorization (Basic or Bearer)", "", ""}
 	errPassthrough      = failure{http.StatusForbidden, CodePassthroughDenied, "requests without an X-Alter-Grant header are not allowed through this proxy", "", ""}
+	// errDestinationNotAllowed: a profile that denies unmatched targets
+	// reaches no grant here. Its rule is the destination's.
+	errDestinationNotAllowed = failure{http.StatusForbidden, errcode.DestinationNotAllowed, "the proxy credentials allow only the hosts their grants cover", policy.RuleDestination, ""}
 )
 
 func badRequest(message string) failure {

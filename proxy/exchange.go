@@ -90,6 +90,9 @@ func (ex *exchange) run() *http.Response {
 	}
 	grantID, hasMarker, markerErr := readMarker(ex.in.Header)
 	inTrailer := trailerMarker(ex.in)
+	if sel := selectorOf(ex.in); sel != nil {
+		return ex.withCredentials(sel, grantID, hasMarker, markerErr, inTrailer, fail)
+	}
 	if !hasMarker && markerErr == nil && !inTrailer {
 		if fail != nil {
 			ex.p.opts.Metrics.request(audit.DecisionDeny, fail.status, fail.code)
@@ -99,17 +102,71 @@ func (ex *exchange) run() *http.Response {
 	}
 	ex.record.GrantID = grantID
 	ex.record.Reason = ex.in.Header.Get(HeaderReason)
-	switch {
-	case fail != nil:
-		return ex.deny(*fail)
-	case markerErr != nil:
-		return ex.deny(badRequest(markerErr.Error()))
-	case inTrailer:
-		return ex.deny(badRequest(errMarkerTrailer.Error()))
-	case ex.in.URL.User != nil:
-		return ex.deny(badRequest("user information in the URL is not allowed with a grant"))
+	if f := markerRefusal(fail, markerErr, inTrailer); f != nil {
+		return ex.deny(*f)
+	}
+	if ex.in.URL.User != nil {
+		return ex.deny(errUserInfo)
 	}
 	return ex.withGrant(grantID)
+}
+
+// errUserInfo refuses user information in the URL of a grant-bearing request.
+var errUserInfo = badRequest("user information in the URL is not allowed with a grant")
+
+// markerRefusal is why a request that carries a grant is refused before its
+// grant is looked at: its target, or its marker, is wrong. nil if neither.
+func markerRefusal(fail *failure, markerErr error, inTrailer bool) *failure {
+	var f failure
+	switch {
+	case fail != nil:
+		return fail
+	case markerErr != nil:
+		f = badRequest(markerErr.Error())
+	case inTrailer:
+		f = badRequest(errMarkerTrailer.Error())
+	default:
+		return nil
+	}
+	return &f
+}
+
+// withCredentials serves a request whose proxy credentials, or whose
+// tunnel's, select grants (credential.go): the header's grant wins, else
+// the binding's grant for the target, else passthrough; a profile that
+// denies unmatched targets refuses any request none of its grants reaches.
+func (ex *exchange) withCredentials(sel *selector, grantID string, hasMarker bool, markerErr error, inTrailer bool, fail *failure) *http.Response {
+	ex.record.GrantID = grantID
+	if !hasMarker {
+		ex.record.GrantID = sel.grantID
+	}
+	ex.record.Reason = ex.in.Header.Get(HeaderReason)
+	b, f := ex.p.bind(ex.in.Context(), sel, ex.start, ex.id)
+	if b != nil {
+		ex.record.Profile = b.Name
+	}
+	if f == nil {
+		f = markerRefusal(fail, markerErr, inTrailer)
+	}
+	if f != nil {
+		return ex.deny(*f)
+	}
+	id, f := ex.p.selectGrant(b, ex.target, ex.id)
+	if f != nil {
+		return ex.deny(*f)
+	}
+	if hasMarker {
+		id = grantID
+	}
+	if id == "" {
+		ex.record = audit.Record{} // nothing of ours is used: not a grant use
+		return ex.passthrough()
+	}
+	ex.record.GrantID = id
+	if ex.in.URL.User != nil {
+		return ex.deny(errUserInfo)
+	}
+	return ex.withGrant(id)
 }
 
 // destination establishes the request's target. Inside a tunnel it is the

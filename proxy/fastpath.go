@@ -42,21 +42,15 @@ var aLongTimeAgo = time.Unix(1, 0)
 // reaches of it: *Proxy is the one implementation, asked again for each
 // request because a config reload swaps proxies.
 type exchanger interface {
-	// clientActor checks a request's Proxy-Authorization on the proxy
-	// listener: the actor, or "" when the proxy asks for none; ok false
-	// when it asks and the request has no valid one.
-	clientActor(h http.Header) (actor string, ok bool)
+	// credentials reads a request's Proxy-Authorization on the proxy
+	// listener: the actor ("" when the proxy asks for none) and what the
+	// credentials select (credential.go); ok false when the proxy asks for
+	// client authentication and the request has none that is valid.
+	credentials(h http.Header) (actor string, sel *selector, ok bool)
 	exchange(req *http.Request, t *tunnel) *http.Response
 	timeouts() Timeouts
 	logger() *zap.Logger
 	observeFastPath(req *http.Request) // a test hook (Options.onFastPath)
-}
-
-func (p *Proxy) clientActor(h http.Header) (string, bool) {
-	if p.auth == nil {
-		return "", true
-	}
-	return p.auth.authenticate(h)
 }
 
 func (p *Proxy) timeouts() Timeouts  { return p.opts.Timeouts }
@@ -101,6 +95,7 @@ func newFastConn(c net.Conn, current func() exchanger, t *tunnel, scheme string)
 		if t.actor != "" {
 			lc.base = context.WithValue(lc.base, actorKey{}, t.actor)
 		}
+		lc.base = withSelector(lc.base, t.sel)
 	}
 	lc.timeouts = current().timeouts()
 	lc.watch.lc = lc
@@ -179,13 +174,14 @@ func (lc *fastConn) request(p exchanger, h fastHead) (*http.Request, context.Can
 	u := h.url
 	ctx := lc.base
 	if lc.tunnel == nil {
-		name, ok := p.clientActor(h.header)
+		name, sel, ok := p.credentials(h.header)
 		if !ok {
 			return nil, nil // net/http's path answers 407
 		}
 		if name != "" {
 			ctx = context.WithValue(ctx, actorKey{}, name)
 		}
+		ctx = withSelector(ctx, sel)
 	}
 	// As net/http: the request's context ends with its answer.
 	ctx, cancel := context.WithCancel(ctx)

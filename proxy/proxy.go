@@ -64,6 +64,9 @@ type Options struct {
 	// Clients, when set, must authenticate with Proxy-Authorization; the
 	// client's name becomes the audit actor.
 	Clients []AuthClient
+	// Profiles, if set, resolves profile tokens and the profiles proxy_auth
+	// clients name (credential.go); nil: every profile token is unknown.
+	Profiles secretstore.ProfileResolver
 	// Identity is the actor recorded in audit records.
 	Identity string
 	// Now is the clock; tests replace it.
@@ -194,13 +197,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		badRequest("Content-Length together with Transfer-Encoding is ambiguous; send one").write(w, r)
 		return
 	}
-	if p.auth != nil {
-		name, ok := p.auth.authenticate(r.Header)
-		if !ok {
-			proxyAuthRequired(w, r)
-			return
-		}
-		r = withActor(r, name)
+	actor, sel, ok := p.credentials(r.Header)
+	if !ok {
+		proxyAuthRequired(w, r)
+		return
+	}
+	if actor != "" {
+		r = withActor(r, actor)
+	}
+	if sel != nil {
+		r = r.WithContext(withSelector(r.Context(), sel))
 	}
 	if r.Method != http.MethodConnect {
 		// Absolute-form requests are ours from end to end, as inside a

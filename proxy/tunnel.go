@@ -105,6 +105,9 @@ func (p *Proxy) tunnelHandler(t *tunnel, scheme string) http.Handler {
 		if t.actor != "" {
 			r = withActor(r, t.actor)
 		}
+		// The tunnel's binding, whatever the request says: a
+		// Proxy-Authorization inside the tunnel is not read.
+		r = r.WithContext(withSelector(r.Context(), t.sel))
 		bindTunnelURL(r, scheme)
 		p.respond(w, p.exchange(r, t))
 	})

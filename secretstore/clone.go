@@ -103,6 +103,9 @@ func (s *FileStore) SetPolicy(ctx context.Context, grantID string, spec policy.S
 				return false, err
 			}
 		}
+		if err := s.checkProfilesAfterPolicy(buildSnapshot(f, s.keys, s.path, fileID{}, time.Now()), grantID, canon); err != nil {
+			return false, err
+		}
 		g.Policy = canon
 		g.UpdatedAt = time.Now().UTC()
 		if f.Grants[i], err = s.keys.signGrant(g); err != nil {

@@ -32,6 +32,9 @@ type FileStore struct {
 	cache *expirable.LRU[cacheKey, *opened]
 	snap  atomic.Pointer[snapshot]
 
+	profilesPath string                          // ProfilesPath(path)
+	profiles     atomic.Pointer[profileSnapshot] // see profiles.go
+
 	hits, misses atomic.Uint64
 
 	// reloadMu serialises reloads, so snapshots are published in the
@@ -99,9 +102,10 @@ func OpenFile(path string, keys *Keyring, opts ...Options) (*FileStore, error) {
 		return nil, err
 	}
 	s := &FileStore{
-		path:  path,
-		keys:  keys,
-		cache: expirable.NewLRU[cacheKey, *opened](o.CacheSize, nil, o.CacheTTL),
+		path:         path,
+		keys:         keys,
+		cache:        expirable.NewLRU[cacheKey, *opened](o.CacheSize, nil, o.CacheTTL),
+		profilesPath: ProfilesPath(path),
 	}
 	s.reload()
 	if snap := s.snap.Load(); snap.err != nil {

@@ -71,7 +71,22 @@ func (s *FileStore) Watch(ctx context.Context, interval time.Duration, onErr fun
 		}
 		reported = now
 	}
+	var lastProfiles *profileSnapshot
+	reportProfiles := func() {
+		ps := s.profiles.Load()
+		if ps == lastProfiles || onErr == nil {
+			return
+		}
+		lastProfiles = ps
+		if ps.err != nil {
+			onErr(ps.err)
+		}
+		for _, p := range ps.problems {
+			onErr(p)
+		}
+	}
 	report()
+	reportProfiles()
 	for {
 		select {
 		case <-ctx.Done():
@@ -79,6 +94,7 @@ func (s *FileStore) Watch(ctx context.Context, interval time.Duration, onErr fun
 		case <-t.C:
 			s.refresh()
 			report()
+			reportProfiles()
 		}
 	}
 }
@@ -93,6 +109,7 @@ func (s *FileStore) Refresh() { s.refresh() }
 func (s *FileStore) refresh() {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	s.refreshProfilesLocked(false)
 	if statID(s.path) == s.snap.Load().file {
 		return
 	}
@@ -103,6 +120,7 @@ func (s *FileStore) refresh() {
 func (s *FileStore) reload() {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	s.refreshProfilesLocked(true)
 	s.reloadLocked()
 }
 

@@ -23,36 +23,56 @@ import (
 // the result if change says so. Afterwards this store's snapshot is
 // reloaded, so its own Resolve sees the change at once.
 func (s *FileStore) update(ctx context.Context, change func(f *storeFile) (write bool, err error)) error {
+	return s.writeLocked(ctx, func() (string, []byte, error) {
+		f, err := s.readLocked()
+		if err != nil {
+			return "", nil, err
+		}
+		if write, err := change(f); err != nil || !write {
+			return "", nil, err
+		}
+		out, err := f.encode()
+		if err != nil {
+			return "", nil, fmt.Errorf("write store %s: %w", s.path, err)
+		}
+		return s.path, out, nil
+	})
+}
+
+// writeLocked runs change under the store's write lock. If change returns
+// data, they replace the file at path atomically and this store's snapshot
+// is reloaded. The grants file and the profiles file share the lock.
+func (s *FileStore) writeLocked(ctx context.Context, change func() (path string, data []byte, err error)) error {
 	unlock, err := lockStore(ctx, s.path)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	f := emptyStoreFile()
-	data, err := os.ReadFile(s.path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		// Missing is empty, as in OpenFile.
-	case err != nil:
-		return fmt.Errorf("%w: store: %v", ErrStoreUnavailable, err)
-	default:
-		if f, err = decodeStoreFile(data); err != nil {
-			return fmt.Errorf("%w: store %s: %v", ErrStoreUnavailable, s.path, err)
-		}
-	}
-	write, err := change(f)
-	if err != nil || !write {
+	path, data, err := change()
+	if err != nil || data == nil {
 		return err
 	}
-	out, err := f.encode()
-	if err != nil {
-		return fmt.Errorf("write store %s: %w", s.path, err)
-	}
-	if err := writeAtomic(s.path, out); err != nil {
+	if err := writeAtomic(path, data); err != nil {
 		return err
 	}
 	s.reload()
 	return nil
+}
+
+// readLocked reads the store file; the caller holds the write lock.
+func (s *FileStore) readLocked() (*storeFile, error) {
+	data, err := os.ReadFile(s.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return emptyStoreFile(), nil // missing is empty, as in OpenFile
+	case err != nil:
+		return nil, fmt.Errorf("%w: store: %v", ErrStoreUnavailable, err)
+	}
+	f, err := decodeStoreFile(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: store %s: %v", ErrStoreUnavailable, s.path, err)
+	}
+	return f, nil
 }
 
 // Add validates and seals the secret and creates its first grant. See Admin.

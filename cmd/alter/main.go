@@ -34,6 +34,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.Execute(); err != nil {
+		var es exitStatus
+		if errors.As(err, &es) {
+			// alter run: the command's own outcome, passed on.
+			if es.msg != "" {
+				fmt.Fprintf(stderr, "alter: %s\n", es.msg)
+			}
+			if es.signal != nil {
+				raise(es.signal)
+			}
+			return es.code
+		}
 		var ue usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintf(stderr, "alter: %v\n", err)
@@ -65,6 +76,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.serverCAFlag, "server-ca", "", "PEM roots for the server's certificate (default $"+envServerCA+", else the system roots)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.initCommand(), a.proxyCommand(), a.secretCommand(), a.grantCommand(), a.caCommand(), a.providersCommand(), a.authCommand(), a.auditCommand())
+	root.AddCommand(a.profileCommand(), a.runCommand(), a.envCommand())
 	root.AddCommand(a.serverCommand())
 	root.AddCommand(a.versionCommand(), a.demoCommand(), a.doctorCommand())
 	return root

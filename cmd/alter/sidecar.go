@@ -21,6 +21,7 @@ import (
 	"github.com/alter-sidecar/alter/certs"
 	"github.com/alter-sidecar/alter/config"
 	"github.com/alter-sidecar/alter/proxy"
+	"github.com/alter-sidecar/alter/secretstore"
 )
 
 // sidecar holds what lives as long as the process: the store, the CA's
@@ -284,8 +285,10 @@ func (s *sidecar) build(cfg config.Config) (*proxy.Proxy, error) {
 		if err != nil {
 			return nil, fmt.Errorf("proxy_auth %s: %w", pc.Name, err)
 		}
-		clients = append(clients, proxy.AuthClient{Name: pc.Name, Digest: d})
+		clients = append(clients, proxy.AuthClient{Name: pc.Name, Digest: d, Profile: pc.Profile})
 	}
+	profiles, _ := s.store.(secretstore.ProfileResolver) // the file store; the control plane has none yet
+	s.checkClientProfiles(cfg, profiles)
 	if err := s.level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
 		return nil, fmt.Errorf("log.level: %w", err)
 	}
@@ -303,6 +306,7 @@ func (s *sidecar) build(cfg config.Config) (*proxy.Proxy, error) {
 		Timeouts:      proxy.Timeouts{Handshake: cfg.Timeouts.Handshake, Header: cfg.Timeouts.Header, Idle: cfg.Timeouts.Idle, WebSocketIdle: cfg.Timeouts.WebSocketIdle},
 		Identity:      identity(cfg.Identity),
 		Clients:       clients,
+		Profiles:      profiles,
 		Upstream: proxy.UpstreamOptions{
 			RootCAs:               roots,
 			Resolve:               cfg.Upstream.Resolve,
@@ -322,6 +326,23 @@ func upstreamProxy(u config.UpstreamProxy) *proxy.UpstreamProxy {
 		return nil
 	}
 	return &proxy.UpstreamProxy{Addr: u.Addr, Username: u.Username, Password: u.Password()}
+}
+
+// checkClientProfiles warns of proxy_auth clients whose profile cannot be
+// used now: their requests get grant_unavailable until it can.
+func (s *sidecar) checkClientProfiles(cfg config.Config, profiles secretstore.ProfileResolver) {
+	for _, pc := range cfg.ProxyAuth {
+		if pc.Profile == "" {
+			continue
+		}
+		if profiles == nil {
+			s.log.Warn("proxy_auth client names a profile, but this store has no profiles: its requests are refused", zap.String("client", pc.Name), zap.String("profile", pc.Profile))
+			continue
+		}
+		if _, err := profiles.ResolveProfileName(context.Background(), pc.Profile, time.Now()); err != nil {
+			s.log.Warn("proxy_auth client's profile cannot be used: its requests are refused until it can", zap.String("client", pc.Name), zap.String("profile", pc.Profile), zap.Error(err))
+		}
+	}
 }
 
 func (s *sidecar) close() {

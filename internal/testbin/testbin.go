@@ -154,3 +154,16 @@ func (s *SyncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// Need skips the test when something it needs is missing (err is why), or
+// fails it in CI (CI set), where .ci/run must have installed it.
+func Need(t testing.TB, what string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is required in CI (.ci/run installs it): %v", what, err)
+	}
+	t.Skipf("SKIP: %s is not available (%v); .ci/run installs it", what, err)
+}

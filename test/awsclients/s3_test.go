@@ -48,18 +48,10 @@ const (
 // stand-in, and the grant allows them.
 var s3Names = []string{"s3.amazonaws.com", "s3.us-east-1.amazonaws.com", bucket + ".s3.amazonaws.com", bucket + ".s3.us-east-1.amazonaws.com"}
 
-var ci = os.Getenv("CI") != ""
-
 // need skips the test when a tool is missing, or fails it in CI.
 func need(t *testing.T, what string, err error) {
 	t.Helper()
-	if err == nil {
-		return
-	}
-	if ci {
-		t.Fatalf("%s is required in CI (.ci/run installs it): %v", what, err)
-	}
-	t.Skipf("SKIP: %s is not installed (%v); .ci/run installs it", what, err)
+	testbin.Need(t, what, err)
 }
 
 // standInPython is Debian's python3, which has Debian's botocore (the
