@@ -177,6 +177,7 @@ type credResult struct {
 	code   string
 	auth   string // the Authorization the upstream received ("" if none or no request)
 	hit    *upstream
+	id     string // the proxy's request id, when it answered the request itself
 }
 
 func (e *credEnv) upstreams() []*upstream { return []*upstream{e.gh, e.sqs, e.third, e.plain} }
@@ -202,7 +203,7 @@ func (e *credEnv) request(t *testing.T, c *http.Client, target string, header ht
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		e.assertNoLeakUnlessEcho(string(body), resp)
-		r.status, r.code = resp.StatusCode, resp.Header.Get(HeaderError)
+		r.status, r.code, r.id = resp.StatusCode, resp.Header.Get(HeaderError), resp.Header.Get(HeaderRequestID)
 		if r.code == "" && resp.StatusCode == 200 {
 			v := decodeView(t, body)
 			if v.Headers["Proxy-Authorization"] != nil {
@@ -301,7 +302,13 @@ func TestProxyCredentials(t *testing.T) {
 				t.Fatalf("the upstream received Authorization %q, want %q", r.auth, tt.auth)
 			}
 			if tt.grantRec != "" || tt.profile != "" {
-				rec := e.waitAudit(n + 1)[n]
+				// Records are written when an answer's body closes, so the
+				// previous request's may land after n was taken: the record
+				// is the one with this answer's request id (a refused
+				// CONNECT has none: then the first new one that matches).
+				rec := e.recordFor(t, n, r.id, func(rec audit.Record) bool {
+					return r.id != "" || (rec.GrantID == tt.grantRec && rec.Profile == tt.profile)
+				})
 				if rec.GrantID != tt.grantRec || rec.Profile != tt.profile {
 					t.Fatalf("audit grant %q profile %q, want %q %q", rec.GrantID, rec.Profile, tt.grantRec, tt.profile)
 				}
@@ -488,14 +495,27 @@ func TestProxyAuthClientProfile(t *testing.T) {
 		})
 	}
 	t.Run("the audit actor is the client, the profile its profile", func(t *testing.T) {
-		var seen bool
-		for _, r := range e.audit.Records() {
-			if r.Actor == "ci" && r.Profile == "fenced" && r.Decision == audit.DecisionAllow {
-				seen = true
+		e.recordFor(t, 0, "", func(r audit.Record) bool {
+			return r.Actor == "ci" && r.Profile == "fenced" && r.Decision == audit.DecisionAllow
+		})
+	})
+}
+
+// recordFor waits for the audit record, at index from or later, with
+// request id id (when not empty) that match accepts, and returns it.
+func (e *credEnv) recordFor(t *testing.T, from int, id string, match func(audit.Record) bool) audit.Record {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		recs := e.audit.Records()
+		for _, rec := range recs[min(from, len(recs)):] {
+			if (id == "" || rec.RequestID == id) && match(rec) {
+				return rec
 			}
 		}
-		if !seen {
-			t.Fatalf("%+v", e.audit.Records())
+		if time.Now().After(deadline) {
+			t.Fatalf("no audit record (id %q) as expected after 5s: %+v", id, recs[min(from, len(recs)):])
 		}
-	})
+		time.Sleep(5 * time.Millisecond)
+	}
 }
