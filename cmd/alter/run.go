@@ -76,6 +76,9 @@ func (a *app) credentialSecret(f credentialFlags) (string, error) {
 		return "", usageError{errors.New("--grant and --profile exclude each other")}
 	case f.tokenFile != "" && f.profile == "":
 		return "", usageError{errors.New("--profile-token-file goes with --profile")}
+	case strings.HasPrefix(f.grant, profile.TokenPrefix):
+		// Never printed back: it is (or looks like) a profile token.
+		return "", usageError{fmt.Errorf("--grant takes a grant id; a profile token goes with --profile NAME, in $%s or --profile-token-file", envProfileToken)}
 	case f.grant != "":
 		u, err := uuid.Parse(f.grant)
 		if err != nil || len(f.grant) != 36 {
