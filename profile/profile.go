@@ -10,6 +10,7 @@ package profile
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -45,13 +46,20 @@ const MaxGrants = 64
 // CheckName refuses a profile name that could not be written in a config
 // file, a command line or a log line unambiguously: 1 to 64 characters,
 // lower-case letters, digits, '.', '_' and '-', starting with a letter or a
-// digit.
+// digit. A profile token given as a name is refused without being repeated
+// in the error, which is printed on terminals and in logs.
 func CheckName(name string) error {
+	if LooksLikeToken(name) {
+		return fmt.Errorf("a profile token was given where a profile name goes (the token goes in the proxy password, $ALTER_PROFILE_TOKEN or --profile-token-file)")
+	}
 	if name == "" || len(name) > 64 {
 		return fmt.Errorf("profile name must be 1 to 64 characters")
 	}
 	for i, c := range name {
 		ok := (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && (c == '.' || c == '_' || c == '-'))
+		if !ok && strings.HasPrefix(name, TokenPrefix) {
+			return fmt.Errorf("profile name %s…: use lower-case letters, digits, '.', '_' and '-', starting with a letter or digit", TokenPrefix)
+		}
 		if !ok {
 			return fmt.Errorf("profile name %q: use lower-case letters, digits, '.', '_' and '-', starting with a letter or digit", name)
 		}

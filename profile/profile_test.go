@@ -186,3 +186,30 @@ func TestBindingSelect(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckNameNeverEchoesAToken: a token given where a profile name goes
+// (alter run --profile "$TOKEN", a proxy_auth client's profile: in the
+// config) is refused without being repeated in the error, which ends up on
+// a terminal, in a CI log or in the proxy's log. A token that happens to
+// have a name's characters is refused too.
+func TestCheckNameNeverEchoesAToken(t *testing.T) {
+	tok, _, err := NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []string{
+		tok.Reveal(),
+		TokenPrefix + "Q" + strings.Repeat("a", 42), // a token with an upper-case digit
+		TokenPrefix + strings.Repeat("a", 43),       // a token that is all name characters
+		TokenPrefix + strings.Repeat("B", 70),       // too long, and prefixed
+	} {
+		err := CheckName(in)
+		if err == nil {
+			t.Errorf("CheckName accepted a token as a profile name")
+			continue
+		}
+		if strings.Contains(err.Error(), in[len(TokenPrefix):]) {
+			t.Errorf("CheckName's error repeats the token: %v", err)
+		}
+	}
+}

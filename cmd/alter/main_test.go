@@ -8,6 +8,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	fakeProxyMain()
 	testscript.Main(m, map[string]func(){
 		"alter": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})

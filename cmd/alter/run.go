@@ -76,6 +76,9 @@ func (a *app) credentialSecret(f credentialFlags) (string, error) {
 		return "", usageError{errors.New("--grant and --profile exclude each other")}
 	case f.tokenFile != "" && f.profile == "":
 		return "", usageError{errors.New("--profile-token-file goes with --profile")}
+	case strings.HasPrefix(f.grant, profile.TokenPrefix):
+		// Never printed back: it is (or looks like) a profile token.
+		return "", usageError{fmt.Errorf("--grant takes a grant id; a profile token goes with --profile NAME, in $%s or --profile-token-file", envProfileToken)}
 	case f.grant != "":
 		u, err := uuid.Parse(f.grant)
 		if err != nil || len(f.grant) != 36 {
@@ -171,8 +174,14 @@ func clientAddr(listen string) (string, bool) {
 }
 
 // proxyAnswers reports whether an alter proxy listens at addr: it answers a
-// request that is not a proxy request with its own error header.
+// request that is not a proxy request with its own error header. The
+// command is to send it a grant id or profile token, so a listener another
+// user owns (where the system says so: Linux) is not taken for one,
+// whatever it answers.
 func proxyAnswers(addr string) bool {
+	if uid, known := listenerOwner(addr); known && uid != os.Getuid() {
+		return false
+	}
 	c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
 	if err != nil {
 		return false
@@ -473,6 +482,9 @@ func (a *app) envCommand() *cobra.Command {
 			addr, ok := clientAddr(cfg.Listen)
 			if !ok {
 				return fmt.Errorf("listen %s has no fixed port to point clients at", cfg.Listen)
+			}
+			if uid, known := listenerOwner(addr); known && uid != os.Getuid() {
+				return fmt.Errorf("%s is another user's listener (uid %d), not your alter proxy: its settings, with your credential, are not printed", addr, uid)
 			}
 			if !proxyAnswers(addr) {
 				fmt.Fprintf(a.stderr, "alter: no proxy answers at %s yet: start one with alter proxy\n", addr)
