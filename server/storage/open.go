@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	_ "modernc.org/sqlite"             // registers "sqlite"
@@ -124,7 +125,7 @@ func Open(ctx context.Context, addr string, sealer Sealer, opts ...Option) (*DB,
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(min(maxIdleConns, maxConns))
 	d := &DB{db: db, eng: eng, sealer: sealer, addr: addr, wake: newWatcher()}
-	if err := db.PingContext(ctx); err != nil {
+	if err := connect(ctx, db, eng); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("storage: connect to %s: %s", eng.name, redact(err, addr))
 	}
@@ -187,6 +188,37 @@ func sqliteDSN(addr string) (string, error) {
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Set("_txlock", "immediate")
 	return path + "?" + q.Encode(), nil
+}
+
+// connect opens the first connection. A SQLite file that another process
+// or replica is opening at the same moment (switching it to WAL) can answer
+// SQLITE_BUSY at connect time without waiting for busy_timeout; that is
+// retried for as long as busy_timeout would have waited (TestConcurrentOpen
+// failed now and then on a loaded machine without it).
+func connect(ctx context.Context, db *sql.DB, eng engine) error {
+	deadline := time.Now().Add(sqliteBusyWait)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := db.PingContext(ctx)
+		if err == nil || eng.name != sqliteEngine.name || !sqliteBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// sqliteBusyWait is busy_timeout in the DSN below.
+const sqliteBusyWait = 10 * time.Second
+
+// sqliteBusy reports SQLITE_BUSY (primary code 5, in any extended form).
+func sqliteBusy(err error) bool {
+	var c interface{ Code() int }
+	return errors.As(err, &c) && c.Code()&0xff == 5
 }
 
 func schemeOf(addr string) string {
