@@ -24,6 +24,9 @@ const (
 	CodeTooLarge          = errcode.TooLarge
 	CodeProxyAuthRequired = errcode.ProxyAuthRequired
 	CodeInternal          = errcode.Internal
+	// CodeDestinationNotAllowed: the proxy credentials name a profile that
+	// refuses hosts none of its grants covers.
+	CodeDestinationNotAllowed = errcode.DestinationNotAllowed
 )
 
 // Header names shared with the sidecar.
