@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alter-sidecar/alter/internal/testclock"
+
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -31,7 +33,7 @@ type env struct {
 	logs *observer.ObservedLogs
 	id   string
 	// clock is the resolver's (unless a test set its own Options.Now).
-	clock *testClock
+	clock *testclock.Clock
 }
 
 func newEnv(t *testing.T, o remote.Options, follow bool) *env {
@@ -47,7 +49,7 @@ func newEnv(t *testing.T, o remote.Options, follow bool) *env {
 	if o.MinBackoff == 0 {
 		o.MinBackoff, o.MaxBackoff = 20*time.Millisecond, 100*time.Millisecond
 	}
-	clock := &testClock{t: time.Now()}
+	clock := testclock.New()
 	if o.Now == nil {
 		o.Now = clock.Now
 	}
@@ -368,23 +370,4 @@ func TestJunkIDsNeverReachTheServer(t *testing.T) {
 	if n := e.fake.Resolves.Load(); n != 0 {
 		t.Fatalf("%d junk ids reached the server", n)
 	}
-}
-
-// testClock is the resolver's clock in these tests: TTL and max_stale are
-// crossed by advancing it, not by sleeping.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }

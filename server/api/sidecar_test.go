@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alter-sidecar/alter/internal/testclock"
+
 	"github.com/alter-sidecar/alter/internal/testdb"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/server/storage"
@@ -92,8 +94,8 @@ func TestAuth(t *testing.T) {
 // of no app.
 func TestSidecarGrantUnavailableIsOneAnswer(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, addr string) {
-		c := &clock{t: time.Now()}
-		e := newEnv(t, addr, func(o *Options) { o.Now = c.now })
+		c := testclock.New()
+		e := newEnv(t, addr, func(o *Options) { o.Now = c.Now })
 		var own, other, none, revoked, short wire.GrantInfo
 		e.must(201, "POST", "/v1/secrets", e.admin, bearerSecret("billing", sentinel, "api.stripe.com"), &own)
 		e.must(201, "POST", "/v1/secrets", e.admin, bearerSecret("search", sentinel, "api.stripe.com"), &other)
@@ -104,7 +106,7 @@ func TestSidecarGrantUnavailableIsOneAnswer(t *testing.T) {
 
 		unknown := e.call("GET", "/v1/sidecar/grants/00000000-0000-4000-8000-000000000000", e.billing, nil)
 		checkError(t, unknown, 403, wire.CodeGrantUnavailable, "")
-		c.advance(2 * time.Second) // past the clone's expiry
+		c.Advance(2 * time.Second) // past the clone's expiry
 		for name, id := range map[string]string{
 			"another app's grant": other.ID, "grant of no app": none.ID,
 			"revoked grant": revoked.ID, "expired clone": short.ID, "malformed id": "..%2f",
