@@ -18,6 +18,8 @@ import (
 
 	"go.uber.org/zap/zapcore"
 	"gopkg.in/yaml.v3"
+
+	apiwire "github.com/alter-sidecar/alter/server/wire"
 )
 
 // FileName is the config file `alter server` reads from the home when no
@@ -276,19 +278,8 @@ func (c Config) Check() error {
 	if err != nil || port == "" {
 		return fmt.Errorf("listen: %q is not host:port", c.Listen)
 	}
-	if !c.TLS() && !c.Insecure && !loopback(host) {
+	if !c.TLS() && !c.Insecure && !apiwire.LoopbackHost(host) {
 		return fmt.Errorf("listen: %s is not a loopback address and tls is not set: tokens and secrets would cross the network in clear; set tls.cert and tls.key (or insecure: true behind a TLS-terminating proxy)", c.Listen)
 	}
 	return nil
-}
-
-// loopback reports whether host can only be reached from this machine.
-// An empty host or a name other than localhost is not: it may resolve to,
-// or bind, any interface.
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }

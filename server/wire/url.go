@@ -25,7 +25,7 @@ func ParseURL(s string) (*url.URL, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !loopback(u.Hostname()) {
+		if !LoopbackHost(u.Hostname()) {
 			return nil, fmt.Errorf("server URL %s://%s: plain http is allowed to a loopback address only; use https", u.Scheme, u.Host)
 		}
 	default:
@@ -36,7 +36,9 @@ func ParseURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
-func loopback(host string) bool {
+// LoopbackHost reports whether host is localhost or a loopback address: the
+// only place plain http to the server is allowed.
+func LoopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
 	}
