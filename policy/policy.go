@@ -34,9 +34,11 @@ type Policy struct {
 	prefixes     []string // canonical, no trailing slash unless "/"
 	windows      []window
 	sources      []netip.Prefix
-	actors       []string  // client names, compared exactly
-	notBefore    time.Time // zero: none
-	notAfter     time.Time // zero: none
+	actors       []string      // client names, compared exactly
+	notBefore    time.Time     // zero: none
+	notAfter     time.Time     // zero: none
+	approval     *approvalRule // nil: nothing waits for approval (govern.go)
+	limits       Limits
 
 	all []*Policy // set by All: every one must allow
 }
@@ -94,6 +96,13 @@ func Compile(spec Spec) (*Policy, error) {
 	if err := checkTimes(spec); err != nil {
 		return nil, err
 	}
+	var err error
+	if p.approval, err = compileApproval(spec); err != nil {
+		return nil, err
+	}
+	if p.limits, err = compileLimits(spec, p.windows); err != nil {
+		return nil, err
+	}
 	if spec.NotBefore != nil {
 		p.notBefore = *spec.NotBefore
 	}
@@ -120,6 +129,8 @@ const (
 	RuleTimeWindow  = "time_window"
 	RuleSourceIP    = "source_ip"
 	RuleActor       = "actor"
+	// RuleApproval and RuleRateLimit (govern.go) are never Decide's: the
+	// proxy applies them after Decide allows.
 )
 
 // Input is one request, as the proxy saw it. Host and Port must come from

@@ -39,6 +39,19 @@ type Spec struct {
 	// names in proxy_auth.clients. With a list, a request from a proxy that
 	// does not authenticate clients is denied. See actor.go.
 	Actors []string `json:"actors,omitempty"`
+
+	// RequireApproval lists the methods ("POST", or "*" for all) whose
+	// requests wait for a person's approval before they are forwarded;
+	// ApprovalPathPrefixes narrows that to paths under the prefixes
+	// (empty: every path). See govern.go.
+	RequireApproval      []string `json:"require_approval,omitempty"`
+	ApprovalPathPrefixes []string `json:"approval_path_prefixes,omitempty"`
+	// Rate ("20/m": at most 20 in any minute; units s, m, h) and Quota
+	// ("1000/d": at most 1000 a calendar day; units d, mo) cap how often
+	// the grant is used; PerActor counts each proxy client on its own.
+	Rate     string `json:"rate,omitempty"`
+	Quota    string `json:"quota,omitempty"`
+	PerActor bool   `json:"per_actor,omitempty"`
 }
 
 // Clone returns a deep copy: the result shares no slice or pointer with s.
@@ -50,6 +63,12 @@ func (s Spec) Clone() Spec {
 		Windows:      slices.Clone(s.Windows),
 		SourceCIDRs:  slices.Clone(s.SourceCIDRs),
 		Actors:       slices.Clone(s.Actors),
+
+		RequireApproval:      slices.Clone(s.RequireApproval),
+		ApprovalPathPrefixes: slices.Clone(s.ApprovalPathPrefixes),
+		Rate:                 s.Rate,
+		Quota:                s.Quota,
+		PerActor:             s.PerActor,
 	}
 	if s.NotBefore != nil {
 		t := *s.NotBefore
@@ -78,6 +97,20 @@ func (s Spec) Canonical() (Spec, error) {
 		Methods:      dedupe(p.methods),
 		PathPrefixes: dedupe(p.prefixes),
 		Actors:       dedupe(p.actors),
+		PerActor:     s.PerActor,
+	}
+	if a := p.approval; a != nil {
+		c.RequireApproval = dedupe(a.methods)
+		if a.anyMethod {
+			c.RequireApproval = []string{"*"}
+		}
+		c.ApprovalPathPrefixes = dedupe(a.prefixes)
+	}
+	if r := p.limits.Rate; r != nil {
+		c.Rate = r.Text
+	}
+	if q := p.limits.Quota; q != nil {
+		c.Quota = q.Text
 	}
 	for _, w := range p.windows {
 		c.Windows = append(c.Windows, w.String())

@@ -52,6 +52,11 @@ func Inherit(child, parent Spec) Spec {
 	if c.NotAfter == nil {
 		c.NotAfter = p.NotAfter
 	}
+	if len(c.RequireApproval) == 0 {
+		// Approval is inherited whole; limits are not: a clone's requests
+		// count against its parent's limits anyway (Policy.Limits).
+		c.RequireApproval, c.ApprovalPathPrefixes = p.RequireApproval, p.ApprovalPathPrefixes
+	}
 	return c
 }
 
@@ -86,6 +91,9 @@ func Within(child, parent Spec) error {
 		return err
 	}
 	if err := windowsWithin(c.windows, p.windows); err != nil {
+		return err
+	}
+	if err := approvalWithin(c.approval, p.approval); err != nil {
 		return err
 	}
 	if !p.notBefore.IsZero() && (c.notBefore.IsZero() || c.notBefore.Before(p.notBefore)) {
@@ -183,6 +191,40 @@ func windowsWithin(child, parent []window) error {
 		w.minutesOfWeek(func(i int) { ok = ok && m[i] })
 		if !ok {
 			return fmt.Errorf("window %q is %w (it allows only %s)", w, ErrWidens, joinAny(parent))
+		}
+	}
+	return nil
+}
+
+// approvalWithin: a clone may hold more requests for approval than its
+// parent, never fewer. Every method the parent holds the child must hold,
+// on every path the parent holds it.
+func approvalWithin(child, parent *approvalRule) error {
+	if parent == nil {
+		return nil
+	}
+	if child == nil {
+		return fmt.Errorf("no approval rule is %w (it requires approval)", ErrWidens)
+	}
+	if !child.anyMethod {
+		if parent.anyMethod {
+			return fmt.Errorf("approval for only %s is %w (it requires approval for every method)", strings.Join(child.methods, ", "), ErrWidens)
+		}
+		for _, m := range parent.methods {
+			if !slices.Contains(child.methods, m) {
+				return fmt.Errorf("no approval for %s is %w (it requires approval for %s)", m, ErrWidens, m)
+			}
+		}
+	}
+	if len(child.prefixes) == 0 {
+		return nil
+	}
+	if len(parent.prefixes) == 0 {
+		return fmt.Errorf("approval only under %s is %w (it requires approval on every path)", strings.Join(child.prefixes, ", "), ErrWidens)
+	}
+	for _, pp := range parent.prefixes {
+		if !slices.ContainsFunc(child.prefixes, func(cp string) bool { return underPrefix(pp, cp) }) {
+			return fmt.Errorf("no approval under %s is %w (it requires approval there)", pp, ErrWidens)
 		}
 	}
 	return nil

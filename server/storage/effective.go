@@ -33,9 +33,22 @@ func effectiveSpec(chain []policy.Spec) (policy.Spec, error) {
 	return eff, nil
 }
 
+//
+// Limits are not intersected: a is the grant's own side, and its limits
+// are kept as they are (a clone's requests count against each ancestor's
+// limits separately; sidecars do not get those through this spec yet).
 func intersect(a, b policy.Spec) (policy.Spec, error) {
+	out, err := intersectRules(a, b)
+	if err != nil {
+		return policy.Spec{}, err
+	}
+	out.Rate, out.Quota, out.PerActor = a.Rate, a.Quota, a.PerActor
+	return out, nil
+}
+
+func intersectRules(a, b policy.Spec) (policy.Spec, error) {
 	if policy.Within(a, b) == nil {
-		return a, nil
+		return a.Clone(), nil
 	}
 	if policy.Within(b, a) == nil {
 		return b.Clone(), nil
@@ -69,6 +82,11 @@ func intersect(a, b policy.Spec) (policy.Spec, error) {
 		{"time window", func(s *policy.Spec, f policy.Spec) { s.Windows = f.Windows }},
 		{"source CIDR", func(s *policy.Spec, f policy.Spec) { s.SourceCIDRs = f.SourceCIDRs }},
 		{"actor", func(s *policy.Spec, f policy.Spec) { s.Actors = f.Actors }},
+		// "Within" for an approval rule means holding at least as much,
+		// so the side picked is the one that holds more.
+		{"approval", func(s *policy.Spec, f policy.Spec) {
+			s.RequireApproval, s.ApprovalPathPrefixes = f.RequireApproval, f.ApprovalPathPrefixes
+		}},
 	} {
 		if err := rule(r.what, r.set); err != nil {
 			return policy.Spec{}, err
