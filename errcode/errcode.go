@@ -26,10 +26,23 @@ const (
 // request's or the CONNECT's target.
 const DestinationNotAllowed = "destination_not_allowed"
 
+// Governing rules (issue 18): a grant's rate or quota is used up
+// (429, with Retry-After), or its approval rule holds the request.
+const (
+	RateLimited = "rate_limited"
+	// ApprovalPending: the request waits for a person's decision; the body
+	// names the approval (approval_id, expires_at). Retry it, or name the
+	// approval in X-Alter-Approval, once it is approved.
+	ApprovalPending = "approval_pending"
+	// ApprovalDenied: a person refused the request.
+	ApprovalDenied = "approval_denied"
+)
+
 // All lists every code, for tests that hold other lists (other SDKs, the
 // docs) to this one.
 var All = []string{BadRequest, GrantUnavailable, PolicyDenied, PassthroughDenied, UpstreamError,
-	UpstreamTimeout, StoreUnavailable, AuditUnavailable, TooLarge, ProxyAuthRequired, Internal, DestinationNotAllowed}
+	UpstreamTimeout, StoreUnavailable, AuditUnavailable, TooLarge, ProxyAuthRequired, Internal, DestinationNotAllowed,
+	RateLimited, ApprovalPending, ApprovalDenied}
 
 // Reasons for upstream_error and upstream_timeout, in the body's "reason".
 const (
@@ -51,4 +64,5 @@ const (
 	HeaderReason    = "X-Alter-Reason"     // free text for the audit record
 	HeaderError     = "X-Alter-Error"      // the code of an answer the sidecar made up
 	HeaderRequestID = "X-Alter-Request-Id" // the audit record's request id
+	HeaderApproval  = "X-Alter-Approval"   // the application names the approval its retry uses
 )
