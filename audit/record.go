@@ -33,7 +33,8 @@ const (
 	FieldBytesIn       = "bytes_in"
 	FieldBytesOut      = "bytes_out"
 	FieldLatencyMS     = "latency_ms"
-	FieldPhase         = "phase" // omitted when empty
+	FieldPhase         = "phase"       // omitted when empty
+	FieldApprovalID    = "approval_id" // the approval that held or let through the request; omitted when none
 
 	// Chain fields, written only by the durable sink (see chain.go).
 	FieldSeq       = "seq"
@@ -98,6 +99,7 @@ type Record struct {
 	BytesOut      int64
 	Latency       time.Duration
 	Phase         string // PhaseRequest, PhaseResponse or "" (one record per exchange)
+	ApprovalID    string // the approval that held the request, or let it through
 }
 
 // MarshalLogObject encodes every field except the time and message, which
@@ -135,6 +137,9 @@ func (r Record) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddInt64(FieldBytesIn, r.BytesIn)
 	enc.AddInt64(FieldBytesOut, r.BytesOut)
 	enc.AddFloat64(FieldLatencyMS, float64(r.Latency)/float64(time.Millisecond))
+	if r.ApprovalID != "" {
+		enc.AddString(FieldApprovalID, Sanitize(r.ApprovalID, maxOtherBytes))
+	}
 	return nil
 }
 

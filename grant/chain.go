@@ -30,6 +30,9 @@ type Chain struct {
 	Expires     time.Time      // the earliest expiry on the chain; zero if none
 	Effective   *policy.Policy // the grant's own policy AND every ancestor's; nil unless active
 	Specs       []policy.Spec  // the chain's policies, the grant's own first; nil unless active
+	// IDs are the chain's grant ids, the grant's own first, in the order of
+	// Effective's members (policy.Policy.Limits); nil unless active.
+	IDs []string
 }
 
 // Usable reports whether nothing but time stops the grant being used.
@@ -48,6 +51,7 @@ func Evaluate(g Link, parent func(id string) (Link, bool)) Chain {
 	var c Chain
 	var chain []*policy.Policy
 	var specs []policy.Spec
+	var ids []string
 	cur := g
 	for depth := 0; ; depth++ {
 		first := depth == 0
@@ -67,6 +71,7 @@ func Evaluate(g Link, parent func(id string) (Link, bool)) Chain {
 		}
 		chain = append(chain, cur.Policy)
 		specs = append(specs, cur.Grant.Policy)
+		ids = append(ids, cur.Grant.ID)
 		if x := cur.Grant.ExpiresAt; x != nil && (c.Expires.IsZero() || x.Before(c.Expires)) {
 			c.Expires = *x
 		}
@@ -84,7 +89,7 @@ func Evaluate(g Link, parent func(id string) (Link, bool)) Chain {
 		}
 		cur = next
 	}
-	c.Status, c.Effective, c.Specs = StatusActive, policy.All(chain...), specs
+	c.Status, c.Effective, c.Specs, c.IDs = StatusActive, policy.All(chain...), specs, ids
 	return c
 }
 

@@ -92,11 +92,10 @@ func (e *upstreamProxyError) Unwrap() error { return e.err }
 
 func (e *upstreamProxyError) failure() failure {
 	if e.status != 0 {
-		return failure{http.StatusBadGateway, CodeUpstreamError,
-			fmt.Sprintf("the upstream proxy (upstream.proxy) refused the tunnel: %d %s", e.status, http.StatusText(e.status)), "", ReasonUpstreamProxy}
+		return failure{status: http.StatusBadGateway, code: CodeUpstreamError, reason: ReasonUpstreamProxy,
+			message: fmt.Sprintf("the upstream proxy (upstream.proxy) refused the tunnel: %d %s", e.status, http.StatusText(e.status))}
 	}
-	return failure{http.StatusBadGateway, CodeUpstreamError,
-		"the upstream proxy (upstream.proxy) could not be reached or failed", "", ReasonUpstreamProxy}
+	return failure{status: http.StatusBadGateway, code: CodeUpstreamError, message: "the upstream proxy (upstream.proxy) could not be reached or failed", reason: ReasonUpstreamProxy}
 }
 
 // dialVia connects to addr through the upstream proxy. Every name is

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/alter-sidecar/alter/errcode"
 	"github.com/alter-sidecar/alter/policy"
@@ -42,22 +43,36 @@ type failure struct {
 	message string
 	rule    string // the policy rule, for policy_denied
 	reason  string // what failed upstream, for upstream_error and upstream_timeout
+	// retryAfter, when positive, is sent as Retry-After (seconds).
+	retryAfter int
+	// held names the approval a request waits for (approval_pending,
+	// approval_denied), in the body and in X-Alter-Approval.
+	held *heldApproval
+}
+
+// heldApproval is what a client learns of the approval its request waits
+// for: enough to retry with it, nothing of who decided.
+type heldApproval struct {
+	ID        string     `json:"approval_id"`
+	Status    string     `json:"status"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	Note      string     `json:"note,omitempty"` // the decision's note, on a denial
 }
 
 var (
-	errGrantUnavailable = failure{http.StatusForbidden, CodeGrantUnavailable, "the grant is unknown, revoked or expired", "", ""}
-	errStoreUnavailable = failure{http.StatusServiceUnavailable, CodeStoreUnavailable, "the credential store is unavailable", "", ""}
-	errAuditUnavailable = failure{http.StatusServiceUnavailable, CodeAuditUnavailable, "the audit log cannot be written", "", ""}
-	errUpstream         = failure{http.StatusBadGateway, CodeUpstreamError, "the upstream server could not be reached or failed", "", ""}
-	errUpstreamTimeout  = failure{http.StatusGatewayTimeout, CodeUpstreamTimeout, "the upstream server did not answer in time", "", ReasonResponse}
-	errBodyTooLarge     = failure{http.StatusRequestEntityTooLarge, CodeTooLarge, "the request body is larger than this grant can sign (max_signed_body)", "", ""}
-	errBadBody          = failure{http.StatusBadRequest, CodeBadRequest, "the request body ended early or is malformed (chunked encoding); the upstream received it truncated", "", ""}
-	errInternal         = failure{http.StatusInternalServerError, CodeInternal, "the proxy could not prepare the request", "", ""}
-	errProxyAuth        = failure{http.StatusProxyAuthRequired, CodeProxyAuthRequired, "this proxy needs Proxy-Authorization (Basic or Bearer)", "", ""}
-	errPassthrough      = failure{http.StatusForbidden, CodePassthroughDenied, "requests without an X-Alter-Grant header are not allowed through this proxy", "", ""}
+	errGrantUnavailable = failure{status: http.StatusForbidden, code: CodeGrantUnavailable, message: "the grant is unknown, revoked or expired"}
+	errStoreUnavailable = failure{status: http.StatusServiceUnavailable, code: CodeStoreUnavailable, message: "the credential store is unavailable"}
+	errAuditUnavailable = failure{status: http.StatusServiceUnavailable, code: CodeAuditUnavailable, message: "the audit log cannot be written"}
+	errUpstream         = failure{status: http.StatusBadGateway, code: CodeUpstreamError, message: "the upstream server could not be reached or failed"}
+	errUpstreamTimeout  = failure{status: http.StatusGatewayTimeout, code: CodeUpstreamTimeout, message: "the upstream server did not answer in time", reason: ReasonResponse}
+	errBodyTooLarge     = failure{status: http.StatusRequestEntityTooLarge, code: CodeTooLarge, message: "the request body is larger than this grant can sign (max_signed_body)"}
+	errBadBody          = failure{status: http.StatusBadRequest, code: CodeBadRequest, message: "the request body ended early or is malformed (chunked encoding); the upstream received it truncated"}
+	errInternal         = failure{status: http.StatusInternalServerError, code: CodeInternal, message: "the proxy could not prepare the request"}
+	errProxyAuth        = failure{status: http.StatusProxyAuthRequired, code: CodeProxyAuthRequired, message: "this proxy needs Proxy-Authorization (Basic or Bearer)"}
+	errPassthrough      = failure{status: http.StatusForbidden, code: CodePassthroughDenied, message: "requests without an X-Alter-Grant header are not allowed through this proxy"}
 	// errDestinationNotAllowed: a profile that denies unmatched targets
 	// reaches no grant here. Its rule is the destination's.
-	errDestinationNotAllowed = failure{http.StatusForbidden, errcode.DestinationNotAllowed, "the proxy credentials allow only the hosts their grants cover", policy.RuleDestination, ""}
+	errDestinationNotAllowed = failure{status: http.StatusForbidden, code: errcode.DestinationNotAllowed, message: "the proxy credentials allow only the hosts their grants cover", rule: policy.RuleDestination}
 )
 
 func badRequest(message string) failure {
@@ -83,11 +98,12 @@ type errorBody struct {
 	Message string `json:"message"`
 	Rule    string `json:"rule,omitempty"`
 	Reason  string `json:"reason,omitempty"`
+	*heldApproval
 }
 
 // response builds the proxy's answer for a failure.
 func (f failure) response(req *http.Request, requestID string) *http.Response {
-	body, _ := json.Marshal(errorBody{Error: f.code, Message: f.message, Rule: f.rule, Reason: f.reason})
+	body, _ := json.Marshal(errorBody{Error: f.code, Message: f.message, Rule: f.rule, Reason: f.reason, heldApproval: f.held})
 	body = append(body, '\n')
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
@@ -97,6 +113,12 @@ func (f failure) response(req *http.Request, requestID string) *http.Response {
 	h.Set(HeaderError, f.code)
 	if requestID != "" {
 		h.Set(HeaderRequestID, requestID)
+	}
+	if f.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(f.retryAfter))
+	}
+	if f.held != nil {
+		h.Set(errcode.HeaderApproval, f.held.ID)
 	}
 	return &http.Response{
 		Status:        strconv.Itoa(f.status) + " " + http.StatusText(f.status),

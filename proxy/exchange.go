@@ -226,6 +226,11 @@ func (ex *exchange) withGrant(grantID string) *http.Response {
 		ex.record.Rule = d.Rule
 		return ex.deny(policyDenied(d.Rule, d.Reason))
 	}
+	if res.Policy.HasApproval() || res.Policy.HasLimits() {
+		if resp, goOn := ex.govern(res); !goOn {
+			return resp
+		}
+	}
 
 	ex.secrets = res.EchoForms()
 	env := inject.Env{Now: ex.start, MaxSignedBody: p.opts.MaxSignedBody, Upgrade: ex.upgrade}

@@ -14,6 +14,8 @@ type Metrics struct {
 	upstreamLatency *prometheus.HistogramVec
 	auditErrors     prometheus.Counter
 	tunnels         *prometheus.GaugeVec
+	approvals       *prometheus.CounterVec
+	rateLimits      prometheus.Counter
 }
 
 // CacheStats is what a cache reports for its metrics.
@@ -49,8 +51,16 @@ func NewMetrics(reg prometheus.Registerer, src MetricSources) (*Metrics, error) 
 			Name: "alter_open_tunnels",
 			Help: "CONNECT tunnels and WebSockets open now, by kind (terminated, passthrough, websocket).",
 		}, []string{"kind"}),
+		approvals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "alter_approvals_total",
+			Help: "Requests held for approval, by outcome: created (a new pending approval), approved (let through), denied, pending_timeout (not decided within the hold), async (answered 202), already_used.",
+		}, []string{"outcome"}),
+		rateLimits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "alter_rate_limited_total",
+			Help: "Requests refused because a grant's rate or quota was used up.",
+		}),
 	}
-	cs := []prometheus.Collector{m.requests, m.upstreamLatency, m.auditErrors, m.tunnels}
+	cs := []prometheus.Collector{m.requests, m.upstreamLatency, m.auditErrors, m.tunnels, m.approvals, m.rateLimits}
 	cs = append(cs, cacheCollectors("grant", src.GrantCache)...)
 	cs = append(cs, cacheCollectors("leaf", src.LeafCache)...)
 	for _, c := range cs {
@@ -104,5 +114,17 @@ func (m *Metrics) auditError() {
 func (m *Metrics) tunnel(kind string, delta float64) {
 	if m != nil {
 		m.tunnels.WithLabelValues(kind).Add(delta)
+	}
+}
+
+func (m *Metrics) approval(outcome string) {
+	if m != nil {
+		m.approvals.WithLabelValues(outcome).Inc()
+	}
+}
+
+func (m *Metrics) rateLimited() {
+	if m != nil {
+		m.rateLimits.Inc()
 	}
 }

@@ -15,9 +15,11 @@ import (
 	"github.com/elazarl/goproxy"
 	"go.uber.org/zap"
 
+	"github.com/alter-sidecar/alter/approval"
 	"github.com/alter-sidecar/alter/audit"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/proxy/internal/h1"
+	"github.com/alter-sidecar/alter/ratelimit"
 	"github.com/alter-sidecar/alter/secretstore"
 )
 
@@ -67,6 +69,19 @@ type Options struct {
 	// Profiles, if set, resolves profile tokens and the profiles proxy_auth
 	// clients name (credential.go); nil: every profile token is unknown.
 	Profiles secretstore.ProfileResolver
+	// Approvals keeps approvals for grants that require them (govern.go);
+	// nil: such grants' matching requests get 503 and go nowhere.
+	Approvals approval.Store
+	// ApprovalHold is how long a request waits for a decision before 403
+	// approval_pending (DefaultApprovalHold when zero); ApprovalTTL how
+	// long a pending approval stays decidable (DefaultApprovalTTL).
+	ApprovalHold, ApprovalTTL time.Duration
+	// Notify, if set, is told of each new pending approval; it must not
+	// block (approval.Notifier queues).
+	Notify func(approval.Approval)
+	// Limiter counts grant uses against rates and quotas; nil: a fresh
+	// in-process counter (ratelimit.Local).
+	Limiter ratelimit.Counter
 	// Identity is the actor recorded in audit records.
 	Identity string
 	// Now is the clock; tests replace it.
@@ -80,21 +95,23 @@ type Options struct {
 
 // Proxy is an http.Handler that proxies requests and injects credentials.
 type Proxy struct {
-	opts        Options
-	gp          *goproxy.ProxyHttpServer
-	grantTr     *http.Transport   // SSRF-guarded, for requests that carry a credential
-	grantRT     http.RoundTripper // an h1.Client, or grantTr (UpstreamOptions.HTTP2)
-	passTr      *http.Transport   // for requests that carry none
-	passDial    *dialer
-	log         *zap.Logger
-	now         func() time.Time
-	mitmHosts   map[string]bool
-	passthrough bool
-	auth        *clientAuth // nil: no client authentication
-	tunnels     tunnelServers
-	fastPath    bool     // !Options.DisableFastPath
-	rawTunnels  sync.Map // *closeNotifyConn: open passthrough tunnels
-	relays      relaySet // open WebSockets (relay.go)
+	opts                      Options
+	gp                        *goproxy.ProxyHttpServer
+	grantTr                   *http.Transport   // SSRF-guarded, for requests that carry a credential
+	grantRT                   http.RoundTripper // an h1.Client, or grantTr (UpstreamOptions.HTTP2)
+	passTr                    *http.Transport   // for requests that carry none
+	passDial                  *dialer
+	log                       *zap.Logger
+	now                       func() time.Time
+	mitmHosts                 map[string]bool
+	passthrough               bool
+	auth                      *clientAuth // nil: no client authentication
+	tunnels                   tunnelServers
+	fastPath                  bool     // !Options.DisableFastPath
+	rawTunnels                sync.Map // *closeNotifyConn: open passthrough tunnels
+	relays                    relaySet // open WebSockets (relay.go)
+	limiter                   ratelimit.Counter
+	approvalHold, approvalTTL time.Duration
 }
 
 // CloseRawTunnels closes every open passthrough tunnel and WebSocket. Their
@@ -130,15 +147,27 @@ func New(o Options) (*Proxy, error) {
 	passDial := newDialer(o.Upstream, false)
 	grantDial := newDialer(o.Upstream, true)
 	p := &Proxy{
-		opts:        o,
-		grantTr:     newTransport(o.Upstream, grantDial),
-		passTr:      newTransport(o.Upstream, passDial),
-		passDial:    passDial,
-		log:         o.Log,
-		now:         o.Now,
-		mitmHosts:   map[string]bool{},
-		passthrough: o.Passthrough,
-		fastPath:    !o.DisableFastPath,
+		opts:         o,
+		grantTr:      newTransport(o.Upstream, grantDial),
+		passTr:       newTransport(o.Upstream, passDial),
+		passDial:     passDial,
+		log:          o.Log,
+		now:          o.Now,
+		mitmHosts:    map[string]bool{},
+		passthrough:  o.Passthrough,
+		fastPath:     !o.DisableFastPath,
+		limiter:      o.Limiter,
+		approvalHold: o.ApprovalHold,
+		approvalTTL:  o.ApprovalTTL,
+	}
+	if p.limiter == nil {
+		p.limiter = ratelimit.NewLocal()
+	}
+	if p.approvalHold <= 0 {
+		p.approvalHold = DefaultApprovalHold
+	}
+	if p.approvalTTL <= 0 {
+		p.approvalTTL = DefaultApprovalTTL
 	}
 	p.grantRT = p.grantTr
 	if !o.Upstream.HTTP2 {

@@ -39,22 +39,14 @@ const (
 )
 
 var (
-	errUpstreamDNS = failure{http.StatusBadGateway, CodeUpstreamError,
-		"the upstream host name could not be resolved", "", ReasonDNS}
-	errUpstreamRefused = failure{http.StatusBadGateway, CodeUpstreamError,
-		"the upstream refused the connection (nothing listens on that port)", "", ReasonRefused}
-	errUpstreamUnreachable = failure{http.StatusBadGateway, CodeUpstreamError,
-		"the upstream network is unreachable from the proxy", "", ReasonUnreachable}
-	errUpstreamCertificate = failure{http.StatusBadGateway, CodeUpstreamError,
-		"the upstream's TLS certificate is not trusted (unknown authority, wrong name or expired); for a private CA set upstream.ca_file", "", ReasonCertificate}
-	errUpstreamTLS = failure{http.StatusBadGateway, CodeUpstreamError,
-		"the TLS handshake with the upstream failed", "", ReasonTLS}
-	errUpstreamClosed = failure{http.StatusBadGateway, CodeUpstreamError,
-		"the upstream closed the connection before answering", "", ReasonClosed}
-	errUpstreamProtocol = failure{http.StatusBadGateway, CodeUpstreamError,
-		"the upstream's answer was not valid HTTP", "", ReasonProtocol}
-	errConnectTimeout = failure{http.StatusGatewayTimeout, CodeUpstreamTimeout,
-		"the upstream did not accept a connection in time", "", ReasonConnect}
+	errUpstreamDNS         = failure{status: http.StatusBadGateway, code: CodeUpstreamError, message: "the upstream host name could not be resolved", reason: ReasonDNS}
+	errUpstreamRefused     = failure{status: http.StatusBadGateway, code: CodeUpstreamError, message: "the upstream refused the connection (nothing listens on that port)", reason: ReasonRefused}
+	errUpstreamUnreachable = failure{status: http.StatusBadGateway, code: CodeUpstreamError, message: "the upstream network is unreachable from the proxy", reason: ReasonUnreachable}
+	errUpstreamCertificate = failure{status: http.StatusBadGateway, code: CodeUpstreamError, message: "the upstream's TLS certificate is not trusted (unknown authority, wrong name or expired); for a private CA set upstream.ca_file", reason: ReasonCertificate}
+	errUpstreamTLS         = failure{status: http.StatusBadGateway, code: CodeUpstreamError, message: "the TLS handshake with the upstream failed", reason: ReasonTLS}
+	errUpstreamClosed      = failure{status: http.StatusBadGateway, code: CodeUpstreamError, message: "the upstream closed the connection before answering", reason: ReasonClosed}
+	errUpstreamProtocol    = failure{status: http.StatusBadGateway, code: CodeUpstreamError, message: "the upstream's answer was not valid HTTP", reason: ReasonProtocol}
+	errConnectTimeout      = failure{status: http.StatusGatewayTimeout, code: CodeUpstreamTimeout, message: "the upstream did not accept a connection in time", reason: ReasonConnect}
 )
 
 // classify maps an upstream round-trip error to the client's answer. The

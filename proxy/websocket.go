@@ -43,8 +43,7 @@ func upgradeOf(r *http.Request) (string, *failure) {
 
 // errUnaskedSwitch: a 101 the request did not ask for, to another protocol,
 // or without a connection to relay. It is never passed on.
-var errUnaskedSwitch = failure{http.StatusBadGateway, CodeUpstreamError,
-	"the upstream switched to a protocol the request did not ask for", "", ReasonProtocol}
+var errUnaskedSwitch = failure{status: http.StatusBadGateway, code: CodeUpstreamError, message: "the upstream switched to a protocol the request did not ask for", reason: ReasonProtocol}
 
 // checkSwitch lets a 101 through only as the answer to the upgrade the
 // request asked for, announcing the same protocol, with a connection the

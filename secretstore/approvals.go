@@ -52,7 +52,9 @@ type approvalRecord struct {
 }
 
 // Approvals returns the store's approvals, as an approval.Store.
-func (s *FileStore) Approvals() approval.Store { return &fileApprovals{s: s, path: ApprovalsPath(s.path)} }
+func (s *FileStore) Approvals() approval.Store {
+	return &fileApprovals{s: s, path: ApprovalsPath(s.path)}
+}
 
 type fileApprovals struct {
 	s    *FileStore

@@ -195,7 +195,7 @@ func (s *FileStore) Resolve(ctx context.Context, grantID string, now time.Time) 
 	if last := e.last.Load(); last != nil && last.from == o {
 		return last.r, nil
 	}
-	r := &Resolved{Grant: e.grant, Secret: sec.info, Policy: e.effective, Injector: sec.injector, Fields: o.fields}
+	r := &Resolved{Grant: e.grant, Secret: sec.info, Policy: e.effective, Chain: e.chain, Injector: sec.injector, Fields: o.fields}
 	e.last.Store(&lastResolved{from: o, r: r})
 	return r, nil
 }

@@ -35,6 +35,7 @@ type grantEntry struct {
 	// effective is what Resolve hands out: the grant's own policy AND every
 	// ancestor's, so a clone can never reach past any of them.
 	effective *policy.Policy
+	chain     []string // the chain's grant ids, own first (grant.Chain.IDs)
 	secret    *secretEntry
 	own       error // this record's own problem; kept for parents' sake
 	problem   error // this record or one it depends on cannot be trusted
@@ -204,7 +205,7 @@ func (e *grantEntry) resolveChain(grants map[string]*grantEntry) {
 	if !c.Usable() {
 		return
 	}
-	e.effective = c.Effective
+	e.effective, e.chain = c.Effective, c.IDs
 	switch {
 	case e.secret == nil:
 		e.secretErr = fmt.Errorf("its secret %s is not in the store", e.grant.SecretID)

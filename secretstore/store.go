@@ -99,9 +99,12 @@ const (
 // Resolved is a usable grant: its metadata, compiled policy and injector,
 // and the opened credential. It is immutable and shared between requests.
 type Resolved struct {
-	Grant    Grant
-	Secret   SecretInfo
-	Policy   *policy.Policy // effective: the grant's own AND its ancestors'
+	Grant  Grant
+	Secret SecretInfo
+	Policy *policy.Policy // effective: the grant's own AND its ancestors'
+	// Chain is the grant's id and its ancestors', own first: the grants
+	// whose limits (Policy.Limits, in the same order) a use counts against.
+	Chain    []string
 	Injector *inject.Injector
 	Fields   inject.Fields // secret values; never log
 

@@ -39,5 +39,7 @@ func build(grantID string, w wire.Resolution) (*secretstore.Resolved, time.Time,
 	if w.NotAfter != nil {
 		notAfter = *w.NotAfter
 	}
-	return &secretstore.Resolved{Grant: w.Grant.Grant, Secret: sec, Policy: pol, Injector: inj, Fields: w.Fields}, notAfter, nil
+	// The server sends one effective spec, carrying the grant's own limits:
+	// its chain here is the grant alone.
+	return &secretstore.Resolved{Grant: w.Grant.Grant, Secret: sec, Policy: pol, Chain: []string{grantID}, Injector: inj, Fields: w.Fields}, notAfter, nil
 }
