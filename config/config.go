@@ -54,6 +54,7 @@ type Config struct {
 	MaxSignedBody int64
 	Upstream      Upstream
 	Audit         Audit
+	Approvals     Approvals
 	Log           Log
 	// ProxyAuth lists the clients that may use the proxy; empty means no
 	// client authentication (a sidecar that only its own pod reaches).
@@ -190,8 +191,9 @@ func Default(home string) Config {
 			DialTimeout:           10 * time.Second,
 			ResponseHeaderTimeout: 60 * time.Second,
 		},
-		Audit: Audit{Path: "stdout"},
-		Log:   Log{Level: "info"},
+		Audit:     Audit{Path: "stdout"},
+		Approvals: defaultApprovals(),
+		Log:       Log{Level: "info"},
 	}
 }
 

@@ -144,3 +144,15 @@ audit: {path: audit.log, durable: true}
 		t.Fatalf("round trip changed the config:\n got %+v\nwant %+v", back.Store, cfg.Store)
 	}
 }
+
+// A webhook URL can be a secret (Slack's are): no error repeats it.
+func TestApprovalsWebhookURLNeverInErrors(t *testing.T) {
+	_, err := Parse([]byte("version: 1\napprovals:\n  notify:\n    url: http://hooks.example.com/XXXXSECRET\n    secret_env: K\n"), "/home/x", "/etc")
+	if err == nil || strings.Contains(err.Error(), "XXXXSECRET") {
+		t.Fatalf("error %v", err)
+	}
+	cfg, err := Parse([]byte("version: 1\napprovals:\n  hold: 0s\n  notify:\n    url: https://hooks.example.com/x\n    secret_env: K\n"), "/home/x", "/etc")
+	if err != nil || cfg.Approvals.Hold != 0 || cfg.Approvals.Expire != time.Hour || cfg.Approvals.Notify.SecretEnv != "K" {
+		t.Fatalf("%+v, %v", cfg.Approvals, err)
+	}
+}

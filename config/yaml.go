@@ -39,9 +39,10 @@ type document struct {
 		Idle      duration `yaml:"idle"`
 		WebSocket duration `yaml:"websocket_idle"`
 	} `yaml:"timeouts"`
-	Upstream  wireUpstream `yaml:"upstream"`
-	Audit     wireAudit    `yaml:"audit"`
-	Log       wireLog      `yaml:"log"`
+	Upstream  wireUpstream  `yaml:"upstream"`
+	Audit     wireAudit     `yaml:"audit"`
+	Approvals wireApprovals `yaml:"approvals"`
+	Log       wireLog       `yaml:"log"`
 	ProxyAuth struct {
 		Clients []struct {
 			Name    string `yaml:"name"`
@@ -259,6 +260,7 @@ func (w document) compile(home, base string) (Config, error) {
 	}
 
 	c.Store = w.Store.compile(Default(home).Store, path, bad)
+	c.Approvals = w.Approvals.compile(path, bad)
 
 	c.MITM = MITM{Hosts: HostMode(w.MITM.Hosts), LeafCacheSize: w.MITM.LeafCacheSize}
 	c.MITM.CACert = path("mitm.ca_cert", w.MITM.CACert, true)

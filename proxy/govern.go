@@ -124,6 +124,9 @@ func (ex *exchange) approve(res *secretstore.Resolved, prefix string) (*http.Res
 	if f != nil {
 		return ex.deny(*f), false
 	}
+	if found {
+		ex.record.ApprovalID = a.ID
+	}
 	if found && a.Lets(req, ex.start) {
 		return ex.release(res, store, a)
 	}

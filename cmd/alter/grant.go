@@ -219,6 +219,42 @@ func writeRules(row func(k, v string), p policy.Spec) {
 	if p.NotAfter != nil {
 		row("not after", p.NotAfter.Format(time.RFC3339))
 	}
+	row("approval", describeApproval(p))
+	row("rate", describeLimit(p.Rate, p.PerActor, "window"))
+	row("quota", describeLimit(p.Quota, p.PerActor, "calendar"))
+}
+
+// describeApproval says in words which requests wait for a person.
+func describeApproval(p policy.Spec) string {
+	if len(p.RequireApproval) == 0 {
+		return "none (no request waits for a person)"
+	}
+	what := strings.Join(p.RequireApproval, ",") + " requests"
+	if len(p.RequireApproval) == 1 && p.RequireApproval[0] == "*" {
+		what = "every request"
+	}
+	where := ""
+	if len(p.ApprovalPathPrefixes) > 0 {
+		where = " under " + strings.Join(p.ApprovalPathPrefixes, ", ")
+	}
+	return what + where + " wait for a person's approval (alter approvals)"
+}
+
+// describeLimit says in words what a rate or a quota allows.
+func describeLimit(text string, perActor bool, kind string) string {
+	if text == "" {
+		return "none"
+	}
+	n, unit, _ := strings.Cut(text, "/")
+	words := map[string]string{"s": "second", "m": "minute", "h": "hour", "d": "calendar day", "mo": "calendar month"}[unit]
+	out := "at most " + n + " requests in any " + words
+	if kind == "calendar" {
+		out = "at most " + n + " requests a " + words + " (UTC, or the zone of the first time window)"
+	}
+	if perActor {
+		out += ", for each proxy client"
+	}
+	return text + ": " + out
 }
 
 func timeOrDash(t *time.Time) string {

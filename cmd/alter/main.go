@@ -76,7 +76,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.serverCAFlag, "server-ca", "", "PEM roots for the server's certificate (default $"+envServerCA+", else the system roots)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.initCommand(), a.proxyCommand(), a.secretCommand(), a.grantCommand(), a.caCommand(), a.providersCommand(), a.authCommand(), a.auditCommand())
-	root.AddCommand(a.profileCommand(), a.runCommand(), a.envCommand())
+	root.AddCommand(a.profileCommand(), a.runCommand(), a.envCommand(), a.approvalsCommand())
 	root.AddCommand(a.serverCommand())
 	root.AddCommand(a.versionCommand(), a.demoCommand(), a.doctorCommand())
 	return root

@@ -23,6 +23,11 @@ type policyFlags struct {
 	windows     []string
 	sourceCIDRs []string
 	actors      []string
+	// Governing rules: approval, rate and quota (policy/govern.go).
+	approval       []string
+	approvalPrefix []string
+	rate, quota    string
+	perActor       bool
 }
 
 // addPolicyFlags registers the policy and expiry flags on fs.
@@ -36,7 +41,53 @@ func addPolicyFlags(fs *pflag.FlagSet) *policyFlags {
 	fs.StringArrayVar(&f.windows, "window", nil, `allowed time window "DAYS HH:MM-HH:MM ZONE", e.g. "Mon-Fri 09:00-17:00 Europe/Berlin" (repeatable)`)
 	fs.StringArrayVar(&f.sourceCIDRs, "allow-ip", nil, "client address or CIDR allowed to use the grant, matched on the TCP peer (repeatable)")
 	fs.StringArrayVar(&f.actors, "allow-actor", nil, "proxy client (a proxy_auth.clients name) allowed to use the grant; a proxy without client authentication then refuses it (repeatable)")
+	fs.StringSliceVar(&f.approval, "require-approval", nil, `methods whose requests wait for a person's approval, comma-separated, or "*" for all; "none" removes the rule`)
+	fs.StringArrayVar(&f.approvalPrefix, "approval-path-prefix", nil, "only requests under this path prefix need approval (repeatable; with --require-approval)")
+	fs.StringVar(&f.rate, "rate", "", `at most N requests in any window: N/s, N/m or N/h (e.g. 20/m); "none" removes it`)
+	fs.StringVar(&f.quota, "quota", "", `at most N requests a calendar day or month (UTC, or the zone of the grant's first --window): N/d or N/mo; "none" removes it`)
+	fs.BoolVar(&f.perActor, "per-actor", false, "count --rate and --quota for each proxy client on its own")
 	return f
+}
+
+// buildGoverning applies the approval, rate and quota flags to spec.
+func (f *policyFlags) buildGoverning(spec *policy.Spec) error {
+	switch {
+	case len(f.approval) == 1 && f.approval[0] == "none":
+		if len(f.approvalPrefix) > 0 {
+			return usageError{fmt.Errorf("--approval-path-prefix with --require-approval none: nothing would need approval")}
+		}
+		spec.RequireApproval, spec.ApprovalPathPrefixes = nil, nil
+	case len(f.approval) > 0:
+		spec.RequireApproval = append([]string(nil), f.approval...)
+		spec.ApprovalPathPrefixes = append([]string(nil), f.approvalPrefix...)
+	case len(f.approvalPrefix) > 0:
+		if len(spec.RequireApproval) == 0 {
+			return usageError{fmt.Errorf("--approval-path-prefix needs --require-approval (which methods need approval there)")}
+		}
+		spec.ApprovalPathPrefixes = append([]string(nil), f.approvalPrefix...)
+	}
+	for _, r := range []struct {
+		flag, value string
+		field       *string
+	}{{"rate", f.rate, &spec.Rate}, {"quota", f.quota, &spec.Quota}} {
+		switch r.value {
+		case "":
+		case "none":
+			*r.field = ""
+		default:
+			*r.field = r.value
+		}
+	}
+	if f.fs.Changed("per-actor") {
+		spec.PerActor = f.perActor
+	}
+	if spec.PerActor && spec.Rate == "" && spec.Quota == "" {
+		if f.fs.Changed("per-actor") {
+			return usageError{fmt.Errorf("--per-actor needs --rate or --quota")}
+		}
+		spec.PerActor = false // its limits were removed
+	}
+	return nil
 }
 
 // build returns base with the rules given on the command line added, and
@@ -59,6 +110,9 @@ func (f *policyFlags) build(base policy.Spec, now time.Time) (policy.Spec, *time
 	}
 	if len(f.actors) > 0 {
 		spec.Actors = append([]string(nil), f.actors...)
+	}
+	if err := f.buildGoverning(&spec); err != nil {
+		return policy.Spec{}, nil, err
 	}
 	if f.notBefore != "" {
 		t, err := time.Parse(time.RFC3339, f.notBefore)
