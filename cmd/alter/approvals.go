@@ -175,7 +175,6 @@ func terminalText(s string, n int) string {
 	return q
 }
 
-
 // localActor is who decides from this shell: the OS user and host. A
 // file-store operator can claim any name (they hold the master key).
 func localActor() string {

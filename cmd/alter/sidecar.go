@@ -41,6 +41,7 @@ type sidecar struct {
 	adminLn  net.Listener
 	current  atomic.Pointer[proxy.Proxy]
 	cfg      config.Config // the config in force
+	govern   *governing
 }
 
 // Current returns the proxy built from the config in force: each request
@@ -168,6 +169,7 @@ func restartOnly(running, next config.Config) error {
 		{"audit", running.Audit, next.Audit},
 		{"lock_memory", running.LockMemory, next.LockMemory},
 		{"timeouts (the listener's)", running.Timeouts, next.Timeouts},
+		{"approvals.notify/portal_url", [2]any{running.Approvals.Notify, running.Approvals.PortalURL}, [2]any{next.Approvals.Notify, next.Approvals.PortalURL}},
 	} {
 		if !reflect.DeepEqual(c.a, c.b) {
 			return fmt.Errorf("%s changed: that needs a restart", c.key)
@@ -206,6 +208,9 @@ func openSidecar(ctx context.Context, cfg config.Config) (_ *sidecar, err error)
 		if s.shipper, err = startShipper(cfg.Audit.Path, rs.client, s.log); err != nil {
 			return nil, err
 		}
+	}
+	if s.govern, err = openGoverning(cfg, s.store, s.log); err != nil {
+		return nil, err
 	}
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -307,6 +312,11 @@ func (s *sidecar) build(cfg config.Config) (*proxy.Proxy, error) {
 		Identity:      identity(cfg.Identity),
 		Clients:       clients,
 		Profiles:      profiles,
+		Approvals:     s.govern.approvals,
+		ApprovalHold:  holdOrNow(cfg.Approvals.Hold),
+		ApprovalTTL:   cfg.Approvals.Expire,
+		Notify:        s.govern.notifyFunc(),
+		Limiter:       s.govern.limiter,
 		Upstream: proxy.UpstreamOptions{
 			RootCAs:               roots,
 			Resolve:               cfg.Upstream.Resolve,
@@ -346,6 +356,7 @@ func (s *sidecar) checkClientProfiles(cfg config.Config, profiles secretstore.Pr
 }
 
 func (s *sidecar) close() {
+	s.govern.close()
 	if s.ln != nil {
 		s.ln.Close()
 	}
@@ -386,4 +397,13 @@ func (a *app) checkConfig(cfg config.Config) error {
 	}
 	fmt.Fprintln(a.stderr, "config OK")
 	return nil
+}
+
+// holdOrNow maps approvals.hold: 0s (answer at once) to the shortest hold
+// the proxy takes: it treats zero as "the default".
+func holdOrNow(d time.Duration) time.Duration {
+	if d == 0 {
+		return time.Nanosecond
+	}
+	return d
 }
