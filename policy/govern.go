@@ -153,7 +153,10 @@ func (p *Policy) HasApproval() bool {
 	if p == nil {
 		return false
 	}
-	for _, q := range p.members() {
+	if p.all == nil {
+		return p.approval != nil
+	}
+	for _, q := range p.all {
 		if q.approval != nil {
 			return true
 		}
@@ -181,7 +184,10 @@ func (p *Policy) HasLimits() bool {
 	if p == nil {
 		return false
 	}
-	for _, q := range p.members() {
+	if p.all == nil {
+		return p.limits.Any()
+	}
+	for _, q := range p.all {
 		if q.limits.Any() {
 			return true
 		}
