@@ -340,3 +340,24 @@ func TestEnv(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 }
+
+// TestNodeUndici runs the README's Node 20 recipe: undici's
+// EnvHttpProxyAgent reads the proxy variables alter run sets, and
+// NODE_EXTRA_CA_CERTS makes Node trust alter's CA.
+func TestNodeUndici(t *testing.T) {
+	e := start(t)
+	node := lookPath(t, "node", "node")
+	script := filepath.Join(e.verifyDir, "envproxy.mjs")
+	if _, err := os.Stat(filepath.Join(e.verifyDir, "node_modules", "undici")); err != nil {
+		testbin.Need(t, "testdata/sigv4's modules (npm ci --prefix testdata/sigv4)", err)
+	}
+	r := e.run(t, []string{"--grant", e.ghGrant}, nil, node, script, "https://api.github.com/user")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "200 ") || !strings.Contains(r.stdout, "alter-test") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	for _, h := range e.gh.headers() {
+		if a := h.Get("Authorization"); a != "Bearer "+e.ghSecret {
+			t.Errorf("the stand-in received Authorization %.20q…, want the stored token", a)
+		}
+	}
+}
