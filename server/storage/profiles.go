@@ -90,7 +90,9 @@ func (d *DB) loadProfile(ctx context.Context, q querier, name string) (*profileR
 	return r, nil
 }
 
-func profileNotFound(name string) error { return fmt.Errorf("profile %s: %w", name, profile.ErrNotFound) }
+func profileNotFound(name string) error {
+	return fmt.Errorf("profile %s: %w", name, profile.ErrNotFound)
+}
 
 // ListProfiles returns the profiles of app ("" for all), revoked and
 // unusable ones included, oldest first.
