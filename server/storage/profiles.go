@@ -122,7 +122,11 @@ func (d *DB) ListProfiles(ctx context.Context, app string) ([]ProfileInfo, error
 	if len(list) == 0 {
 		return out, nil
 	}
-	_, byID, err := d.loadAll(ctx)
+	load := d.loadAll
+	if app != "" { // a profile's grants, and their ancestors, are of its app
+		load = func(ctx context.Context) ([]*row, map[string]*row, error) { return d.loadApp(ctx, app) }
+	}
+	_, byID, err := load(ctx)
 	if err != nil {
 		return nil, err
 	}
