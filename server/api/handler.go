@@ -151,12 +151,19 @@ func (h *handler) routes() http.Handler {
 		{"GET", "/v1/tokens", admin, h.listTokens},
 		{"POST", "/v1/tokens/{id}/revoke", admin, h.revokeToken},
 		{"POST", "/v1/tokens/{id}/approve", admin, h.approveToken},
+		{"POST", "/v1/profiles", admin, h.createProfile},
+		{"GET", "/v1/profiles", admin, h.listProfiles},
+		{"GET", "/v1/profiles/{name}", admin, h.getProfile},
+		{"PATCH", "/v1/profiles/{name}", admin, h.updateProfile},
+		{"POST", "/v1/profiles/{name}/revoke", admin, h.revokeProfile},
+		{"POST", "/v1/profiles/{name}/rotate-token", admin, h.rotateProfileToken},
 
 		{"GET", "/v1/sidecar/grants/{id}", sidecar, h.resolve},
 		{"GET", "/v1/sidecar/policies", sidecar, h.policies},
 		{"GET", "/v1/sidecar/changes", sidecar, h.changes},
 		{"GET", "/v1/sidecar/events", sidecar, h.events},
 		{"POST", "/v1/sidecar/audit", sidecar, h.ingestAudit},
+		{"POST", "/v1/sidecar/profiles/resolve", sidecar, h.resolveProfile},
 	}
 	mux := http.NewServeMux()
 	allowed := map[string][]string{}

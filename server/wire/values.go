@@ -15,6 +15,10 @@ const (
 	// ChangeToken is a token's revocation: it names no grant (GrantID is
 	// empty), so ChangesFor lists it to no app; it only wakes waiters.
 	ChangeToken = "token"
+	// ChangeProfile is a profile's creation, change, revocation or new
+	// token: it names no grant (GrantID is empty) but the profile
+	// (Profile), and ChangesFor lists it to the profile's app only.
+	ChangeProfile = "profile"
 )
 
 // Change is one entry of the change sequence: grant GrantID may resolve
@@ -27,6 +31,9 @@ type Change struct {
 	At      time.Time `json:"at"`
 	Kind    string    `json:"kind"`
 	GrantID string    `json:"grant_id"`
+	// Profile names the profile of a ChangeProfile change: drop any
+	// cached binding of it (whatever token it was found by).
+	Profile string `json:"profile,omitempty"`
 }
 
 // AuditRecord is one audit record as a sidecar ships it. The filter columns
