@@ -361,3 +361,27 @@ func TestNodeUndici(t *testing.T) {
 		}
 	}
 }
+
+// TestAWSS3LsWithAProfile: `aws s3 ls` under a profile of three grants;
+// the stand-in answers only a request the AWS JS signer verifies under
+// the stored key, so the dummy client keys never sign anything upstream.
+func TestAWSS3LsWithAProfile(t *testing.T) {
+	e := start(t)
+	needVerifier(t, e)
+	aws := lookPath(t, "Debian's awscli", "/usr/bin/aws")
+	tok := e.profile(t, "storage", "--grant", e.ghGrant, "--grant", e.sqsGrant, "--grant", e.s3Grant)
+	r := e.run(t, []string{"--profile", "storage", "--env", "AWS_ACCESS_KEY_ID=AKIDDUMMYCLIENT0001", "--env", "AWS_SECRET_ACCESS_KEY=dummy-client-secret",
+		"--env", "AWS_DEFAULT_REGION=us-east-1", "--env", "AWS_EC2_METADATA_DISABLED=true"},
+		[]string{"ALTER_PROFILE_TOKEN=" + tok}, aws, "s3", "ls")
+	if r.code != 0 || !strings.Contains(r.stdout, "alter-verified-bucket") {
+		t.Fatalf("aws s3 ls: exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	if len(e.s3.headers()) == 0 {
+		t.Fatal("the S3 stand-in saw no request")
+	}
+	for _, h := range e.s3.headers() {
+		if a := h.Get("Authorization"); !strings.Contains(a, "Credential="+storedKeyID+"/") || strings.Contains(a, "AKIDDUMMYCLIENT") {
+			t.Errorf("the stand-in received Authorization %q, want one signed with the stored key", a)
+		}
+	}
+}
