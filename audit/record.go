@@ -35,6 +35,13 @@ const (
 	FieldLatencyMS     = "latency_ms"
 	FieldPhase         = "phase" // omitted when empty
 
+	// Call context, each omitted when empty (so records written before
+	// these fields existed read, and verify, as they always did).
+	FieldRunID    = "run_id"    // the client's X-Alter-Run-Id
+	FieldThreadID = "thread_id" // the client's X-Alter-Thread-Id
+	FieldTool     = "tool"      // the client's X-Alter-Tool
+	FieldTraceID  = "trace_id"  // the trace id of a valid W3C traceparent
+
 	// Chain fields, written only by the durable sink (see chain.go).
 	FieldSeq       = "seq"
 	FieldPrev      = "prev"
@@ -68,7 +75,10 @@ const (
 	MaxHostBytes     = 255
 	MaxQueryKeyBytes = 128
 	MaxQueryKeys     = 64
-	maxOtherBytes    = 256 // ids, names, method, rule, ...
+	// MaxContextBytes caps each call-context field. The proxy refuses a
+	// longer header value, so only escaping can make a value reach it.
+	MaxContextBytes = 128
+	maxOtherBytes   = 256 // ids, names, method, rule, ...
 )
 
 // Record is one grant use. Fields hold raw values; escaping and capping
@@ -98,6 +108,14 @@ type Record struct {
 	BytesOut      int64
 	Latency       time.Duration
 	Phase         string // PhaseRequest, PhaseResponse or "" (one record per exchange)
+
+	// Call context: what the client said the request belongs to (raw
+	// header values; never trusted for a decision), and the trace id of
+	// its traceparent.
+	RunID    string
+	ThreadID string
+	Tool     string
+	TraceID  string
 }
 
 // MarshalLogObject encodes every field except the time and message, which
@@ -114,6 +132,13 @@ func (r Record) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	}
 	if r.Profile != "" {
 		enc.AddString(FieldProfile, Sanitize(r.Profile, maxOtherBytes))
+	}
+	for _, f := range [...]struct{ name, v string }{
+		{FieldRunID, r.RunID}, {FieldThreadID, r.ThreadID}, {FieldTool, r.Tool}, {FieldTraceID, r.TraceID},
+	} {
+		if f.v != "" {
+			enc.AddString(f.name, Sanitize(f.v, MaxContextBytes))
+		}
 	}
 	enc.AddString(FieldSecretName, Sanitize(r.SecretName, maxOtherBytes))
 	enc.AddString(FieldProvider, Sanitize(r.Provider, maxOtherBytes))
