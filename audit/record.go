@@ -33,8 +33,10 @@ const (
 	FieldBytesIn       = "bytes_in"
 	FieldBytesOut      = "bytes_out"
 	FieldLatencyMS     = "latency_ms"
-	FieldPhase         = "phase"       // omitted when empty
-	FieldApprovalID    = "approval_id" // the approval that held or let through the request; omitted when none
+	FieldPhase         = "phase"         // omitted when empty
+	FieldApprovalID    = "approval_id"   // the approval that held or let through the request; omitted when none
+	FieldApprovalBy    = "approval_by"   // who decided it, when it was decided; omitted otherwise
+	FieldApprovalNote  = "approval_note" // the decider's note; omitted when none
 
 	// Call context, each omitted when empty (so records written before
 	// these fields existed read, and verify, as they always did).
@@ -110,6 +112,8 @@ type Record struct {
 	Latency       time.Duration
 	Phase         string // PhaseRequest, PhaseResponse or "" (one record per exchange)
 	ApprovalID    string // the approval that held the request, or let it through
+	ApprovalBy    string // who decided that approval (a person, never the client)
+	ApprovalNote  string // the decider's note
 
 	// Call context: what the client said the request belongs to (raw
 	// header values; never trusted for a decision), and the trace id of
@@ -164,6 +168,12 @@ func (r Record) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddFloat64(FieldLatencyMS, float64(r.Latency)/float64(time.Millisecond))
 	if r.ApprovalID != "" {
 		enc.AddString(FieldApprovalID, Sanitize(r.ApprovalID, maxOtherBytes))
+	}
+	if r.ApprovalBy != "" {
+		enc.AddString(FieldApprovalBy, Sanitize(r.ApprovalBy, maxOtherBytes))
+	}
+	if r.ApprovalNote != "" {
+		enc.AddString(FieldApprovalNote, Sanitize(r.ApprovalNote, MaxReasonBytes))
 	}
 	return nil
 }

@@ -125,7 +125,7 @@ func (ex *exchange) approve(res *secretstore.Resolved, prefix string) (*http.Res
 		return ex.deny(*f), false
 	}
 	if found {
-		ex.record.ApprovalID = a.ID
+		ex.recordApproval(a)
 	}
 	if found && a.Lets(req, ex.start) {
 		return ex.release(res, store, a)
@@ -161,6 +161,7 @@ func (ex *exchange) approve(res *secretstore.Resolved, prefix string) (*http.Res
 	case err == nil && decided.Lets(req, p.now()):
 		return ex.release(res, store, decided)
 	case err == nil && decided.Status == approval.StatusDenied:
+		ex.recordApproval(decided)
 		p.opts.Metrics.approval("denied")
 		return ex.deny(deniedFailure(decided)), false
 	case err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled):
@@ -176,7 +177,7 @@ func (ex *exchange) approve(res *secretstore.Resolved, prefix string) (*http.Res
 // request over its limit keeps its approval for a retry), then a
 // one-request approval is used up.
 func (ex *exchange) release(res *secretstore.Resolved, store approval.Store, a approval.Approval) (*http.Response, bool) {
-	ex.record.ApprovalID = a.ID
+	ex.recordApproval(a)
 	if f := ex.takeLimits(res); f != nil {
 		return ex.deny(*f), false
 	}
@@ -191,6 +192,15 @@ func (ex *exchange) release(res *secretstore.Resolved, store approval.Store, a a
 	}
 	ex.p.opts.Metrics.approval("approved")
 	return nil, true
+}
+
+// recordApproval names the approval, and its decision when there is one,
+// in the request's audit record: who let it through or refused it, and why.
+func (ex *exchange) recordApproval(a approval.Approval) {
+	ex.record.ApprovalID = a.ID
+	if d := a.Decision; d != nil {
+		ex.record.ApprovalBy, ex.record.ApprovalNote = d.By, d.Note
+	}
 }
 
 // namedOrFound is the approval the request names in X-Alter-Approval (which

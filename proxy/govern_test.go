@@ -172,7 +172,7 @@ func TestApprovalHeldThenApproved(t *testing.T) {
 	if v := decodeView(t, []byte(a.raw)); v.Headers["Authorization"][0] != "Bearer "+sentinel || v.Method != "POST" {
 		t.Fatalf("upstream saw %+v", v)
 	}
-	if rec := recordOf(g.waitAudit(2), "POST"); rec.ApprovalID != pending.ID || rec.Decision != audit.DecisionAllow {
+	if rec := recordOf(g.waitAudit(2), "POST"); rec.ApprovalID != pending.ID || rec.Decision != audit.DecisionAllow || rec.ApprovalBy != "alice" {
 		t.Fatalf("audit record of the released request: %+v", rec)
 	}
 	// The approval covered one request: the same request again waits anew.
@@ -202,7 +202,8 @@ func TestApprovalDenied(t *testing.T) {
 	if g.up.hits.Load() != 1 {
 		t.Fatalf("%d requests reached the upstream, want 1", g.up.hits.Load())
 	}
-	if rec := recordOf(g.waitAudit(3), "DELETE"); rec.Rule != policy.RuleApproval || rec.ErrorCode != errcode.ApprovalDenied || rec.ApprovalID != p.ID {
+	if rec := recordOf(g.waitAudit(3), "DELETE"); rec.Rule != policy.RuleApproval || rec.ErrorCode != errcode.ApprovalDenied || rec.ApprovalID != p.ID ||
+		rec.ApprovalBy != "alice" || rec.ApprovalNote != "not today" {
 		t.Fatalf("audit of the denial: %+v", rec)
 	}
 }
