@@ -51,7 +51,7 @@ func TestLocalTake(t *testing.T) {
 				{at: 0, ok: true}, {at: 10 * time.Second, ok: true}, {at: 20 * time.Second, ok: true},
 				{at: 30 * time.Second, retry: 30 * time.Second},
 				{at: 59*time.Second + 500*time.Millisecond, retry: time.Second}, // rounded up
-				{at: time.Minute, ok: true},                                    // the first has aged out
+				{at: time.Minute, ok: true},                                     // the first has aged out
 				{at: time.Minute + time.Second, retry: 9 * time.Second},
 				{at: 80 * time.Second, ok: true},
 			},

@@ -33,7 +33,6 @@ func effectiveSpec(chain []policy.Spec) (policy.Spec, error) {
 	return eff, nil
 }
 
-//
 // Limits are not intersected: a is the grant's own side, and its limits
 // are kept as they are (a clone's requests count against each ancestor's
 // limits separately; sidecars do not get those through this spec yet).
