@@ -19,7 +19,7 @@ const (
 	CodeTooManyPending  = "approvals_pending" // 429: approval.MaxPendingPerGrant are waiting
 )
 
-// ApprovalFind is the body of POST /v1/sidecar/approvals/find.
+// ApprovalFind is the body of POST /v1/sidecar/find-approval.
 type ApprovalFind struct {
 	Request approval.Request `json:"request"`
 	Now     time.Time        `json:"now"`
