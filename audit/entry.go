@@ -43,6 +43,12 @@ type Entry struct {
 	BytesIn    int64
 	BytesOut   int64
 	LatencyMS  float64
+
+	// Call context, "" in records without it.
+	RunID    string
+	ThreadID string
+	Tool     string
+	TraceID  string
 }
 
 // wireEntry is the JSON shape of a line; pointers tell a missing chain
@@ -69,6 +75,10 @@ type wireEntry struct {
 	BytesIn    int64   `json:"bytes_in"`
 	BytesOut   int64   `json:"bytes_out"`
 	LatencyMS  float64 `json:"latency_ms"`
+	RunID      string  `json:"run_id"`
+	ThreadID   string  `json:"thread_id"`
+	Tool       string  `json:"tool"`
+	TraceID    string  `json:"trace_id"`
 }
 
 // ParseEntry decodes one line (without its newline). It accepts lines
@@ -89,6 +99,7 @@ func ParseEntry(line []byte) (Entry, error) {
 		Actor: w.Actor, Method: w.Method, Scheme: w.Scheme, Host: w.Host, Port: w.Port, Path: w.Path,
 		Decision: w.Decision, Rule: w.Rule, ErrorCode: w.ErrorCode, Status: w.Status,
 		BytesIn: w.BytesIn, BytesOut: w.BytesOut, LatencyMS: w.LatencyMS,
+		RunID: w.RunID, ThreadID: w.ThreadID, Tool: w.Tool, TraceID: w.TraceID,
 	}
 	if w.Seq != nil {
 		e.Seq = *w.Seq

@@ -36,6 +36,13 @@ const (
 	FieldPhase         = "phase"       // omitted when empty
 	FieldApprovalID    = "approval_id" // the approval that held or let through the request; omitted when none
 
+	// Call context, each omitted when empty (so records written before
+	// these fields existed read, and verify, as they always did).
+	FieldRunID    = "run_id"    // the client's X-Alter-Run-Id
+	FieldThreadID = "thread_id" // the client's X-Alter-Thread-Id
+	FieldTool     = "tool"      // the client's X-Alter-Tool
+	FieldTraceID  = "trace_id"  // the trace id of a valid W3C traceparent
+
 	// Chain fields, written only by the durable sink (see chain.go).
 	FieldSeq       = "seq"
 	FieldPrev      = "prev"
@@ -69,7 +76,10 @@ const (
 	MaxHostBytes     = 255
 	MaxQueryKeyBytes = 128
 	MaxQueryKeys     = 64
-	maxOtherBytes    = 256 // ids, names, method, rule, ...
+	// MaxContextBytes caps each call-context field. The proxy refuses a
+	// longer header value, so only escaping can make a value reach it.
+	MaxContextBytes = 128
+	maxOtherBytes   = 256 // ids, names, method, rule, ...
 )
 
 // Record is one grant use. Fields hold raw values; escaping and capping
@@ -100,6 +110,14 @@ type Record struct {
 	Latency       time.Duration
 	Phase         string // PhaseRequest, PhaseResponse or "" (one record per exchange)
 	ApprovalID    string // the approval that held the request, or let it through
+
+	// Call context: what the client said the request belongs to (raw
+	// header values; never trusted for a decision), and the trace id of
+	// its traceparent.
+	RunID    string
+	ThreadID string
+	Tool     string
+	TraceID  string
 }
 
 // MarshalLogObject encodes every field except the time and message, which
@@ -116,6 +134,13 @@ func (r Record) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	}
 	if r.Profile != "" {
 		enc.AddString(FieldProfile, Sanitize(r.Profile, maxOtherBytes))
+	}
+	for _, f := range [...]struct{ name, v string }{
+		{FieldRunID, r.RunID}, {FieldThreadID, r.ThreadID}, {FieldTool, r.Tool}, {FieldTraceID, r.TraceID},
+	} {
+		if f.v != "" {
+			enc.AddString(f.name, Sanitize(f.v, MaxContextBytes))
+		}
 	}
 	enc.AddString(FieldSecretName, Sanitize(r.SecretName, maxOtherBytes))
 	enc.AddString(FieldProvider, Sanitize(r.Provider, maxOtherBytes))

@@ -66,3 +66,20 @@ const (
 	HeaderRequestID = "X-Alter-Request-Id" // the audit record's request id
 	HeaderApproval  = "X-Alter-Approval"   // the application names the approval its retry uses
 )
+
+// Call context: headers an application may add to say which run, thread
+// and tool a request belongs to (an AI agent's run and tool call, a batch
+// job's run). The sidecar records them in the audit record and strips
+// them, like every X-Alter-* header; a value longer than
+// MaxCallContextBytes is refused with BadRequest naming the header.
+const (
+	HeaderRunID    = "X-Alter-Run-Id"
+	HeaderThreadID = "X-Alter-Thread-Id"
+	HeaderTool     = "X-Alter-Tool"
+
+	MaxCallContextBytes = 128
+)
+
+// HeaderTraceparent is the W3C Trace Context header. It is not ours: the
+// sidecar forwards it untouched and records the trace id of a valid one.
+const HeaderTraceparent = "traceparent"

@@ -37,6 +37,29 @@ func BenchmarkReadMarker(b *testing.B) {
 	}
 }
 
+// BenchmarkReadCallContext: the call-context pass over a typical header
+// set, without the headers (every request today) and with all of them.
+func BenchmarkReadCallContext(b *testing.B) {
+	with := typicalRequestHeader()
+	with["X-Alter-Run-Id"] = []string{"run-1"}
+	with["X-Alter-Thread-Id"] = []string{"thread-1"}
+	with["X-Alter-Tool"] = []string{"search"}
+	with["Traceparent"] = []string{validTP}
+	for _, bc := range []struct {
+		name string
+		h    http.Header
+	}{{"none", typicalRequestHeader()}, {"all", with}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := readCallContext(bc.h); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkStripHeaders(b *testing.B) {
 	src := typicalRequestHeader()
 	b.ReportAllocs()

@@ -102,7 +102,7 @@ func (ex *exchange) run() *http.Response {
 	}
 	ex.record.GrantID = grantID
 	ex.record.Reason = ex.in.Header.Get(HeaderReason)
-	if f := markerRefusal(fail, markerErr, inTrailer); f != nil {
+	if f := firstFailure(markerRefusal(fail, markerErr, inTrailer), ex.callContext()); f != nil {
 		return ex.deny(*f)
 	}
 	if ex.in.URL.User != nil {
@@ -141,6 +141,7 @@ func (ex *exchange) withCredentials(sel *selector, grantID string, hasMarker boo
 		ex.record.GrantID = sel.grantID
 	}
 	ex.record.Reason = ex.in.Header.Get(HeaderReason)
+	ctxFail := ex.callContext() // refuses a grant use only, not a passthrough
 	b, f := ex.p.bind(ex.in.Context(), sel, ex.start, ex.id)
 	if b != nil {
 		ex.record.Profile = b.Name
@@ -163,6 +164,9 @@ func (ex *exchange) withCredentials(sel *selector, grantID string, hasMarker boo
 		return ex.passthrough()
 	}
 	ex.record.GrantID = id
+	if ctxFail != nil {
+		return ex.deny(*ctxFail)
+	}
 	if ex.in.URL.User != nil {
 		return ex.deny(errUserInfo)
 	}

@@ -13,10 +13,8 @@ import (
 	"github.com/alter-sidecar/alter/approval"
 	"github.com/alter-sidecar/alter/audit"
 	"github.com/alter-sidecar/alter/errcode"
-	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/internal/testclock"
 	"github.com/alter-sidecar/alter/policy"
-	"github.com/alter-sidecar/alter/secretstore"
 )
 
 const (
@@ -53,34 +51,13 @@ func newGovernEnv(t *testing.T, spec policy.Spec, opts ...envOption) *governEnv 
 // with parent rules, as a clone of parentGrant.
 func (g *governEnv) setGrant(id string, spec policy.Spec, parent ...policy.Spec) {
 	g.t.Helper()
-	pols := []*policy.Policy{mustCompilePolicy(g.t, spec)}
-	chain := []string{id}
-	for _, ps := range parent {
-		ps.Destinations = spec.Destinations
-		pols = append(pols, mustCompilePolicy(g.t, ps))
-		chain = append(chain, parentGrant)
+	if len(parent) == 0 {
+		g.addPolicyGrant(id, spec, "", nil)
+		return
 	}
-	bearer := inject.Spec{Type: inject.TypeBearer}
-	in, err := inject.Compile(bearer)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	g.store.mu.Lock()
-	defer g.store.mu.Unlock()
-	g.store.grants[id] = &secretstore.Resolved{
-		Grant:  secretstore.Grant{ID: id, Name: "governed", Policy: spec},
-		Secret: secretstore.SecretInfo{Spec: bearer}, Policy: policy.All(pols...), Chain: chain,
-		Injector: in, Fields: inject.Fields{"token": sentinel},
-	}
-}
-
-func mustCompilePolicy(t testing.TB, s policy.Spec) *policy.Policy {
-	t.Helper()
-	p, err := policy.Compile(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	ps := parent[0]
+	ps.Destinations = spec.Destinations
+	g.addPolicyGrant(id, spec, parentGrant, &ps)
 }
 
 type answer struct {

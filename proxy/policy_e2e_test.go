@@ -58,9 +58,13 @@ func (e *env) addPolicyGrant(id string, spec policy.Spec, parent string, parentS
 	}
 	e.store.mu.Lock()
 	defer e.store.mu.Unlock()
+	chain := []string{id}
+	if parentSpec != nil {
+		chain = append(chain, parent)
+	}
 	e.store.grants[id] = &secretstore.Resolved{
 		Grant:  secretstore.Grant{ID: id, Name: "policy-" + id[:4], Parent: parent, Policy: spec},
-		Secret: secretstore.SecretInfo{Spec: bearer}, Policy: pol, Injector: in, Fields: inject.Fields{"token": sentinel},
+		Secret: secretstore.SecretInfo{Spec: bearer}, Policy: pol, Chain: chain, Injector: in, Fields: inject.Fields{"token": sentinel},
 	}
 }
 

@@ -34,8 +34,9 @@ import (
 // presented token's digest with every stored digest in constant time.
 
 // ProfileResolver is what the proxy needs to honour profiles in proxy
-// credentials. A store without profiles (the control plane, for now) does
-// not implement it, and every profile token is then unknown.
+// credentials. The file store and the remote store (secretstore/remote)
+// implement it; with a store that does not, every profile token is
+// unknown.
 type ProfileResolver interface {
 	// ResolveProfileToken returns the binding of the profile whose token
 	// has this digest. Unknown and revoked profiles are one error wrapping

@@ -79,6 +79,9 @@ func (e *env) write(t *testing.T, n int) {
 		}
 		r := audit.Record{Time: time.Now(), RequestID: fmt.Sprintf("req-%d", e.written), GrantID: "00000000-0000-4000-8000-000000000001",
 			Actor: "app", Method: "GET", Scheme: "https", Host: "api.example.com", Port: 443, Path: strings.Repeat("/p", 40), Decision: d, Status: 200}
+		if e.written%2 == 0 { // a call context on every other record; the rest are as older sidecars wrote them
+			r.RunID, r.Tool = fmt.Sprintf("run-%d", e.written%5), "search"
+		}
 		if err := e.sink.Write(r); err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +110,8 @@ func (e *env) checkDelivered(t *testing.T) {
 				t.Errorf("record %d not delivered", en.Seq)
 				continue
 			}
-			if string(rec.Body) != string(en.Raw) || rec.Decision != en.Decision || !rec.Time.Equal(en.Time) {
+			if string(rec.Body) != string(en.Raw) || rec.Decision != en.Decision || !rec.Time.Equal(en.Time) ||
+				rec.RunID != en.RunID || rec.Tool != en.Tool {
 				t.Errorf("record %d delivered wrong: %+v", en.Seq, rec)
 			}
 		}

@@ -343,6 +343,8 @@ func (s *Shipper) record(e audit.Entry) (wire.AuditRecord, bool) {
 		GrantID:  column(e.GrantID),
 		Actor:    column(e.Actor),
 		Decision: e.Decision,
+		RunID:    column(e.RunID),
+		Tool:     column(e.Tool),
 		Body:     json.RawMessage(e.Raw),
 	}, true
 }

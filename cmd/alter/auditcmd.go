@@ -50,20 +50,36 @@ func (a *app) auditCommand() *cobra.Command {
 		},
 	}
 
-	var grant, file string
+	var grant, file, runID, tool string
 	var since time.Duration
 	var asJSON bool
 	var n int
 	tail := &cobra.Command{
-		Use:   "tail [--grant ID] [--since DURATION] [--json] [-n N]",
+		Use:   "tail [--grant ID] [--run-id ID] [--tool NAME] [--since DURATION] [--json] [-n N]",
 		Short: "Print the last audit records",
 		Long: "tail prints the last records of the audit log (audit.path, or --file), newest last,\n" +
 			"as a table or, with --json, as the log's own lines. In a durable log every forwarded\n" +
-			"request has two records: phase \"request\" before it is sent, \"response\" when it ends.",
+			"request has two records: phase \"request\" before it is sent, \"response\" when it ends.\n" +
+			"--run-id and --tool match the call context an application sent (X-Alter-Run-Id,\n" +
+			"X-Alter-Tool) as recorded. With --server it reads the control plane's trail instead,\n" +
+			"as alter audit query does.",
 		Args: exactArgs(0),
-		RunE: func(_ *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			if since < 0 || n < 0 {
 				return usageError{errors.New("--since and -n must not be negative")}
+			}
+			if a.serverFlag != "" {
+				if file != "" {
+					return usageError{errors.New("--file reads a local log; --server reads the control plane's trail: pass one")}
+				}
+				q := storage.AuditQuery{GrantID: grant, RunID: runID, Tool: tool, Limit: n}
+				if since > 0 {
+					q.Since = time.Now().Add(-since)
+				}
+				if n == 0 {
+					q.Limit = maxTailServer
+				}
+				return a.printServerAudit(cmd.Context(), q, asJSON)
 			}
 			path := file
 			if path == "" {
@@ -72,7 +88,7 @@ func (a *app) auditCommand() *cobra.Command {
 					return err
 				}
 			}
-			entries, bad, err := tailEntries(path, tailFilter{grant: grant, since: since, n: n}, time.Now())
+			entries, bad, err := tailEntries(path, tailFilter{grant: grant, runID: runID, tool: tool, since: since, n: n}, time.Now())
 			if err != nil {
 				return err
 			}
@@ -83,6 +99,8 @@ func (a *app) auditCommand() *cobra.Command {
 		},
 	}
 	tail.Flags().StringVar(&grant, "grant", "", "only records of this grant id")
+	tail.Flags().StringVar(&runID, "run-id", "", "only records of this run (X-Alter-Run-Id)")
+	tail.Flags().StringVar(&tool, "tool", "", "only records of this tool (X-Alter-Tool)")
 	tail.Flags().DurationVar(&since, "since", 0, "only records from the last DURATION (e.g. 30m, 24h)")
 	tail.Flags().BoolVar(&asJSON, "json", false, "print the records' JSON lines as stored")
 	tail.Flags().IntVarP(&n, "lines", "n", 20, "how many records at most (0: all)")
@@ -99,7 +117,7 @@ func (a *app) auditQueryCommand() *cobra.Command {
 	var since, until string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "query --server URL [--grant ID] [--actor NAME] [--decision allow|deny] [--since T] [--until T] [--limit N] [--json]",
+		Use:   "query --server URL [--grant ID] [--actor NAME] [--decision allow|deny] [--run-id ID] [--tool NAME] [--since T] [--until T] [--limit N] [--json]",
 		Short: "Query the control plane's audit trail (needs --server)",
 		Long: "query prints the audit records the sidecars shipped to the control plane, newest last, as\n" +
 			"alter audit tail does for a local log: a table whose SOURCE column says who shipped each record\n" +
@@ -121,46 +139,58 @@ func (a *app) auditQueryCommand() *cobra.Command {
 			case q.Limit < 1:
 				return usageError{errors.New("--limit must be at least 1")}
 			}
-			c, err := a.serverClient()
-			if err != nil {
-				return err
-			}
-			if c == nil {
-				return usageError{fmt.Errorf("audit query reads the control plane's trail: pass --server URL (or set %s); for a local log use alter audit tail", envServer)}
-			}
-			recs, err := queryAll(cmd.Context(), c, q)
-			if err != nil {
-				return err
-			}
-			entries := make([]audit.Entry, 0, len(recs))
-			sources := make([]string, 0, len(recs))
-			bad := 0
-			for i := len(recs) - 1; i >= 0; i-- { // the server answers newest first
-				e, err := audit.ParseEntry(recs[i].Body)
-				if err != nil {
-					bad++
-					continue
-				}
-				entries = append(entries, e)
-				sources = append(sources, recs[i].Source)
-			}
-			if bad > 0 {
-				fmt.Fprintf(a.stderr, "alter: skipped %s that could not be read\n", plural(int64(bad), "record"))
-			}
-			if !asJSON {
-				return writeAuditTable(a.stdout, entries, sources)
-			}
-			return a.printEntries(entries, asJSON)
+			return a.printServerAudit(cmd.Context(), q, asJSON)
 		},
 	}
 	cmd.Flags().StringVar(&q.GrantID, "grant", "", "only records of this grant id")
 	cmd.Flags().StringVar(&q.Actor, "actor", "", "only records of this actor")
 	cmd.Flags().StringVar(&q.Decision, "decision", "", "only allow or deny records")
+	cmd.Flags().StringVar(&q.RunID, "run-id", "", "only records of this run (X-Alter-Run-Id)")
+	cmd.Flags().StringVar(&q.Tool, "tool", "", "only records of this tool (X-Alter-Tool)")
 	cmd.Flags().StringVar(&since, "since", "", "only records from this time on (RFC 3339, or a duration back from now)")
 	cmd.Flags().StringVar(&until, "until", "", "only records before this time (RFC 3339, or a duration back from now)")
 	cmd.Flags().IntVar(&q.Limit, "limit", 20, "how many records at most (the newest)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the records' JSON lines")
 	return cmd
+}
+
+// maxTailServer is how many records alter audit tail -n 0 --server reads:
+// "all" of a control plane's trail is not a page anyone reads.
+const maxTailServer = 10000
+
+// printServerAudit prints the control plane's records matching q, newest
+// last, as a table with their SOURCE or as JSON lines.
+func (a *app) printServerAudit(ctx context.Context, q storage.AuditQuery, asJSON bool) error {
+	c, err := a.serverClient()
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return usageError{fmt.Errorf("audit query reads the control plane's trail: pass --server URL (or set %s); for a local log use alter audit tail", envServer)}
+	}
+	recs, err := queryAll(ctx, c, q)
+	if err != nil {
+		return err
+	}
+	entries := make([]audit.Entry, 0, len(recs))
+	sources := make([]string, 0, len(recs))
+	bad := 0
+	for i := len(recs) - 1; i >= 0; i-- { // the server answers newest first
+		e, err := audit.ParseEntry(recs[i].Body)
+		if err != nil {
+			bad++
+			continue
+		}
+		entries = append(entries, e)
+		sources = append(sources, recs[i].Source)
+	}
+	if bad > 0 {
+		fmt.Fprintf(a.stderr, "alter: skipped %s that could not be read\n", plural(int64(bad), "record"))
+	}
+	if !asJSON {
+		return writeAuditTable(a.stdout, entries, sources)
+	}
+	return a.printEntries(entries, asJSON)
 }
 
 // printEntries prints audit records as their stored JSON lines or as the
@@ -251,8 +281,15 @@ func plural(n int64, word string) string {
 // tailFilter selects records for alter audit tail.
 type tailFilter struct {
 	grant string
+	runID string
+	tool  string
 	since time.Duration
 	n     int // 0: all
+}
+
+// match reports whether e passes the filter's field tests.
+func (f tailFilter) match(e audit.Entry) bool {
+	return (f.grant == "" || e.GrantID == f.grant) && (f.runID == "" || e.RunID == f.runID) && (f.tool == "" || e.Tool == f.tool)
 }
 
 // tailEntries reads the log's files newest first until it has the last n
@@ -277,7 +314,7 @@ func tailEntries(path string, f tailFilter, now time.Time) ([]audit.Entry, int, 
 		bad += b
 		var match []audit.Entry
 		for _, e := range entries {
-			if (f.grant == "" || e.GrantID == f.grant) && (cutoff.IsZero() || !e.Time.Before(cutoff)) {
+			if f.match(e) && (cutoff.IsZero() || !e.Time.Before(cutoff)) {
 				match = append(match, e)
 			}
 		}
@@ -301,9 +338,10 @@ func tailEntries(path string, f tailFilter, now time.Time) ([]audit.Entry, int, 
 // it: "app/token name", or "server" for the server's own records), shown
 // in a last column.
 func writeAuditTable(w io.Writer, entries []audit.Entry, sources []string) error {
-	phases := false
+	phases, calls := false, false
 	for _, e := range entries {
 		phases = phases || e.Phase != ""
+		calls = calls || e.RunID != "" || e.Tool != ""
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	cell := func(s string, max int) string {
@@ -315,6 +353,9 @@ func writeAuditTable(w io.Writer, entries []audit.Entry, sources []string) error
 	head := "TIME\tDECISION\tSTATUS\tGRANT\tMETHOD\tHOST\tPATH\tRULE"
 	if phases {
 		head = "TIME\tPHASE\tDECISION\tSTATUS\tGRANT\tMETHOD\tHOST\tPATH\tRULE"
+	}
+	if calls {
+		head += "\tRUN\tTOOL"
 	}
 	if sources != nil {
 		head += "\tSOURCE"
@@ -331,6 +372,9 @@ func writeAuditTable(w io.Writer, entries []audit.Entry, sources []string) error
 		}
 		row += fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", cell(e.Decision, 16), status, cell(e.GrantID, 64),
 			cell(e.Method, 16), cell(e.Host, audit.MaxHostBytes), cell(e.Path, audit.MaxPathBytes), cell(e.Rule, 64))
+		if calls {
+			row += "\t" + cell(e.RunID, audit.MaxContextBytes) + "\t" + cell(e.Tool, audit.MaxContextBytes)
+		}
 		if sources != nil {
 			row += "\t" + cell(sources[i], 200)
 		}

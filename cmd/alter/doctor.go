@@ -93,6 +93,7 @@ func (a *app) runDoctor(ctx context.Context, d *doctor, configFile string) {
 	doctorCA(d, cfg.MITM, time.Now())
 	doctorListeners(ctx, d, cfg)
 	doctorDNS(ctx, d, cfg.Upstream, grants)
+	doctorUpstreamProxy(ctx, d, cfg.Upstream, grants)
 }
 
 // doctorConfig loads the config as `alter proxy` would. A config that

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -142,4 +143,78 @@ func allowedPrivate(allowed []netip.Prefix, ip netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// doctorUpstreamProxy checks upstream.proxy: that it accepts a connection
+// and, when a grant names a host, that it opens a CONNECT tunnel to it with
+// the configured credentials (a 407 means they are wrong). The sidecar
+// resolves names itself and CONNECTs to the address, so the DNS checks
+// above still apply. The password is never printed.
+func doctorUpstreamProxy(ctx context.Context, d *doctor, up config.Upstream, grants []secretstore.GrantInfo) {
+	px := up.Proxy
+	if px.Addr == "" {
+		return
+	}
+	const what = "upstream.proxy"
+	dctx, cancel := context.WithTimeout(ctx, doctorNetTimeout)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", px.Addr)
+	if err != nil {
+		d.report(levelFail, what, "%s does not accept connections: %v (every grant request gets 502 upstream_proxy)", px.Addr, err)
+		return
+	}
+	defer conn.Close()
+	target := ""
+	for _, dst := range grantHosts(grants) {
+		if !dst.Wildcard() {
+			target = net.JoinHostPort(dst.Host, strconv.Itoa(dst.Port))
+			break
+		}
+	}
+	if target == "" {
+		d.report(levelOK, what, "%s accepts connections (no grant host to CONNECT to)", px.Addr)
+		return
+	}
+	if dl, ok := dctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	req := "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n"
+	if px.Username != "" || px.Password() != "" {
+		req += "Proxy-Authorization: Basic " + basicAuth(px.Username, px.Password()) + "\r\n"
+	}
+	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
+		d.report(levelFail, what, "%s: sending a CONNECT failed: %v", px.Addr, err)
+		return
+	}
+	line, err := readStatusLine(conn)
+	switch {
+	case err != nil:
+		d.report(levelFail, what, "%s did not answer a CONNECT to %s: %v", px.Addr, target, err)
+	case strings.HasPrefix(line, "HTTP/1.1 200") || strings.HasPrefix(line, "HTTP/1.0 200"):
+		d.report(levelOK, what, "%s opens tunnels (CONNECT %s: 200)", px.Addr, target)
+	case strings.Contains(line, " 407"):
+		d.report(levelFail, what, "%s wants other credentials (CONNECT %s: 407); check the user and password in upstream.proxy", px.Addr, target)
+	default:
+		d.report(levelWarn, what, "%s refused CONNECT %s: %q", px.Addr, target, line)
+	}
+}
+
+// readStatusLine reads the first line of an HTTP answer, at most 512 bytes.
+func readStatusLine(r io.Reader) (string, error) {
+	var b strings.Builder
+	one := make([]byte, 1)
+	for b.Len() < 512 {
+		if _, err := r.Read(one); err != nil {
+			return b.String(), err
+		}
+		if one[0] == '\n' {
+			return strings.TrimRight(b.String(), "\r"), nil
+		}
+		b.WriteByte(one[0])
+	}
+	return b.String(), nil
+}
+
+func basicAuth(user, pass string) string {
+	return base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
 }

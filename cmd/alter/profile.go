@@ -12,17 +12,20 @@ import (
 
 	"github.com/alter-sidecar/alter/config"
 	"github.com/alter-sidecar/alter/secretstore"
+	"github.com/alter-sidecar/alter/server/client"
 )
 
-// The profile commands manage the file store's profiles: a name, a set of
-// grants whose destinations do not overlap, and a token an application puts
-// in its proxy URL's password (alter run, alter env). The control plane
-// has no profiles yet.
+// The profile commands manage profiles: a name, a set of grants whose
+// destinations do not overlap, and a token an application puts in its proxy
+// URL's password (alter run, alter env). They work on the file store of the
+// home, or with --server on the control plane, where a profile belongs to
+// one app (--app on create) and holds only that app's grants.
 
 func (a *app) profileCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "profile", Short: "Create, list, show, change, revoke profiles and rotate their tokens"}
 	var grants []string
 	var denyUnmatched, asJSON bool
+	var app string
 
 	create := &cobra.Command{
 		Use:   "create NAME --grant ID [--grant ID]... [--deny-unmatched]",
@@ -34,7 +37,7 @@ func (a *app) profileCommand() *cobra.Command {
 			"with --deny-unmatched, are refused with destination_not_allowed (an egress allowlist).",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withProfiles(func(s secretstore.ProfileAdmin) error {
+			return a.withProfiles(app, func(s secretstore.ProfileAdmin) error {
 				p, tok, err := s.CreateProfile(cmd.Context(), secretstore.NewProfile{Name: args[0], Grants: grants, DenyUnmatched: denyUnmatched})
 				if err != nil {
 					return err
@@ -47,6 +50,7 @@ func (a *app) profileCommand() *cobra.Command {
 	}
 	create.Flags().StringArrayVar(&grants, "grant", nil, "a grant of the profile (repeatable)")
 	create.Flags().BoolVar(&denyUnmatched, "deny-unmatched", false, "refuse requests and CONNECTs to targets none of the profile's grants reaches")
+	create.Flags().StringVar(&app, "app", "", "with --server: the application whose sidecars use the profile (its grants must be of it)")
 	_ = create.MarkFlagRequired("grant")
 
 	var setDeny, allowUnmatched bool
@@ -67,7 +71,7 @@ func (a *app) profileCommand() *cobra.Command {
 			case c.Grants == nil:
 				return usageError{errors.New("nothing to change: give --grant, --deny-unmatched or --allow-unmatched")}
 			}
-			return a.withProfiles(func(s secretstore.ProfileAdmin) error {
+			return a.withProfiles("", func(s secretstore.ProfileAdmin) error {
 				p, err := s.UpdateProfile(cmd.Context(), args[0], c)
 				if err != nil {
 					return err
@@ -86,7 +90,15 @@ func (a *app) profileCommand() *cobra.Command {
 		Short: "List profiles (never their tokens)",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withProfiles(func(s secretstore.ProfileAdmin) error {
+			return a.withProfiles("", func(s secretstore.ProfileAdmin) error {
+				if r, ok := s.(*client.AdminStore); ok && asJSON {
+					// The control plane's listing adds each profile's app.
+					ps, err := r.C.ListProfiles(cmd.Context(), "")
+					if err != nil {
+						return err
+					}
+					return writeJSON(a.stdout, ps)
+				}
 				ps, err := s.ListProfiles(cmd.Context())
 				if err != nil {
 					return err
@@ -110,7 +122,17 @@ func (a *app) profileCommand() *cobra.Command {
 		Short: "Show a profile and its grants (never its token)",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withProfiles(func(s secretstore.ProfileAdmin) error {
+			return a.withProfiles("", func(s secretstore.ProfileAdmin) error {
+				if r, ok := s.(*client.AdminStore); ok {
+					p, err := r.C.GetProfile(cmd.Context(), args[0])
+					if err != nil {
+						return err
+					}
+					if asJSON {
+						return writeJSON(a.stdout, p)
+					}
+					return writeProfile(a.stdout, p.ProfileInfo, p.App)
+				}
 				p, err := s.GetProfile(cmd.Context(), args[0])
 				if err != nil {
 					return err
@@ -118,7 +140,7 @@ func (a *app) profileCommand() *cobra.Command {
 				if asJSON {
 					return writeJSON(a.stdout, p)
 				}
-				return writeProfile(a.stdout, p)
+				return writeProfile(a.stdout, p, "")
 			})
 		},
 	}
@@ -129,7 +151,7 @@ func (a *app) profileCommand() *cobra.Command {
 		Short: "Revoke a profile for good; a running proxy refuses its token within a second",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withProfiles(func(s secretstore.ProfileAdmin) error {
+			return a.withProfiles("", func(s secretstore.ProfileAdmin) error {
 				if err := s.RevokeProfile(cmd.Context(), args[0]); err != nil {
 					return err
 				}
@@ -144,7 +166,7 @@ func (a *app) profileCommand() *cobra.Command {
 		Short: "Print a new token for a profile; the old one stops working",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withProfiles(func(s secretstore.ProfileAdmin) error {
+			return a.withProfiles("", func(s secretstore.ProfileAdmin) error {
 				tok, err := s.RotateProfileToken(cmd.Context(), args[0])
 				if err != nil {
 					return err
@@ -166,11 +188,15 @@ func unmatched(deny bool) string {
 	return "passthrough"
 }
 
-func writeProfile(w io.Writer, p secretstore.ProfileInfo) error {
+// writeProfile prints a profile; app is the control plane's ("" for none).
+func writeProfile(w io.Writer, p secretstore.ProfileInfo, app string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
 	row("profile", p.Name)
 	row("id", p.ID)
+	if app != "" {
+		row("app", app)
+	}
 	row("status", p.Status)
 	if p.Problem != "" {
 		row("problem", p.Problem)
@@ -184,22 +210,26 @@ func writeProfile(w io.Writer, p secretstore.ProfileInfo) error {
 	return tw.Flush()
 }
 
-// withProfiles runs fn on the file store of the home. Profiles live in the
-// file store only for now: against a control plane they are refused.
-func (a *app) withProfiles(fn func(secretstore.ProfileAdmin) error) error {
+// withProfiles runs fn on the control plane named by --server, or else on
+// the file store of the home. app is the application a new profile belongs
+// to (control plane only, where it is required).
+func (a *app) withProfiles(app string, fn func(secretstore.ProfileAdmin) error) error {
 	c, err := a.serverClient()
 	if err != nil {
 		return err
 	}
 	if c != nil {
-		return usageError{errors.New("profiles are kept by the file store only: the control plane (--server) has none yet")}
+		return fn(&client.AdminStore{C: c, App: app})
+	}
+	if app != "" {
+		return usageError{errors.New("--app names the application whose sidecars use the profile: it needs --server")}
 	}
 	cfg, _, _, err := a.loadConfig("")
 	if err != nil {
 		return err
 	}
 	if cfg.Store.Type != config.StoreFile {
-		return usageError{fmt.Errorf("the config's store is %s: profiles are kept by the file store only", cfg.Store.Type)}
+		return usageError{fmt.Errorf("the config's store is %s: manage its profiles with --server URL (or %s)", cfg.Store.Type, envServer)}
 	}
 	st, err := openStore(cfg)
 	if err != nil {

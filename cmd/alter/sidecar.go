@@ -292,7 +292,7 @@ func (s *sidecar) build(cfg config.Config) (*proxy.Proxy, error) {
 		}
 		clients = append(clients, proxy.AuthClient{Name: pc.Name, Digest: d, Profile: pc.Profile})
 	}
-	profiles, _ := s.store.(secretstore.ProfileResolver) // the file store; the control plane has none yet
+	profiles, _ := s.store.(secretstore.ProfileResolver) // both stores have profiles
 	s.checkClientProfiles(cfg, profiles)
 	if err := s.level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
 		return nil, fmt.Errorf("log.level: %w", err)

@@ -210,6 +210,9 @@ func (c *Client) prepare(req *http.Request, grant string, needGrant bool) (*http
 		return nil, errors.New("vault: a grant id is required")
 	}
 	out := req.Clone(req.Context())
+	if err := setCallContext(out); err != nil {
+		return nil, err
+	}
 	path := u.EscapedPath()
 	if path == "" {
 		path = "/"

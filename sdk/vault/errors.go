@@ -35,7 +35,16 @@ const (
 	HeaderReason    = errcode.HeaderReason
 	HeaderError     = errcode.HeaderError
 	HeaderRequestID = errcode.HeaderRequestID
+
+	// The call context (see CallContext).
+	HeaderRunID    = errcode.HeaderRunID
+	HeaderThreadID = errcode.HeaderThreadID
+	HeaderTool     = errcode.HeaderTool
 )
+
+// MaxCallContextBytes is the longest value of each call-context header
+// the sidecar accepts; the SDK refuses a longer one before sending.
+const MaxCallContextBytes = errcode.MaxCallContextBytes
 
 // ProxyError is a refusal made by the sidecar, not by the upstream API.
 // Every typed error in this package unwraps to one, so

@@ -110,3 +110,23 @@ func ExampleGrantUnavailableError() {
 	// true
 	// alter sidecar refused the request: grant_unavailable: the grant is unknown, revoked or expired [status 403]
 }
+
+// An agent says which run and tool each call belongs to; the sidecar
+// records it in the audit trail and strips it before the API sees it.
+func ExampleContextWithCall() {
+	sidecar := standIn()
+	defer sidecar.Close()
+	client, _ := vault.New(vault.WithProxy(sidecar.URL))
+	hc := &http.Client{Transport: client.RoundTripper(exampleGrant)}
+
+	ctx := vault.ContextWithCall(context.Background(), vault.CallContext{RunID: "run-42", Tool: "web_search"})
+	req, _ := http.NewRequestWithContext(ctx, "GET", "https://api.example.com/v1/search", nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	fmt.Println(resp.StatusCode)
+	// Output: 200
+}

@@ -50,4 +50,6 @@
 //	fetch.go     one fetch per grant at a time, and what an answer does
 //	build.go     a Resolution from the server into a secretstore.Resolved
 //	follow.go    the change follower and the policies
+//	profiles.go  secretstore.ProfileResolver: profile bindings by token
+//	             SHA-256 or name, cached like grants
 package remote

@@ -131,12 +131,20 @@ func (r *Resolver) follow(ctx context.Context) {
 		}
 		// Move gen first: a fetch in flight may hold the old value.
 		r.gen.Add(1)
+		profiles, grants := map[string]bool{}, map[string]bool{}
 		for _, c := range ch.Changes {
-			r.cache.Remove(c.GrantID)
+			if c.GrantID != "" {
+				r.cache.Remove(c.GrantID)
+				grants[c.GrantID] = true
+			}
+			if c.Profile != "" {
+				profiles[c.Profile] = true
+			}
 			// Advance to the last change listed, not to ch.Seq: if the
 			// server cut the batch short, the rest comes next poll.
 			seq = max(seq, c.Seq)
 		}
+		r.dropBindings(profiles, grants)
 		r.log.Debug("changes applied", zap.Int("count", len(ch.Changes)), zap.Int64("seq", seq))
 		needPolicies = true
 	}

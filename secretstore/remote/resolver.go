@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/alter-sidecar/alter/policy"
+	"github.com/alter-sidecar/alter/profile"
 	"github.com/alter-sidecar/alter/secretstore"
 	"github.com/alter-sidecar/alter/server/client"
 	"github.com/alter-sidecar/alter/server/wire"
@@ -23,6 +24,8 @@ type API interface {
 	Resolve(ctx context.Context, grantID string) (wire.Resolution, error)
 	Policies(ctx context.Context) (wire.Policies, error)
 	Changes(ctx context.Context, after *int64, wait time.Duration) (wire.Changes, error)
+	ResolveProfileToken(ctx context.Context, d profile.Digest) (wire.ProfileBinding, error)
+	ResolveProfileName(ctx context.Context, name string) (wire.ProfileBinding, error)
 }
 
 var _ API = (*client.Client)(nil)
@@ -82,6 +85,10 @@ type Resolver struct {
 	flightMu sync.Mutex
 	flight   map[string]*flightCall
 
+	// bindings caches profile bindings (profiles.go), under the same gen.
+	bindings       *lru.Cache[string, *bindingEntry]
+	bindingFlights flights[*bindingEntry]
+
 	// streamBroken: the server answered the follower's last call, but
 	// not with the change stream (an error answer): cached grants are not
 	// served and Ready fails until the follower gets through again.
@@ -137,7 +144,11 @@ func New(api API, o Options) (*Resolver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("remote store: %w", err)
 	}
-	r := &Resolver{api: api, opts: o, log: o.Logger, cache: cache, flight: map[string]*flightCall{}}
+	bindings, err := lru.New[string, *bindingEntry](o.CacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("remote store: %w", err)
+	}
+	r := &Resolver{api: api, opts: o, log: o.Logger, cache: cache, flight: map[string]*flightCall{}, bindings: bindings}
 	if r.log == nil {
 		r.log = zap.NewNop()
 	}
@@ -196,7 +207,12 @@ func expired(e *entry, now time.Time) bool {
 // staleUsable: the server answered less than MaxStale ago, and the entry
 // is less than TTL+MaxStale old.
 func (r *Resolver) staleUsable(e *entry, clock time.Time) bool {
-	return r.inContact(clock) && clock.Before(e.fetched.Add(r.opts.TTL+r.opts.MaxStale))
+	return r.staleUsableSince(e.fetched, clock)
+}
+
+// staleUsableSince is staleUsable for anything fetched at fetched.
+func (r *Resolver) staleUsableSince(fetched, clock time.Time) bool {
+	return r.inContact(clock) && clock.Before(fetched.Add(r.opts.TTL+r.opts.MaxStale))
 }
 
 // inContact: the server answered (a resolve, the change stream, the
@@ -247,8 +263,9 @@ func (r *Resolver) Ready() error {
 	return nil
 }
 
-// Stats returns the cache counters; a stale entry served counts as a miss
-// (the server was asked).
+// Stats returns the cache counters (grants and profile bindings together;
+// CacheSize counts grants); a stale entry served counts as a miss (the
+// server was asked).
 func (r *Resolver) Stats() secretstore.Stats {
 	return secretstore.Stats{CacheHits: r.hits.Load(), CacheMisses: r.misses.Load(), CacheSize: r.cache.Len()}
 }
@@ -257,7 +274,7 @@ func (r *Resolver) Stats() secretstore.Stats {
 // could not be reached.
 func (r *Resolver) StaleServed() uint64 { return r.staleServed.Load() }
 
-// Close stops the follower and drops every cached secret.
+// Close stops the follower and drops every cached secret and binding.
 func (r *Resolver) Close() error {
 	if r.stop != nil {
 		r.stop()
@@ -267,10 +284,11 @@ func (r *Resolver) Close() error {
 	return nil
 }
 
-// purge empties the cache and makes in-flight fetches not cache.
+// purge empties the caches and makes in-flight fetches not cache.
 func (r *Resolver) purge() {
 	r.gen.Add(1)
 	r.cache.Purge()
+	r.bindings.Purge()
 }
 
 var _ secretstore.Resolver = (*Resolver)(nil)

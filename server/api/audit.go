@@ -15,7 +15,8 @@ import (
 // queryAudit answers one page of audit records, newest first.
 func (h *handler) queryAudit(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
-	q := storage.AuditQuery{GrantID: v.Get("grant"), Actor: v.Get("actor"), Decision: v.Get("decision"), Cursor: v.Get("cursor")}
+	q := storage.AuditQuery{GrantID: v.Get("grant"), Actor: v.Get("actor"), Decision: v.Get("decision"),
+		RunID: v.Get("run_id"), Tool: v.Get("tool"), Cursor: v.Get("cursor")}
 	for _, t := range []struct {
 		name string
 		dst  *time.Time
@@ -60,7 +61,7 @@ const maxClockSkew = 5 * time.Minute
 // checked against who sends it, so one app's token cannot write another
 // app's trail:
 //   - the source is the token's app and name, whatever the records say;
-//   - the filter columns (time, grant, actor, decision) are taken from the
+//   - the filter columns (time, grant, actor, decision, run id, tool) are taken from the
 //     record's body, the line the sidecar's durable log wrote; columns sent
 //     beside it that disagree with the body refuse the batch, so a query
 //     filtered on deny can never print an allow;
@@ -157,7 +158,8 @@ func fromBody(rec *storage.AuditRecord) *apiError {
 		}
 		return v
 	}
-	want := storage.AuditRecord{Time: e.Time, GrantID: column(e.GrantID), Actor: column(e.Actor), Decision: e.Decision}
+	want := storage.AuditRecord{Time: e.Time, GrantID: column(e.GrantID), Actor: column(e.Actor), Decision: e.Decision,
+		RunID: column(e.RunID), Tool: column(e.Tool)}
 	switch {
 	case !rec.Time.IsZero() && !rec.Time.Equal(want.Time):
 		return badRequest("time does not match the body's")
@@ -167,7 +169,12 @@ func fromBody(rec *storage.AuditRecord) *apiError {
 		return badRequest("actor does not match the body's")
 	case rec.Decision != "" && rec.Decision != want.Decision:
 		return badRequest("decision does not match the body's")
+	case rec.RunID != "" && rec.RunID != want.RunID:
+		return badRequest("run_id does not match the body's")
+	case rec.Tool != "" && rec.Tool != want.Tool:
+		return badRequest("tool does not match the body's")
 	}
 	rec.Time, rec.GrantID, rec.Actor, rec.Decision = want.Time, want.GrantID, want.Actor, want.Decision
+	rec.RunID, rec.Tool = want.RunID, want.Tool
 	return nil
 }

@@ -37,6 +37,10 @@ func TestAuditForgery(t *testing.T) {
 				"body": auditBody(now, mine, "svc", "allow")}, "decision does not match"},
 			{"grant column disagrees", map[string]any{"id": "x3", "grant_id": mine, "body": auditBody(now, theirs, "svc", "allow")}, "grant_id does not match"},
 			{"dated 1970", rec("x4", mine, "deny", time.Unix(0, 0)), "before this token"},
+			{"run_id column disagrees", map[string]any{"id": "x6", "run_id": "run-forged", "body": withContext(auditBody(now, mine, "svc", "allow"), "run-1", "t")},
+				"run_id does not match"},
+			{"tool column without one in the body", map[string]any{"id": "x7", "tool": "forged", "body": auditBody(now, mine, "svc", "allow")},
+				"tool does not match"},
 			{"not a record", map[string]any{"id": "x5", "decision": "allow", "time": now, "body": map[string]any{"x": 1}}, "not an audit record"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -51,9 +55,21 @@ func TestAuditForgery(t *testing.T) {
 			rec("ok1", mine, "deny", now),
 			rec("ok2", "5f0c7c52-8d4e-4b8e-9a53-000000000000", "deny", now),          // an id nobody has: a wrong request, worth keeping
 			map[string]any{"id": "ok3", "body": auditBody(now, mine, "svc", "deny")}, // no columns: taken from the body
+			map[string]any{"id": "ok4", "body": withContext(auditBody(now, mine, "svc", "allow"), "run-1", "search")},
 		}}, &ins)
-		if ins.Inserted != 3 {
-			t.Fatalf("inserted %d, want 3", ins.Inserted)
+		if ins.Inserted != 4 {
+			t.Fatalf("inserted %d, want 4", ins.Inserted)
+		}
+		var byRun struct {
+			Records []struct{ ID, RunID, Tool string } `json:"records"`
+		}
+		e.must(200, "GET", "/v1/audit?run_id=run-1&tool=search", e.admin, nil, &byRun)
+		if len(byRun.Records) != 1 || byRun.Records[0].ID != "billing/ok4" {
+			t.Errorf("run_id and tool filter: %+v", byRun.Records)
+		}
+		e.must(200, "GET", "/v1/audit?tool=other", e.admin, nil, &byRun)
+		if len(byRun.Records) != 0 {
+			t.Errorf("tool filter matched %+v", byRun.Records)
 		}
 		var page struct {
 			Records []struct {
@@ -79,4 +95,10 @@ func TestAuditForgery(t *testing.T) {
 			t.Errorf("%d deny records, want 3", len(page.Records))
 		}
 	})
+}
+
+// withContext adds a call context to an audit body, as a sidecar writes it.
+func withContext(body map[string]any, run, tool string) map[string]any {
+	body["run_id"], body["tool"] = run, tool
+	return body
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/alter-sidecar/alter/profile"
 	"github.com/alter-sidecar/alter/providers"
 	"github.com/alter-sidecar/alter/secretstore"
 	"github.com/alter-sidecar/alter/server/storage"
@@ -63,7 +64,8 @@ func fromError(err error) *apiError {
 		return withDetail(errStoreUnavailable, err)
 	case errors.Is(err, secretstore.ErrInvalid), errors.Is(err, providers.ErrBadParam):
 		return badRequest(err.Error())
-	case errors.Is(err, secretstore.ErrNotFound), errors.Is(err, storage.ErrTokenNotFound), errors.Is(err, providers.ErrUnknownProvider):
+	case errors.Is(err, secretstore.ErrNotFound), errors.Is(err, storage.ErrTokenNotFound), errors.Is(err, providers.ErrUnknownProvider),
+		errors.Is(err, profile.ErrNotFound):
 		return notFound(err.Error())
 	}
 	return withDetail(errInternal, err)

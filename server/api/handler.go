@@ -154,6 +154,12 @@ func (h *handler) routes() http.Handler {
 		{"GET", "/v1/approvals", admin, h.listApprovals},
 		{"GET", "/v1/approvals/{id}", admin, h.getApproval},
 		{"POST", "/v1/approvals/{id}/decide", admin, h.decideApproval},
+		{"POST", "/v1/profiles", admin, h.createProfile},
+		{"GET", "/v1/profiles", admin, h.listProfiles},
+		{"GET", "/v1/profiles/{name}", admin, h.getProfile},
+		{"PATCH", "/v1/profiles/{name}", admin, h.updateProfile},
+		{"POST", "/v1/profiles/{name}/revoke", admin, h.revokeProfile},
+		{"POST", "/v1/profiles/{name}/rotate-token", admin, h.rotateProfileToken},
 
 		{"GET", "/v1/sidecar/grants/{id}", sidecar, h.resolve},
 		{"GET", "/v1/sidecar/policies", sidecar, h.policies},
@@ -166,6 +172,7 @@ func (h *handler) routes() http.Handler {
 		{"GET", "/v1/sidecar/approvals/{id}", sidecar, h.sidecarGetApproval},
 		{"POST", "/v1/sidecar/approvals/{id}/use", sidecar, h.useApproval},
 		{"GET", "/v1/sidecar/approvals/{id}/wait", sidecar, h.waitApproval},
+		{"POST", "/v1/sidecar/profiles/resolve", sidecar, h.resolveProfile},
 	}
 	mux := http.NewServeMux()
 	allowed := map[string][]string{}

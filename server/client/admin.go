@@ -119,6 +119,8 @@ func (c *Client) QueryAudit(ctx context.Context, q wire.AuditQuery) (wire.AuditP
 	set("grant", q.GrantID)
 	set("actor", q.Actor)
 	set("decision", q.Decision)
+	set("run_id", q.RunID)
+	set("tool", q.Tool)
 	if !q.Since.IsZero() {
 		v.Set("since", q.Since.UTC().Format(time.RFC3339Nano))
 	}

@@ -66,7 +66,7 @@ func TestAgainstRealServer(t *testing.T) {
 	}
 	at := time.Now().UTC()
 	rec := storage.AuditRecord{ID: "real-1", Time: at, Decision: "deny", GrantID: g.ID,
-		Body: []byte(`{"ts":"` + at.Format(time.RFC3339Nano) + `","grant_id":"` + g.ID + `","decision":"deny"}`)}
+		Body: []byte(`{"ts":"` + at.Format(time.RFC3339Nano) + `","grant_id":"` + g.ID + `","decision":"deny","run_id":"run-7","tool":"web_search"}`)}
 	n, err := side.ShipAudit(ctx, []storage.AuditRecord{rec})
 	if err != nil || n != 1 {
 		t.Fatalf("ShipAudit = %d, %v", n, err)
@@ -77,6 +77,25 @@ func TestAgainstRealServer(t *testing.T) {
 	page, err := admin.C.QueryAudit(ctx, storage.AuditQuery{GrantID: g.ID, Decision: "deny", Since: time.Now().Add(-time.Hour)})
 	if err != nil || len(page.Records) != 1 {
 		t.Fatalf("QueryAudit = %+v, %v", page, err)
+	}
+	// The call context's columns come from the body, and filter.
+	if r := page.Records[0]; r.RunID != "run-7" || r.Tool != "web_search" {
+		t.Fatalf("record run_id %q tool %q", r.RunID, r.Tool)
+	}
+	for _, q := range []struct {
+		q    storage.AuditQuery
+		want int
+	}{
+		{storage.AuditQuery{RunID: "run-7", Tool: "web_search"}, 1},
+		{storage.AuditQuery{RunID: "run-7"}, 1},
+		{storage.AuditQuery{Tool: "web_search", GrantID: g.ID}, 1},
+		{storage.AuditQuery{RunID: "run-8"}, 0},
+		{storage.AuditQuery{RunID: "run-7", Tool: "other"}, 0},
+	} {
+		page, err := admin.C.QueryAudit(ctx, q.q)
+		if err != nil || len(page.Records) != q.want {
+			t.Fatalf("QueryAudit(%+v) = %d records, %v; want %d", q.q, len(page.Records), err, q.want)
+		}
 	}
 
 	cases := []struct {

@@ -26,6 +26,9 @@ type auditRow struct {
 	GrantID, Actor, Decision, Source string
 	Method, Host, Path, Rule, Reason string
 	Status                           string
+	// The call context: run id and tool from the columns, thread and
+	// trace id from the body.
+	RunID, Tool, ThreadID, TraceID string
 }
 
 // auditRows turns stored records into rows. A body that does not decode
@@ -33,7 +36,8 @@ type auditRow struct {
 func auditRows(recs []storage.AuditRecord) []auditRow {
 	out := make([]auditRow, 0, len(recs))
 	for _, rec := range recs {
-		row := auditRow{Time: rec.Time, GrantID: rec.GrantID, Actor: rec.Actor, Decision: rec.Decision, Source: rec.Source}
+		row := auditRow{Time: rec.Time, GrantID: rec.GrantID, Actor: rec.Actor, Decision: rec.Decision, Source: rec.Source,
+			RunID: rec.RunID, Tool: rec.Tool}
 		var body map[string]any
 		if json.Unmarshal(rec.Body, &body) == nil {
 			str := func(k string) string {
@@ -53,6 +57,7 @@ func auditRows(recs []storage.AuditRecord) []auditRow {
 			if row.Rule == "" {
 				row.Rule = str(audit.FieldError) // a denial before any rule: grant_unavailable, ...
 			}
+			row.ThreadID, row.TraceID = str(audit.FieldThreadID), str(audit.FieldTraceID)
 		}
 		out = append(out, row)
 	}
@@ -61,6 +66,7 @@ func auditRows(recs []storage.AuditRecord) []auditRow {
 
 type auditData struct {
 	Grant, Actor, Decision, Since, Until string
+	RunID, Tool                          string
 	Errors                               map[string]string
 	Rows                                 []auditRow
 	Next                                 string // URL of the next page, "" on the last
@@ -73,9 +79,15 @@ func (p *Portal) auditPage(w http.ResponseWriter, r *http.Request) {
 	d := auditData{
 		Grant: strings.TrimSpace(qv.Get("grant")), Actor: strings.TrimSpace(qv.Get("actor")),
 		Decision: qv.Get("decision"), Since: qv.Get("since"), Until: qv.Get("until"),
+		RunID: strings.TrimSpace(qv.Get("run_id")), Tool: strings.TrimSpace(qv.Get("tool")),
 		Errors: map[string]string{}, Paged: qv.Get("cursor") != "",
 	}
-	q := storage.AuditQuery{GrantID: d.Grant, Actor: d.Actor, Limit: auditPageSize, Cursor: qv.Get("cursor")}
+	q := storage.AuditQuery{GrantID: d.Grant, Actor: d.Actor, RunID: d.RunID, Tool: d.Tool, Limit: auditPageSize, Cursor: qv.Get("cursor")}
+	for name, v := range map[string]string{"run_id": d.RunID, "tool": d.Tool} {
+		if len(v) > audit.MaxContextBytes {
+			d.Errors[name] = fmt.Sprintf("At most %d bytes: a longer value is never recorded.", audit.MaxContextBytes)
+		}
+	}
 	switch d.Decision {
 	case "", audit.DecisionAllow, audit.DecisionDeny:
 		q.Decision = d.Decision
@@ -100,7 +112,8 @@ func (p *Portal) auditPage(w http.ResponseWriter, r *http.Request) {
 		d.Rows = auditRows(page.Records)
 		if page.Next != "" {
 			next := url.Values{}
-			for k, v := range map[string]string{"grant": d.Grant, "actor": d.Actor, "decision": d.Decision, "since": d.Since, "until": d.Until} {
+			for k, v := range map[string]string{"grant": d.Grant, "actor": d.Actor, "decision": d.Decision, "since": d.Since, "until": d.Until,
+				"run_id": d.RunID, "tool": d.Tool} {
 				if v != "" {
 					next.Set(k, v)
 				}

@@ -134,7 +134,8 @@ func (f *fakeBackend) QueryAudit(_ context.Context, q storage.AuditQuery) (stora
 	defer f.mu.Unlock()
 	var out []storage.AuditRecord
 	for _, r := range f.audit {
-		if (q.GrantID == "" || r.GrantID == q.GrantID) && (q.Actor == "" || r.Actor == q.Actor) && (q.Decision == "" || r.Decision == q.Decision) {
+		if (q.GrantID == "" || r.GrantID == q.GrantID) && (q.Actor == "" || r.Actor == q.Actor) && (q.Decision == "" || r.Decision == q.Decision) &&
+			(q.RunID == "" || r.RunID == q.RunID) && (q.Tool == "" || r.Tool == q.Tool) {
 			out = append(out, r)
 		}
 	}

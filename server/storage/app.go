@@ -112,7 +112,7 @@ func specChain(r *row, lookup func(string) *row) ([]policy.Spec, bool) {
 }
 
 // ChangesFor returns up to limit changes after the given number that
-// concern grants of app, oldest first.
+// concern grants or profiles of app, oldest first.
 func (d *DB) ChangesFor(ctx context.Context, app string, after int64, limit int) ([]Change, error) {
 	if limit <= 0 || limit > maxChangeBatch {
 		return nil, invalid("limit %d: want 1 to %d", limit, maxChangeBatch)
@@ -120,9 +120,14 @@ func (d *DB) ChangesFor(ctx context.Context, app string, after int64, limit int)
 	if app == "" {
 		return []Change{}, nil
 	}
-	rows, err := d.db.QueryContext(ctx, d.q(`SELECT c.seq, c.at, c.kind, c.grant_id FROM changes c
-		JOIN grants g ON g.id = c.grant_id
-		WHERE c.seq > ? AND g.app = ? ORDER BY c.seq LIMIT ?`), after, app, limit)
+	// The app's grants' changes and its profiles' (which name no grant),
+	// each by its own index.
+	rows, err := d.db.QueryContext(ctx, d.q(`SELECT seq, at, kind, grant_id, profile FROM (
+			SELECT c.seq, c.at, c.kind, c.grant_id, c.profile FROM changes c
+			JOIN grants g ON g.id = c.grant_id WHERE c.seq > ? AND g.app = ?
+			UNION ALL
+			SELECT seq, at, kind, grant_id, profile FROM changes WHERE seq > ? AND profile_app = ?
+		) x ORDER BY seq LIMIT ?`), after, app, after, app, limit)
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -138,8 +143,11 @@ func (d *DB) LastChangeFor(ctx context.Context, app string) (int64, error) {
 		return 0, nil
 	}
 	var seq sql.NullInt64
-	if err := d.db.QueryRowContext(ctx, d.q(`SELECT MAX(c.seq) FROM changes c JOIN grants g ON g.id = c.grant_id
-		WHERE g.app = ?`), app).Scan(&seq); err != nil {
+	if err := d.db.QueryRowContext(ctx, d.q(`SELECT MAX(seq) FROM (
+			SELECT MAX(c.seq) AS seq FROM changes c JOIN grants g ON g.id = c.grant_id WHERE g.app = ?
+			UNION ALL
+			SELECT MAX(seq) AS seq FROM changes WHERE profile_app = ?
+		) x`), app, app).Scan(&seq); err != nil {
 		return 0, unavailable(err)
 	}
 	return seq.Int64, nil

@@ -35,10 +35,10 @@ func (d *DB) InsertAudit(ctx context.Context, recs ...AuditRecord) (int, error) 
 		return 0, unavailable(err)
 	}
 	defer tx.Rollback() //nolint:errcheck
-	stmt := d.q(`INSERT INTO audit (id, source, at, grant_id, actor, decision, body)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
+	stmt := d.q(`INSERT INTO audit (id, source, at, grant_id, actor, decision, run_id, tool, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
 	for _, r := range recs {
-		res, err := tx.ExecContext(ctx, stmt, r.ID, r.Source, micro(r.Time), r.GrantID, r.Actor, r.Decision, string(r.Body))
+		res, err := tx.ExecContext(ctx, stmt, r.ID, r.Source, micro(r.Time), r.GrantID, r.Actor, r.Decision, r.RunID, r.Tool, string(r.Body))
 		if err != nil {
 			return 0, unavailable(err)
 		}
@@ -58,7 +58,8 @@ func checkAudit(r AuditRecord) error {
 	if r.ID == "" {
 		return invalid("id is empty")
 	}
-	for _, f := range []struct{ what, s string }{{"id", r.ID}, {"source", r.Source}, {"grant_id", r.GrantID}, {"actor", r.Actor}} {
+	for _, f := range []struct{ what, s string }{{"id", r.ID}, {"source", r.Source}, {"grant_id", r.GrantID}, {"actor", r.Actor},
+		{"run_id", r.RunID}, {"tool", r.Tool}} {
 		if err := checkText(f.what, f.s); err != nil {
 			return err
 		}
@@ -102,6 +103,12 @@ func (d *DB) QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 	if q.Decision != "" {
 		add("decision = ?", q.Decision)
 	}
+	if q.RunID != "" {
+		add("run_id = ?", q.RunID)
+	}
+	if q.Tool != "" {
+		add("tool = ?", q.Tool)
+	}
 	if !q.Since.IsZero() {
 		add("at >= ?", micro(q.Since))
 	}
@@ -115,7 +122,7 @@ func (d *DB) QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 		}
 		add("(at < ? OR (at = ? AND seq < ?))", at, at, seq)
 	}
-	query := `SELECT seq, id, source, at, grant_id, actor, decision, body FROM audit`
+	query := `SELECT seq, id, source, at, grant_id, actor, decision, run_id, tool, body FROM audit`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -136,7 +143,7 @@ func (d *DB) QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 		}
 		var r AuditRecord
 		var body string
-		if err := rows.Scan(&lastSeq, &r.ID, &r.Source, &lastAt, &r.GrantID, &r.Actor, &r.Decision, &body); err != nil {
+		if err := rows.Scan(&lastSeq, &r.ID, &r.Source, &lastAt, &r.GrantID, &r.Actor, &r.Decision, &r.RunID, &r.Tool, &body); err != nil {
 			return AuditPage{}, unavailable(err)
 		}
 		r.Time, r.Body = fromMicro(lastAt), json.RawMessage(body)

@@ -33,6 +33,9 @@ func TestAudit(t *testing.T) {
 				Decision: dec,
 				Body:     json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)),
 			})
+			if i%4 != 0 { // every fourth has no call context, as older sidecars ship
+				recs[i].RunID, recs[i].Tool = fmt.Sprintf("run-%d", i%3), fmt.Sprintf("tool-%d", i%2)
+			}
 		}
 		n, err := d.InsertAudit(ctx, recs...)
 		if err != nil || n != len(recs) {
@@ -49,6 +52,7 @@ func TestAudit(t *testing.T) {
 		match := func(q AuditQuery, r AuditRecord) bool {
 			return (q.GrantID == "" || q.GrantID == r.GrantID) && (q.Actor == "" || q.Actor == r.Actor) &&
 				(q.Decision == "" || q.Decision == r.Decision) &&
+				(q.RunID == "" || q.RunID == r.RunID) && (q.Tool == "" || q.Tool == r.Tool) &&
 				(q.Since.IsZero() || !r.Time.Before(q.Since)) && (q.Until.IsZero() || r.Time.Before(q.Until))
 		}
 		for _, tc := range []struct {
@@ -61,7 +65,11 @@ func TestAudit(t *testing.T) {
 			{"decision", AuditQuery{Decision: audit.DecisionDeny}},
 			{"time range", AuditQuery{Since: base.Add(3 * time.Second), Until: base.Add(9 * time.Second)}},
 			{"combined", AuditQuery{GrantID: "grant-0", Decision: audit.DecisionAllow, Since: base.Add(2 * time.Second)}},
+			{"run", AuditQuery{RunID: "run-2"}},
+			{"tool", AuditQuery{Tool: "tool-1"}},
+			{"run and tool", AuditQuery{RunID: "run-1", Tool: "tool-0", Decision: audit.DecisionAllow}},
 			{"none", AuditQuery{Actor: "nobody"}},
+			{"no such run", AuditQuery{RunID: "run-9"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				// Expected: matches, newest first; ties by insertion order, newest first.
@@ -107,7 +115,8 @@ func TestAudit(t *testing.T) {
 			t.Fatal(err)
 		}
 		r, want := page.Records[0], recs[29]
-		if r.ID != want.ID || !r.Time.Equal(want.Time) || string(r.Body) != string(want.Body) || r.Source != "app-a" {
+		if r.ID != want.ID || !r.Time.Equal(want.Time) || string(r.Body) != string(want.Body) || r.Source != "app-a" ||
+			r.RunID != want.RunID || r.Tool != want.Tool || r.RunID == "" {
 			t.Fatalf("record %+v, want %+v", r, want)
 		}
 
@@ -116,11 +125,13 @@ func TestAudit(t *testing.T) {
 		good.ID = "new-one"
 		badRecs := map[string]AuditRecord{}
 		for name, f := range map[string]func(*AuditRecord){
-			"no id":        func(r *AuditRecord) { r.ID = "" },
-			"bad decision": func(r *AuditRecord) { r.Decision = "maybe" },
-			"no time":      func(r *AuditRecord) { r.Time = time.Time{} },
-			"bad body":     func(r *AuditRecord) { r.Body = json.RawMessage(`{`) },
-			"control char": func(r *AuditRecord) { r.Actor = "a\x1b[2J" },
+			"no id":                  func(r *AuditRecord) { r.ID = "" },
+			"bad decision":           func(r *AuditRecord) { r.Decision = "maybe" },
+			"no time":                func(r *AuditRecord) { r.Time = time.Time{} },
+			"bad body":               func(r *AuditRecord) { r.Body = json.RawMessage(`{`) },
+			"control char":           func(r *AuditRecord) { r.Actor = "a\x1b[2J" },
+			"control char in run_id": func(r *AuditRecord) { r.RunID = "r\nforged" },
+			"control char in tool":   func(r *AuditRecord) { r.Tool = "t\x00" },
 		} {
 			r := good
 			f(&r)

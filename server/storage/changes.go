@@ -35,12 +35,31 @@ func (d *DB) recordChanges(ctx context.Context, tx *sql.Tx, kind string, ids []s
 			return unavailable(err)
 		}
 	}
-	if d.eng.name == postgresEngine.name && len(ids) > 0 {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, strconv.FormatInt(last, 10)); err != nil {
-			return unavailable(err)
-		}
+	if len(ids) > 0 {
+		return d.notify(ctx, tx, last)
 	}
 	return nil
+}
+
+// recordProfileChange appends the change of a profile of app: it names
+// no grant, and only app's sidecars are told of it (ChangesFor).
+func (d *DB) recordProfileChange(ctx context.Context, tx *sql.Tx, name, app string) error {
+	var last int64
+	err := tx.QueryRowContext(ctx, d.q(`INSERT INTO changes (at, kind, grant_id, profile, profile_app) VALUES (?, ?, '', ?, ?) RETURNING seq`),
+		micro(now()), ChangeProfile, name, app).Scan(&last)
+	if err != nil {
+		return unavailable(err)
+	}
+	return d.notify(ctx, tx, last)
+}
+
+// notify tells the other replicas' watchers (PostgreSQL), at commit.
+func (d *DB) notify(ctx context.Context, tx *sql.Tx, last int64) error {
+	if d.eng.name != postgresEngine.name {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, strconv.FormatInt(last, 10))
+	return unavailable(err)
 }
 
 // descendantsQuery is a grant and every clone below it. UNION (not UNION
@@ -93,7 +112,7 @@ func (d *DB) Changes(ctx context.Context, after int64, limit int) ([]Change, err
 	if limit <= 0 || limit > maxChangeBatch {
 		return nil, invalid("limit %d: want 1 to %d", limit, maxChangeBatch)
 	}
-	rows, err := d.db.QueryContext(ctx, d.q(`SELECT seq, at, kind, grant_id FROM changes
+	rows, err := d.db.QueryContext(ctx, d.q(`SELECT seq, at, kind, grant_id, profile FROM changes
 		WHERE seq > ? ORDER BY seq LIMIT ?`), after, limit)
 	if err != nil {
 		return nil, unavailable(err)
@@ -107,7 +126,7 @@ func scanChanges(rows *sql.Rows) ([]Change, error) {
 	for rows.Next() {
 		var c Change
 		var at int64
-		if err := rows.Scan(&c.Seq, &at, &c.Kind, &c.GrantID); err != nil {
+		if err := rows.Scan(&c.Seq, &at, &c.Kind, &c.GrantID, &c.Profile); err != nil {
 			return nil, unavailable(err)
 		}
 		c.At = fromMicro(at)

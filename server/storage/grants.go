@@ -263,7 +263,9 @@ func (d *DB) Revoke(ctx context.Context, grantID string) error {
 }
 
 // SetPolicy replaces a grant's policy; a clone's must stay within its
-// parent's, with empty rules inherited.
+// parent's, with empty rules inherited. A policy that would make the grant
+// overlap another grant of a profile holding it is refused, naming both
+// (checkProfilesAfterPolicy).
 func (d *DB) SetPolicy(ctx context.Context, grantID string, spec policy.Spec) error {
 	return d.write(ctx, func(tx *sql.Tx) error {
 		r, lookup, err := d.loadChain(ctx, tx, grantID)
@@ -292,6 +294,9 @@ func (d *DB) SetPolicy(ctx context.Context, grantID string, spec policy.Spec) er
 			if canon, err = grant.Narrow(spec, parent.g.Policy); err != nil {
 				return err
 			}
+		}
+		if err := d.checkProfilesAfterPolicy(ctx, tx, r.app, grantID, canon); err != nil {
+			return err
 		}
 		if err := d.resign(ctx, tx, r, mustJSON(canon), r.g.Revoked); err != nil {
 			return err

@@ -17,7 +17,7 @@ import (
 	"github.com/alter-sidecar/alter/secretstore"
 )
 
-// Row integrity. Grant, secret, token, user and portal session rows are not secret, but an edit
+// Row integrity. Grant, secret, token, profile, user and portal session rows are not secret, but an edit
 // made directly in the database is an attack: a policy widened, "revoked"
 // cleared, a grant moved to another app, a token un-revoked or inserted.
 // Every such row therefore carries a mac column: HMAC-SHA256 over its
@@ -43,11 +43,12 @@ const macLabel = "alter-storage-row-v1"
 // Row kinds, part of every mac, so one kind of row's mac never vouches for
 // another.
 const (
-	macGrant  = "grant"
-	macSecret = "secret"
-	macToken  = "token"
-	macUser   = "user"
-	macPortal = "portal_session"
+	macGrant   = "grant"
+	macSecret  = "secret"
+	macToken   = "token"
+	macUser    = "user"
+	macPortal  = "portal_session"
+	macProfile = "profile"
 )
 
 // errTampered is the problem of a row whose mac does not verify.
@@ -150,4 +151,17 @@ func nullInt(n sql.NullInt64) string {
 		return ""
 	}
 	return strconv.FormatInt(n.Int64, 10)
+}
+
+// profileCols are the columns a profile's mac covers, as stored: all but
+// updated_at, which decides nothing.
+type profileCols struct {
+	id, name, app, grants, digest string // grants: the stored JSON text
+	denyUnmatched, revoked        bool
+	created                       int64
+}
+
+func (d *DB) profileSum(c profileCols) string {
+	return d.sum(macProfile, c.id, c.name, c.app, c.grants, strconv.FormatBool(c.denyUnmatched),
+		strconv.FormatBool(c.revoked), c.digest, strconv.FormatInt(c.created, 10))
 }

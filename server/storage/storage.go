@@ -8,6 +8,7 @@ import (
 	"github.com/alter-sidecar/alter/server/wire"
 
 	"github.com/alter-sidecar/alter/inject"
+	"github.com/alter-sidecar/alter/profile"
 	"github.com/alter-sidecar/alter/secretstore"
 )
 
@@ -59,6 +60,26 @@ type Storage interface {
 	// WaitChange returns as soon as LastChange is greater than after (on
 	// any replica), or with ctx's error when ctx ends.
 	WaitChange(ctx context.Context, after int64) (int64, error)
+
+	// CreateProfile makes a profile of app (profile_write.go) and returns
+	// its token, shown once. Errors as secretstore.ProfileAdmin's.
+	CreateProfile(ctx context.Context, app string, np secretstore.NewProfile) (ProfileInfo, profile.Token, error)
+	// UpdateProfile changes a live profile's grants or deny-unmatched flag.
+	UpdateProfile(ctx context.Context, name string, c secretstore.ProfileChange) (ProfileInfo, error)
+	// RevokeProfile revokes a profile for good (twice is fine).
+	RevokeProfile(ctx context.Context, name string) error
+	// RotateProfileToken replaces a live profile's token.
+	RotateProfileToken(ctx context.Context, name string) (profile.Token, error)
+	// ListProfiles lists the profiles of app ("" for all), oldest first.
+	ListProfiles(ctx context.Context, app string) ([]ProfileInfo, error)
+	// GetProfile returns one profile or an error wrapping profile.ErrNotFound.
+	GetProfile(ctx context.Context, name string) (ProfileInfo, error)
+	// ResolveProfileToken returns the binding of app's profile whose token
+	// has this hex SHA-256: unknown, revoked and other apps' profiles are
+	// ErrGrantUnavailable, a broken row ErrStoreUnavailable.
+	ResolveProfileToken(ctx context.Context, app, tokenSHA256 string) (*ProfileBinding, error)
+	// ResolveProfileName is ResolveProfileToken by the profile's name.
+	ResolveProfileName(ctx context.Context, app, name string) (*ProfileBinding, error)
 
 	// RecordServerEvent stores one of the server's own audit records
 	// (serveraudit.go).
@@ -142,6 +163,7 @@ const (
 	ChangeRevoke      = wire.ChangeRevoke
 	ChangePolicy      = wire.ChangePolicy
 	ChangeToken       = wire.ChangeToken
+	ChangeProfile     = wire.ChangeProfile
 	DefaultAuditLimit = wire.DefaultAuditLimit
 	MaxAuditLimit     = wire.MaxAuditLimit
 )

@@ -15,6 +15,10 @@ const (
 	// ChangeToken is a token's revocation: it names no grant (GrantID is
 	// empty), so ChangesFor lists it to no app; it only wakes waiters.
 	ChangeToken = "token"
+	// ChangeProfile is a profile's creation, change, revocation or new
+	// token: it names no grant (GrantID is empty) but the profile
+	// (Profile), and ChangesFor lists it to the profile's app only.
+	ChangeProfile = "profile"
 )
 
 // Change is one entry of the change sequence: grant GrantID may resolve
@@ -27,6 +31,9 @@ type Change struct {
 	At      time.Time `json:"at"`
 	Kind    string    `json:"kind"`
 	GrantID string    `json:"grant_id"`
+	// Profile names the profile of a ChangeProfile change: drop any
+	// cached binding of it (whatever token it was found by).
+	Profile string `json:"profile,omitempty"`
 }
 
 // AuditRecord is one audit record as a sidecar ships it. The filter columns
@@ -37,13 +44,17 @@ type AuditRecord struct {
 	// ID is unique per record across all shippers (for example the
 	// sidecar's name and the record's position in its log); it makes
 	// retried shipments idempotent.
-	ID       string          `json:"id"`
-	Source   string          `json:"source"` // the app or sidecar that shipped it
-	Time     time.Time       `json:"time"`
-	GrantID  string          `json:"grant_id,omitempty"`
-	Actor    string          `json:"actor,omitempty"`
-	Decision string          `json:"decision"` // audit.DecisionAllow or audit.DecisionDeny
-	Body     json.RawMessage `json:"body"`
+	ID       string    `json:"id"`
+	Source   string    `json:"source"` // the app or sidecar that shipped it
+	Time     time.Time `json:"time"`
+	GrantID  string    `json:"grant_id,omitempty"`
+	Actor    string    `json:"actor,omitempty"`
+	Decision string    `json:"decision"` // audit.DecisionAllow or audit.DecisionDeny
+	// RunID and Tool are the record's call context (run_id, tool), as
+	// filter columns; empty in records without one.
+	RunID string          `json:"run_id,omitempty"`
+	Tool  string          `json:"tool,omitempty"`
+	Body  json.RawMessage `json:"body"`
 }
 
 // AuditQuery selects audit records. Empty fields do not filter.
@@ -51,6 +62,8 @@ type AuditQuery struct {
 	GrantID  string
 	Actor    string
 	Decision string
+	RunID    string    // the call context's run id (X-Alter-Run-Id as recorded)
+	Tool     string    // the call context's tool (X-Alter-Tool as recorded)
 	Since    time.Time // inclusive
 	Until    time.Time // exclusive
 	// Limit is the page size: DefaultAuditLimit when 0, at most

@@ -82,8 +82,9 @@ type env struct {
 	cfg                    string // the config without listen, for other homes
 	auditPath              string
 	proxy                  *testbin.Proc
-	gh, sqs, third         *standIn
+	gh, sqs, third, s3     *standIn
 	ghGrant, sqsGrant      string
+	s3Grant                string
 	thirdGrant             string
 	ghSecret, awsSecret    string
 	thirdSecret, verifyDir string
@@ -122,6 +123,10 @@ func start(t *testing.T) *env {
 	leaves := certs.NewLeafCache(upCA, 8)
 	e.gh = e.startStandIn(leaves, "api.github.com", e.github)
 	e.sqs = e.startStandIn(leaves, "sqs.us-east-1.amazonaws.com", e.sqsHandler)
+	// One S3 stand-in for the global and the regional name (awscli picks
+	// one by version and settings): its certificate follows the SNI.
+	e.s3 = e.startStandIn(leaves, "s3.amazonaws.com", e.s3Handler)
+	e.s3.srv.TLS.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) { return leaves.Get(h.ServerName) }
 	e.third = e.startStandIn(leaves, "third.example.test", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"third":true}`)
 	})
@@ -129,6 +134,8 @@ func start(t *testing.T) *env {
 	e.ghGrant = e.addGrant(e.ghSecret, "--type", "bearer", "--allow-host", "api.github.com", "--name", "github")
 	e.sqsGrant = e.addGrant("access_key_id="+storedKeyID+"\nsecret_access_key="+e.awsSecret+"\n",
 		"--type", "aws_sigv4", "--allow-host", "sqs.us-east-1.amazonaws.com", "--name", "sqs")
+	e.s3Grant = e.addGrant("access_key_id="+storedKeyID+"\nsecret_access_key="+e.awsSecret+"\n",
+		"--type", "aws_sigv4", "--allow-host", "s3.amazonaws.com", "--allow-host", "s3.us-east-1.amazonaws.com", "--name", "s3")
 	e.thirdGrant = e.addGrant(e.thirdSecret, "--type", "bearer", "--allow-host", "third.example.test", "--name", "third")
 
 	e.auditPath = filepath.Join(dir, "audit.log")
@@ -138,11 +145,12 @@ store: {path: %q, key_file: %q, poll_interval: 100ms}
 mitm: {ca_cert: %q, ca_key: %q}
 upstream:
   ca_file: %q
-  resolve: {"api.github.com:443": %q, "sqs.us-east-1.amazonaws.com:443": %q, "third.example.test:443": %q, "third.example.test:80": %q}
+  resolve: {"api.github.com:443": %q, "sqs.us-east-1.amazonaws.com:443": %q, "third.example.test:443": %q, "third.example.test:80": %q, "s3.amazonaws.com:443": %q, "s3.us-east-1.amazonaws.com:443": %q}
 audit: {path: %q}
 log: {level: debug}
 `, e.home+"/grants.json", e.home+"/master.key", e.home+"/ca.pem", e.home+"/ca-key.pem", filepath.Join(dir, "up.pem"),
-		e.gh.srv.Listener.Addr(), e.sqs.srv.Listener.Addr(), e.third.srv.Listener.Addr(), e.third.srv.Listener.Addr(), e.auditPath)
+		e.gh.srv.Listener.Addr(), e.sqs.srv.Listener.Addr(), e.third.srv.Listener.Addr(), e.third.srv.Listener.Addr(),
+		e.s3.srv.Listener.Addr(), e.s3.srv.Listener.Addr(), e.auditPath)
 	cfgPath := filepath.Join(dir, "proxy.yaml")
 	if err := os.WriteFile(cfgPath, []byte("listen: 127.0.0.1:0\n"+e.cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -196,9 +204,9 @@ func (e *env) github(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, `{"login":"alter-test","id":4242,"type":"User"}`)
 }
 
-// sqsHandler answers ListQueues (the JSON and the query protocol) when the
-// AWS JavaScript SDK's signer agrees with the request's signature.
-func (e *env) sqsHandler(w http.ResponseWriter, r *http.Request) {
+// signedByStoredKey reports whether the AWS JavaScript SDK's signer agrees
+// with the request's signature under the stored key.
+func (e *env) signedByStoredKey(r *http.Request) bool {
 	body, _ := io.ReadAll(r.Body)
 	in, _ := json.Marshal(map[string]any{
 		"method": r.Method, "host": r.Host, "path": r.URL.EscapedPath(), "query": r.URL.RawQuery,
@@ -212,7 +220,25 @@ func (e *env) sqsHandler(w http.ResponseWriter, r *http.Request) {
 	var v struct {
 		OK bool `json:"ok"`
 	}
-	if err != nil || json.Unmarshal(out, &v) != nil || !v.OK {
+	return err == nil && json.Unmarshal(out, &v) == nil && v.OK
+}
+
+// s3Handler answers ListBuckets (aws s3 ls) when the signature verifies.
+func (e *env) s3Handler(w http.ResponseWriter, r *http.Request) {
+	if !e.signedByStoredKey(r) || r.Method != http.MethodGet || r.URL.Path != "/" {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SignatureDoesNotMatch</Code><Message>the stand-in's verifier refused the signature</Message></Error>`)
+		return
+	}
+	w.Header().Set("Content-Type", "application/xml")
+	io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><ListAllMyBucketsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Owner><ID>alter</ID><DisplayName>alter</DisplayName></Owner><Buckets><Bucket><Name>alter-verified-bucket</Name><CreationDate>2026-01-02T03:04:05.000Z</CreationDate></Bucket></Buckets></ListAllMyBucketsResult>`)
+}
+
+// sqsHandler answers ListQueues (the JSON and the query protocol) when the
+// AWS JavaScript SDK's signer agrees with the request's signature.
+func (e *env) sqsHandler(w http.ResponseWriter, r *http.Request) {
+	if !e.signedByStoredKey(r) {
 		http.Error(w, `{"__type":"SignatureDoesNotMatch","message":"the stand-in's verifier refused the signature"}`, http.StatusForbidden)
 		return
 	}
@@ -333,14 +359,14 @@ func (e *env) checkNoLeak() {
 			}
 		}
 	}
-	for _, s := range []*standIn{e.gh, e.sqs, e.third} {
+	for _, s := range []*standIn{e.gh, e.sqs, e.third, e.s3} {
 		for _, h := range s.headers() {
 			if h.Get("Proxy-Authorization") != "" {
 				e.t.Errorf("%s received Proxy-Authorization", s.name)
 			}
 			for k, vs := range h {
 				for _, v := range vs {
-					for _, cred := range append([]string{e.ghGrant, e.sqsGrant, e.thirdGrant}, e.hidden[3:]...) {
+					for _, cred := range append([]string{e.ghGrant, e.sqsGrant, e.thirdGrant, e.s3Grant}, e.hidden[3:]...) {
 						if strings.Contains(v, cred) {
 							e.t.Errorf("%s received the proxy credential %.12s… in %s", s.name, cred, k)
 						}

@@ -340,3 +340,48 @@ func TestEnv(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 }
+
+// TestNodeUndici runs the README's Node 20 recipe: undici's
+// EnvHttpProxyAgent reads the proxy variables alter run sets, and
+// NODE_EXTRA_CA_CERTS makes Node trust alter's CA.
+func TestNodeUndici(t *testing.T) {
+	e := start(t)
+	node := lookPath(t, "node", "node")
+	script := filepath.Join(e.verifyDir, "envproxy.mjs")
+	if _, err := os.Stat(filepath.Join(e.verifyDir, "node_modules", "undici")); err != nil {
+		testbin.Need(t, "testdata/sigv4's modules (npm ci --prefix testdata/sigv4)", err)
+	}
+	r := e.run(t, []string{"--grant", e.ghGrant}, nil, node, script, "https://api.github.com/user")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "200 ") || !strings.Contains(r.stdout, "alter-test") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	for _, h := range e.gh.headers() {
+		if a := h.Get("Authorization"); a != "Bearer "+e.ghSecret {
+			t.Errorf("the stand-in received Authorization %.20q…, want the stored token", a)
+		}
+	}
+}
+
+// TestAWSS3LsWithAProfile: `aws s3 ls` under a profile of three grants;
+// the stand-in answers only a request the AWS JS signer verifies under
+// the stored key, so the dummy client keys never sign anything upstream.
+func TestAWSS3LsWithAProfile(t *testing.T) {
+	e := start(t)
+	needVerifier(t, e)
+	aws := lookPath(t, "Debian's awscli", "/usr/bin/aws")
+	tok := e.profile(t, "storage", "--grant", e.ghGrant, "--grant", e.sqsGrant, "--grant", e.s3Grant)
+	r := e.run(t, []string{"--profile", "storage", "--env", "AWS_ACCESS_KEY_ID=AKIDDUMMYCLIENT0001", "--env", "AWS_SECRET_ACCESS_KEY=dummy-client-secret",
+		"--env", "AWS_DEFAULT_REGION=us-east-1", "--env", "AWS_EC2_METADATA_DISABLED=true"},
+		[]string{"ALTER_PROFILE_TOKEN=" + tok}, aws, "s3", "ls")
+	if r.code != 0 || !strings.Contains(r.stdout, "alter-verified-bucket") {
+		t.Fatalf("aws s3 ls: exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	if len(e.s3.headers()) == 0 {
+		t.Fatal("the S3 stand-in saw no request")
+	}
+	for _, h := range e.s3.headers() {
+		if a := h.Get("Authorization"); !strings.Contains(a, "Credential="+storedKeyID+"/") || strings.Contains(a, "AKIDDUMMYCLIENT") {
+			t.Errorf("the stand-in received Authorization %q, want one signed with the stored key", a)
+		}
+	}
+}

@@ -26,6 +26,8 @@ type cluster struct {
 	admin    string // admin token
 	up       *upstream
 	replicas map[string]*proc
+	// resolve adds upstream.resolve entries to the sidecars' configs.
+	resolve map[string]string
 }
 
 var (
@@ -116,7 +118,11 @@ func (c *cluster) startSidecar(name, replica, token string, maxStale time.Durati
 	fmt.Fprintf(&b, "version: 1\nidentity: %s\nlisten: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\n", name)
 	fmt.Fprintf(&b, "store:\n  type: remote\n  url: %s\n  token_file: %q\n  max_stale: %s\n  cache: {size: 100, ttl: 1m}\n", c.url(replica), tokenFile, maxStale)
 	fmt.Fprintf(&b, "mitm: {ca_cert: %q, ca_key: %q}\n", filepath.Join(home, "ca.pem"), filepath.Join(home, "ca-key.pem"))
-	fmt.Fprintf(&b, "upstream:\n  ca_file: %q\n  resolve: {\"%s:443\": %q}\n", c.up.caFile, upstreamHost, c.up.srv.Listener.Addr().String())
+	fmt.Fprintf(&b, "upstream:\n  ca_file: %q\n  resolve: {\"%s:443\": %q", c.up.caFile, upstreamHost, c.up.srv.Listener.Addr().String())
+	for k, v := range c.resolve {
+		fmt.Fprintf(&b, ", %q: %q", k, v)
+	}
+	b.WriteString("}\n")
 	fmt.Fprintf(&b, "audit: {path: %q, durable: true}\n", filepath.Join(home, "audit.log"))
 	if err := os.WriteFile(cfg, []byte(b.String()), 0o600); err != nil {
 		c.t.Fatal(err)

@@ -402,6 +402,13 @@ func TestPortalInBrowser(t *testing.T) {
 			Body: json.RawMessage(`{"method":"POST","host":"api.stripe.com","path":"/v1/charges","status":200}`)},
 		storage.AuditRecord{ID: "t2", Source: "billing/sidecar-1", Time: now.Add(-time.Minute), GrantID: cloneID, Actor: "checkout", Decision: "deny",
 			Body: json.RawMessage(`{"method":"GET","host":"api.stripe.com","path":"/v1/balance","rule":"grant_unavailable"}`)},
+		// Two uses by an agent's tools, one with a tool name that tries markup.
+		storage.AuditRecord{ID: "t3", Source: "billing/sidecar-1", Time: now.Add(-50 * time.Second), GrantID: cloneID, Actor: "agent", Decision: "allow",
+			RunID: "run-42", Tool: "refund_tool",
+			Body: json.RawMessage(`{"method":"POST","host":"api.stripe.com","path":"/v1/refunds","status":200,"run_id":"run-42","tool":"refund_tool"}`)},
+		storage.AuditRecord{ID: "t4", Source: "billing/sidecar-1", Time: now.Add(-40 * time.Second), GrantID: cloneID, Actor: "agent", Decision: "allow",
+			RunID: "run-42", Tool: "<img src=x onerror=alert(1)>",
+			Body: json.RawMessage(`{"method":"GET","host":"api.stripe.com","path":"/v1/customers","status":200,"run_id":"run-42","tool":"<img src=x onerror=alert(1)>"}`)},
 	); err != nil {
 		t.Fatal(err)
 	}
@@ -411,10 +418,32 @@ func TestPortalInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`form.filters button[type="submit"]`)))
 	e.waitPath(`decision=deny`)
 	html = e.checkPage("audit")
-	if !strings.Contains(html, "/v1/balance") || strings.Contains(html, "/v1/charges") {
+	if !strings.Contains(html, "/v1/balance") || strings.Contains(html, "/v1/charges") || strings.Contains(html, "/v1/refunds") {
 		t.Error("the audit filter did not select the denied record only")
 	}
 	e.shot("audit")
+
+	// Filter on the call context: one tool of one run.
+	e.step("clear the filters", chromedp.Click(chromedp.CSS(`form.filters a`)))
+	e.waitPath(`/portal/audit$`)
+	e.step("filter by run and tool", chromedp.SendKeys(chromedp.ID("f-run"), "run-42"), chromedp.SendKeys(chromedp.ID("f-tool"), "refund_tool"),
+		chromedp.Click(chromedp.CSS(`form.filters button[type="submit"]`)))
+	e.waitPath(`tool=refund_tool`)
+	html = e.checkPage("audit by tool")
+	if !strings.Contains(html, "/v1/refunds") || strings.Contains(html, "/v1/customers") || strings.Contains(html, "/v1/balance") {
+		t.Error("the run and tool filter did not select the refund only")
+	}
+	// The run alone: both tool calls, the hostile tool name shown as text.
+	e.step("filter by run", chromedp.Navigate(e.url("/audit?run_id=run-42")))
+	e.waitPath(`run_id=run-42$`)
+	html = e.checkPage("audit by run")
+	if !strings.Contains(html, "/v1/refunds") || !strings.Contains(html, "/v1/customers") || strings.Contains(html, "/v1/balance") {
+		t.Error("the run filter did not select the run's two records")
+	}
+	if imgs := run(e.browser, "count images", chromedp.Evaluate[int](`document.querySelectorAll("td img").length`)); imgs != 0 {
+		t.Errorf("the tool name became markup: %d images in the table", imgs)
+	}
+	e.shot("audit-run")
 
 	// Log out: the list is no longer reachable.
 	e.step("log out", chromedp.Click(chromedp.CSS(`form.logout button`)))

@@ -244,7 +244,9 @@ func (f *Fake) queryAudit(w http.ResponseWriter, r *http.Request) {
 		rec := f.audit[f.auditOrder[i]]
 		if (q.Get("grant") == "" || rec.GrantID == q.Get("grant")) &&
 			(q.Get("actor") == "" || rec.Actor == q.Get("actor")) &&
-			(q.Get("decision") == "" || rec.Decision == q.Get("decision")) {
+			(q.Get("decision") == "" || rec.Decision == q.Get("decision")) &&
+			(q.Get("run_id") == "" || rec.RunID == q.Get("run_id")) &&
+			(q.Get("tool") == "" || rec.Tool == q.Get("tool")) {
 			page.Records = append(page.Records, rec)
 		}
 	}
