@@ -19,7 +19,9 @@ import (
 // The approvals commands decide requests that a grant's approval rule
 // holds (--require-approval). With the file store the approvals live
 // beside the grants file, so a decision here reaches every proxy on this
-// home within approval polling (a tenth of a second).
+// home within approval polling (a tenth of a second). With --server they
+// go through the control plane's admin API (approvals_server.go), and the
+// decision reaches the waiting sidecar within a second.
 
 func (a *app) approvalsCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "approvals", Short: "List, approve and deny requests waiting for a person's approval"}
@@ -97,7 +99,11 @@ func (a *app) approvalsCommand() *cobra.Command {
 				if !approve {
 					scope = "the client gets 403 approval_denied"
 				}
-				fmt.Fprintf(a.stderr, "%s %s (%s %s://%s%s) as %s: %s\n", verb, ap.ID, ap.Method, ap.Scheme, ap.Host, ap.Path, d.By, scope)
+				by := d.By
+				if ap.Decision != nil {
+					by = ap.Decision.By // the server names the decider: its admin token's name
+				}
+				fmt.Fprintf(a.stderr, "%s %s (%s %s://%s%s) as %s: %s\n", verb, ap.ID, ap.Method, ap.Scheme, ap.Host, ap.Path, terminalText(by, 80), scope)
 				return nil
 			})
 		}
@@ -129,7 +135,7 @@ func (a *app) withApprovals(fn func(approval.Store) error) error {
 		return err
 	}
 	if c != nil {
-		return usageError{errors.New("approvals on the control plane (--server) are not available yet: decide them on the sidecar's home with the file store")}
+		return fn(serverApprovals{c})
 	}
 	cfg, _, _, err := a.loadConfig("")
 	if err != nil {

@@ -151,6 +151,9 @@ func (h *handler) routes() http.Handler {
 		{"GET", "/v1/tokens", admin, h.listTokens},
 		{"POST", "/v1/tokens/{id}/revoke", admin, h.revokeToken},
 		{"POST", "/v1/tokens/{id}/approve", admin, h.approveToken},
+		{"GET", "/v1/approvals", admin, h.listApprovals},
+		{"GET", "/v1/approvals/{id}", admin, h.getApproval},
+		{"POST", "/v1/approvals/{id}/decide", admin, h.decideApproval},
 		{"POST", "/v1/profiles", admin, h.createProfile},
 		{"GET", "/v1/profiles", admin, h.listProfiles},
 		{"GET", "/v1/profiles/{name}", admin, h.getProfile},
@@ -163,6 +166,12 @@ func (h *handler) routes() http.Handler {
 		{"GET", "/v1/sidecar/changes", sidecar, h.changes},
 		{"GET", "/v1/sidecar/events", sidecar, h.events},
 		{"POST", "/v1/sidecar/audit", sidecar, h.ingestAudit},
+		{"GET", "/v1/sidecar/approvals", sidecar, h.sidecarListApprovals},
+		{"POST", "/v1/sidecar/approvals", sidecar, h.createApproval},
+		{"POST", "/v1/sidecar/find-approval", sidecar, h.findApproval},
+		{"GET", "/v1/sidecar/approvals/{id}", sidecar, h.sidecarGetApproval},
+		{"POST", "/v1/sidecar/approvals/{id}/use", sidecar, h.useApproval},
+		{"GET", "/v1/sidecar/approvals/{id}/wait", sidecar, h.waitApproval},
 		{"POST", "/v1/sidecar/profiles/resolve", sidecar, h.resolveProfile},
 	}
 	mux := http.NewServeMux()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/alter-sidecar/alter/approval"
 	"github.com/alter-sidecar/alter/server/wire"
 
 	"github.com/alter-sidecar/alter/inject"
@@ -125,6 +126,10 @@ type Storage interface {
 	DeletePortalSession(ctx context.Context, digest string) error
 	// DeleteExpiredPortalSessions deletes the sessions expired at now.
 	DeleteExpiredPortalSessions(ctx context.Context, now time.Time) (int64, error)
+
+	// Approvals is the approvals of app's grants ("" for every app's) as
+	// an approval.Store shared by every replica (approvals.go).
+	Approvals(app string) approval.Store
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
