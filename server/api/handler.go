@@ -157,6 +157,7 @@ func (h *handler) routes() http.Handler {
 		{"GET", "/v1/sidecar/changes", sidecar, h.changes},
 		{"GET", "/v1/sidecar/events", sidecar, h.events},
 		{"POST", "/v1/sidecar/audit", sidecar, h.ingestAudit},
+		{"POST", "/v1/sidecar/uses", sidecar, h.uses},
 	}
 	mux := http.NewServeMux()
 	allowed := map[string][]string{}

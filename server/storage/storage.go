@@ -59,6 +59,10 @@ type Storage interface {
 	// any replica), or with ctx's error when ctx ends.
 	WaitChange(ctx context.Context, after int64) (int64, error)
 
+	// TakeUses grants up to want uses of a grant of app for actor, counted
+	// against its rates and quotas and every ancestor's (limits.go).
+	TakeUses(ctx context.Context, app, grantID, actor string, want int, now time.Time) (UseLease, error)
+
 	// RecordServerEvent stores one of the server's own audit records
 	// (serveraudit.go).
 	RecordServerEvent(ctx context.Context, e ServerEvent) error
