@@ -11,6 +11,7 @@ import (
 	"github.com/alter-sidecar/alter/approval/notify"
 	"github.com/alter-sidecar/alter/config"
 	"github.com/alter-sidecar/alter/ratelimit"
+	"github.com/alter-sidecar/alter/secretstore/remote"
 )
 
 // governing is what the sidecar keeps for grants' governing rules across
@@ -25,6 +26,10 @@ type governing struct {
 // openGoverning opens them for the store the sidecar uses.
 func openGoverning(cfg config.Config, store grantStore, log *zap.Logger) (*governing, error) {
 	g := &governing{limiter: ratelimit.NewLocal()}
+	if rs, ok := store.(*remoteStore); ok {
+		// alter server counts for every sidecar of the app.
+		g.limiter = remote.NewCounter(rs.client)
+	}
 	if s, ok := store.(interface{ Approvals() approval.Store }); ok {
 		g.approvals = s.Approvals()
 	}

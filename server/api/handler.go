@@ -173,6 +173,7 @@ func (h *handler) routes() http.Handler {
 		{"POST", "/v1/sidecar/approvals/{id}/use", sidecar, h.useApproval},
 		{"GET", "/v1/sidecar/approvals/{id}/wait", sidecar, h.waitApproval},
 		{"POST", "/v1/sidecar/profiles/resolve", sidecar, h.resolveProfile},
+		{"POST", "/v1/sidecar/uses", sidecar, h.uses},
 	}
 	mux := http.NewServeMux()
 	allowed := map[string][]string{}

@@ -120,6 +120,18 @@ func TestEffectiveSpec(t *testing.T) {
 			{Destinations: []string{"a.example", "b.example"}, Methods: []string{"GET"}, NotAfter: ts("2030-01-01T00:00:00Z")},
 			{Destinations: []string{"b.example"}, PathPrefixes: []string{"/v1"}, NotAfter: ts("2029-01-01T00:00:00Z")},
 		}, policy.Spec{Destinations: []string{"b.example"}, Methods: []string{"GET"}, PathPrefixes: []string{"/v1"}, NotAfter: ts("2029-01-01T00:00:00Z")}, false},
+		{"approval: the side that holds more", []policy.Spec{
+			{Destinations: []string{"a.example"}, Methods: []string{"GET", "POST"}},
+			{Destinations: []string{"a.example"}, RequireApproval: []string{"POST"}},
+		}, policy.Spec{Destinations: []string{"a.example"}, Methods: []string{"GET", "POST"}, RequireApproval: []string{"POST"}}, false},
+		{"limits: the grant's own", []policy.Spec{
+			{Destinations: []string{"a.example"}, Rate: "5/m"},
+			{Destinations: []string{"a.example"}, Quota: "9/d", PerActor: true},
+		}, policy.Spec{Destinations: []string{"a.example"}, Rate: "5/m"}, false},
+		{"limits: a parent's, when the clone has none", []policy.Spec{
+			{Destinations: []string{"a.example"}, Methods: []string{"GET"}},
+			{Destinations: []string{"a.example"}, Quota: "9/d", PerActor: true},
+		}, policy.Spec{Destinations: []string{"a.example"}, Methods: []string{"GET"}, Quota: "9/d", PerActor: true}, false},
 		{"disjoint methods", []policy.Spec{
 			{Destinations: []string{"a.example"}, Methods: []string{"GET"}},
 			{Destinations: []string{"a.example"}, Methods: []string{"POST"}},

@@ -30,6 +30,18 @@ func effectiveSpec(chain []policy.Spec) (policy.Spec, error) {
 			return policy.Spec{}, err
 		}
 	}
+	if eff.Rate == "" && eff.Quota == "" {
+		// A clone without limits of its own under a limited parent must
+		// still be counted: the sidecar asks the server (which counts the
+		// whole chain, storage.TakeUses) only for a grant whose policy has
+		// limits, so the nearest ancestor's are carried.
+		for _, anc := range chain[1:] {
+			if anc.Rate != "" || anc.Quota != "" {
+				eff.Rate, eff.Quota, eff.PerActor = anc.Rate, anc.Quota, anc.PerActor
+				break
+			}
+		}
+	}
 	return eff, nil
 }
 

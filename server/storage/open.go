@@ -259,6 +259,16 @@ func (d *DB) q(query string) string {
 // write runs fn in a transaction holding the write lock, and commits if fn
 // returns nil.
 func (d *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := d.writeQuiet(ctx, fn); err != nil {
+		return err
+	}
+	d.wake.poke() // local waiters need not wait for the next poll
+	return nil
+}
+
+// writeQuiet is write without waking the change waiters: for writes that
+// are no change a sidecar follows (counting rate-limited uses).
+func (d *DB) writeQuiet(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return unavailable(err)
@@ -275,6 +285,5 @@ func (d *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return unavailable(err)
 	}
-	d.wake.poke() // local waiters need not wait for the next poll
 	return nil
 }

@@ -115,6 +115,7 @@ type eval struct {
 	expires     time.Time      // earliest expiry on the chain; zero if none
 	effective   *policy.Policy // own AND every ancestor's
 	specs       []policy.Spec  // the chain's policies, the grant's first
+	ids         []string       // the chain's grant ids, the grant's first
 }
 
 func evaluate(e *row, lookup func(id string) *row) eval {
@@ -126,7 +127,7 @@ func evaluate(e *row, lookup func(id string) *row) eval {
 		}
 		return link(p), true
 	})
-	v := eval{status: c.Status, problem: c.Problem, unavailable: c.Unavailable, expires: c.Expires, effective: c.Effective, specs: c.Specs}
+	v := eval{status: c.Status, problem: c.Problem, unavailable: c.Unavailable, expires: c.Expires, effective: c.Effective, specs: c.Specs, ids: c.IDs}
 	if c.Usable() && e.sec == nil {
 		v.status, v.problem = secretstore.StatusUnusable, fmt.Errorf("its secret %s is not in the store", e.g.SecretID)
 	}

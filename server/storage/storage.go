@@ -80,6 +80,9 @@ type Storage interface {
 	ResolveProfileToken(ctx context.Context, app, tokenSHA256 string) (*ProfileBinding, error)
 	// ResolveProfileName is ResolveProfileToken by the profile's name.
 	ResolveProfileName(ctx context.Context, app, name string) (*ProfileBinding, error)
+	// TakeUses grants up to want uses of a grant of app for actor, counted
+	// against its rates and quotas and every ancestor's (limits.go).
+	TakeUses(ctx context.Context, app, grantID, actor string, want int, now time.Time) (UseLease, error)
 
 	// RecordServerEvent stores one of the server's own audit records
 	// (serveraudit.go).

@@ -56,3 +56,10 @@ func (u *upstream) lastAuth() string {
 	}
 	return u.auth[len(u.auth)-1]
 }
+
+// count is how many requests the upstream has served.
+func (u *upstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.auth)
+}
