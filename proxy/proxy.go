@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/alter-sidecar/alter/audit"
+	"github.com/alter-sidecar/alter/mint"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/proxy/internal/h1"
 	"github.com/alter-sidecar/alter/secretstore"
@@ -92,9 +93,10 @@ type Proxy struct {
 	passthrough bool
 	auth        *clientAuth // nil: no client authentication
 	tunnels     tunnelServers
-	fastPath    bool     // !Options.DisableFastPath
-	rawTunnels  sync.Map // *closeNotifyConn: open passthrough tunnels
-	relays      relaySet // open WebSockets (relay.go)
+	fastPath    bool         // !Options.DisableFastPath
+	rawTunnels  sync.Map     // *closeNotifyConn: open passthrough tunnels
+	relays      relaySet     // open WebSockets (relay.go)
+	minter      *mint.Minter // minted credentials (mint.go)
 }
 
 // CloseRawTunnels closes every open passthrough tunnel and WebSocket. Their
@@ -145,6 +147,11 @@ func New(o Options) (*Proxy, error) {
 		p.grantRT = h1.New(h1.Options{Dial: grantDial.DialContext, RootCAs: o.Upstream.RootCAs,
 			DialTimeout: o.Upstream.DialTimeout, HeaderTimeout: o.Upstream.ResponseHeaderTimeout})
 	}
+	m, err := newMinter(o, p.grantTr)
+	if err != nil {
+		return nil, err
+	}
+	p.minter = m
 	if len(o.Clients) > 0 {
 		p.auth = &clientAuth{clients: append([]AuthClient(nil), o.Clients...)}
 	}
