@@ -68,7 +68,9 @@ type ServiceAccount struct {
 }
 
 // String never prints the key.
-func (s ServiceAccount) String() string { return "ServiceAccount{" + s.ClientEmail + ": " + redacted + "}" }
+func (s ServiceAccount) String() string {
+	return "ServiceAccount{" + s.ClientEmail + ": " + redacted + "}"
+}
 
 // GoString keeps %#v from printing the key.
 func (s ServiceAccount) GoString() string { return s.String() }
