@@ -2,8 +2,11 @@ package mint
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"time"
 
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/jwt"
 
 	"github.com/alter-sidecar/alter/inject"
@@ -43,6 +46,15 @@ func (m *Minter) serviceAccount(ctx context.Context, r Request) (string, time.Du
 	}
 	tok, err := cfg.TokenSource(ctx).Token()
 	if err != nil {
+		var re *oauth2.RetrieveError
+		if ctx.Err() != nil {
+			return "", 0, &Error{Reason: ReasonTimeout, err: err}
+		}
+		if !errors.As(err, &re) && strings.HasPrefix(err.Error(), "oauth2: cannot fetch token:") {
+			// The jwt package flattens the HTTP client's error with %v,
+			// so the dial or TLS failure underneath cannot be unwrapped.
+			return "", 0, &Error{Reason: ReasonUnreachable, err: err}
+		}
 		return "", 0, err
 	}
 	return tok.AccessToken, lifetimeOf(tok), nil

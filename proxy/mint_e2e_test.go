@@ -1,0 +1,151 @@
+package proxy
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alter-sidecar/alter/inject"
+	"github.com/alter-sidecar/alter/internal/testclock"
+)
+
+// TestMintedCredentialEndToEnd: a client-credentials grant for Microsoft
+// Graph, with both the token endpoint and the API on their real names
+// (upstream.resolve). The first request mints, the next reuses, an expired
+// token is refreshed, and a failing token endpoint gives 502
+// credential_unavailable with nothing forwarded. Neither the client secret
+// nor a minted token reaches the client, a log line or an audit record.
+func TestMintedCredentialEndToEnd(t *testing.T) {
+	clock := testclock.New()
+	e := newEnv(t, func(o *Options) { o.Now = clock.Now })
+	const clientSecret = sentinel + "-client-secret"
+	var (
+		tokenHits atomic.Int64
+		failing   atomic.Bool
+		mu        sync.Mutex
+		current   string
+		issued    []string
+	)
+	e.tlsUpstream("login.microsoftonline.com", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := tokenHits.Add(1)
+		if failing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":"temporarily_unavailable","error_description":"` + clientSecret + `"}`))
+			return
+		}
+		_ = r.ParseForm()
+		if r.URL.Path != "/contoso.onmicrosoft.com/oauth2/v2.0/token" || r.PostForm.Get("grant_type") != "client_credentials" ||
+			r.PostForm.Get("scope") != "https://graph.microsoft.com/.default" ||
+			r.PostForm.Get("client_id") != "app-id" || r.PostForm.Get("client_secret") != clientSecret || r.Header.Get("Authorization") != "" {
+			t.Errorf("token request %s %v", r.URL.Path, r.PostForm.Get("grant_type"))
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		tok := "mintedtok-" + strings.Repeat(string(rune('a'+n)), 12)
+		mu.Lock()
+		current = tok
+		issued = append(issued, tok)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 3599})
+	}))
+	api := &upstream{}
+	e.tlsUpstream("graph.microsoft.com", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api.hits.Add(1)
+		mu.Lock()
+		ok := current != "" && r.Header.Get("Authorization") == "Bearer "+current
+		mu.Unlock()
+		w.Header().Set("X-Echo", r.Header.Get("Authorization")) // an API that echoes the credential
+		if !ok {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_, _ = w.Write([]byte(`{"value":[]}`))
+	}))
+	spec := inject.Spec{Type: inject.TypeOAuth2ClientCredentials, Mint: &inject.MintSpec{
+		TokenURL: "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token",
+		Scopes:   []string{"https://graph.microsoft.com/.default"}, ClientAuth: "body"}}
+	const grant = "7d0c6f0e-4b38-4c6b-9a34-0d7e1e2f3a40"
+	e.addGrant(grant, spec, inject.Fields{"client_id": "app-id", "client_secret": clientSecret}, "graph.microsoft.com")
+	e.store.grants[grant].Secret.ID, e.store.grants[grant].Secret.Version = "secret-graph", 1
+
+	h := http.Header{"X-Alter-Grant": {grant}}
+	var bodies []string
+	get := func() *http.Response {
+		resp, body := e.do("GET", "https://graph.microsoft.com/v1.0/users", h)
+		bodies = append(bodies, string(body))
+		for k, vs := range resp.Header {
+			bodies = append(bodies, k+": "+strings.Join(vs, ","))
+		}
+		return resp
+	}
+	for i := range 2 {
+		if resp := get(); resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d\n%s", i, resp.StatusCode, dumpLogs(e))
+		}
+	}
+	if tokenHits.Load() != 1 {
+		t.Fatalf("%d token requests for two API requests, want 1", tokenHits.Load())
+	}
+	clock.Advance(time.Hour)
+	if resp := get(); resp.StatusCode != 200 || tokenHits.Load() != 2 {
+		t.Fatalf("after expiry: %d, %d token requests", resp.StatusCode, tokenHits.Load())
+	}
+
+	failing.Store(true)
+	clock.Advance(time.Hour)
+	apiBefore := api.hits.Load()
+	resp := get()
+	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get(HeaderError) != CodeCredentialUnavailable {
+		t.Fatalf("failing token endpoint: %d %s", resp.StatusCode, resp.Header.Get(HeaderError))
+	}
+	if !strings.Contains(bodies[len(bodies)-len(resp.Header)-1], `"reason":"token_endpoint_rejected"`) {
+		t.Fatalf("body does not give the reason: %s", bodies[len(bodies)-len(resp.Header)-1])
+	}
+	if api.hits.Load() != apiBefore {
+		t.Fatal("a request was forwarded without a token")
+	}
+	recs := e.waitAudit(4)
+	last := recs[len(recs)-1]
+	if last.ErrorCode != CodeCredentialUnavailable || last.Rule != "token_endpoint_rejected" || last.Decision != "deny" {
+		t.Fatalf("audit record %+v", last)
+	}
+
+	// Nothing secret anywhere the client or an operator looks.
+	e.checkLogsAndAudit()
+	mu.Lock()
+	secrets := append([]string{clientSecret, base64.StdEncoding.EncodeToString([]byte(clientSecret)), url.QueryEscape(clientSecret)}, issued...)
+	mu.Unlock()
+	var seen []string
+	seen = append(seen, bodies...)
+	for _, entry := range e.logs.All() {
+		js, _ := json.Marshal(entry.ContextMap())
+		seen = append(seen, entry.Message+string(js))
+	}
+	for _, r := range e.audit.Records() {
+		js, _ := json.Marshal(r)
+		seen = append(seen, string(js))
+	}
+	for _, s := range seen {
+		for _, secret := range secrets {
+			if strings.Contains(s, secret) {
+				t.Fatalf("a secret or minted token is visible: %s", s)
+			}
+		}
+	}
+}
+
+func dumpLogs(e *env) string {
+	var b strings.Builder
+	for _, entry := range e.logs.All() {
+		js, _ := json.Marshal(entry.ContextMap())
+		b.WriteString(entry.Message + string(js) + "\n")
+	}
+	return b.String()
+}
