@@ -13,6 +13,7 @@ import (
 
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/internal/testclock"
+	"github.com/alter-sidecar/alter/providers"
 )
 
 // TestMintedCredentialEndToEnd: a client-credentials grant for Microsoft
@@ -68,9 +69,16 @@ func TestMintedCredentialEndToEnd(t *testing.T) {
 		}
 		_, _ = w.Write([]byte(`{"value":[]}`))
 	}))
-	spec := inject.Spec{Type: inject.TypeOAuth2ClientCredentials, Mint: &inject.MintSpec{
-		TokenURL: "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token",
-		Scopes:   []string{"https://graph.microsoft.com/.default"}, ClientAuth: "body"}}
+	// The spec is the microsoft_graph provider template's.
+	p, err := providers.Catalog().Get("microsoft_graph")
+	if err != nil {
+		t.Fatal(err)
+	}
+	built, err := p.Build(map[string]string{"tenant": "contoso.onmicrosoft.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := built.Spec
 	const grant = "7d0c6f0e-4b38-4c6b-9a34-0d7e1e2f3a40"
 	e.addGrant(grant, spec, inject.Fields{"client_id": "app-id", "client_secret": clientSecret}, "graph.microsoft.com")
 	e.store.grants[grant].Secret.ID, e.store.grants[grant].Secret.Version = "secret-graph", 1
