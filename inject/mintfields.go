@@ -107,7 +107,7 @@ func ParseSigningKey(text string) (crypto.Signer, error) {
 	if block == nil {
 		return nil, errors.New("not a PEM private key")
 	}
-	if x509.IsEncryptedPEMBlock(block) { //nolint:staticcheck // only to refuse it with a clear error
+	if block.Type == "ENCRYPTED PRIVATE KEY" || strings.Contains(block.Headers["Proc-Type"], "ENCRYPTED") {
 		return nil, errors.New("the PEM key is encrypted; store it decrypted")
 	}
 	var key any
