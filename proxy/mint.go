@@ -40,8 +40,12 @@ func (ex *exchange) credential(res *secretstore.Resolved) (inject.Fields, *failu
 		ex.secrets = res.EchoForms()
 		return res.Fields, nil
 	}
+	key := res.Secret.ID
+	if key == "" {
+		key = "grant/" + res.Grant.ID // a store that names no secret: one token per grant
+	}
 	tok, err := ex.p.minter.Token(ex.in.Context(), mint.Request{
-		SecretID: res.Secret.ID, Version: res.Secret.Version, Spec: res.Secret.Spec, Fields: res.Fields,
+		SecretID: key, Version: res.Secret.Version, Spec: res.Secret.Spec, Fields: res.Fields,
 	})
 	if err != nil {
 		reason := mint.ReasonUnreachable
