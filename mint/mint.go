@@ -61,6 +61,10 @@ type Request struct {
 	Version  int
 	Spec     inject.Spec
 	Fields   inject.Fields // the stored secret values; never log
+	// Fetch, when set, gets the token from elsewhere instead of the type's
+	// flow (a remote store whose server keeps the secret and mints);
+	// Fields are then unused. Its errors should be *Error.
+	Fetch func(ctx context.Context) (token string, lifetime time.Duration, err error)
 }
 
 // Token is a minted token. It cannot be printed by accident.
@@ -194,16 +198,18 @@ func (m *Minter) mint(ctx context.Context, r Request) (Token, error) {
 		err      error
 	)
 	ctx = m.withClient(ctx)
-	switch r.Spec.Type {
-	case inject.TypeOAuth2ClientCredentials:
+	switch {
+	case r.Fetch != nil:
+		value, lifetime, err = r.Fetch(ctx)
+	case r.Spec.Type == inject.TypeOAuth2ClientCredentials:
 		value, lifetime, err = m.clientCredentials(ctx, r)
-	case inject.TypeOAuth2RefreshToken:
+	case r.Spec.Type == inject.TypeOAuth2RefreshToken:
 		value, lifetime, err = m.refreshToken(ctx, r, e)
-	case inject.TypeGoogleServiceAccount:
+	case r.Spec.Type == inject.TypeGoogleServiceAccount:
 		value, lifetime, err = m.serviceAccount(ctx, r)
-	case inject.TypeGitHubApp:
+	case r.Spec.Type == inject.TypeGitHubApp:
 		value, lifetime, err = m.githubApp(ctx, r, now)
-	case inject.TypeJWT:
+	case r.Spec.Type == inject.TypeJWT:
 		value, lifetime, err = m.signJWT(r, now)
 	default:
 		err = &Error{Reason: ReasonInvalid, err: fmt.Errorf("type %q is not minted", r.Spec.Type)}

@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -25,6 +27,12 @@ import (
 // CodeCredentialUnavailable: no token could be minted for the grant.
 const CodeCredentialUnavailable = errcode.CredentialUnavailable
 
+// serverMinter is a store whose server keeps minted credentials' secrets
+// and mints their tokens (secretstore/remote).
+type serverMinter interface {
+	MintToken(ctx context.Context, grantID string) (token string, lifetime time.Duration, err error)
+}
+
 // newMinter builds the proxy's minter on the grant transport, storing
 // rotated refresh tokens in the store when it can.
 func newMinter(o Options, tr http.RoundTripper) (*mint.Minter, error) {
@@ -40,13 +48,17 @@ func (ex *exchange) credential(res *secretstore.Resolved) (inject.Fields, *failu
 		ex.secrets = res.EchoForms()
 		return res.Fields, nil
 	}
-	key := res.Secret.ID
-	if key == "" {
-		key = "grant/" + res.Grant.ID // a store that names no secret: one token per grant
+	req := mint.Request{SecretID: res.Secret.ID, Version: res.Secret.Version, Spec: res.Secret.Spec, Fields: res.Fields}
+	if sm, ok := ex.p.opts.Store.(serverMinter); ok {
+		// The server keeps the secret and mints; the token is cached here
+		// per grant, one request to the server at a time.
+		grantID := res.Grant.ID
+		req.SecretID, req.Fields = "grant/"+grantID, nil
+		req.Fetch = func(ctx context.Context) (string, time.Duration, error) { return sm.MintToken(ctx, grantID) }
+	} else if req.SecretID == "" {
+		req.SecretID = "grant/" + res.Grant.ID // a store that names no secret: one token per grant
 	}
-	tok, err := ex.p.minter.Token(ex.in.Context(), mint.Request{
-		SecretID: key, Version: res.Secret.Version, Spec: res.Secret.Spec, Fields: res.Fields,
-	})
+	tok, err := ex.p.minter.Token(ex.in.Context(), req)
 	if err != nil {
 		reason := mint.ReasonUnreachable
 		var me *mint.Error
