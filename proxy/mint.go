@@ -49,9 +49,10 @@ func (ex *exchange) credential(res *secretstore.Resolved) (inject.Fields, *failu
 		return res.Fields, nil
 	}
 	req := mint.Request{SecretID: res.Secret.ID, Version: res.Secret.Version, Spec: res.Secret.Spec, Fields: res.Fields}
-	if sm, ok := ex.p.opts.Store.(serverMinter); ok {
+	if sm, ok := ex.p.opts.Store.(serverMinter); ok && len(res.Fields) == 0 {
 		// The server keeps the secret and mints; the token is cached here
-		// per grant, one request to the server at a time.
+		// per grant, one request to the server at a time. (A server that
+		// predates minting hands out the fields: they are minted here.)
 		grantID := res.Grant.ID
 		req.SecretID, req.Fields = "grant/"+grantID, nil
 		req.Fetch = func(ctx context.Context) (string, time.Duration, error) { return sm.MintToken(ctx, grantID) }

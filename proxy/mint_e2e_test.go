@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -156,4 +157,39 @@ func dumpLogs(e *env) string {
 		b.WriteString(entry.Message + string(js) + "\n")
 	}
 	return b.String()
+}
+
+// mintingStore is a store whose server mints (as secretstore/remote).
+type mintingStore struct {
+	*fakeStore
+	calls atomic.Int64
+}
+
+func (s *mintingStore) MintToken(_ context.Context, grantID string) (string, time.Duration, error) {
+	s.calls.Add(1)
+	return "server-minted-" + grantID[:8], time.Hour, nil
+}
+
+// TestServerMintedCredential: with a store whose server keeps the secret
+// and mints, the proxy injects the server's token (it has no fields) and
+// asks once for two requests.
+func TestServerMintedCredential(t *testing.T) {
+	ms := &mintingStore{}
+	e := newEnv(t, func(o *Options) {
+		ms.fakeStore = o.Store.(*fakeStore)
+		o.Store = ms
+	})
+	up := e.tlsUpstream("api.example.com", nil)
+	spec := inject.Spec{Type: inject.TypeOAuth2ClientCredentials, Mint: &inject.MintSpec{TokenURL: "https://login.example.com/token"}}
+	const grant = "5f2b7c1e-0a4d-4e8f-9b6a-3c2d1e0f9a8b"
+	e.addGrant(grant, spec, inject.Fields{}, "api.example.com")
+	for range 2 {
+		resp, body := e.do("GET", "https://api.example.com/v1", http.Header{"X-Alter-Grant": {grant}})
+		if resp.StatusCode != 200 || decodeView(t, body).Headers["Authorization"][0] != "Bearer server-minted-5f2b7c1e" {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	}
+	if ms.calls.Load() != 1 || up.hits.Load() != 2 {
+		t.Fatalf("%d calls to the server for two requests", ms.calls.Load())
+	}
 }
