@@ -199,10 +199,12 @@ func TestTokenEndpointFailures(t *testing.T) {
 		})
 	}
 	t.Run("timeout", func(t *testing.T) {
-		te := newTokenEndpoint(t, func(_ *testing.T, r *http.Request, _ url.Values) (int, any) {
-			<-r.Context().Done() // answers only when the client gives up
+		never := make(chan struct{})
+		te := newTokenEndpoint(t, func(*testing.T, *http.Request, url.Values) (int, any) {
+			<-never // no answer while the test runs
 			return 200, nil
 		})
+		t.Cleanup(func() { close(never) }) // runs before the server's Close
 		m, err := mint.New(mint.Options{Transport: te.srv.Client().Transport, Timeout: 100 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
