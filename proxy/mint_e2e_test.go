@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/internal/testclock"
+	"github.com/alter-sidecar/alter/internal/testnet"
 	"github.com/alter-sidecar/alter/providers"
 )
 
@@ -192,4 +194,29 @@ func TestServerMintedCredential(t *testing.T) {
 	if ms.calls.Load() != 1 || up.hits.Load() != 2 {
 		t.Fatalf("%d calls to the server for two requests", ms.calls.Load())
 	}
+}
+
+// TestTokenEndpointSSRF: a token endpoint whose address is the loopback
+// (not pinned by upstream.resolve) is refused by the guarded dialer like
+// any grant upstream: 502 credential_unavailable, and it receives nothing,
+// so no client secret reaches it.
+func TestTokenEndpointSSRF(t *testing.T) {
+	e := newEnv(t)
+	var received atomic.Int64 // bytes: a ClientHello would count, so 0 means never dialled
+	internal := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	internal.Listener = testnet.CountingListener{Listener: internal.Listener, N: &received}
+	internal.StartTLS()
+	defer internal.Close()
+	up := e.tlsUpstream("api.example.com", nil)
+	spec := inject.Spec{Type: inject.TypeOAuth2ClientCredentials, Mint: &inject.MintSpec{TokenURL: internal.URL + "/token"}}
+	const grant = "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
+	e.addGrant(grant, spec, inject.Fields{"client_id": "cid", "client_secret": sentinel}, "api.example.com")
+	resp, body := e.do("GET", "https://api.example.com/", http.Header{"X-Alter-Grant": {grant}})
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), `"reason":"token_endpoint_unreachable"`) {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if received.Load() != 0 || up.hits.Load() != 0 {
+		t.Fatalf("the internal token endpoint got %d bytes, the API %d requests", received.Load(), up.hits.Load())
+	}
+	e.checkLogsAndAudit()
 }
