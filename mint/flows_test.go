@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/alter-sidecar/alter/inject"
+	"github.com/alter-sidecar/alter/internal/testclock"
 	"github.com/alter-sidecar/alter/internal/testkeys"
 	"github.com/alter-sidecar/alter/mint"
 	"github.com/alter-sidecar/alter/policy"
@@ -301,4 +302,45 @@ func mustHex(s string) []byte {
 		panic(err)
 	}
 	return b
+}
+
+func TestPerRequestJWT(t *testing.T) {
+	m, err := mint.New(mint.Options{Transport: http.NewFileTransport(http.Dir(t.TempDir()))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := mint.Request{SecretID: "j", Version: 1, Fields: inject.Fields{"key": "0123456789abcdef0123"},
+		Spec: inject.Spec{Type: inject.TypeJWT, Mint: &inject.MintSpec{Algorithm: "HS256", PerRequest: true}}}
+	a, err := m.Token(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := m.Token(context.Background(), req)
+	if a.Value() == b.Value() {
+		t.Fatal("per_request signed one JWT for two requests")
+	}
+	_, c := verifyJWT(t, b.Value(), []byte("0123456789abcdef0123"), "HS256")
+	if jti, _ := c["jti"].(string); len(jti) != 32 {
+		t.Fatalf("jti %v", c["jti"])
+	}
+}
+
+// TestRotationWithoutARotator: a store that cannot keep a rotated refresh
+// token (nil Rotator): the new one is used for the next refresh from
+// memory, since the endpoint no longer takes the stored one.
+func TestRotationWithoutARotator(t *testing.T) {
+	ep := &rotatingEndpoint{valid: "rt-0-original"}
+	te := newTokenEndpoint(t, ep.check)
+	clock := testclock.New()
+	m := newMinter(t, te, clock, nil)
+	req := mint.Request{SecretID: "x", Version: 1,
+		Spec:   inject.Spec{Type: inject.TypeOAuth2RefreshToken, Mint: &inject.MintSpec{TokenURL: te.srv.URL}},
+		Fields: inject.Fields{"client_id": "xero-client", "client_secret": "xero-secret", "refresh_token": "rt-0-original"}}
+	for i, want := range []string{"xero-at-1", "xero-at-2", "xero-at-3"} {
+		tok, err := m.Token(context.Background(), req)
+		if err != nil || tok.Value() != want {
+			t.Fatalf("refresh %d: %v", i, err)
+		}
+		clock.Advance(time.Hour)
+	}
 }

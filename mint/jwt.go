@@ -1,6 +1,8 @@
 package mint
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -28,6 +30,14 @@ func (m *Minter) signJWT(r Request, now time.Time) (string, time.Duration, error
 		if v != "" {
 			claims[k] = v
 		}
+	}
+	if s.PerRequest {
+		// Two requests in one second would otherwise carry the same JWT.
+		jti := make([]byte, 16)
+		if _, err := rand.Read(jti); err != nil {
+			return "", 0, &Error{Reason: ReasonInvalid, err: err}
+		}
+		claims["jti"] = hex.EncodeToString(jti)
 	}
 	var method jwt.SigningMethod
 	switch s.Algorithm {

@@ -233,11 +233,6 @@ func (m *Minter) mint(ctx context.Context, r Request) (Token, error) {
 	return e.tok, nil
 }
 
-// Forget drops the cached token of a secret (tests; a revoked grant's
-// token expires on its own, and is never handed out: the grant is checked
-// before the token is asked for).
-func (m *Minter) Forget(secretID string) { m.cache.Remove(secretID) }
-
 func jwtPerRequest(s inject.Spec) bool {
 	return s.Type == inject.TypeJWT && s.Mint != nil && s.Mint.PerRequest
 }
