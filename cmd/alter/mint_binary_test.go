@@ -36,6 +36,7 @@ func (e *binEnv) serveToken(w http.ResponseWriter, r *http.Request) {
 // gets a minted token, minted once for two requests; the client secret is
 // in no output, log or audit record, and the store holds it sealed.
 func TestMintedCredentialThroughBinary(t *testing.T) {
+	binTokenRequests.Store(0) // -count runs the test again in this process
 	e := startBinEnv(t)
 	gid, err := e.alter("client_id=cid\nclient_secret="+binClientSecret+"\n", "secret", "add",
 		"--type", "oauth2_client_credentials", "--param", "token_url=https://api.example.test/oauth/token",
