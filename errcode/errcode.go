@@ -38,11 +38,27 @@ const (
 	ApprovalDenied = "approval_denied"
 )
 
+// CredentialUnavailable: the grant's credential is minted (an OAuth2 token,
+// a GitHub App installation token, a signed JWT) and no token could be
+// had: the token endpoint failed, timed out or refused the stored secret.
+// The answer is 502 and nothing is forwarded.
+const CredentialUnavailable = "credential_unavailable"
+
+// Reasons for credential_unavailable, in the body's "reason".
+const (
+	ReasonTokenEndpointUnreachable = "token_endpoint_unreachable"
+	ReasonTokenEndpointTimeout     = "token_endpoint_timeout"
+	ReasonTokenEndpointRejected    = "token_endpoint_rejected"
+	ReasonRefreshTokenRejected     = "refresh_token_rejected"
+	ReasonTokenEndpointBadAnswer   = "token_endpoint_bad_answer"
+	ReasonCredentialInvalid        = "credential_invalid"
+)
+
 // All lists every code, for tests that hold other lists (other SDKs, the
 // docs) to this one.
 var All = []string{BadRequest, GrantUnavailable, PolicyDenied, PassthroughDenied, UpstreamError,
 	UpstreamTimeout, StoreUnavailable, AuditUnavailable, TooLarge, ProxyAuthRequired, Internal, DestinationNotAllowed,
-	RateLimited, ApprovalPending, ApprovalDenied}
+	RateLimited, ApprovalPending, ApprovalDenied, CredentialUnavailable}
 
 // Reasons for upstream_error and upstream_timeout, in the body's "reason".
 const (

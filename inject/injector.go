@@ -19,6 +19,11 @@ type Injector struct {
 	path     *pathStep
 	defaults []StaticHeader // canonical names
 	sigv4    *sigv4Step
+	// mint is set for a minted type (mintspec.go): headers then render the
+	// minted token, and multiLine names stored fields that may hold
+	// newlines (they go to a token endpoint or a signer, never a header).
+	mint      *MintSpec
+	multiLine map[string]bool
 }
 
 type headerStep struct {
@@ -66,6 +71,8 @@ func Compile(s Spec) (*Injector, error) {
 		err = in.compileCustom(s)
 	case TypeAWSSigV4:
 		in.sigv4, err = newSigV4Step(s)
+	default:
+		err = in.compileMint(s)
 	}
 	if err != nil {
 		return nil, err
@@ -84,13 +91,18 @@ func (s Spec) checkMembers() error {
 		used["fields"], used["headers"], used["query"], used["basic"], used["path"], used["defaults"] = true, true, true, true, true, true
 	case TypeAWSSigV4:
 		used["region"], used["service"], used["unsigned_payload"] = true, true, true
+	default:
+		if IsMinted(s.Type) {
+			used["header"], used["format"], used["mint"] = true, true, true
+		}
 	}
 	set := map[string]bool{
 		"header": s.Header != "", "format": s.Format != "", "fields": len(s.Fields) > 0, "headers": len(s.Headers) > 0,
 		"query": len(s.Query) > 0, "basic": s.Basic != "", "path": s.Path != "", "defaults": len(s.Defaults) > 0,
 		"region": s.Region != "", "service": s.Service != "", "unsigned_payload": s.UnsignedPayload,
+		"mint": s.Mint != nil,
 	}
-	for _, k := range []string{"header", "format", "fields", "headers", "query", "basic", "path", "defaults", "region", "service", "unsigned_payload"} {
+	for _, k := range []string{"header", "format", "fields", "headers", "query", "basic", "path", "defaults", "region", "service", "unsigned_payload", "mint"} {
 		if set[k] && !used[k] {
 			return fmt.Errorf("%w: type %s does not take %q", ErrInvalidSpec, s.Type, k)
 		}
@@ -243,7 +255,11 @@ func (in *Injector) CheckFields(f Fields) error {
 			}
 			return fmt.Errorf("%w: missing field %q (type %s wants: %s)", ErrInvalidFields, name, in.typ, in.wants())
 		}
-		if err := checkValue(name, v); err != nil {
+		check := checkValue
+		if in.multiLine[name] {
+			check = checkMultiLine
+		}
+		if err := check(name, v); err != nil {
 			return fmt.Errorf("%w: %v", ErrInvalidFields, err)
 		}
 	}
@@ -254,6 +270,9 @@ func (in *Injector) CheckFields(f Fields) error {
 	}
 	if in.typ == TypeBasic && strings.Contains(f["username"], ":") {
 		return fmt.Errorf("%w: field \"username\" may not contain ':' (RFC 7617)", ErrInvalidFields)
+	}
+	if in.mint != nil {
+		return in.checkMintFields(f)
 	}
 	return nil
 }
@@ -275,6 +294,13 @@ func (in *Injector) wants() string {
 // where the client sent nothing; a signature comes last, so nothing changes
 // the request after it is signed.
 func (in *Injector) Apply(req *http.Request, f Fields, env Env) error {
+	if in.mint != nil {
+		// A minted type injects the minted token only: handed the stored
+		// fields by mistake, it would send an empty credential.
+		if len(f) != 1 || checkValue(MintedField, f[MintedField]) != nil {
+			return ErrNotMinted
+		}
+	}
 	for _, h := range in.headers {
 		setHeader(req.Header, h.name, h.tmpl.render(f))
 	}

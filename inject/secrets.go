@@ -22,6 +22,9 @@ func (in *Injector) Secrets(f Fields) []string {
 			seen[s] = true
 		}
 	}
+	if in.mint != nil {
+		add(f[MintedField]) // f holds the minted token, not the stored fields
+	}
 	for _, name := range in.fields {
 		if name == "access_key_id" {
 			continue // an identifier, not a secret; AWS echoes it in errors

@@ -20,7 +20,8 @@ const (
 
 // Types lists the credential types this build can inject.
 func Types() []string {
-	return []string{TypeBearer, TypeAPIKey, TypeBasic, TypeCustom, TypeAWSSigV4}
+	return []string{TypeBearer, TypeAPIKey, TypeBasic, TypeCustom, TypeAWSSigV4,
+		TypeOAuth2ClientCredentials, TypeOAuth2RefreshToken, TypeGoogleServiceAccount, TypeGitHubApp, TypeJWT}
 }
 
 // Spec is how a credential is injected. It holds no secret and is stored
@@ -48,6 +49,10 @@ type Spec struct {
 	Region          string `json:"region,omitempty"`
 	Service         string `json:"service,omitempty"`
 	UnsignedPayload bool   `json:"unsigned_payload,omitempty"`
+
+	// Minted types (mintspec.go): how the short-lived token is obtained.
+	// Header and Format then say where the minted {token} goes.
+	Mint *MintSpec `json:"mint,omitempty"`
 }
 
 // Rule sets one header or query parameter from a template.
@@ -91,6 +96,16 @@ func (s Spec) FieldNames() (names []string, optional map[string]bool, err error)
 		return basicFields, nil, nil
 	case TypeAWSSigV4:
 		return awsFields, awsOptional, nil
+	case TypeOAuth2ClientCredentials:
+		return clientCredentialsFields, nil, nil
+	case TypeOAuth2RefreshToken:
+		return refreshFields, refreshOptional, nil
+	case TypeGoogleServiceAccount:
+		return googleFields, nil, nil
+	case TypeGitHubApp:
+		return githubAppFields, nil, nil
+	case TypeJWT:
+		return jwtFields, nil, nil
 	case TypeCustom:
 		if len(s.Fields) == 0 {
 			return nil, nil, fmt.Errorf("%w: a custom credential names its fields (e.g. token, api_key)", ErrInvalidSpec)

@@ -139,6 +139,26 @@ type wireInject struct {
 	Region          string       `yaml:"region"`
 	Service         string       `yaml:"service"`
 	UnsignedPayload bool         `yaml:"unsigned_payload"`
+	Mint            *wireMint    `yaml:"mint"`
+}
+
+// wireMint mirrors inject.MintSpec (the minted types) with the catalog's
+// key names, which are the stored spec's.
+type wireMint struct {
+	TokenURL       string            `yaml:"token_url"`
+	Scopes         []string          `yaml:"scopes"`
+	Audience       string            `yaml:"audience"`
+	Resource       string            `yaml:"resource"`
+	ClientAuth     string            `yaml:"client_auth"`
+	GrantType      string            `yaml:"grant_type"`
+	Params         map[string]string `yaml:"params"`
+	AppID          string            `yaml:"app_id"`
+	InstallationID string            `yaml:"installation_id"`
+	Algorithm      string            `yaml:"algorithm"`
+	KeyID          string            `yaml:"key_id"`
+	Issuer         string            `yaml:"issuer"`
+	Subject        string            `yaml:"subject"`
+	Lifetime       int               `yaml:"lifetime_seconds"`
 }
 
 type wireRule struct {

@@ -90,7 +90,7 @@ func TestEveryProviderBuilds(t *testing.T) {
 func TestGetUnknown(t *testing.T) {
 	tests := []struct{ name, want string }{
 		{"strpe", "did you mean stripe"},
-		{"git", "github, gitlab"},
+		{"git", "github, github_app, gitlab"},
 		{"nosuchthing", "known: airtable, algolia"},
 	}
 	for _, tt := range tests {

@@ -44,8 +44,28 @@ func describe(s inject.Spec) []string {
 		for _, d := range s.Defaults {
 			out = append(out, "header "+d.Name+": "+d.Value+" (only if the client sent none)")
 		}
+	default:
+		if m := s.Mint; m != nil && inject.IsMinted(s.Type) {
+			out = append(out, "header "+orDefault(s.Header, "Authorization")+": "+orDefault(s.Format, "Bearer {token}")+
+				" with {token} "+mintedFrom(s.Type, m))
+		}
 	}
 	return out
+}
+
+// mintedFrom says where a minted type's token comes from.
+func mintedFrom(typ string, m *inject.MintSpec) string {
+	switch typ {
+	case inject.TypeOAuth2ClientCredentials:
+		return "an OAuth2 client-credentials token from " + m.TokenURL
+	case inject.TypeOAuth2RefreshToken:
+		return "an OAuth2 access token refreshed at " + m.TokenURL + " (rotated refresh tokens stored back)"
+	case inject.TypeGoogleServiceAccount:
+		return "a Google token from " + orDefault(m.TokenURL, inject.GoogleTokenURL) + " (JWT bearer, the key file's key)"
+	case inject.TypeGitHubApp:
+		return "an installation token from " + orDefault(m.TokenURL, inject.GitHubAPIURL) + "/app/installations/" + m.InstallationID + "/access_tokens"
+	}
+	return "a " + m.Algorithm + " JWT signed by the proxy"
 }
 
 func orDefault(s, def string) string {

@@ -3,6 +3,7 @@ package providers
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -191,5 +192,34 @@ func substSpec(t inject.Spec, values map[string]string) inject.Spec {
 	for _, d := range t.Defaults {
 		s.Defaults = append(s.Defaults, inject.StaticHeader{Name: d.Name, Value: subst(d.Value, values)})
 	}
+	if t.Mint != nil {
+		s.Mint = substMint(*t.Mint, values)
+	}
 	return s
+}
+
+// substMint fills in a minted type's settings; the copy shares no slice or
+// map with the template. A scope that names an optional parameter left
+// unset is dropped, as a host is.
+func substMint(m inject.MintSpec, values map[string]string) *inject.MintSpec {
+	out := m
+	out.TokenURL, out.Audience, out.Resource = subst(m.TokenURL, values), subst(m.Audience, values), subst(m.Resource, values)
+	out.AppID, out.InstallationID = subst(m.AppID, values), subst(m.InstallationID, values)
+	out.Issuer, out.Subject, out.KeyID = subst(m.Issuer, values), subst(m.Subject, values), subst(m.KeyID, values)
+	out.Scopes = nil
+	for _, sc := range m.Scopes {
+		if allSet(placeholders(sc), values) {
+			out.Scopes = append(out.Scopes, subst(sc, values))
+		}
+	}
+	out.Params = nil
+	for k, v := range m.Params {
+		if out.Params == nil {
+			out.Params = map[string]string{}
+		}
+		out.Params[k] = subst(v, values)
+	}
+	out.Repositories = slices.Clone(m.Repositories)
+	out.Permissions = maps.Clone(m.Permissions)
+	return &out
 }

@@ -79,6 +79,11 @@ func (p *Provider) setInject(w wireInject) error {
 	for _, d := range w.Defaults {
 		s.Defaults = append(s.Defaults, inject.StaticHeader{Name: d.Name, Value: d.Value})
 	}
+	if m := w.Mint; m != nil {
+		s.Mint = &inject.MintSpec{TokenURL: m.TokenURL, Scopes: m.Scopes, Audience: m.Audience, Resource: m.Resource,
+			ClientAuth: m.ClientAuth, GrantType: m.GrantType, Params: m.Params, AppID: m.AppID, InstallationID: m.InstallationID,
+			Algorithm: m.Algorithm, KeyID: m.KeyID, Issuer: m.Issuer, Subject: m.Subject, Lifetime: m.Lifetime}
+	}
 	if s.Type == inject.TypeCustom {
 		for _, f := range p.Fields {
 			s.Fields = append(s.Fields, f.Name)
@@ -138,6 +143,13 @@ func (p *Provider) checkPlaceholders() error {
 	}
 	for _, d := range s.Defaults {
 		texts = append(texts, d.Value)
+	}
+	if m := s.Mint; m != nil {
+		texts = append(texts, m.TokenURL, m.Audience, m.Resource, m.AppID, m.InstallationID, m.Issuer, m.Subject, m.KeyID)
+		texts = append(texts, m.Scopes...)
+		for _, v := range m.Params {
+			texts = append(texts, v)
+		}
 	}
 	for _, t := range texts {
 		for _, n := range placeholders(t) {

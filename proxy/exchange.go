@@ -236,7 +236,10 @@ func (ex *exchange) withGrant(grantID string) *http.Response {
 		}
 	}
 
-	ex.secrets = res.EchoForms()
+	fields, fail := ex.credential(res) // mint.go: stored or minted
+	if fail != nil {
+		return ex.deny(*fail)
+	}
 	env := inject.Env{Now: ex.start, MaxSignedBody: p.opts.MaxSignedBody, Upgrade: ex.upgrade}
 	if p.opts.ScrubEcho == ScrubBody && len(ex.secrets) > 0 {
 		// Compressed bodies cannot be scanned for an echoed secret.
@@ -247,7 +250,7 @@ func (ex *exchange) withGrant(grantID string) *http.Response {
 		ex.sent = &countingReader{rc: in}
 		body = ex.sent
 	}
-	out, err := res.Injector.Outbound(ex.in, d.Target, body, res.Fields, env)
+	out, err := res.Injector.Outbound(ex.in, d.Target, body, fields, env)
 	if err != nil {
 		switch {
 		case errors.Is(err, inject.ErrBodyTooLarge):

@@ -17,6 +17,7 @@ import (
 
 	"github.com/alter-sidecar/alter/approval"
 	"github.com/alter-sidecar/alter/audit"
+	"github.com/alter-sidecar/alter/mint"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/proxy/internal/h1"
 	"github.com/alter-sidecar/alter/ratelimit"
@@ -112,6 +113,7 @@ type Proxy struct {
 	relays                    relaySet // open WebSockets (relay.go)
 	limiter                   ratelimit.Counter
 	approvalHold, approvalTTL time.Duration
+	minter                    *mint.Minter // minted credentials (mint.go)
 }
 
 // CloseRawTunnels closes every open passthrough tunnel and WebSocket. Their
@@ -174,6 +176,11 @@ func New(o Options) (*Proxy, error) {
 		p.grantRT = h1.New(h1.Options{Dial: grantDial.DialContext, RootCAs: o.Upstream.RootCAs,
 			DialTimeout: o.Upstream.DialTimeout, HeaderTimeout: o.Upstream.ResponseHeaderTimeout})
 	}
+	m, err := newMinter(o, p.grantTr)
+	if err != nil {
+		return nil, err
+	}
+	p.minter = m
 	if len(o.Clients) > 0 {
 		p.auth = &clientAuth{clients: append([]AuthClient(nil), o.Clients...)}
 	}

@@ -113,6 +113,10 @@ func startBinEnvAudit(t *testing.T, auditPath, auditExtra string) *binEnv {
 		t.Fatal(err)
 	}
 	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/oauth/token" {
+			e.serveToken(w, r) // TestMintedCredentialThroughBinary
+			return
+		}
 		if r.URL.Path == "/slow" {
 			time.Sleep(1500 * time.Millisecond)
 		}

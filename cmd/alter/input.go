@@ -42,9 +42,11 @@ func parseFields(data []byte, want []string) (inject.Fields, error) {
 	}
 	if trimmed[0] == '{' {
 		var m map[string]string
-		if err := json.Unmarshal(trimmed, &m); err == nil {
+		// A JSON object is the fields, except for the one field of a
+		// Google service account, whose value is itself a JSON key file.
+		if err := json.Unmarshal(trimmed, &m); err == nil && !(len(want) == 1 && want[0] == "service_account_json") {
 			return inject.Fields(m), nil
-		} else if len(want) > 1 {
+		} else if err != nil && len(want) > 1 {
 			return nil, errors.New("stdin starts with '{' but is not a JSON object of strings")
 		}
 	}

@@ -32,6 +32,13 @@ func (a *app) secretCommand() *cobra.Command {
 			"password), aws_sigv4 (access_key_id, secret_access_key, optional session_token; region and\n" +
 			"service from the host or --param region=R --param service=S), custom (--field names plus\n" +
 			"--set-header, --query-param, --basic, --path-segment and --default-header rules, or --spec FILE).\n" +
+			"Minted types (the proxy exchanges the stored secret for a short-lived token and injects that):\n" +
+			"oauth2_client_credentials (client_id, client_secret; --param token_url=, scope=, audience=,\n" +
+			"resource=, client_auth=header|body), oauth2_refresh_token (client_id, optional client_secret,\n" +
+			"refresh_token; rotated tokens are stored back), google_service_account (the JSON key on stdin;\n" +
+			"scope= or audience= for an ID token), github_app (the PEM key; app_id=, installation_id=,\n" +
+			"repositories=a,b, permissions=contents:read), jwt (key; algorithm=HS256|RS256|ES256, issuer=,\n" +
+			"subject=, audience=, key_id=, lifetime=5m).\n" +
 			"Several fields are read as KEY=VALUE lines or a JSON object.\n\n" +
 			"--allow-host is repeatable: api.example.com means https on port 443; write http://host:port or\n" +
 			"host:port for anything else; *.example.com matches one label.",

@@ -40,7 +40,7 @@ func addSpecFlags(fs *pflag.FlagSet) *specFlags {
 	fs.StringArrayVar(&f.defaults, "default-header", nil, "custom: \"Name: value\" set only when the client sent none (repeatable)")
 	fs.StringVar(&f.specFile, "spec", "", "custom: YAML or JSON file with fields, headers, query, basic, path and defaults")
 	fs.BoolVar(&f.unsignedPayload, "unsigned-payload", false, "aws_sigv4: sign UNSIGNED-PAYLOAD so bodies stream (S3)")
-	fs.StringArrayVar(&f.params, "param", nil, "non-secret parameter K=V (repeatable): provider parameters, or region/service for aws_sigv4")
+	fs.StringArrayVar(&f.params, "param", nil, "non-secret parameter K=V (repeatable): provider parameters, region/service for aws_sigv4, or for the minted types "+strings.Join(mintParams, ", ")+", param.NAME")
 	return f
 }
 
@@ -76,6 +76,12 @@ func (f *specFlags) build() (inject.Spec, error) {
 		s.Region, s.Service, s.UnsignedPayload = params["region"], params["service"], f.unsignedPayload
 		delete(params, "region")
 		delete(params, "service")
+	default:
+		if inject.IsMinted(f.typ) {
+			if err := buildMint(&s, params); err != nil {
+				return s, err
+			}
+		}
 	}
 	if len(params) > 0 {
 		return s, usageError{fmt.Errorf("--param %s: type %s takes no such parameter", strings.Join(sortedKeys(params), ", "), f.typ)}

@@ -27,6 +27,9 @@ const (
 	// CodeDestinationNotAllowed: the proxy credentials name a profile that
 	// refuses hosts none of its grants covers.
 	CodeDestinationNotAllowed = errcode.DestinationNotAllowed
+	// CodeCredentialUnavailable: the grant's credential is minted (OAuth2,
+	// GitHub App, JWT) and the proxy could not get a token (502).
+	CodeCredentialUnavailable = errcode.CredentialUnavailable
 )
 
 // Header names shared with the sidecar.

@@ -27,8 +27,13 @@ func build(grantID string, w wire.Resolution) (*secretstore.Resolved, time.Time,
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("%w: grant %s: injection from the server does not compile: %v", secretstore.ErrStoreUnavailable, grantID, err)
 	}
-	if err := inj.CheckFields(w.Fields); err != nil {
-		return nil, time.Time{}, fmt.Errorf("%w: grant %s: secret fields do not fit its injection: %v", secretstore.ErrStoreUnavailable, grantID, err)
+	// The server keeps a minted credential's secret, and mints (mint.go):
+	// such a grant comes without fields.
+	_, minted := inj.Mint()
+	if !minted || len(w.Fields) > 0 {
+		if err := inj.CheckFields(w.Fields); err != nil {
+			return nil, time.Time{}, fmt.Errorf("%w: grant %s: secret fields do not fit its injection: %v", secretstore.ErrStoreUnavailable, grantID, err)
+		}
 	}
 	sec := w.Grant.Secret
 	sec.Spec = w.Injection

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/alter-sidecar/alter/mint"
 	"github.com/alter-sidecar/alter/server/storage"
 	"github.com/alter-sidecar/alter/server/wire"
 )
@@ -42,6 +43,9 @@ type Options struct {
 	SidecarApproval bool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// MintTransport carries the server's token requests for minted
+	// credentials (mint.go); nil: public addresses only, system roots.
+	MintTransport http.RoundTripper
 }
 
 // Defaults of Options.
@@ -72,6 +76,8 @@ type handler struct {
 	auditRecords, auditBytes, policyCalls *budget
 	// stopped ends long polls and event streams (on shutdown); see Handler.
 	stopped context.Context
+	// minter mints tokens for minted credentials (mint.go).
+	minter *mint.Minter
 }
 
 // Handler is the API. Close ends open long polls and event streams so a
@@ -121,6 +127,11 @@ func New(o Options) *Handler {
 	h.auditRecords = newBudget(recRate, 10*recRate, h.now)
 	h.auditBytes = newBudget(byteRate, 10*byteRate, h.now)
 	h.policyCalls = newBudget(def(o.PoliciesRate, DefaultPoliciesRate), def(o.PoliciesBurst, DefaultPoliciesBurst), h.now)
+	m, err := newMinter(o, h.log)
+	if err != nil {
+		panic("api: " + err.Error()) // only without a transport, which newMinter always gives
+	}
+	h.minter = m
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stopped = ctx
 	return &Handler{Handler: accessLog(h.log, h.routes()), stop: cancel, waits: h.waits}
@@ -162,6 +173,7 @@ func (h *handler) routes() http.Handler {
 		{"POST", "/v1/profiles/{name}/rotate-token", admin, h.rotateProfileToken},
 
 		{"GET", "/v1/sidecar/grants/{id}", sidecar, h.resolve},
+		{"POST", "/v1/sidecar/grants/{id}/token", sidecar, h.mintToken},
 		{"GET", "/v1/sidecar/policies", sidecar, h.policies},
 		{"GET", "/v1/sidecar/changes", sidecar, h.changes},
 		{"GET", "/v1/sidecar/events", sidecar, h.events},

@@ -56,11 +56,17 @@ func (h *handler) resolve(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, err)
 		return
 	}
+	fields := res.Fields
+	if _, minted := res.Injector.Mint(); minted {
+		// A minted credential's long-lived secret stays here: the sidecar
+		// asks POST /v1/sidecar/grants/{id}/token for a token (mint.go).
+		fields = map[string]string{}
+	}
 	writeJSON(w, http.StatusOK, resolution{
 		Grant:         grantInfo(res.Info),
 		Policy:        res.Policy,
 		Injection:     res.Secret.Spec,
-		Fields:        res.Fields,
+		Fields:        fields,
 		SecretVersion: res.Secret.Version,
 		NotAfter:      res.NotAfter,
 	})

@@ -1,0 +1,54 @@
+package secretstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/alter-sidecar/alter/inject"
+)
+
+// ErrVersionChanged: ReplaceFields found the secret at another version
+// than the caller read (an admin rotated it meanwhile); nothing was written.
+var ErrVersionChanged = fmt.Errorf("%w: the secret changed since it was read", ErrInvalid)
+
+// ReplaceFields re-seals the secret secretID with new values if it is still
+// at version, and returns the new version. It is how the proxy keeps a
+// refresh token the token endpoint rotated (package mint): under the
+// store's lock, sealed and MAC'd like any write, replacing the file
+// atomically, so the old value stays stored until the new one is on disk.
+// The values are checked as Rotate checks them.
+func (s *FileStore) ReplaceFields(ctx context.Context, secretID string, version int, fields inject.Fields) (int, error) {
+	var newVersion int
+	err := s.update(ctx, func(f *storeFile) (bool, error) {
+		i, rec, err := s.findSecret(f, secretID)
+		if err != nil {
+			return false, err
+		}
+		if rec.Version != version {
+			return false, ErrVersionChanged
+		}
+		inj, err := inject.Compile(rec.Spec)
+		if err != nil {
+			return false, fmt.Errorf("%w: secret %s: stored spec: %v", ErrStoreUnavailable, rec.ID, err)
+		}
+		if err := inj.CheckFields(fields); err != nil {
+			return false, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		keyID, nonce, sealed, err := s.keys.seal(rec.ID, fields)
+		if err != nil {
+			return false, err
+		}
+		rec.Version++
+		rec.KeyID, rec.Nonce, rec.Ciphertext = keyID, nonce, sealed
+		rec.Fields = fields.Names()
+		rec.UpdatedAt = time.Now().UTC()
+		rec.MAC = nil
+		if f.Secrets[i], err = s.keys.signSecret(rec); err != nil {
+			return false, err
+		}
+		newVersion = rec.Version
+		return true, nil
+	})
+	return newVersion, err
+}
