@@ -119,6 +119,9 @@ func (ex *exchange) approve(res *secretstore.Resolved, prefix string) (*http.Res
 	}
 	req := ex.approvalRequest(res, body, prefix)
 	ctx := ex.in.Context()
+	// respond-async is asked of this proxy, which answers it: the upstream
+	// must not see it (an API that honours it would answer 202 itself).
+	async := dropRespondAsync(ex.in.Header)
 
 	a, found, f := ex.namedOrFound(store, req)
 	if f != nil {
@@ -149,7 +152,7 @@ func (ex *exchange) approve(res *secretstore.Resolved, prefix string) (*http.Res
 		}
 	}
 	ex.record.ApprovalID = a.ID
-	if prefersAsync(ex.in.Header) {
+	if async {
 		p.opts.Metrics.approval("async")
 		return ex.deny(failure{status: http.StatusAccepted, code: errcode.ApprovalPending, rule: policy.RuleApproval,
 			message: "the request waits for approval; retry it, or send X-Alter-Approval, once it is approved", held: held(a)}), false
@@ -293,18 +296,37 @@ func preview(contentType string, body []byte, secrets []string) string {
 	return string(cut)
 }
 
-// prefersAsync reports whether the client sent Prefer: respond-async
-// (RFC 7240), in any of its Prefer headers and among other preferences.
-func prefersAsync(h http.Header) bool {
-	for _, v := range headerValues(h, "Prefer") {
-		for _, pref := range strings.Split(v, ",") {
-			name, _, _ := strings.Cut(strings.TrimSpace(pref), ";")
-			if strings.EqualFold(strings.TrimSpace(name), "respond-async") {
-				return true
+// dropRespondAsync removes the respond-async preference (RFC 7240) from
+// every Prefer header, under any spelling of the name, keeping the other
+// preferences as they were sent; it reports whether there was one.
+func dropRespondAsync(h http.Header) bool {
+	found := false
+	for k, vs := range h {
+		if !strings.EqualFold(k, "Prefer") {
+			continue
+		}
+		var kept []string
+		for _, v := range vs {
+			var parts []string
+			for _, pref := range strings.Split(v, ",") {
+				name, _, _ := strings.Cut(strings.TrimSpace(pref), ";")
+				if strings.EqualFold(strings.TrimSpace(name), "respond-async") {
+					found = true
+					continue
+				}
+				parts = append(parts, pref)
+			}
+			if v := strings.TrimSpace(strings.Join(parts, ",")); v != "" {
+				kept = append(kept, v)
 			}
 		}
+		if len(kept) == 0 {
+			delete(h, k)
+		} else {
+			h[k] = kept
+		}
 	}
-	return false
+	return found
 }
 
 // headerValues collects a header's values under any spelling of its name:
