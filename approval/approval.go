@@ -55,9 +55,9 @@ type Request struct {
 	Scheme    string   `json:"scheme"`
 	Host      string   `json:"host"`
 	Port      int      `json:"port"`
-	Path      string   `json:"path"`
+	Path      string   `json:"path"` // as sent, percent-encoded
 	QueryKeys []string `json:"query_keys,omitempty"`
-	Reason    string   `json:"reason,omitempty"` // X-Alter-Reason
+	Reason    string   `json:"reason,omitempty"` // X-Alter-Reason, escaped and bounded as the audit record keeps it
 	// Preview is the start of a text or JSON body (at most PreviewBytes),
 	// "" when the body is empty, binary, or could hold the credential.
 	Preview string `json:"preview,omitempty"`

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/alter-sidecar/alter/approval"
+	"github.com/alter-sidecar/alter/audit"
 	"github.com/alter-sidecar/alter/errcode"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/ratelimit"
@@ -260,7 +261,10 @@ func (ex *exchange) approvalRequest(res *secretstore.Resolved, body []byte, pref
 	return approval.Request{
 		GrantID: res.Grant.ID, Profile: ex.record.Profile, Actor: actorOf(ex.in),
 		Method: ex.in.Method, Scheme: t.scheme, Host: t.host, Port: t.port,
-		Path: ex.in.URL.Path, QueryKeys: ex.record.QueryKeys, Reason: ex.record.Reason,
+		// People read these: the path as sent (percent-encoded, so no
+		// control character or markup a decoded path could carry) and the
+		// reason as the audit record keeps it (escaped, bounded).
+		Path: ex.in.URL.EscapedPath(), QueryKeys: ex.record.QueryKeys, Reason: audit.Sanitize(ex.record.Reason, audit.MaxReasonBytes),
 		Preview:   preview(ex.in.Header.Get("Content-Type"), body, res.EchoForms()),
 		Match:     approval.MatchKey(res.Grant.ID, ex.in.Method, u, body),
 		Prefix:    prefix,

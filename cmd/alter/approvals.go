@@ -97,7 +97,9 @@ func (a *app) approvalsCommand() *cobra.Command {
 				if !approve {
 					scope = "the client gets 403 approval_denied"
 				}
-				fmt.Fprintf(a.stderr, "%s %s (%s %s://%s%s) as %s: %s\n", verb, ap.ID, ap.Method, ap.Scheme, ap.Host, ap.Path, d.By, scope)
+				// The request is client-sent text: one terminal line, escaped.
+				req := terminalText(ap.Method+" "+ap.Scheme+"://"+ap.Host+ap.Path, 120)
+				fmt.Fprintf(a.stderr, "%s %s (%s) as %s: %s\n", verb, ap.ID, req, d.By, scope)
 				return nil
 			})
 		}
