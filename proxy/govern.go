@@ -58,7 +58,13 @@ func (ex *exchange) govern(res *secretstore.Resolved) (*http.Response, bool) {
 	pol := res.Policy
 	needs, prefix := false, ""
 	if pol.HasApproval() {
-		needs, prefix = pol.RequiresApproval(ex.in.Method, ex.in.URL.EscapedPath())
+		path := ex.in.URL.EscapedPath()
+		needs, prefix = pol.RequiresApproval(ex.in.Method, path)
+		if alt, ok := withoutPathParams(path); !needs && ok {
+			// Servers that drop path parameters read /v1/refunds;x as
+			// /v1/refunds: what needs approval there needs it here.
+			needs, prefix = pol.RequiresApproval(ex.in.Method, alt)
+		}
 	}
 	if !needs {
 		if f := ex.takeLimits(res); f != nil {
@@ -67,6 +73,26 @@ func (ex *exchange) govern(res *secretstore.Resolved) (*http.Response, bool) {
 		return nil, true
 	}
 	return ex.approve(res, prefix)
+}
+
+// withoutPathParams is path with each segment's parameters (from ';',
+// sent as is or as %3B) dropped, and whether there were any.
+func withoutPathParams(path string) (string, bool) {
+	if !strings.Contains(path, ";") && !strings.Contains(strings.ToUpper(path), "%3B") {
+		return path, false
+	}
+	segs := strings.Split(path, "/")
+	for i, seg := range segs {
+		cut := len(seg)
+		if j := strings.IndexByte(seg, ';'); j >= 0 {
+			cut = j
+		}
+		if j := strings.Index(strings.ToUpper(seg), "%3B"); j >= 0 && j < cut {
+			cut = j
+		}
+		segs[i] = seg[:cut]
+	}
+	return strings.Join(segs, "/"), true
 }
 
 // takeLimits counts the request against the grant's limits and its
