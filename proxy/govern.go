@@ -42,7 +42,7 @@ var (
 		message: "the grant requires approval, and this proxy has no approval store"}
 	errTooManyPending = failure{status: http.StatusTooManyRequests, code: errcode.RateLimited, rule: policy.RuleApproval, retryAfter: 60,
 		message: "too many approvals are pending for this grant; decide or let some expire first"}
-	errApprovalElsewhere = badRequest("X-Alter-Approval names an approval for another request (grant, method, URL and body must be the same)")
+	errApprovalElsewhere = badRequest("X-Alter-Approval names an approval for another request (grant, method, URL, body and client must be the same)")
 	errApprovalUnknown   = badRequest("X-Alter-Approval names no approval this proxy knows")
 	errApprovalHeader    = badRequest("X-Alter-Approval must be one approval id")
 )
@@ -249,7 +249,7 @@ func (ex *exchange) namedOrFound(store approval.Store, req approval.Request) (ap
 		ex.p.log.Warn("approvals could not be read", zap.String("request_id", ex.id), zap.Error(err))
 		return a, false, &errStoreUnavailable
 	}
-	if !a.Lets(req, ex.start) && (a.GrantID != req.GrantID || a.Match != req.Match) {
+	if !a.Lets(req, ex.start) && (a.GrantID != req.GrantID || a.Match != req.Match || a.Actor != req.Actor) {
 		return a, false, &errApprovalElsewhere
 	}
 	return a, true, nil
