@@ -133,6 +133,10 @@ func TestDenyRefusesAndNothingReachesTheUpstream(t *testing.T) {
 		!strings.Contains(body, pending.ID) {
 		t.Fatalf("the denied POST got %d %s", code, body)
 	}
+	// A decision is final: approving the denied request fails.
+	if r := e.alterResult(t, "", "approvals", "approve", pending.ID); r.code == 0 || !strings.Contains(r.stderr, "already decided") {
+		t.Fatalf("approving a denied approval: exit %d: %s", r.code, r.stderr)
+	}
 	// The same request again is refused at once: a denial stands.
 	a := e.call(t, e.client(g), "POST", "/v1/transfers", `{"to":"mallory"}`)
 	if a.status != http.StatusForbidden || a.err.Error != "approval_denied" || a.err.ApprovalID != pending.ID {
