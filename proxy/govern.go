@@ -47,11 +47,6 @@ var (
 	errApprovalHeader    = badRequest("X-Alter-Approval must be one approval id")
 )
 
-// governed is what the rules decided for a request that may go on.
-type governed struct {
-	approval string // the approval that let it through, for the audit record
-}
-
 // govern applies approval and limits. It returns the answer to send
 // instead of forwarding (a refusal, a 202), or nil to go on.
 func (ex *exchange) govern(res *secretstore.Resolved) (*http.Response, bool) {
