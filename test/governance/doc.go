@@ -10,7 +10,9 @@
 //
 // One file per concern: approvals_test.go (the operator's flows),
 // ratelimit_test.go (rates, a clone's chain, metrics), webhook_test.go,
-// and attack_test.go (one test per attack). Every test checks at its end
+// and attack_*_test.go, one test per attack: on the approval rule and its
+// file, on who asked (proxy_auth actors), on path spellings, and through
+// client-sent text and the credential. Every test checks at its end
 // that the stored credential appears in nothing the proxy or the CLI
 // printed, in the audit file, the approvals file or a webhook message, and
 // that the stand-in never received an X-Alter-* header, a Prefer:
