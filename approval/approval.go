@@ -55,9 +55,9 @@ type Request struct {
 	Scheme    string   `json:"scheme"`
 	Host      string   `json:"host"`
 	Port      int      `json:"port"`
-	Path      string   `json:"path"`
+	Path      string   `json:"path"` // as sent, percent-encoded
 	QueryKeys []string `json:"query_keys,omitempty"`
-	Reason    string   `json:"reason,omitempty"` // X-Alter-Reason
+	Reason    string   `json:"reason,omitempty"` // X-Alter-Reason, escaped and bounded as the audit record keeps it
 	// Preview is the start of a text or JSON body (at most PreviewBytes),
 	// "" when the body is empty, binary, or could hold the credential.
 	Preview string `json:"preview,omitempty"`
@@ -134,7 +134,8 @@ func MatchKey(grantID, method, url string, body []byte) string {
 }
 
 // Lets reports whether a, looked up at now, lets req through: an approved,
-// unexpired approval of exactly this request (Match) that is unused, or a
+// unexpired approval of exactly this request (Match) from the same actor
+// that is unused, or a
 // time-boxed approval of the same grant and method whose prefix covers the
 // request's path. A one-request approval must then be consumed (Store.Use)
 // before the request is forwarded.
@@ -145,7 +146,9 @@ func (a Approval) Lets(req Request, now time.Time) bool {
 	if a.CoversUntil != nil {
 		return a.Scheme == req.Scheme && a.Host == req.Host && a.Port == req.Port && a.Prefix == req.Prefix
 	}
-	return a.Match == req.Match
+	// Exactly this request, from the client that asked (when clients are
+	// known): another client that may use the grant does not spend it.
+	return a.Match == req.Match && a.Actor == req.Actor
 }
 
 // Decide applies d to a, returning the decided approval. The rules: only a
@@ -194,7 +197,7 @@ type Filter struct {
 type Store interface {
 	// Find returns the approval that decides req at now, if any: one that
 	// lets it through (Lets), else the pending, denied or approved-but-used
-	// approval of exactly this request (same Match), newest first.
+	// approval of exactly this request (same Match and Actor), newest first.
 	Find(ctx context.Context, req Request, now time.Time) (Approval, bool, error)
 	// Get returns one approval by id.
 	Get(ctx context.Context, id string) (Approval, error)

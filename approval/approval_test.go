@@ -50,6 +50,20 @@ func TestBookLifecycle(t *testing.T) {
 				t.Fatal("an approval for one body was found for another")
 			}
 		}},
+		{"an approval is for the client that asked", func(t *testing.T, b *Book) {
+			a, _ := b.Create(refund, t0, time.Hour)
+			if _, err := b.Decide(a.ID, Decision{Approve: true, By: "alice", At: t0}); err != nil {
+				t.Fatal(err)
+			}
+			same := refund
+			same.Actor = "another-agent"
+			if got, ok := b.Find(same, t0); ok || got.Lets(same, t0) {
+				t.Fatalf("another client's identical request found %+v", got)
+			}
+			if got, _ := b.Get(a.ID); got.Lets(same, t0) || !got.Lets(refund, t0) {
+				t.Fatal("Lets does not tell the clients apart")
+			}
+		}},
 		{"approved once lets exactly one retry through", func(t *testing.T, b *Book) {
 			a, _ := b.Create(refund, t0, time.Hour)
 			if _, err := b.Decide(a.ID, Decision{Approve: true, By: "alice", At: t0}); err != nil {

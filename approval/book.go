@@ -31,7 +31,7 @@ func (b *Book) Find(req Request, now time.Time) (Approval, bool) {
 		if a.Lets(req, now) {
 			return *a, true
 		}
-		if same == nil && a.GrantID == req.GrantID && a.Match == req.Match && a.StatusAt(now) != StatusExpired {
+		if same == nil && a.GrantID == req.GrantID && a.Match == req.Match && a.Actor == req.Actor && a.StatusAt(now) != StatusExpired {
 			same = a
 		}
 	}

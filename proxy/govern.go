@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/alter-sidecar/alter/approval"
+	"github.com/alter-sidecar/alter/audit"
 	"github.com/alter-sidecar/alter/errcode"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/ratelimit"
@@ -41,15 +42,10 @@ var (
 		message: "the grant requires approval, and this proxy has no approval store"}
 	errTooManyPending = failure{status: http.StatusTooManyRequests, code: errcode.RateLimited, rule: policy.RuleApproval, retryAfter: 60,
 		message: "too many approvals are pending for this grant; decide or let some expire first"}
-	errApprovalElsewhere = badRequest("X-Alter-Approval names an approval for another request (grant, method, URL and body must be the same)")
+	errApprovalElsewhere = badRequest("X-Alter-Approval names an approval for another request (grant, method, URL, body and client must be the same)")
 	errApprovalUnknown   = badRequest("X-Alter-Approval names no approval this proxy knows")
 	errApprovalHeader    = badRequest("X-Alter-Approval must be one approval id")
 )
-
-// governed is what the rules decided for a request that may go on.
-type governed struct {
-	approval string // the approval that let it through, for the audit record
-}
 
 // govern applies approval and limits. It returns the answer to send
 // instead of forwarding (a refusal, a 202), or nil to go on.
@@ -57,7 +53,13 @@ func (ex *exchange) govern(res *secretstore.Resolved) (*http.Response, bool) {
 	pol := res.Policy
 	needs, prefix := false, ""
 	if pol.HasApproval() {
-		needs, prefix = pol.RequiresApproval(ex.in.Method, ex.in.URL.EscapedPath())
+		path := ex.in.URL.EscapedPath()
+		needs, prefix = pol.RequiresApproval(ex.in.Method, path)
+		if alt, ok := withoutPathParams(path); !needs && ok {
+			// Servers that drop path parameters read /v1/refunds;x as
+			// /v1/refunds: what needs approval there needs it here.
+			needs, prefix = pol.RequiresApproval(ex.in.Method, alt)
+		}
 	}
 	if !needs {
 		if f := ex.takeLimits(res); f != nil {
@@ -66,6 +68,26 @@ func (ex *exchange) govern(res *secretstore.Resolved) (*http.Response, bool) {
 		return nil, true
 	}
 	return ex.approve(res, prefix)
+}
+
+// withoutPathParams is path with each segment's parameters (from ';',
+// sent as is or as %3B) dropped, and whether there were any.
+func withoutPathParams(path string) (string, bool) {
+	if !strings.Contains(path, ";") && !strings.Contains(strings.ToUpper(path), "%3B") {
+		return path, false
+	}
+	segs := strings.Split(path, "/")
+	for i, seg := range segs {
+		cut := len(seg)
+		if j := strings.IndexByte(seg, ';'); j >= 0 {
+			cut = j
+		}
+		if j := strings.Index(strings.ToUpper(seg), "%3B"); j >= 0 && j < cut {
+			cut = j
+		}
+		segs[i] = seg[:cut]
+	}
+	return strings.Join(segs, "/"), true
 }
 
 // takeLimits counts the request against the grant's limits and its
@@ -119,6 +141,9 @@ func (ex *exchange) approve(res *secretstore.Resolved, prefix string) (*http.Res
 	}
 	req := ex.approvalRequest(res, body, prefix)
 	ctx := ex.in.Context()
+	// respond-async is asked of this proxy, which answers it: the upstream
+	// must not see it (an API that honours it would answer 202 itself).
+	async := dropRespondAsync(ex.in.Header)
 
 	a, found, f := ex.namedOrFound(store, req)
 	if f != nil {
@@ -149,7 +174,7 @@ func (ex *exchange) approve(res *secretstore.Resolved, prefix string) (*http.Res
 		}
 	}
 	ex.record.ApprovalID = a.ID
-	if prefersAsync(ex.in.Header) {
+	if async {
 		p.opts.Metrics.approval("async")
 		return ex.deny(failure{status: http.StatusAccepted, code: errcode.ApprovalPending, rule: policy.RuleApproval,
 			message: "the request waits for approval; retry it, or send X-Alter-Approval, once it is approved", held: held(a)}), false
@@ -229,7 +254,7 @@ func (ex *exchange) namedOrFound(store approval.Store, req approval.Request) (ap
 		ex.p.log.Warn("approvals could not be read", zap.String("request_id", ex.id), zap.Error(err))
 		return a, false, &errStoreUnavailable
 	}
-	if !a.Lets(req, ex.start) && (a.GrantID != req.GrantID || a.Match != req.Match) {
+	if !a.Lets(req, ex.start) && (a.GrantID != req.GrantID || a.Match != req.Match || a.Actor != req.Actor) {
 		return a, false, &errApprovalElsewhere
 	}
 	return a, true, nil
@@ -267,7 +292,10 @@ func (ex *exchange) approvalRequest(res *secretstore.Resolved, body []byte, pref
 	return approval.Request{
 		GrantID: res.Grant.ID, Profile: ex.record.Profile, Actor: actorOf(ex.in),
 		Method: ex.in.Method, Scheme: t.scheme, Host: t.host, Port: t.port,
-		Path: ex.in.URL.Path, QueryKeys: ex.record.QueryKeys, Reason: ex.record.Reason,
+		// People read these: the path as sent (percent-encoded, so no
+		// control character or markup a decoded path could carry) and the
+		// reason as the audit record keeps it (escaped, bounded).
+		Path: ex.in.URL.EscapedPath(), QueryKeys: ex.record.QueryKeys, Reason: audit.Sanitize(ex.record.Reason, audit.MaxReasonBytes),
 		Preview:   preview(ex.in.Header.Get("Content-Type"), body, res.EchoForms()),
 		Match:     approval.MatchKey(res.Grant.ID, ex.in.Method, u, body),
 		Prefix:    prefix,
@@ -303,18 +331,37 @@ func preview(contentType string, body []byte, secrets []string) string {
 	return string(cut)
 }
 
-// prefersAsync reports whether the client sent Prefer: respond-async
-// (RFC 7240), in any of its Prefer headers and among other preferences.
-func prefersAsync(h http.Header) bool {
-	for _, v := range headerValues(h, "Prefer") {
-		for _, pref := range strings.Split(v, ",") {
-			name, _, _ := strings.Cut(strings.TrimSpace(pref), ";")
-			if strings.EqualFold(strings.TrimSpace(name), "respond-async") {
-				return true
+// dropRespondAsync removes the respond-async preference (RFC 7240) from
+// every Prefer header, under any spelling of the name, keeping the other
+// preferences as they were sent; it reports whether there was one.
+func dropRespondAsync(h http.Header) bool {
+	found := false
+	for k, vs := range h {
+		if !strings.EqualFold(k, "Prefer") {
+			continue
+		}
+		var kept []string
+		for _, v := range vs {
+			var parts []string
+			for _, pref := range strings.Split(v, ",") {
+				name, _, _ := strings.Cut(strings.TrimSpace(pref), ";")
+				if strings.EqualFold(strings.TrimSpace(name), "respond-async") {
+					found = true
+					continue
+				}
+				parts = append(parts, pref)
+			}
+			if v := strings.TrimSpace(strings.Join(parts, ",")); v != "" {
+				kept = append(kept, v)
 			}
 		}
+		if len(kept) == 0 {
+			delete(h, k)
+		} else {
+			h[k] = kept
+		}
 	}
-	return false
+	return found
 }
 
 // headerValues collects a header's values under any spelling of its name:

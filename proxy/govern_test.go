@@ -373,3 +373,47 @@ func TestApprovalKeptWhenRateLimited(t *testing.T) {
 		t.Fatalf("retry after the rate allows: %d %s", a.status, a.raw)
 	}
 }
+
+func TestWithoutPathParams(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+		changed        bool
+	}{
+		{"none", "/v1/refunds", "/v1/refunds", false},
+		{"last segment", "/v1/refunds;jsessionid=1", "/v1/refunds", true},
+		{"middle segment", "/v1;x/refunds", "/v1/refunds", true},
+		{"empty parameter", "/v1/refunds;/1", "/v1/refunds/1", true},
+		{"encoded", "/v1/refunds%3bx/2", "/v1/refunds/2", true},
+		{"encoded after a plain one", "/v1/a;b%3Bc", "/v1/a", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, changed := withoutPathParams(tt.in)
+			if got != tt.want || changed != tt.changed {
+				t.Fatalf("withoutPathParams(%q) = %q, %v; want %q, %v", tt.in, got, changed, tt.want, tt.changed)
+			}
+		})
+	}
+}
+
+func TestDropRespondAsync(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    http.Header
+		want  http.Header
+		found bool
+	}{
+		{"alone", http.Header{"Prefer": {"respond-async"}}, http.Header{}, true},
+		{"among others", http.Header{"Prefer": {"return=minimal, respond-async;wait=5", "handling=strict"}}, http.Header{"Prefer": {"return=minimal", "handling=strict"}}, true},
+		{"any spelling", http.Header{"prefer": {"RESPOND-ASYNC"}}, http.Header{}, true},
+		{"none", http.Header{"Prefer": {"return=minimal"}}, http.Header{"Prefer": {"return=minimal"}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			found := dropRespondAsync(tt.in)
+			if found != tt.found || fmt.Sprint(tt.in) != fmt.Sprint(tt.want) {
+				t.Fatalf("got %v %v, want %v %v", found, tt.in, tt.found, tt.want)
+			}
+		})
+	}
+}

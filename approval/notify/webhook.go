@@ -212,8 +212,9 @@ type Msg struct {
 	Link     string            `json:"link,omitempty"`
 }
 
-// Message builds the message for a. Client-sent text (the reason) is
-// quoted, so it cannot pass for our own words or format the message.
+// Message builds the message for a. Client-sent text (the path, the
+// reason) is shown by plain, and the reason quoted, so it cannot pass for
+// our own words or format the message.
 func Message(a approval.Approval, portalURL string) Msg {
 	m := Msg{Event: "approval.pending", Approval: a}
 	if portalURL != "" {
@@ -224,9 +225,9 @@ func Message(a approval.Approval, portalURL string) Msg {
 		who = "a client"
 	}
 	m.Text = fmt.Sprintf("Approval needed: %s wants %s %s://%s%s with grant %s (approval %s, expires %s).",
-		who, a.Method, a.Scheme, a.Host, a.Path, a.GrantID, a.ID, a.ExpiresAt.UTC().Format(time.RFC3339))
+		who, a.Method, a.Scheme, a.Host, plain(unquoted(a.Path)), a.GrantID, a.ID, a.ExpiresAt.UTC().Format(time.RFC3339))
 	if a.Reason != "" {
-		m.Text += " Reason: " + strconv.Quote(a.Reason) + "."
+		m.Text += " Reason: " + plain(strconv.Quote(a.Reason)) + "."
 	}
 	if m.Link != "" {
 		m.Text += " " + m.Link
@@ -234,6 +235,19 @@ func Message(a approval.Approval, portalURL string) Msg {
 		m.Text += " Decide with: alter approvals approve " + a.ID + " (or deny)."
 	}
 	return m
+}
+
+// plain escapes what Slack-compatible receivers read as markup (&, < and
+// >: links, @channel mentions), as their formatting rules ask.
+func plain(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// unquoted is s with control characters and line separators escaped, as
+// strconv.Quote does, without the quotes.
+func unquoted(s string) string {
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }
 
 // redact removes the webhook URL, and its path and query on their own,

@@ -68,7 +68,7 @@ func TestWebhookSignsAndRetries(t *testing.T) {
 	if m.Event != "approval.pending" || m.Approval.ID != "a1b2" || m.Link != "https://alter.example.com/approvals/a1b2" {
 		t.Fatalf("message %+v", m)
 	}
-	if !strings.Contains(m.Text, `Reason: "refund *order* 7\n<@here>"`) || !strings.Contains(m.Text, "POST https://api.stripe.com/v1/refunds") {
+	if !strings.Contains(m.Text, `Reason: "refund *order* 7\n&lt;@here&gt;"`) || !strings.Contains(m.Text, "POST https://api.stripe.com/v1/refunds") {
 		t.Fatalf("text %q", m.Text)
 	}
 	for _, e := range logs.All() {

@@ -103,7 +103,9 @@ func (a *app) approvalsCommand() *cobra.Command {
 				if ap.Decision != nil {
 					by = ap.Decision.By // the server names the decider: its admin token's name
 				}
-				fmt.Fprintf(a.stderr, "%s %s (%s %s://%s%s) as %s: %s\n", verb, ap.ID, ap.Method, ap.Scheme, ap.Host, ap.Path, terminalText(by, 80), scope)
+				// The request is client-sent text: one terminal line, escaped.
+				req := terminalText(ap.Method+" "+ap.Scheme+"://"+ap.Host+ap.Path, 120)
+				fmt.Fprintf(a.stderr, "%s %s (%s) as %s: %s\n", verb, ap.ID, req, terminalText(by, 80), scope)
 				return nil
 			})
 		}
