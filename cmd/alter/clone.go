@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,6 +35,13 @@ func (a *app) cloneCommand() *cobra.Command {
 			return err
 		}
 		return a.withStore(func(s secretstore.Admin) error {
+			if pf.dropsApproval() {
+				// A clone given no approval rule inherits its parent's; saying
+				// "none" must not look as if it dropped one.
+				if parent, err := s.Get(cmd.Context(), args[0]); err == nil && len(parent.Policy.RequireApproval) > 0 {
+					return usageError{fmt.Errorf("--require-approval none: a clone cannot drop its parent's approval rule (%s); it keeps it", strings.Join(parent.Policy.RequireApproval, ","))}
+				}
+			}
 			g, err := s.Clone(cmd.Context(), args[0], secretstore.CloneRequest{Name: name, ExpiresAt: expiry, Policy: spec})
 			if err != nil {
 				return err

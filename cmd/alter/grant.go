@@ -229,15 +229,15 @@ func describeApproval(p policy.Spec) string {
 	if len(p.RequireApproval) == 0 {
 		return "none (no request waits for a person)"
 	}
-	what := strings.Join(p.RequireApproval, ",") + " requests"
+	what, verb := strings.Join(p.RequireApproval, ",")+" requests", " wait"
 	if len(p.RequireApproval) == 1 && p.RequireApproval[0] == "*" {
-		what = "every request"
+		what, verb = "every request", " waits"
 	}
 	where := ""
 	if len(p.ApprovalPathPrefixes) > 0 {
 		where = " under " + strings.Join(p.ApprovalPathPrefixes, ", ")
 	}
-	return what + where + " wait for a person's approval (alter approvals)"
+	return what + where + verb + " for a person's approval (alter approvals)"
 }
 
 // describeLimit says in words what a rate or a quota allows.

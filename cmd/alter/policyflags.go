@@ -49,6 +49,9 @@ func addPolicyFlags(fs *pflag.FlagSet) *policyFlags {
 	return f
 }
 
+// dropsApproval reports whether --require-approval none was given.
+func (f *policyFlags) dropsApproval() bool { return len(f.approval) == 1 && f.approval[0] == "none" }
+
 // buildGoverning applies the approval, rate and quota flags to spec.
 func (f *policyFlags) buildGoverning(spec *policy.Spec) error {
 	switch {
