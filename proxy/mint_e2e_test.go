@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/alter-sidecar/alter/audit"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -122,8 +123,14 @@ func TestMintedCredentialEndToEnd(t *testing.T) {
 	if api.hits.Load() != apiBefore {
 		t.Fatal("a request was forwarded without a token")
 	}
-	recs := e.waitAudit(4)
-	last := recs[len(recs)-1]
+	// Records are written as bodies close, not in request order: find the
+	// refusal's.
+	var last audit.Record
+	for _, r := range e.waitAudit(4) {
+		if r.ErrorCode == CodeCredentialUnavailable {
+			last = r
+		}
+	}
 	if last.ErrorCode != CodeCredentialUnavailable || last.Rule != "token_endpoint_rejected" || last.Decision != "deny" {
 		t.Fatalf("audit record %+v", last)
 	}
