@@ -201,6 +201,11 @@ func (m MintSpec) check(typ string) error {
 		case "grant_type", "scope", "client_id", "client_secret", "refresh_token", "assertion", "audience", "resource":
 			return fmt.Errorf("%w: params: %q is set by the type, not as a parameter", ErrInvalidSpec, k)
 		}
+		if credentialName(k) {
+			// The spec is stored unsealed and given on the command line
+			// (visible in ps): a secret belongs in the fields, on stdin.
+			return fmt.Errorf("%w: params: %q names a credential; parameters are not secret (a secret goes in the fields, on stdin)", ErrInvalidSpec, k)
+		}
 	}
 	switch m.ClientAuth {
 	case "", "header", "body":
@@ -275,6 +280,17 @@ func (m MintSpec) checkJWT() error {
 		return fmt.Errorf("%w: key_encoding %q: want hex or base64", ErrInvalidSpec, m.KeyEncoding)
 	}
 	return nil
+}
+
+// credentialName reports whether a token request parameter's name says it
+// carries a secret (password, client_assertion, subject_token, code, ...).
+func credentialName(k string) bool {
+	for _, w := range []string{"secret", "password", "passwd", "token", "assertion", "key", "code", "credential"} {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkTokenURL accepts an https URL with a host and nothing that could

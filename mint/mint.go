@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -137,28 +138,58 @@ func New(o Options) (*Minter, error) {
 
 // Token returns a valid token for r, minting one if none is cached or the
 // cached one is close to expiry. Errors are *Error.
+//
+// Waiters join the one token request in flight for the secret. A waiter
+// for another version of the secret than the flight's (an admin rotated it
+// meanwhile) does not take that answer, minted with the other version's
+// values: it asks again in a flight of its own version.
 func (m *Minter) Token(ctx context.Context, r Request) (Token, error) {
 	if e, ok := m.fresh(r); ok {
 		return e.tok, nil
 	}
+	res, err := m.join(ctx, r.SecretID, r)
+	if err == nil && !res.validFor(r.Version) {
+		res, err = m.join(ctx, r.SecretID+"@"+strconv.Itoa(r.Version), r)
+	}
+	return res.tok, err
+}
+
+// flightResult is what a token request's waiters get: the token and the
+// secret versions it was minted for (also with an error).
+type flightResult struct {
+	tok      Token
+	versions [2]int
+}
+
+func (f flightResult) validFor(version int) bool {
+	return f.versions[0] == version || f.versions[1] == version
+}
+
+// join waits for the flight key, starting it for r if none is in the air.
+func (m *Minter) join(ctx context.Context, key string, r Request) (flightResult, error) {
 	// The token request runs on its own context: the first waiter giving
 	// up must not fail the others. Each waiter still stops at its own ctx.
-	ch := m.flight.DoChan(r.SecretID, func() (any, error) {
+	ch := m.flight.DoChan(key, func() (any, error) {
 		if e, ok := m.fresh(r); ok {
-			return e.tok, nil // minted by the flight that just ended
+			return flightResult{e.tok, e.versions}, nil // minted by the flight that just ended
 		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.o.Timeout)
 		defer cancel()
-		return m.mint(fctx, r)
+		e, err := m.mint(fctx, r)
+		return flightResult{e.tok, e.versions}, err
 	})
 	select {
 	case res := <-ch:
+		f := res.Val.(flightResult)
 		if res.Err != nil {
-			return Token{}, res.Err
+			if !f.validFor(r.Version) {
+				return m.join(ctx, r.SecretID+"@"+strconv.Itoa(r.Version), r) // another version's failure
+			}
+			return flightResult{}, res.Err
 		}
-		return res.Val.(Token), nil
+		return f, nil
 	case <-ctx.Done():
-		return Token{}, &Error{Reason: ReasonTimeout, err: ctx.Err()}
+		return flightResult{}, &Error{Reason: ReasonTimeout, err: ctx.Err()}
 	}
 }
 
@@ -185,8 +216,14 @@ func refreshMargin(lifetime time.Duration) time.Duration {
 // defaultLifetime bounds a token whose endpoint gave no expires_in.
 const defaultLifetime = 5 * time.Minute
 
-// mint asks the type's source for a token and caches it.
-func (m *Minter) mint(ctx context.Context, r Request) (Token, error) {
+// MaxLifetime bounds how long a token is cached whatever its endpoint says
+// (x/oauth2 takes expires_in up to 68 years): a token the issuer withdraws
+// early is replaced within a day rather than used until a restart.
+const MaxLifetime = 24 * time.Hour
+
+// mint asks the type's source for a token and caches it. The entry is
+// returned also with an error, for the versions it was minted for.
+func (m *Minter) mint(ctx context.Context, r Request) (*entry, error) {
 	now := m.o.Now()
 	e := &entry{minted: now, versions: [2]int{r.Version, r.Version}}
 	if old, ok := m.cache.Get(r.SecretID); ok && old.versions[0] == r.Version {
@@ -214,23 +251,41 @@ func (m *Minter) mint(ctx context.Context, r Request) (Token, error) {
 	default:
 		err = &Error{Reason: ReasonInvalid, err: fmt.Errorf("type %q is not minted", r.Spec.Type)}
 	}
+	if err == nil && inject.IsMinted(r.Spec.Type) && (value == "" || !printable(value)) {
+		err = &Error{Reason: ReasonBadAnswer, err: errors.New("the minted token is empty or not printable")}
+	}
 	if err != nil {
-		m.cache.Remove(r.SecretID)
+		m.failed(r, e)
 		var me *Error
 		if !errors.As(err, &me) {
 			err = classify(err)
 		}
-		return Token{}, err
+		return e, err
 	}
-	if inject.IsMinted(r.Spec.Type) && (value == "" || !printable(value)) {
-		return Token{}, &Error{Reason: ReasonBadAnswer, err: errors.New("the minted token is empty or not printable")}
-	}
+	lifetime = min(lifetime, MaxLifetime)
 	if lifetime <= 0 {
 		lifetime = defaultLifetime
 	}
 	e.tok = Token{value: value, Expiry: now.Add(lifetime)}
 	m.cache.Add(r.SecretID, e)
-	return e.tok, nil
+	return e, nil
+}
+
+// failed drops the cached token of r's version after a failed mint. A
+// rotated refresh token that only this process holds (the store could not
+// keep it) is kept, with no token, for the next attempt: the stored one no
+// longer works at the endpoint, so forgetting it after a passing failure
+// would lose the credential. Another version's entry is left alone.
+func (m *Minter) failed(r Request, e *entry) {
+	old, ok := m.cache.Get(r.SecretID)
+	if ok && old.versions[0] != r.Version && old.versions[1] != r.Version {
+		return
+	}
+	if e.refresh != "" {
+		m.cache.Add(r.SecretID, &entry{versions: e.versions, refresh: e.refresh})
+		return
+	}
+	m.cache.Remove(r.SecretID)
 }
 
 func jwtPerRequest(s inject.Spec) bool {
