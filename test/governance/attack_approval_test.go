@@ -293,15 +293,19 @@ func TestACloneKeepsItsParentsApproval(t *testing.T) {
 			t.Fatalf("a clone with %v held less than its parent: exit %d %s%s", flags, r.code, r.stdout, r.stderr)
 		}
 	}
-	// "none" on a clone means "the parent's rule": the clone cannot drop it.
-	dropped := strings.TrimSpace(e.alter(t, "", "grant", "clone", parent, "--require-approval", "none"))
-	if show := e.alter(t, "", "grant", "show", dropped); !strings.Contains(show, "POST requests wait for a person's approval") {
-		t.Fatalf("grant show of a clone made with --require-approval none:\n%s", show)
+	// "none" on a clone cannot drop the parent's rule: it is refused, not
+	// silently kept.
+	if r := e.alterResult(t, "", "grant", "clone", parent, "--require-approval", "none"); r.code == 0 ||
+		!strings.Contains(r.stderr, "a clone cannot drop its parent's approval rule") {
+		t.Fatalf("a clone with --require-approval none: exit %d %s%s", r.code, r.stdout, r.stderr)
 	}
 	wider := strings.TrimSpace(e.alter(t, "", "grant", "clone", parent, "--require-approval", "POST,DELETE"))
 	plain := strings.TrimSpace(e.alter(t, "", "grant", "clone", parent))
+	if show := e.alter(t, "", "grant", "show", plain); !strings.Contains(show, "POST requests wait for a person's approval") {
+		t.Fatalf("grant show of a plain clone of a grant with approval:\n%s", show)
+	}
 	e.startProxy()
-	for name, clone := range map[string]string{"--require-approval none": dropped, "one that holds more": wider, "a plain clone": plain} {
+	for name, clone := range map[string]string{"one that holds more": wider, "a plain clone": plain} {
 		t.Run(name, func(t *testing.T) {
 			c := e.client(clone)
 			a := e.call(t, c, "POST", "/v1/a", `{"clone":"`+clone+`"}`, "Prefer", "respond-async")
