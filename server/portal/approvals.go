@@ -10,6 +10,7 @@ import (
 
 	"github.com/alter-sidecar/alter/approval"
 	"github.com/alter-sidecar/alter/server/api"
+	"github.com/alter-sidecar/alter/server/storage"
 	"github.com/alter-sidecar/alter/server/wire"
 )
 
@@ -18,7 +19,8 @@ import (
 // default, newest first); each pending approval has one POST form whose
 // two buttons approve or deny it. /approvals/{id} is one approval: the
 // page a notification links to (approval/notify). The decider is the
-// session's user, never a form value; the time is the portal's clock.
+// session's user (decider), never a form value; the time is the portal's
+// clock.
 //
 // Everything an approval shows beyond its ids and times is client text
 // (the path, the reason, the body preview, the actor): html/template
@@ -49,8 +51,20 @@ type approvalRow struct {
 
 func (p *Portal) approvalRow(r *http.Request, a approval.Approval) approvalRow {
 	a.Status = a.StatusAt(p.now())
-	user := sessionOf(r).User
-	return approvalRow{Approval: a, URL: requestURL(a.Request), Self: a.Actor != "" && strings.EqualFold(a.Actor, user)}
+	by := decider(sessionOf(r).User)
+	return approvalRow{Approval: a, URL: requestURL(a.Request), Self: a.Actor != "" && strings.EqualFold(a.Actor, by)}
+}
+
+// decider is the name a decision records for the session's user: a
+// password user's name, or for a login with an admin token the token's
+// name, exactly as `alter approvals approve` with that token records it.
+// So self approval is refused alike through the portal and the API.
+// (Database user names have no space, so no user can pass for a token.)
+func decider(sessionUser string) string {
+	if name, ok := strings.CutPrefix(sessionUser, storage.TokenSessionSubject("")); ok {
+		return name
+	}
+	return sessionUser
 }
 
 // requestURL is the held request's URL without its query (whose values
@@ -160,7 +174,7 @@ func (p *Portal) decideApproval(w http.ResponseWriter, r *http.Request) {
 		p.showApproval(w, r, http.StatusBadRequest, view{}, form)
 		return
 	}
-	d, err := api.DecisionFrom(req, sessionOf(r).User, p.now())
+	d, err := api.DecisionFrom(req, decider(sessionOf(r).User), p.now())
 	if err != nil {
 		form.Error = err.Error()
 		p.showApproval(w, r, http.StatusBadRequest, view{}, form)

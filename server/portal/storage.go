@@ -82,7 +82,8 @@ func (b *StorageBackend) GetApproval(ctx context.Context, id string) (approval.A
 
 // DecideApproval decides an approval. The server audit record names the
 // portal user twice: as the decider and as who acted ("portal:NAME"), so
-// a portal decision is told apart from a token's ("token:ID").
+// a decision in the portal is told apart from one through the API
+// ("token:ID").
 func (b *StorageBackend) DecideApproval(ctx context.Context, id string, d approval.Decision) (approval.Approval, error) {
 	return b.Store.Approvals("").Decide(storage.ActingAs(ctx, "portal:"+d.By), id, d)
 }
