@@ -12,7 +12,7 @@ import (
 //	approvals:
 //	  hold: 60s          # how long a request waits for a decision (0s: answer 403 approval_pending at once)
 //	  expire: 1h         # how long a pending approval can be decided
-//	  portal_url: https://alter.example.com   # linked from notifications
+//	  portal_url: https://alter.example.com   # linked from notifications: PORTAL_URL/approvals/ID (the server's address or its /portal)
 //	  notify:
 //	    url: https://hooks.example.com/alter  # one JSON POST per new pending approval
 //	    secret_env: ALTER_APPROVAL_WEBHOOK_SECRET  # or secret_file: the HMAC-SHA256 key

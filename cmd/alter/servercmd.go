@@ -178,10 +178,12 @@ const (
 // rest to the API, without a ServeMux of its own: its redirects (for
 // "/portal", or a path with "//" or "..") would answer in text/html,
 // without the API's JSON error shape or the portal's security headers.
-// Each side answers those itself.
+// Each side answers those itself. The portal also takes portal.LinkPrefix,
+// where an approval notification links when approvals.portal_url is the
+// server's address (it redirects to the approval's page).
 func serverRoutes(apiHandler, portalHandler http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := r.URL.Path; p == portal.Prefix || strings.HasPrefix(p, portal.Prefix+"/") {
+		if p := r.URL.Path; p == portal.Prefix || strings.HasPrefix(p, portal.Prefix+"/") || strings.HasPrefix(p, portal.LinkPrefix) {
 			portalHandler.ServeHTTP(w, r)
 			return
 		}

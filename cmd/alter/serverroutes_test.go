@@ -41,6 +41,10 @@ func TestServerRoutesRedirects(t *testing.T) {
 	if r := get("/portal"); r.StatusCode/100 != 3 || r.Header.Get("Content-Security-Policy") == "" || r.Header.Get("X-Frame-Options") != "DENY" {
 		t.Errorf("/portal: %d without the portal's headers %v", r.StatusCode, r.Header)
 	}
+	const link = "/approvals/6f1c2d3e-0000-4000-8000-000000000001" // approval/notify's link under portal_url
+	if r := get(link); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != portal.Prefix+link || r.Header.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("%s: %d to %q, want the portal's redirect to its approval page", link, r.StatusCode, r.Header.Get("Location"))
+	}
 	for _, p := range []string{"//v1/grants", "/v1/../portal/grants", "/x/../v1/grants"} {
 		if r := get(p); r.StatusCode != http.StatusNotFound || r.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("%s: %d %q, want a JSON 404", p, r.StatusCode, r.Header.Get("Content-Type"))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/alter-sidecar/alter/approval"
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/providers"
 	"github.com/alter-sidecar/alter/secretstore"
@@ -15,7 +16,8 @@ import (
 // Backend is what the portal needs from the control plane. StorageBackend
 // implements it over server/storage; tests use an in-memory fake.
 //
-// Errors wrap secretstore.ErrNotFound (an unknown grant),
+// Errors wrap secretstore.ErrNotFound (an unknown grant; approval.ErrNotFound
+// for an unknown approval),
 // secretstore.ErrInvalid (bad input: the message is shown to the user, so
 // it must not contain a secret value; the portal scrubs submitted values
 // from it anyway) and secretstore.ErrStoreUnavailable. Anything else is an
@@ -35,6 +37,15 @@ type Backend interface {
 	Rotate(ctx context.Context, id string, fields inject.Fields) error
 	// QueryAudit returns one page of audit records, newest first.
 	QueryAudit(ctx context.Context, q storage.AuditQuery) (storage.AuditPage, error)
+	// ListApprovals returns the approvals f selects, newest first, each
+	// with its status as of now (a lapsed pending one is expired).
+	ListApprovals(ctx context.Context, f approval.Filter, now time.Time) ([]approval.Approval, error)
+	// GetApproval returns one approval with its stored status.
+	GetApproval(ctx context.Context, id string) (approval.Approval, error)
+	// DecideApproval approves or denies; d.By is the portal user, and the
+	// rules are approval.Decide's. Errors wrap approval.ErrNotFound,
+	// approval.ErrDecided and approval.ErrSelfApproval besides the above.
+	DecideApproval(ctx context.Context, id string, d approval.Decision) (approval.Approval, error)
 	// Providers is the provider template catalog.
 	Providers() *providers.Set
 

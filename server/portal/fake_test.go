@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/alter-sidecar/alter/approval"
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/providers"
 	"github.com/alter-sidecar/alter/secretstore"
@@ -28,11 +29,39 @@ type fakeBackend struct {
 	// its promise not to quote them.
 	quoteValues bool
 	users       Users
+	// approvals are the real rules in memory; decisions records every
+	// DecideApproval call, refused ones included.
+	approvals *approval.Memory
+	decisions []approval.Decision
 }
 
 const testToken = "alt_a_testtoken"
 
-func newFake() *fakeBackend { return &fakeBackend{fields: map[string]inject.Fields{}} }
+func newFake() *fakeBackend {
+	return &fakeBackend{fields: map[string]inject.Fields{}, approvals: approval.NewMemory()}
+}
+
+func (f *fakeBackend) ListApprovals(ctx context.Context, flt approval.Filter, now time.Time) ([]approval.Approval, error) {
+	return f.approvals.List(ctx, flt, now)
+}
+
+func (f *fakeBackend) GetApproval(ctx context.Context, id string) (approval.Approval, error) {
+	return f.approvals.Get(ctx, id)
+}
+
+func (f *fakeBackend) DecideApproval(ctx context.Context, id string, d approval.Decision) (approval.Approval, error) {
+	f.mu.Lock()
+	f.decisions = append(f.decisions, d)
+	f.mu.Unlock()
+	return f.approvals.Decide(ctx, id, d)
+}
+
+// decided returns the DecideApproval calls so far.
+func (f *fakeBackend) decided() []approval.Decision {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]approval.Decision(nil), f.decisions...)
+}
 
 func (f *fakeBackend) ListGrants(context.Context) ([]wire.GrantInfo, error) {
 	f.mu.Lock()

@@ -22,7 +22,7 @@ var templateFS embed.FS
 var staticFS embed.FS
 
 // pageNames are the page templates; each is parsed with the layout.
-var pageNames = []string{"login", "grants", "grant", "addchoice", "addsecret", "revoke", "audit", "error"}
+var pageNames = []string{"login", "grants", "grant", "addchoice", "addsecret", "revoke", "audit", "approvals", "approval", "error"}
 
 type pages struct{ t map[string]*template.Template }
 
@@ -42,7 +42,10 @@ var funcs = template.FuncMap{
 		}
 		return ""
 	},
-	"join":   strings.Join,
+	"join": strings.Join,
+	// decide is what the approval decision form needs: the approval, the
+	// session's CSRF token and the "for" choices.
+	"decide": func(r approvalRow, csrf string) decideView { return decideView{Row: r, CSRF: csrf, Fors: approvalFors} },
 	"prefix": func() string { return Prefix },
 }
 

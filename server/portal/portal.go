@@ -1,7 +1,8 @@
 // Package portal is the developer portal of `alter server`
 // (ARCHITECTURE.md): server-rendered web pages under /portal where people log in,
 // store secrets, look at grants and their policies, clone, rotate and revoke
-// them, and read the audit trail.
+// them, decide the requests that wait for approval, and read the audit
+// trail.
 //
 // The pages are html/template with embedded assets and no build step. The
 // only script is static/copy.js (the grant id's copy button), served from
@@ -49,6 +50,7 @@
 //	form.go       forms described in Go, rendered by one template
 //	addsecret.go  the "Add secret" form
 //	audit.go      the audit page
+//	approvals.go  the approvals list and page, approve and deny
 //	errors.go     backend errors to pages and statuses
 //	scrub.go      keeping submitted secret values out of messages
 //	dbsession.go  DBSessions and DBUsers: sessions and users in the database
@@ -120,9 +122,12 @@ type Portal struct {
 	mux      *http.ServeMux
 }
 
-// New returns the portal. Mount it at Prefix + "/" in the server's mux:
+// New returns the portal. Mount it at Prefix + "/" in the server's mux,
+// and at LinkPrefix for the links of approval notifications:
 //
-//	mux.Handle(portal.Prefix+"/", portal.New(cfg))
+//	p := portal.New(cfg)
+//	mux.Handle(portal.Prefix+"/", p)
+//	mux.Handle(portal.LinkPrefix, p)
 //
 // It panics if cfg.Backend is nil or an embedded template does not parse
 // (both are programming errors, caught by the package tests).
@@ -175,6 +180,10 @@ func (p *Portal) routes() {
 	m.Handle("GET "+Prefix+"/secrets/new", p.authed(p.addSecretPage))
 	m.Handle("POST "+Prefix+"/secrets", p.authed(p.addSecret))
 	m.Handle("GET "+Prefix+"/audit", p.authed(p.auditPage))
+	m.Handle("GET "+Prefix+"/approvals", p.authed(p.approvalsPage))
+	m.Handle("GET "+Prefix+"/approvals/{id}", p.authed(p.approvalDetail))
+	m.Handle("POST "+Prefix+"/approvals/{id}/decide", p.authed(p.decideApproval))
+	m.HandleFunc("GET "+LinkPrefix+"{id}", p.approvalLink)
 	m.HandleFunc(Prefix+"/", p.notFound)
 }
 

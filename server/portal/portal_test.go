@@ -59,7 +59,7 @@ func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
 
 func TestUnauthenticated(t *testing.T) {
 	h := newHarness(t, newFake(), false, nil)
-	for _, path := range []string{"/", "/grants", "/grants/x", "/grants/x/revoke", "/secrets/new", "/audit"} {
+	for _, path := range []string{"/", "/grants", "/grants/x", "/grants/x/revoke", "/secrets/new", "/audit", "/approvals", "/approvals/x"} {
 		t.Run("GET "+path, func(t *testing.T) {
 			resp, _ := h.get(Prefix + path)
 			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != Prefix+"/login" {
@@ -67,7 +67,7 @@ func TestUnauthenticated(t *testing.T) {
 			}
 		})
 	}
-	for _, path := range []string{"/logout", "/secrets", "/grants/x/clone", "/grants/x/rotate", "/grants/x/revoke"} {
+	for _, path := range []string{"/logout", "/secrets", "/grants/x/clone", "/grants/x/rotate", "/grants/x/revoke", "/approvals/x/decide"} {
 		t.Run("POST "+path, func(t *testing.T) {
 			resp, _ := h.post(Prefix+path, url.Values{"csrf": {"anything"}, "field_token": {sentinel}})
 			if resp.StatusCode != http.StatusForbidden {

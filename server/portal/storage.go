@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/alter-sidecar/alter/approval"
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/providers"
 	"github.com/alter-sidecar/alter/secretstore"
@@ -66,6 +68,24 @@ func (b *StorageBackend) Rotate(ctx context.Context, id string, f inject.Fields)
 // QueryAudit queries the audit records.
 func (b *StorageBackend) QueryAudit(ctx context.Context, q storage.AuditQuery) (storage.AuditPage, error) {
 	return b.Store.QueryAudit(ctx, q)
+}
+
+// ListApprovals lists approvals of every app.
+func (b *StorageBackend) ListApprovals(ctx context.Context, f approval.Filter, now time.Time) ([]approval.Approval, error) {
+	return b.Store.Approvals("").List(ctx, f, now)
+}
+
+// GetApproval returns one approval, of any app.
+func (b *StorageBackend) GetApproval(ctx context.Context, id string) (approval.Approval, error) {
+	return b.Store.Approvals("").Get(ctx, id)
+}
+
+// DecideApproval decides an approval. The server audit record names the
+// portal user twice: as the decider and as who acted ("portal:NAME"), so
+// a decision in the portal is told apart from one through the API
+// ("token:ID").
+func (b *StorageBackend) DecideApproval(ctx context.Context, id string, d approval.Decision) (approval.Approval, error) {
+	return b.Store.Approvals("").Decide(storage.ActingAs(ctx, "portal:"+d.By), id, d)
 }
 
 // Providers returns the catalog.
