@@ -190,7 +190,10 @@ func (h *handler) waitApproval(w http.ResponseWriter, r *http.Request) {
 	ctx, cancelWait := context.WithTimeout(ctx, wait)
 	defer cancelWait()
 	a, err := h.sidecarApprovals(r).Wait(ctx, r.PathValue("id"))
-	if err != nil && (ctx.Err() == nil || r.Context().Err() != nil) {
+	// Only the wait's own end (its time up, or the server stopping) with
+	// the approval still pending is an answer; any other error, such as
+	// an unknown or broken approval, is one whenever it comes.
+	if err != nil && (ctx.Err() == nil || r.Context().Err() != nil || !errors.Is(err, ctx.Err())) {
 		writeError(w, r, approvalError(err))
 		return
 	}
