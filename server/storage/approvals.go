@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/alter-sidecar/alter/approval"
 	"github.com/alter-sidecar/alter/audit"
@@ -410,6 +411,15 @@ func CheckApprovalRequest(r approval.Request) error {
 		"reason": r.Reason, "actor": r.Actor, "profile": r.Profile, "prefix": r.Prefix, "request_id": r.RequestID} {
 		if len(v) > maxApprovalText {
 			return invalid("request.%s is longer than %d bytes", name, maxApprovalText)
+		}
+	}
+	// The one-line fields are shown to the person deciding (the client's
+	// name above all): a control character there could rewrite what a
+	// terminal shows. Path, reason and preview are shown escaped.
+	for name, v := range map[string]string{"method": r.Method, "scheme": r.Scheme, "host": r.Host,
+		"actor": r.Actor, "profile": r.Profile, "prefix": r.Prefix, "request_id": r.RequestID} {
+		if strings.IndexFunc(v, func(c rune) bool { return unicode.IsControl(c) || c == '\u2028' || c == '\u2029' }) >= 0 {
+			return invalid("request.%s contains a control character", name)
 		}
 	}
 	return nil
