@@ -167,7 +167,7 @@ func (a *app) printApprovals(list []approval.Approval) error {
 			req += ":" + strconv.Itoa(ap.Port)
 		}
 		req += ap.Path
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ap.ID, ap.Status, ap.GrantID, terminalText(req, 60), dash(ap.Actor), dash(strings.TrimSpace(terminalText(ap.Reason, 40))), ap.ExpiresAt.Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ap.ID, ap.Status, ap.GrantID, terminalText(req, 60), dash(terminalText(ap.Actor, 40)), dash(strings.TrimSpace(terminalText(ap.Reason, 40))), ap.ExpiresAt.Format(time.RFC3339))
 	}
 	return tw.Flush()
 }

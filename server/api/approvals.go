@@ -189,8 +189,17 @@ func (h *handler) waitApproval(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	ctx, cancelWait := context.WithTimeout(ctx, wait)
 	defer cancelWait()
-	a, err := h.sidecarApprovals(r).Wait(ctx, r.PathValue("id"))
-	if err != nil && (ctx.Err() == nil || r.Context().Err() != nil) {
+	id := r.PathValue("id")
+	a, err := h.sidecarApprovals(r).Wait(ctx, id)
+	// Only the wait's own end (its time up, or the server stopping) with
+	// the approval still pending is an answer; any other error, such as
+	// an unknown or broken approval, is one whenever it comes. A wait
+	// that ended before it read the approval reads it once more.
+	ended := func(err error) bool { return ctx.Err() != nil && r.Context().Err() == nil && errors.Is(err, ctx.Err()) }
+	if err != nil && ended(err) && a.ID == "" {
+		a, err = h.sidecarApprovals(r).Get(r.Context(), id)
+	}
+	if err != nil && !ended(err) {
 		writeError(w, r, approvalError(err))
 		return
 	}

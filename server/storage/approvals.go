@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/alter-sidecar/alter/approval"
 	"github.com/alter-sidecar/alter/audit"
@@ -223,6 +224,9 @@ func (s *dbApprovals) Create(ctx context.Context, req approval.Request, at time.
 		if _, err := tx.ExecContext(ctx, s.d.q(`DELETE FROM approvals WHERE expires_at < ?`), stale); err != nil {
 			return unavailable(err)
 		}
+		if err := s.d.boundApprovals(ctx, tx, req.GrantID, at); err != nil {
+			return err
+		}
 		scoped := &dbApprovals{d: s.d, app: app}
 		pending, err := scoped.load(ctx, tx, `grant_id = ? AND status = ? AND expires_at > ?`, `ORDER BY seq`,
 			req.GrantID, approval.StatusPending, micro(at))
@@ -236,6 +240,48 @@ func (s *dbApprovals) Create(ctx context.Context, req approval.Request, at time.
 		return s.d.insertApproval(ctx, tx, app, out)
 	})
 	return out, err
+}
+
+// maxApprovalsPerGrant bounds the approvals one grant keeps (a variable
+// for tests).
+var maxApprovalsPerGrant = approval.MaxKept
+
+// boundApprovals refuses a new approval of grantID, made at the
+// sidecar's clock at, that would take the grant past its bounds. The
+// sidecar's clock is its own: dated in the future, its approvals would be
+// pending by the server's clock but not by its own, and dated one after
+// another's expiry (or with a ttl of a second) they would pile up for
+// weeks until pruned. So pending approvals are counted by whichever clock
+// is earlier, and past maxApprovalsPerGrant the grant's oldest approvals
+// that no longer matter by the server's clock (denied, used, pending past
+// their expiry) are dropped, as Book.Prune drops them; when none can be,
+// the new one is refused.
+func (d *DB) boundApprovals(ctx context.Context, tx *sql.Tx, grantID string, at time.Time) error {
+	serverNow := micro(now())
+	var pending, total int
+	if err := tx.QueryRowContext(ctx, d.q(`SELECT COUNT(*) FROM approvals WHERE grant_id = ? AND status = ? AND expires_at > ?`),
+		grantID, approval.StatusPending, min(micro(at), serverNow)).Scan(&pending); err != nil {
+		return unavailable(err)
+	}
+	if pending >= approval.MaxPendingPerGrant {
+		return approval.ErrTooManyPending
+	}
+	if err := tx.QueryRowContext(ctx, d.q(`SELECT COUNT(*) FROM approvals WHERE grant_id = ?`), grantID).Scan(&total); err != nil {
+		return unavailable(err)
+	}
+	if total < maxApprovalsPerGrant {
+		return nil
+	}
+	res, err := tx.ExecContext(ctx, d.q(`DELETE FROM approvals WHERE id IN (SELECT id FROM approvals WHERE grant_id = ?
+		AND (status IN (?, ?) OR (status = ? AND expires_at <= ?)) ORDER BY seq LIMIT ?)`),
+		grantID, approval.StatusDenied, approval.StatusUsed, approval.StatusPending, serverNow, total-maxApprovalsPerGrant+1)
+	if err != nil {
+		return unavailable(err)
+	}
+	if n, err := res.RowsAffected(); err != nil || int(n) < total-maxApprovalsPerGrant+1 {
+		return approval.ErrTooManyPending
+	}
+	return nil
 }
 
 // Use implements approval.Store.
@@ -410,6 +456,15 @@ func CheckApprovalRequest(r approval.Request) error {
 		"reason": r.Reason, "actor": r.Actor, "profile": r.Profile, "prefix": r.Prefix, "request_id": r.RequestID} {
 		if len(v) > maxApprovalText {
 			return invalid("request.%s is longer than %d bytes", name, maxApprovalText)
+		}
+	}
+	// The one-line fields are shown to the person deciding (the client's
+	// name above all): a control character there could rewrite what a
+	// terminal shows. Path, reason and preview are shown escaped.
+	for name, v := range map[string]string{"method": r.Method, "scheme": r.Scheme, "host": r.Host,
+		"actor": r.Actor, "profile": r.Profile, "prefix": r.Prefix, "request_id": r.RequestID} {
+		if strings.IndexFunc(v, func(c rune) bool { return unicode.IsControl(c) || c == '\u2028' || c == '\u2029' }) >= 0 {
+			return invalid("request.%s contains a control character", name)
 		}
 	}
 	return nil
