@@ -18,7 +18,7 @@ from .aio import AsyncPendingApproval, AsyncVault
 from .approval import PendingApproval
 from .client import Vault
 from .errors import (ERROR_TYPES, AlterVaultError, ApprovalDeniedError, ApprovalPendingError,
-                     ApprovalTimeoutError, AuditUnavailableError, BadRequestError, DestinationNotAllowedError,
+                     ApprovalTimeoutError, AuditUnavailableError, BadRequestError, CredentialUnavailableError, DestinationNotAllowedError,
                      GrantUnavailableError, InternalError, PassthroughDeniedError, PolicyDeniedError, ProxyError,
                      ProxyAuthRequiredError, RateLimitedError, RequestTooLargeError, SidecarTimeoutError,
                      SidecarUnreachableError, StoreUnavailableError, UpstreamError, UpstreamTimeoutError)
@@ -33,5 +33,5 @@ __all__ = [
     "PolicyDeniedError", "PassthroughDeniedError", "UpstreamError", "UpstreamTimeoutError",
     "StoreUnavailableError", "AuditUnavailableError", "RequestTooLargeError", "ProxyAuthRequiredError",
     "InternalError", "DestinationNotAllowedError", "RateLimitedError", "ApprovalPendingError",
-    "ApprovalDeniedError", "ApprovalTimeoutError",
+    "ApprovalDeniedError", "ApprovalTimeoutError", "CredentialUnavailableError",
 ]

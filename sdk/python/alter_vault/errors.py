@@ -100,6 +100,13 @@ class UpstreamTimeoutError(UpstreamError):
     """The upstream did not connect or answer in time (upstream_timeout)."""
 
 
+class CredentialUnavailableError(ProxyError):
+    """The grant's credential is minted (an OAuth2 token, a GitHub App token,
+    a signed JWT) and the sidecar could not get one (credential_unavailable);
+    ``reason`` says why (token_endpoint_unreachable, refresh_token_rejected,
+    ...). Nothing was sent upstream."""
+
+
 class StoreUnavailableError(ProxyError):
     """The sidecar cannot read its credential or approval store; a retry may
     succeed once the operator fixes it."""
@@ -190,6 +197,7 @@ ERROR_TYPES: Dict[str, Type[ProxyError]] = {
     "passthrough_denied": PassthroughDeniedError,
     "upstream_error": UpstreamError,
     "upstream_timeout": UpstreamTimeoutError,
+    "credential_unavailable": CredentialUnavailableError,
     "store_unavailable": StoreUnavailableError,
     "audit_unavailable": AuditUnavailableError,
     "request_too_large": RequestTooLargeError,

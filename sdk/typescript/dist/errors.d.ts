@@ -62,6 +62,14 @@ export declare class UpstreamError extends ProxyError {
 export declare class UpstreamTimeoutError extends UpstreamError {
     name: string;
 }
+/**
+ * The grant's credential is minted (an OAuth2 token, a GitHub App token, a
+ * signed JWT) and the sidecar could not get one; `reason` says why. Nothing
+ * was sent upstream.
+ */
+export declare class CredentialUnavailableError extends ProxyError {
+    name: string;
+}
 /** The sidecar cannot read its credential or approval store. */
 export declare class StoreUnavailableError extends ProxyError {
     name: string;

@@ -77,6 +77,14 @@ export class UpstreamError extends ProxyError {
 export class UpstreamTimeoutError extends UpstreamError {
     name = 'UpstreamTimeoutError';
 }
+/**
+ * The grant's credential is minted (an OAuth2 token, a GitHub App token, a
+ * signed JWT) and the sidecar could not get one; `reason` says why. Nothing
+ * was sent upstream.
+ */
+export class CredentialUnavailableError extends ProxyError {
+    name = 'CredentialUnavailableError';
+}
 /** The sidecar cannot read its credential or approval store. */
 export class StoreUnavailableError extends ProxyError {
     name = 'StoreUnavailableError';
@@ -139,6 +147,7 @@ export const ERROR_TYPES = Object.freeze({
     passthrough_denied: PassthroughDeniedError,
     upstream_error: UpstreamError,
     upstream_timeout: UpstreamTimeoutError,
+    credential_unavailable: CredentialUnavailableError,
     store_unavailable: StoreUnavailableError,
     audit_unavailable: AuditUnavailableError,
     request_too_large: RequestTooLargeError,

@@ -83,6 +83,12 @@ export class UpstreamError extends ProxyError {
 }
 /** The upstream did not connect or answer in time. */
 export class UpstreamTimeoutError extends UpstreamError { override name = 'UpstreamTimeoutError'; }
+/**
+ * The grant's credential is minted (an OAuth2 token, a GitHub App token, a
+ * signed JWT) and the sidecar could not get one; `reason` says why. Nothing
+ * was sent upstream.
+ */
+export class CredentialUnavailableError extends ProxyError { override name = 'CredentialUnavailableError'; }
 /** The sidecar cannot read its credential or approval store. */
 export class StoreUnavailableError extends ProxyError { override name = 'StoreUnavailableError'; }
 /** The durable audit log cannot be written, so nothing was sent. */
@@ -131,6 +137,7 @@ export const ERROR_TYPES: Readonly<Record<string, new (r: Refusal) => ProxyError
   passthrough_denied: PassthroughDeniedError,
   upstream_error: UpstreamError,
   upstream_timeout: UpstreamTimeoutError,
+  credential_unavailable: CredentialUnavailableError,
   store_unavailable: StoreUnavailableError,
   audit_unavailable: AuditUnavailableError,
   request_too_large: RequestTooLargeError,
