@@ -157,12 +157,18 @@ func (e *env) exampleEnv(target string) []string {
 // the injected credential, and the example never saw the token.
 func (e *env) check(t *testing.T, name string, argv ...string) {
 	t.Helper()
+	e.checkWith(t, name, nil, argv...)
+}
+
+// checkWith is check with more environment variables for the example.
+func (e *env) checkWith(t *testing.T, name string, extraEnv []string, argv ...string) {
+	t.Helper()
 	path := "/v1/" + name
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = e.repo
-	cmd.Env = e.exampleEnv("https://api.example.test" + path)
+	cmd.Env = append(e.exampleEnv("https://api.example.test"+path), extraEnv...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -253,6 +259,37 @@ func TestExamples(t *testing.T) {
 			t.Skipf("SKIP node example: npm ci could not install undici (offline?): %v\n%s", err, out)
 		}
 		e.check(t, "node", "node", filepath.Join(dir, "example.mjs"))
+	})
+
+	// The SDK examples, as a user who installed the SDK from the clone
+	// runs them: Python with sdk/python on its path, Node with the package
+	// in node_modules (a link to sdk/typescript, whose dist/ is checked in).
+	t.Run("python sdk", func(t *testing.T) {
+		e.checkWith(t, "python-sdk", []string{"PYTHONPATH=" + filepath.Join(e.repo, "sdk", "python")}, "python3", "examples/python/sdk_example.py")
+	})
+	t.Run("node sdk", func(t *testing.T) {
+		if _, err := exec.LookPath("node"); err != nil {
+			if ci {
+				t.Fatal("node is required in CI")
+			}
+			t.Skip("SKIP node sdk example: node not installed")
+		}
+		dir := t.TempDir()
+		scope := filepath.Join(dir, "node_modules", "@alter-sidecar")
+		if err := os.MkdirAll(scope, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(e.repo, "sdk", "typescript"), filepath.Join(scope, "vault")); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(filepath.Join(e.repo, "examples/node/sdk_example.mjs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "sdk_example.mjs"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		e.check(t, "node-sdk", "node", filepath.Join(dir, "sdk_example.mjs"))
 	})
 
 	t.Run("go", func(t *testing.T) {
