@@ -20,7 +20,7 @@ import (
 // Columns are the CSV header, in order. JSON lines use the same keys.
 var Columns = []string{
 	"time", "source", "event", "outcome", "actor", "source_ip", "grant_id", "target", "decision",
-	"method", "host", "path", "status", "error", "request_id", "policy_before", "policy_after", "record_id",
+	"method", "host", "path", "status", "error", "request_id", "policy_before", "policy_after", "detail", "record_id",
 }
 
 // Row is one exported record.
@@ -43,7 +43,10 @@ type Row struct {
 	// PolicyBefore and PolicyAfter are JSON, nil when the record has none.
 	PolicyBefore json.RawMessage
 	PolicyAfter  json.RawMessage
-	RecordID     string // the control plane's record id; "<file>:<seq>" for a local log
+	// Detail is a JSON object of the event's other fields (a status
+	// before and after, an approval's note...), nil when none.
+	Detail   json.RawMessage
+	RecordID string // the control plane's record id; "<source>:<seq>" for a local log
 }
 
 // line is the part of a record's JSON the export reads.
@@ -65,6 +68,7 @@ type line struct {
 	RequestID    string          `json:"request_id"`
 	PolicyBefore json.RawMessage `json:"policy_before"`
 	PolicyAfter  json.RawMessage `json:"policy_after"`
+	Detail       json.RawMessage `json:"detail"`
 	Seq          uint64          `json:"seq"`
 }
 
@@ -93,6 +97,9 @@ func Parse(raw []byte) (Row, error) {
 	if len(l.PolicyAfter) > 0 && string(l.PolicyAfter) != "null" {
 		r.PolicyAfter = l.PolicyAfter
 	}
+	if len(l.Detail) > 0 && string(l.Detail) != "null" {
+		r.Detail = l.Detail
+	}
 	if l.Seq > 0 {
 		r.RecordID = fmt.Sprint(l.Seq)
 	}
@@ -110,7 +117,40 @@ func Stored(id, source, event string, body []byte) (Row, error) {
 	if event != "" {
 		r.Event = event
 	}
+	if r.Event != audit.EventGrantUse && r.Detail == nil {
+		r.Detail = serverDetail(body)
+	}
 	return r, nil
+}
+
+// rowFields are the body keys a row has columns for (or that only the
+// chain needs).
+var rowFields = map[string]bool{
+	"ts": true, "msg": true, "event": true, "outcome": true, "actor": true, "source_ip": true, "grant_id": true,
+	"target": true, "decision": true, "method": true, "host": true, "path": true, "status": true, "error": true,
+	"request_id": true, "policy_before": true, "policy_after": true, "detail": true, "seq": true, "prev": true, "file_start": true,
+}
+
+// serverDetail is the rest of a server event's body (the control plane
+// writes its detail fields beside the others) as one JSON object.
+func serverDetail(body []byte) json.RawMessage {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return nil
+	}
+	for k := range m {
+		if rowFields[k] {
+			delete(m, k)
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	out, err := json.Marshal(m) // sorted keys
+	if err != nil {
+		return nil
+	}
+	return out
 }
 
 // Filter selects rows; empty fields do not filter.

@@ -58,7 +58,7 @@ func (w *Writer) Write(r Row) error {
 	}
 	rec := []string{r.Time.UTC().Format(time.RFC3339Nano), r.Source, r.Event, r.Outcome, r.Actor, r.SourceIP, r.GrantID,
 		r.Target, r.Decision, r.Method, r.Host, r.Path, status, r.Error, r.RequestID,
-		string(r.PolicyBefore), string(r.PolicyAfter), r.RecordID}
+		string(r.PolicyBefore), string(r.PolicyAfter), string(r.Detail), r.RecordID}
 	for i, v := range rec {
 		rec[i] = cell(v)
 	}
@@ -112,8 +112,9 @@ func jsonRow(r Row) any {
 		RequestID    string          `json:"request_id,omitempty"`
 		PolicyBefore json.RawMessage `json:"policy_before,omitempty"`
 		PolicyAfter  json.RawMessage `json:"policy_after,omitempty"`
+		Detail       json.RawMessage `json:"detail,omitempty"`
 		RecordID     string          `json:"record_id,omitempty"`
 	}
 	return out{r.Time.UTC().Format(time.RFC3339Nano), r.Source, r.Event, r.Outcome, r.Actor, r.SourceIP, r.GrantID,
-		r.Target, r.Decision, r.Method, r.Host, r.Path, r.Status, r.Error, r.RequestID, r.PolicyBefore, r.PolicyAfter, r.RecordID}
+		r.Target, r.Decision, r.Method, r.Host, r.Path, r.Status, r.Error, r.RequestID, r.PolicyBefore, r.PolicyAfter, r.Detail, r.RecordID}
 }

@@ -110,7 +110,7 @@ func (a *app) auditCommand() *cobra.Command {
 	tail.Flags().IntVarP(&n, "lines", "n", 20, "how many records at most (0: all)")
 	tail.Flags().StringVar(&file, "file", "", "audit log to read instead of audit.path")
 
-	cmd.AddCommand(verify, tail, a.auditQueryCommand())
+	cmd.AddCommand(verify, tail, a.auditQueryCommand(), a.auditExportCommand(&configFile))
 	return cmd
 }
 
@@ -151,6 +151,7 @@ func (a *app) auditQueryCommand() *cobra.Command {
 	cmd.Flags().StringVar(&q.Decision, "decision", "", "only allow or deny records")
 	cmd.Flags().StringVar(&q.RunID, "run-id", "", "only records of this run (X-Alter-Run-Id)")
 	cmd.Flags().StringVar(&q.Tool, "tool", "", "only records of this tool (X-Alter-Tool)")
+	cmd.Flags().StringVar(&q.Event, "event", "", "only records of this event (grant_use, grant_revoke, portal_login, ...)")
 	cmd.Flags().StringVar(&since, "since", "", "only records from this time on (RFC 3339, or a duration back from now)")
 	cmd.Flags().StringVar(&until, "until", "", "only records before this time (RFC 3339, or a duration back from now)")
 	cmd.Flags().IntVar(&q.Limit, "limit", 20, "how many records at most (the newest)")
