@@ -2,14 +2,18 @@ package portal
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/alter-sidecar/alter/audit"
+	"github.com/alter-sidecar/alter/audit/export"
 	"github.com/alter-sidecar/alter/internal/testkeys"
 	"github.com/alter-sidecar/alter/server/storage"
 )
@@ -49,6 +53,40 @@ func TestPortalEvents(t *testing.T) {
 	if resp, _ = h.post(Prefix+"/grants/"+id+"/revoke", url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("revoke: %d", resp.StatusCode)
 	}
+	// The audit page filters on the event; Export gives the same as CSV.
+	_, page := h.get(Prefix + "/audit?event=portal_login")
+	if !strings.Contains(page, "portal_login (failed)") || !strings.Contains(page, "from 127.0.0.1") || strings.Contains(page, "grant_revoke (") {
+		t.Errorf("audit page filtered on portal_login:\n%s", page)
+	}
+	m := regexp.MustCompile(`href="([^"]*/audit/export\?[^"]*)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no Export link")
+	}
+	resp, csvBody := h.get(html.UnescapeString(m[1]))
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {
+		t.Fatalf("export: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	rows, err := csv.NewReader(strings.NewReader(csvBody)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(rows[0], ",") != strings.Join(export.Columns, ",") || len(rows) != 3 {
+		t.Fatalf("export: %v", rows)
+	}
+	col := map[string]int{}
+	for i, c := range rows[0] {
+		col[c] = i
+	}
+	if rows[2][col["outcome"]] != "failed" || rows[2][col["source_ip"]] != "127.0.0.1" || rows[2][col["event"]] != "portal_login" {
+		t.Errorf("failed login row: %v", rows[2])
+	}
+	if strings.Contains(csvBody, sentinel) {
+		t.Error("the export holds the secret")
+	}
+	if resp, _ := h.get(Prefix + "/audit/export?event=nonsense"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("bad event filter: %d", resp.StatusCode)
+	}
+
 	if resp, _ = h.post(Prefix+"/logout", url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}

@@ -175,6 +175,7 @@ func (p *Portal) routes() {
 	m.Handle("GET "+Prefix+"/secrets/new", p.authed(p.addSecretPage))
 	m.Handle("POST "+Prefix+"/secrets", p.authed(p.addSecret))
 	m.Handle("GET "+Prefix+"/audit", p.authed(p.auditPage))
+	m.Handle("GET "+Prefix+"/audit/export", p.authed(p.auditExport))
 	m.HandleFunc(Prefix+"/", p.notFound)
 }
 
