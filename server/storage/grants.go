@@ -260,7 +260,7 @@ func (d *DB) Rotate(ctx context.Context, grantID string, fields inject.Fields) e
 // an error and records no change.
 func (d *DB) Revoke(ctx context.Context, grantID string) error {
 	return d.write(ctx, func(tx *sql.Tx) error {
-		r, _, err := d.loadChain(ctx, tx, grantID)
+		r, lookup, err := d.loadChain(ctx, tx, grantID)
 		if err != nil {
 			return err
 		}
@@ -270,6 +270,7 @@ func (d *DB) Revoke(ctx context.Context, grantID string) error {
 		if r.g.Revoked && !r.tampered {
 			return nil
 		}
+		before := r.info(evaluate(r, lookup), now()).Status
 		if err := d.resign(ctx, tx, r, r.rawPolicy, true); err != nil {
 			return err
 		}
@@ -278,7 +279,7 @@ func (d *DB) Revoke(ctx context.Context, grantID string) error {
 		}
 		return d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventGrantRevoke, Actor: actorOf(ctx), App: r.app, GrantID: grantID,
 			Target: r.g.Name, PolicyBefore: r.g.Policy, PolicyAfter: r.g.Policy,
-			Detail: map[string]string{"status_before": "active", "status_after": "revoked"}}.Record())
+			Detail: map[string]string{"status_before": before, "status_after": secretstore.StatusRevoked}}.Record())
 	})
 }
 
