@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -22,8 +23,8 @@ func LineHash(line []byte) string {
 // encodeLine encodes r as one chained line, ending in a newline. The chain
 // fields go last so that a plain reader sees the same record as from the
 // non-durable sink.
-func encodeLine(enc zapcore.Encoder, r Record, seq uint64, prev string, fileStart bool) ([]byte, error) {
-	ent := zapcore.Entry{Level: zapcore.InfoLevel, Time: r.Time, Message: MessageGrantUse}
+func encodeLine(enc zapcore.Encoder, r chained, seq uint64, prev string, fileStart bool) ([]byte, error) {
+	ent := zapcore.Entry{Level: zapcore.InfoLevel, Time: r.when(), Message: r.message()}
 	fields := []zapcore.Field{zap.Inline(r), zap.Uint64(FieldSeq, seq), zap.String(FieldPrev, prev)}
 	if fileStart {
 		fields = append(fields, zap.Bool(FieldFileStart, true))
@@ -36,6 +37,17 @@ func encodeLine(enc zapcore.Encoder, r Record, seq uint64, prev string, fileStar
 	buf.Free()
 	return line, nil
 }
+
+// chained is what a durable log holds: a grant use (Record) or an admin
+// event (AdminEvent). Both chain the same way, so one verifier checks both.
+type chained interface {
+	zapcore.ObjectMarshaler
+	when() time.Time
+	message() string
+}
+
+func (r Record) when() time.Time { return r.Time }
+func (r Record) message() string { return MessageGrantUse }
 
 // isHash reports whether s looks like a hex SHA-256 as we write it
 // (lower case).

@@ -30,6 +30,11 @@ type DurableOptions struct {
 	// nil discards these messages.
 	Logger *zap.Logger
 
+	// WaitLock makes NewDurableSink wait for another process's lock on
+	// the log instead of refusing: for writers that open the log, append
+	// one record and close it again (the admin log of the CLI commands).
+	WaitLock bool
+
 	// openFile opens the log for appending; tests substitute files that
 	// fail on demand.
 	openFile func(path string) (logFile, error)
@@ -134,7 +139,7 @@ func (s *DurableSink) Write(r Record) error {
 	return s.err
 }
 
-func (s *DurableSink) write(r Record) error {
+func (s *DurableSink) write(r chained) error {
 	if err := s.ensureOpen(); err != nil {
 		return err
 	}

@@ -77,7 +77,12 @@ func (s *DurableSink) lockHead() error {
 	if err != nil {
 		return fmt.Errorf("audit %s: %w", s.path, err)
 	}
-	locked, err := filelock.TryLock(f)
+	var locked bool
+	if s.opts.WaitLock {
+		locked, err = true, filelock.Lock(f)
+	} else {
+		locked, err = filelock.TryLock(f)
+	}
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("audit %s: lock %s: %w", s.path, path, err)

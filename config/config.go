@@ -155,6 +155,9 @@ type Audit struct {
 	SyncInterval time.Duration
 	// MaxSize rotates the durable log at this many bytes; 0 never rotates.
 	MaxSize int64
+	// AdminPath is the file store's admin log: the hash-chained record of
+	// every change the CLI commands make (who revoked, rotated, cloned...).
+	AdminPath string
 }
 
 // Log configures the operational log.
@@ -191,7 +194,7 @@ func Default(home string) Config {
 			DialTimeout:           10 * time.Second,
 			ResponseHeaderTimeout: 60 * time.Second,
 		},
-		Audit:     Audit{Path: "stdout"},
+		Audit:     Audit{Path: "stdout", AdminPath: filepath.Join(home, "admin-audit.log")},
 		Approvals: defaultApprovals(),
 		Log:       Log{Level: "info"},
 	}

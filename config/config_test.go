@@ -75,6 +75,13 @@ upstream:
 	if Default(home).Upstream.HTTP2 {
 		t.Errorf("upstream.http2 is on by default")
 	}
+	if cfg.Audit.AdminPath != filepath.Join(home, "admin-audit.log") {
+		t.Errorf("audit.admin_path default: %s", cfg.Audit.AdminPath)
+	}
+	cfg, err = Parse([]byte("version: 1\naudit: {admin_path: logs/admin.log}\n"), home, "/etc/alter")
+	if err != nil || cfg.Audit.AdminPath != "/etc/alter/logs/admin.log" {
+		t.Errorf("audit.admin_path relative to the file: %q %v", cfg.Audit.AdminPath, err)
+	}
 }
 
 // TestBrokenConfigs loads every file in testdata/broken and checks that the

@@ -86,6 +86,7 @@ func Render(c Config) []byte {
 		p("  sync: %s\n", c.Audit.SyncInterval)
 	}
 	p("  max_size: %d\n", c.Audit.MaxSize)
+	p("  admin_path: %q\n", c.Audit.AdminPath)
 	p("log:\n  level: %s\n", c.Log.Level)
 	if len(c.ProxyAuth) > 0 {
 		p("proxy_auth:\n  clients:\n")

@@ -96,6 +96,8 @@ type wireAudit struct {
 	Durable bool     `yaml:"durable"`
 	Sync    syncMode `yaml:"sync"`
 	MaxSize size     `yaml:"max_size"`
+	// AdminPath is the file store's admin log (default under the home).
+	AdminPath string `yaml:"admin_path"`
 }
 
 // syncMode accepts "record" (fsync every record) or a duration.
@@ -205,7 +207,7 @@ func defaultDocument(d Config) document {
 			DialTimeout:           duration(d.Upstream.DialTimeout),
 			ResponseHeaderTimeout: duration(d.Upstream.ResponseHeaderTimeout),
 		},
-		Audit: wireAudit{Path: d.Audit.Path},
+		Audit: wireAudit{Path: d.Audit.Path, AdminPath: d.Audit.AdminPath},
 		Log:   wireLog{Level: d.Log.Level},
 	}
 	w.Timeouts.Handshake = duration(d.Timeouts.Handshake)
@@ -357,6 +359,11 @@ func (w document) compile(home, base string) (Config, error) {
 	case "stdout", "stderr":
 	default:
 		c.Audit.Path = path("audit.path", w.Audit.Path, true)
+	}
+	if w.Audit.AdminPath == "" {
+		bad("audit.admin_path", "must be a file path")
+	} else {
+		c.Audit.AdminPath = path("audit.admin_path", w.Audit.AdminPath, true)
 	}
 	if w.Audit.Durable && (w.Audit.Path == "stdout" || w.Audit.Path == "stderr") {
 		bad("audit.durable", "needs audit.path to be a file, not %s", w.Audit.Path)

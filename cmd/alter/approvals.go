@@ -151,7 +151,7 @@ func (a *app) withApprovals(fn func(approval.Store) error) error {
 		return err
 	}
 	defer st.Close()
-	return fn(st.Approvals())
+	return fn(loggedApprovals{st.Approvals(), newAdminRecorder(cfg.Audit.AdminPath)})
 }
 
 func (a *app) printApprovals(list []approval.Approval) error {

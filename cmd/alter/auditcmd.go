@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -22,33 +23,36 @@ func (a *app) auditCommand() *cobra.Command {
 	var configFile string
 	cmd.PersistentFlags().StringVar(&configFile, "config", "", "config file naming audit.path (default: config.yaml in the home)")
 
+	var adminOnly bool
 	verify := &cobra.Command{
-		Use:   "verify [FILE...]",
-		Short: "Check the audit log's hash chain",
+		Use:   "verify [--admin] [FILE...]",
+		Short: "Check the hash chain of the audit log and the admin log",
 		Long: "verify checks that no record of the durable audit log was edited, removed, reordered,\n" +
 			"inserted or cut off. Without FILE it checks audit.path from the config and its rotated\n" +
-			"files; one FILE is a log to check with its rotated files; several are checked exactly,\n" +
-			"oldest first. It prints OK and the record count, or the first broken record and why\n" +
-			"(exit code 1).",
+			"files, and the admin log (audit.admin_path: who changed what with the file store) when it\n" +
+			"exists; --admin checks only the admin log. One FILE is a log to check with its rotated\n" +
+			"files; several are checked exactly, oldest first. It prints OK and the record count, or\n" +
+			"the first broken record and why (exit code 1).",
 		RunE: func(_ *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				path, err := a.auditPath(configFile)
-				if err != nil {
-					return err
+			if len(args) > 0 {
+				if adminOnly {
+					return usageError{errors.New("--admin checks audit.admin_path: pass it or FILE, not both")}
 				}
-				args = []string{path}
+				return a.verifyLog("", args...)
 			}
-			rep, err := audit.Verify(args...)
-			if p := (*audit.Problem)(nil); errors.As(err, &p) {
-				return fmt.Errorf("audit log broken: %w", err)
-			}
+			logs, err := a.logsToVerify(configFile, adminOnly)
 			if err != nil {
 				return err
 			}
-			printReport(a.stdout, rep)
+			for _, l := range logs {
+				if err := a.verifyLog(l.label, l.path); err != nil {
+					return err
+				}
+			}
 			return nil
 		},
 	}
+	verify.Flags().BoolVar(&adminOnly, "admin", false, "check only the admin log (audit.admin_path)")
 
 	var grant, file, runID, tool string
 	var since time.Duration
@@ -106,7 +110,7 @@ func (a *app) auditCommand() *cobra.Command {
 	tail.Flags().IntVarP(&n, "lines", "n", 20, "how many records at most (0: all)")
 	tail.Flags().StringVar(&file, "file", "", "audit log to read instead of audit.path")
 
-	cmd.AddCommand(verify, tail, a.auditQueryCommand())
+	cmd.AddCommand(verify, tail, a.auditQueryCommand(), a.auditExportCommand(&configFile))
 	return cmd
 }
 
@@ -147,6 +151,7 @@ func (a *app) auditQueryCommand() *cobra.Command {
 	cmd.Flags().StringVar(&q.Decision, "decision", "", "only allow or deny records")
 	cmd.Flags().StringVar(&q.RunID, "run-id", "", "only records of this run (X-Alter-Run-Id)")
 	cmd.Flags().StringVar(&q.Tool, "tool", "", "only records of this tool (X-Alter-Tool)")
+	cmd.Flags().StringVar(&q.Event, "event", "", "only records of this event (grant_use, grant_revoke, portal_login, ...)")
 	cmd.Flags().StringVar(&since, "since", "", "only records from this time on (RFC 3339, or a duration back from now)")
 	cmd.Flags().StringVar(&until, "until", "", "only records before this time (RFC 3339, or a duration back from now)")
 	cmd.Flags().IntVar(&q.Limit, "limit", 20, "how many records at most (the newest)")
@@ -239,6 +244,62 @@ func timeOrAgo(flag, v string, now time.Time) (time.Time, error) {
 		return now.Add(-d), nil
 	}
 	return time.Time{}, usageError{fmt.Errorf("%s %q: want an RFC 3339 time (2026-01-02T15:04:05Z) or a duration such as 30m", flag, v)}
+}
+
+// verifyLog verifies one log and prints its report, headed by label
+// when there is one.
+func (a *app) verifyLog(label string, paths ...string) error {
+	rep, err := audit.Verify(paths...)
+	if p := (*audit.Problem)(nil); errors.As(err, &p) {
+		return fmt.Errorf("%s broken: %w", orDefault(label, "audit log"), err)
+	}
+	if err != nil {
+		return err
+	}
+	if label != "" {
+		fmt.Fprintf(a.stdout, "%s %s:\n", label, paths[0])
+	}
+	printReport(a.stdout, rep)
+	return nil
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+type logToVerify struct{ label, path string }
+
+// logsToVerify is what verify checks without FILE: audit.path when it is
+// a file, and the admin log when it exists (or, with adminOnly, just the
+// admin log, which must exist).
+func (a *app) logsToVerify(configFile string, adminOnly bool) ([]logToVerify, error) {
+	cfg, _, _, err := a.loadConfig(configFile)
+	if err != nil {
+		return nil, err
+	}
+	_, adminErr := os.Stat(cfg.Audit.AdminPath)
+	if adminOnly {
+		return []logToVerify{{"", cfg.Audit.AdminPath}}, nil
+	}
+	var logs []logToVerify
+	path, perr := a.auditPath(configFile)
+	if perr == nil {
+		logs = append(logs, logToVerify{"", path})
+	}
+	if adminErr == nil {
+		label := ""
+		if len(logs) > 0 {
+			label = "admin log"
+		}
+		logs = append(logs, logToVerify{label, cfg.Audit.AdminPath})
+	}
+	if len(logs) == 0 {
+		return nil, perr
+	}
+	return logs, nil
 }
 
 // auditPath is the configured audit log, which must be a file.

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alter-sidecar/alter/audit"
 	"github.com/alter-sidecar/alter/certs"
 	"github.com/alter-sidecar/alter/internal/testbin"
 )
@@ -364,6 +365,22 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 	if code, body := e.curlGet("https://api.example.test/", gid); code != 200 {
 		t.Fatalf("grant after reload: %d %s", code, body)
+	}
+	// Both reloads are in the admin log, refused then accepted, and it
+	// verifies.
+	adminLog := filepath.Join(e.home, "admin-audit.log")
+	raw, err := os.ReadFile(adminLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := regexp.MustCompile(`"event":"config_reload","event_id":"[^"]+","outcome":"failed","actor":"sidecar [^"]+".*"error":"[^"]*passthrough`)
+	accepted := regexp.MustCompile(`"event":"config_reload","event_id":"[^"]+","outcome":"succeeded"`)
+	r, a := refused.FindIndex(raw), accepted.FindIndex(raw)
+	if r == nil || a == nil || r[0] > a[0] {
+		t.Errorf("admin log lacks the refused and the accepted reload:\n%s", raw)
+	}
+	if _, err := audit.Verify(adminLog); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -191,5 +191,5 @@ func (a *app) adminStore(app string) (s secretstore.Admin, close func(), err err
 	if err != nil {
 		return nil, nil, err
 	}
-	return st, func() { st.Close() }, nil
+	return loggedStore{st, newAdminRecorder(cfg.Audit.AdminPath)}, func() { st.Close() }, nil
 }

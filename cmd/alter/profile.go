@@ -236,5 +236,5 @@ func (a *app) withProfiles(app string, fn func(secretstore.ProfileAdmin) error) 
 		return err
 	}
 	defer st.Close()
-	return fn(st)
+	return fn(loggedStore{st, newAdminRecorder(cfg.Audit.AdminPath)})
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
@@ -138,6 +139,16 @@ func (a *app) reload(s *sidecar, configFile, home string) {
 	}
 	if err != nil {
 		s.log.Error("config reload refused; keeping the running config", zap.Error(err))
+		if lerr := s.recordReload(configFile, err); lerr != nil {
+			s.log.Error("config reload: admin audit log", zap.Error(lerr))
+		}
+		return
+	}
+	// A reload the admin log cannot record does not happen (with the file
+	// store; see recordReload).
+	if lerr := s.recordReload(configFile, nil); lerr != nil {
+		p.CloseIdleConnections()
+		s.log.Error("config reload refused: it cannot be recorded; keeping the running config", zap.Error(lerr))
 		return
 	}
 	old := s.current.Swap(p)
@@ -155,6 +166,26 @@ func (a *app) reload(s *sidecar, configFile, home string) {
 		old.CloseIdleConnections()
 	}()
 	s.log.Info("config reloaded")
+}
+
+// recordReload writes a reload, accepted (refused nil) or refused, to the
+// admin log of the running config. The actor is the process's OS user
+// and host: a signal does not say who sent it. With a remote store the
+// sidecar's home may hold no admin log; a failure to write there is
+// returned only with the file store, whose admin log is the record of
+// every change (the caller then refuses the reload).
+func (s *sidecar) recordReload(configFile string, refused error) error {
+	ev := audit.AdminEvent{Event: audit.EventConfigReload, EventID: uuid.NewString(), Outcome: audit.OutcomeSucceeded,
+		Actor: "sidecar " + localActor(), Target: configFile}
+	if refused != nil {
+		ev.Outcome, ev.Error = audit.OutcomeFailed, refused.Error() // config errors name keys and files, never a secret
+	}
+	err := audit.AppendAdmin(s.cfg.Audit.AdminPath, ev)
+	if err != nil && s.cfg.Store.Type != config.StoreFile {
+		s.log.Warn("config reload not written to the admin audit log", zap.Error(err))
+		return nil
+	}
+	return err
 }
 
 // restartOnly refuses a reload that changes what the process opened once.

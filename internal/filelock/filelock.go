@@ -9,3 +9,7 @@ import "os"
 // TryLock takes an exclusive lock on f without waiting. It reports false,
 // with no error, when another process holds one.
 func TryLock(f *os.File) (bool, error) { return tryLock(f) }
+
+// Lock takes an exclusive lock on f, waiting while another process holds
+// one.
+func Lock(f *os.File) error { return lock(f) }

@@ -23,3 +23,12 @@ func tryLock(f *os.File) (bool, error) {
 		}
 	}
 }
+
+func lock(f *os.File) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}

@@ -21,3 +21,8 @@ func tryLock(f *os.File) (bool, error) {
 		return false, err
 	}
 }
+
+func lock(f *os.File) error {
+	var ol windows.Overlapped
+	return windows.LockFileEx(windows.Handle(f.Fd()), windows.LOCKFILE_EXCLUSIVE_LOCK, 0, 1, 0, &ol)
+}

@@ -16,7 +16,7 @@ import (
 func (h *handler) queryAudit(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	q := storage.AuditQuery{GrantID: v.Get("grant"), Actor: v.Get("actor"), Decision: v.Get("decision"),
-		RunID: v.Get("run_id"), Tool: v.Get("tool"), Cursor: v.Get("cursor")}
+		RunID: v.Get("run_id"), Tool: v.Get("tool"), Event: v.Get("event"), Cursor: v.Get("cursor")}
 	for _, t := range []struct {
 		name string
 		dst  *time.Time
@@ -176,5 +176,11 @@ func fromBody(rec *storage.AuditRecord) *apiError {
 	}
 	rec.Time, rec.GrantID, rec.Actor, rec.Decision = want.Time, want.GrantID, want.Actor, want.Decision
 	rec.RunID, rec.Tool = want.RunID, want.Tool
+	// A sidecar ships grant uses: it cannot pass a record off as one of
+	// the server's admin events.
+	if rec.Event != "" && rec.Event != audit.EventGrantUse {
+		return badRequest("event must be grant_use (or empty) in a shipped record")
+	}
+	rec.Event = audit.EventGrantUse
 	return nil
 }

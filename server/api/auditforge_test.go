@@ -77,7 +77,7 @@ func TestAuditForgery(t *testing.T) {
 				Body                          json.RawMessage
 			} `json:"records"`
 		}
-		e.must(200, "GET", "/v1/audit?grant="+theirs, e.admin, nil, &page)
+		e.must(200, "GET", "/v1/audit?event=grant_use&grant="+theirs, e.admin, nil, &page)
 		if len(page.Records) != 0 {
 			t.Errorf("the other app's grant has records from billing: %+v", page.Records)
 		}

@@ -54,12 +54,12 @@ func TestReadBackAudited(t *testing.T) {
 			}
 			return out
 		}
-		got := records("grant=" + id)
+		got := records("event=resolve&grant=" + id)
 		if len(got) != 1 || got[0].Event != storage.EventResolve || got[0].TokenID != tok.ID || got[0].App != "billing" ||
 			got[0].Decision != "allow" || got[0].Actor != "token:"+tok.ID {
 			t.Errorf("the resolve's record: %+v", got)
 		}
-		got = records("grant=" + other)
+		got = records("event=resolve&grant=" + other)
 		if len(got) != 1 || got[0].Decision != "deny" || got[0].Error != wire.CodeGrantUnavailable || got[0].TokenID != tok.ID {
 			t.Errorf("the refused resolve's record: %+v", got)
 		}

@@ -121,6 +121,7 @@ func (c *Client) QueryAudit(ctx context.Context, q wire.AuditQuery) (wire.AuditP
 	set("decision", q.Decision)
 	set("run_id", q.RunID)
 	set("tool", q.Tool)
+	set("event", q.Event)
 	if !q.Since.IsZero() {
 		v.Set("since", q.Since.UTC().Format(time.RFC3339Nano))
 	}

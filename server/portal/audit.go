@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +30,8 @@ type auditRow struct {
 	// The call context: run id and tool from the columns, thread and
 	// trace id from the body.
 	RunID, Tool, ThreadID, TraceID string
+	// An admin event's event, outcome, source address and target.
+	Event, Outcome, SourceIP, Target string
 }
 
 // auditRows turns stored records into rows. A body that does not decode
@@ -37,7 +40,7 @@ func auditRows(recs []storage.AuditRecord) []auditRow {
 	out := make([]auditRow, 0, len(recs))
 	for _, rec := range recs {
 		row := auditRow{Time: rec.Time, GrantID: rec.GrantID, Actor: rec.Actor, Decision: rec.Decision, Source: rec.Source,
-			RunID: rec.RunID, Tool: rec.Tool}
+			RunID: rec.RunID, Tool: rec.Tool, Event: rec.Event}
 		var body map[string]any
 		if json.Unmarshal(rec.Body, &body) == nil {
 			str := func(k string) string {
@@ -58,6 +61,9 @@ func auditRows(recs []storage.AuditRecord) []auditRow {
 				row.Rule = str(audit.FieldError) // a denial before any rule: grant_unavailable, ...
 			}
 			row.ThreadID, row.TraceID = str(audit.FieldThreadID), str(audit.FieldTraceID)
+			if row.Event != audit.EventGrantUse {
+				row.Outcome, row.SourceIP, row.Target = str(audit.FieldOutcome), str(audit.FieldSourceIP), str(audit.FieldTarget)
+			}
 		}
 		out = append(out, row)
 	}
@@ -66,7 +72,9 @@ func auditRows(recs []storage.AuditRecord) []auditRow {
 
 type auditData struct {
 	Grant, Actor, Decision, Since, Until string
-	RunID, Tool                          string
+	RunID, Tool, Event                   string
+	Events                               []string // the choices of the event filter
+	Export                               string   // URL of this query as CSV
 	Errors                               map[string]string
 	Rows                                 []auditRow
 	Next                                 string // URL of the next page, "" on the last
@@ -74,15 +82,29 @@ type auditData struct {
 	Error                                string
 }
 
-func (p *Portal) auditPage(w http.ResponseWriter, r *http.Request) {
-	qv := r.URL.Query()
+// auditEvents are the event filter's choices.
+var auditEvents = []string{
+	audit.EventGrantUse, audit.EventResolve, audit.EventSecretAdd, audit.EventGrantClone, audit.EventGrantRotate,
+	audit.EventGrantRevoke, audit.EventGrantPolicy, audit.EventProfileCreate, audit.EventProfileUpdate,
+	audit.EventProfileRevoke, audit.EventProfileTokenRotate, audit.EventTokenCreate, audit.EventTokenApprove,
+	audit.EventTokenRevoke, audit.EventUserAdd, audit.EventUserDisable, audit.EventLogin, audit.EventLogout,
+	audit.EventApprovalDecide,
+}
+
+// auditFilters reads the filters of the audit page (and its export) from
+// the query string; d.Errors names each bad one.
+func auditFilters(qv url.Values) (auditData, storage.AuditQuery) {
 	d := auditData{
 		Grant: strings.TrimSpace(qv.Get("grant")), Actor: strings.TrimSpace(qv.Get("actor")),
 		Decision: qv.Get("decision"), Since: qv.Get("since"), Until: qv.Get("until"),
 		RunID: strings.TrimSpace(qv.Get("run_id")), Tool: strings.TrimSpace(qv.Get("tool")),
+		Event: strings.TrimSpace(qv.Get("event")), Events: auditEvents,
 		Errors: map[string]string{}, Paged: qv.Get("cursor") != "",
 	}
-	q := storage.AuditQuery{GrantID: d.Grant, Actor: d.Actor, RunID: d.RunID, Tool: d.Tool, Limit: auditPageSize, Cursor: qv.Get("cursor")}
+	q := storage.AuditQuery{GrantID: d.Grant, Actor: d.Actor, RunID: d.RunID, Tool: d.Tool, Event: d.Event, Limit: auditPageSize, Cursor: qv.Get("cursor")}
+	if d.Event != "" && !slices.Contains(auditEvents, d.Event) {
+		d.Errors["event"] = "Choose one of the listed events."
+	}
 	for name, v := range map[string]string{"run_id": d.RunID, "tool": d.Tool} {
 		if len(v) > audit.MaxContextBytes {
 			d.Errors[name] = fmt.Sprintf("At most %d bytes: a longer value is never recorded.", audit.MaxContextBytes)
@@ -101,6 +123,24 @@ func (p *Portal) auditPage(w http.ResponseWriter, r *http.Request) {
 	if q.Until, ok = parseLocal(d.Until); !ok {
 		d.Errors["until"] = "Enter a date and time, e.g. 2030-01-31T17:00 (UTC)."
 	}
+	d.Export = Prefix + "/audit/export?" + d.values().Encode()
+	return d, q
+}
+
+// values are d's filters as a query string, empty ones left out.
+func (d auditData) values() url.Values {
+	v := url.Values{}
+	for k, s := range map[string]string{"grant": d.Grant, "actor": d.Actor, "decision": d.Decision, "since": d.Since, "until": d.Until,
+		"run_id": d.RunID, "tool": d.Tool, "event": d.Event} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	return v
+}
+
+func (p *Portal) auditPage(w http.ResponseWriter, r *http.Request) {
+	d, q := auditFilters(r.URL.Query())
 	status := http.StatusOK
 	if len(d.Errors) > 0 {
 		status = http.StatusBadRequest
@@ -111,13 +151,7 @@ func (p *Portal) auditPage(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Rows = auditRows(page.Records)
 		if page.Next != "" {
-			next := url.Values{}
-			for k, v := range map[string]string{"grant": d.Grant, "actor": d.Actor, "decision": d.Decision, "since": d.Since, "until": d.Until,
-				"run_id": d.RunID, "tool": d.Tool} {
-				if v != "" {
-					next.Set(k, v)
-				}
-			}
+			next := d.values()
 			next.Set("cursor", page.Next)
 			d.Next = Prefix + "/audit?" + next.Encode()
 		}

@@ -60,7 +60,7 @@ func TestAuditFiltersOnCallContext(t *testing.T) {
 		})
 	}
 	// A later page links back to the newest records with the same filters.
-	if _, body := h.get(Prefix + "/audit?run_id=run-7&tool=web_search&cursor=c"); !strings.Contains(body, "&amp;run_id=run-7&amp;tool=web_search\">Newest records") {
+	if _, body := h.get(Prefix + "/audit?run_id=run-7&tool=web_search&cursor=c"); !strings.Contains(body, "&amp;run_id=run-7&amp;tool=web_search&amp;event=\">Newest records") {
 		t.Error("the pager's link drops the call-context filters")
 	}
 	resp, body := h.get(Prefix + "/audit?run_id=" + strings.Repeat("r", 129))

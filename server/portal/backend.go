@@ -56,6 +56,9 @@ type Backend interface {
 	// error wrapping ErrBadCredentials. It should take as long for an
 	// unknown user as for a wrong password (see Users.Check).
 	CheckPassword(ctx context.Context, user, password string) (name string, err error)
+	// RecordEvent stores one of the server's own audit records (a login
+	// or logout).
+	RecordEvent(ctx context.Context, e storage.ServerEvent) error
 }
 
 // ErrBadCredentials: a login failed. Which part was wrong is not said.

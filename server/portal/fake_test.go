@@ -164,7 +164,7 @@ func (f *fakeBackend) QueryAudit(_ context.Context, q storage.AuditQuery) (stora
 	var out []storage.AuditRecord
 	for _, r := range f.audit {
 		if (q.GrantID == "" || r.GrantID == q.GrantID) && (q.Actor == "" || r.Actor == q.Actor) && (q.Decision == "" || r.Decision == q.Decision) &&
-			(q.RunID == "" || r.RunID == q.RunID) && (q.Tool == "" || r.Tool == q.Tool) {
+			(q.RunID == "" || r.RunID == q.RunID) && (q.Tool == "" || r.Tool == q.Tool) && (q.Event == "" || r.Event == q.Event) {
 			out = append(out, r)
 		}
 	}
@@ -173,6 +173,13 @@ func (f *fakeBackend) QueryAudit(_ context.Context, q storage.AuditQuery) (stora
 }
 
 func (f *fakeBackend) Providers() *providers.Set { return providers.Catalog() }
+
+func (f *fakeBackend) RecordEvent(ctx context.Context, e storage.ServerEvent) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.audit = append(f.audit, e.Record())
+	return nil
+}
 
 func (f *fakeBackend) CheckAdminToken(_ context.Context, token string) (string, error) {
 	if sameToken(token, testToken) {

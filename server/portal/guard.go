@@ -4,7 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
+
+	"github.com/alter-sidecar/alter/server/storage"
 )
+
+// PortalActor is the audit actor of a portal session's user: "portal:"
+// and the session's subject (a user name, or "token NAME" for a session
+// opened with an admin token).
+func PortalActor(user string) string { return "portal:" + user }
 
 // authed is the gate in front of every page but login and the static
 // files: no live session, a redirect to the login page (a GET) or 403 (a
@@ -32,6 +39,8 @@ func (p *Portal) authed(h http.HandlerFunc) http.Handler {
 			p.errorPage(w, r, http.StatusForbidden, "The form was missing its security token or it did not match. Reload the page and try again.")
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
+		// Every write the page makes is recorded as this user's.
+		ctx := storage.ActingAs(context.WithValue(r.Context(), ctxKey{}, s), PortalActor(s.User))
+		h(w, r.WithContext(ctx))
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alter-sidecar/alter/audit"
 	"github.com/alter-sidecar/alter/server/storage"
 )
 
@@ -99,8 +100,17 @@ func (p *Portal) login(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusUnauthorized, "login", view{Title: "Log in", Data: data})
 		return
 	}
+	loginEvent := storage.ServerEvent{Event: audit.EventLogin, SourceIP: p.clientAddr(r), Time: p.now(),
+		Detail: map[string]string{"method": r.PostFormValue("method")}}
 	switch {
 	case err == nil:
+		// A login that cannot be recorded does not happen.
+		loginEvent.Actor = PortalActor(name)
+		if err := p.cfg.Backend.RecordEvent(r.Context(), loginEvent); err != nil {
+			p.log.Error("record login", zapErr(err))
+			p.errorPage(w, r, http.StatusServiceUnavailable, msgUnavailable)
+			return
+		}
 		_ = p.endSession(w, r) // a session from before login is never reused
 		if err := p.startSession(w, r, name); err != nil {
 			p.log.Error("create session", zapErr(err))
@@ -113,6 +123,15 @@ func (p *Portal) login(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, ErrBadCredentials):
 		releaseAddr = nil // the failure stays counted
+		// Who was claimed: the user name typed, never a token or password.
+		loginEvent.Actor, loginEvent.Outcome, loginEvent.Decision = PortalActor("token"), audit.OutcomeFailed, audit.DecisionDeny
+		loginEvent.Error = "bad_credentials"
+		if data.Username != "" {
+			loginEvent.Actor = PortalActor(data.Username)
+		}
+		if err := p.cfg.Backend.RecordEvent(r.Context(), loginEvent); err != nil {
+			p.log.Error("record failed login", zapErr(err))
+		}
 		if r.PostFormValue("method") == "token" {
 			data.TokenError = "That token was not accepted."
 		} else {
@@ -162,6 +181,12 @@ func (p *Portal) hashSlot(r *http.Request) (done func(), ok bool) {
 }
 
 func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
+	if s, err := p.session(r); err == nil {
+		ev := storage.ServerEvent{Event: audit.EventLogout, Actor: PortalActor(s.User), SourceIP: p.clientAddr(r), Time: p.now()}
+		if err := p.cfg.Backend.RecordEvent(r.Context(), ev); err != nil {
+			p.log.Error("record logout", zapErr(err))
+		}
+	}
 	if err := p.endSession(w, r); err != nil {
 		p.log.Error("end session", zapErr(err))
 		p.errorPage(w, r, http.StatusServiceUnavailable, msgUnavailable)

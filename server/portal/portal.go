@@ -184,6 +184,7 @@ func (p *Portal) routes() {
 	m.Handle("GET "+Prefix+"/approvals/{id}", p.authed(p.approvalDetail))
 	m.Handle("POST "+Prefix+"/approvals/{id}/decide", p.authed(p.decideApproval))
 	m.HandleFunc("GET "+LinkPrefix+"{id}", p.approvalLink)
+	m.Handle("GET "+Prefix+"/audit/export", p.authed(p.auditExport))
 	m.HandleFunc(Prefix+"/", p.notFound)
 }
 

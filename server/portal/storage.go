@@ -57,6 +57,11 @@ func (b *StorageBackend) Clone(ctx context.Context, parentID string, c secretsto
 	return b.Store.Clone(ctx, parentID, c)
 }
 
+// RecordEvent stores a server audit record.
+func (b *StorageBackend) RecordEvent(ctx context.Context, e storage.ServerEvent) error {
+	return b.Store.RecordServerEvent(ctx, e)
+}
+
 // Revoke revokes a grant and its clones.
 func (b *StorageBackend) Revoke(ctx context.Context, id string) error { return b.Store.Revoke(ctx, id) }
 

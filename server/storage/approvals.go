@@ -45,7 +45,7 @@ const macApproval = "approval"
 const ChangeApproval = "approval"
 
 // EventApprovalDecide is the server audit event of a decision.
-const EventApprovalDecide = "approval_decide"
+const EventApprovalDecide = audit.EventApprovalDecide
 
 // maxApprovalList bounds one List: the newest so many.
 const maxApprovalList = 1000

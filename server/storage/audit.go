@@ -35,10 +35,10 @@ func (d *DB) InsertAudit(ctx context.Context, recs ...AuditRecord) (int, error) 
 		return 0, unavailable(err)
 	}
 	defer tx.Rollback() //nolint:errcheck
-	stmt := d.q(`INSERT INTO audit (id, source, at, grant_id, actor, decision, run_id, tool, body)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
+	stmt := d.q(`INSERT INTO audit (id, source, at, grant_id, actor, decision, run_id, tool, event, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
 	for _, r := range recs {
-		res, err := tx.ExecContext(ctx, stmt, r.ID, r.Source, micro(r.Time), r.GrantID, r.Actor, r.Decision, r.RunID, r.Tool, string(r.Body))
+		res, err := tx.ExecContext(ctx, stmt, r.ID, r.Source, micro(r.Time), r.GrantID, r.Actor, r.Decision, r.RunID, r.Tool, eventOf(r), string(r.Body))
 		if err != nil {
 			return 0, unavailable(err)
 		}
@@ -59,7 +59,7 @@ func checkAudit(r AuditRecord) error {
 		return invalid("id is empty")
 	}
 	for _, f := range []struct{ what, s string }{{"id", r.ID}, {"source", r.Source}, {"grant_id", r.GrantID}, {"actor", r.Actor},
-		{"run_id", r.RunID}, {"tool", r.Tool}} {
+		{"run_id", r.RunID}, {"tool", r.Tool}, {"event", r.Event}} {
 		if err := checkText(f.what, f.s); err != nil {
 			return err
 		}
@@ -77,6 +77,14 @@ func checkAudit(r AuditRecord) error {
 		return invalid("body is not valid JSON")
 	}
 	return nil
+}
+
+// eventOf is the event column of r: a record without one is a grant use.
+func eventOf(r AuditRecord) string {
+	if r.Event == "" {
+		return audit.EventGrantUse
+	}
+	return r.Event
 }
 
 // QueryAudit returns one page of matching records, newest first.
@@ -109,6 +117,9 @@ func (d *DB) QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 	if q.Tool != "" {
 		add("tool = ?", q.Tool)
 	}
+	if q.Event != "" {
+		add("event = ?", q.Event)
+	}
 	if !q.Since.IsZero() {
 		add("at >= ?", micro(q.Since))
 	}
@@ -122,7 +133,7 @@ func (d *DB) QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 		}
 		add("(at < ? OR (at = ? AND seq < ?))", at, at, seq)
 	}
-	query := `SELECT seq, id, source, at, grant_id, actor, decision, run_id, tool, body FROM audit`
+	query := `SELECT seq, id, source, at, grant_id, actor, decision, run_id, tool, event, body FROM audit`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -143,7 +154,7 @@ func (d *DB) QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 		}
 		var r AuditRecord
 		var body string
-		if err := rows.Scan(&lastSeq, &r.ID, &r.Source, &lastAt, &r.GrantID, &r.Actor, &r.Decision, &r.RunID, &r.Tool, &body); err != nil {
+		if err := rows.Scan(&lastSeq, &r.ID, &r.Source, &lastAt, &r.GrantID, &r.Actor, &r.Decision, &r.RunID, &r.Tool, &r.Event, &body); err != nil {
 			return AuditPage{}, unavailable(err)
 		}
 		r.Time, r.Body = fromMicro(lastAt), json.RawMessage(body)

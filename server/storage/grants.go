@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/alter-sidecar/alter/audit"
 	"github.com/alter-sidecar/alter/grant"
 	"github.com/alter-sidecar/alter/inject"
 	"github.com/alter-sidecar/alter/policy"
@@ -120,7 +122,11 @@ func (d *DB) AddFor(ctx context.Context, app string, ns secretstore.NewSecret) (
 		if err := d.insertGrant(ctx, tx, g, app); err != nil {
 			return err
 		}
-		return d.recordChanges(ctx, tx, ChangeAdd, []string{grantID})
+		if err := d.recordChanges(ctx, tx, ChangeAdd, []string{grantID}); err != nil {
+			return err
+		}
+		return d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventSecretAdd, Actor: actorOf(ctx), App: app, GrantID: grantID,
+			Target: ns.Name, PolicyAfter: pol, Time: t, Detail: map[string]string{"provider": ns.Provider}}.Record())
 	})
 	if err != nil {
 		return secretstore.Grant{}, err
@@ -175,7 +181,12 @@ func (d *DB) Clone(ctx context.Context, parentID string, c secretstore.CloneRequ
 		if err := d.insertGrant(ctx, tx, g, parent.app); err != nil { // a clone serves its parent's app
 			return err
 		}
-		return d.recordChanges(ctx, tx, ChangeClone, []string{g.ID})
+		if err := d.recordChanges(ctx, tx, ChangeClone, []string{g.ID}); err != nil {
+			return err
+		}
+		return d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventGrantClone, Actor: actorOf(ctx), App: parent.app, GrantID: g.ID,
+			Target: g.Name, PolicyBefore: parent.g.Policy, PolicyAfter: g.Policy, Time: t,
+			Detail: map[string]string{"parent_grant_id": parentID}}.Record())
 	})
 	if err != nil {
 		return secretstore.Grant{}, err
@@ -237,7 +248,11 @@ func (d *DB) Rotate(ctx context.Context, grantID string, fields inject.Fields) e
 		if err != nil {
 			return err
 		}
-		return d.recordChanges(ctx, tx, ChangeRotate, ids)
+		if err := d.recordChanges(ctx, tx, ChangeRotate, ids); err != nil {
+			return err
+		}
+		return d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventGrantRotate, Actor: actorOf(ctx), App: r.app, GrantID: grantID,
+			Target: r.g.Name, Detail: map[string]string{"secret_id": secretID, "version": strconv.FormatInt(version, 10)}}.Record())
 	})
 }
 
@@ -245,7 +260,7 @@ func (d *DB) Rotate(ctx context.Context, grantID string, fields inject.Fields) e
 // an error and records no change.
 func (d *DB) Revoke(ctx context.Context, grantID string) error {
 	return d.write(ctx, func(tx *sql.Tx) error {
-		r, _, err := d.loadChain(ctx, tx, grantID)
+		r, lookup, err := d.loadChain(ctx, tx, grantID)
 		if err != nil {
 			return err
 		}
@@ -255,10 +270,16 @@ func (d *DB) Revoke(ctx context.Context, grantID string) error {
 		if r.g.Revoked && !r.tampered {
 			return nil
 		}
+		before := r.info(evaluate(r, lookup), now()).Status
 		if err := d.resign(ctx, tx, r, r.rawPolicy, true); err != nil {
 			return err
 		}
-		return d.changeTree(ctx, tx, ChangeRevoke, grantID)
+		if err := d.changeTree(ctx, tx, ChangeRevoke, grantID); err != nil {
+			return err
+		}
+		return d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventGrantRevoke, Actor: actorOf(ctx), App: r.app, GrantID: grantID,
+			Target: r.g.Name, PolicyBefore: r.g.Policy, PolicyAfter: r.g.Policy,
+			Detail: map[string]string{"status_before": before, "status_after": secretstore.StatusRevoked}}.Record())
 	})
 }
 
@@ -301,6 +322,10 @@ func (d *DB) SetPolicy(ctx context.Context, grantID string, spec policy.Spec) er
 		if err := d.resign(ctx, tx, r, mustJSON(canon), r.g.Revoked); err != nil {
 			return err
 		}
-		return d.changeTree(ctx, tx, ChangePolicy, grantID)
+		if err := d.changeTree(ctx, tx, ChangePolicy, grantID); err != nil {
+			return err
+		}
+		return d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventGrantPolicy, Actor: actorOf(ctx), App: r.app, GrantID: grantID,
+			Target: r.g.Name, PolicyBefore: r.g.Policy, PolicyAfter: canon}.Record())
 	})
 }

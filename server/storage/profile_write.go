@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/alter-sidecar/alter/audit"
 	"github.com/alter-sidecar/alter/grant"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/profile"
@@ -23,10 +24,10 @@ import (
 
 // Server audit events of profile writes.
 const (
-	EventProfileCreate = "profile_create"
-	EventProfileUpdate = "profile_update"
-	EventProfileRevoke = "profile_revoke"
-	EventProfileRotate = "profile_rotate_token"
+	EventProfileCreate = audit.EventProfileCreate
+	EventProfileUpdate = audit.EventProfileUpdate
+	EventProfileRevoke = audit.EventProfileRevoke
+	EventProfileRotate = audit.EventProfileTokenRotate
 )
 
 // CreateProfile makes a profile of app and returns it with its token,
@@ -170,7 +171,7 @@ func (d *DB) profileWritten(ctx context.Context, tx *sql.Tx, r *profileRow, even
 		return err
 	}
 	return d.insertAuditTx(ctx, tx, ServerEvent{Event: event, Actor: actorOf(ctx), App: r.app, Time: r.p.UpdatedAt,
-		Detail: map[string]string{"profile": r.p.Name}}.Record())
+		Target: r.p.Name, Detail: map[string]string{"profile": r.p.Name}}.Record())
 }
 
 // checkMembers checks the grants a profile of app is to hold: at least

@@ -27,11 +27,12 @@ import (
 const ServerSource = "server"
 
 // Server audit events (the body's "event").
+// The names are audit's, shared with the file store's admin log.
 const (
-	EventResolve      = "resolve"
-	EventTokenCreate  = "token_create"
-	EventTokenRevoke  = "token_revoke"
-	EventTokenApprove = "token_approve"
+	EventResolve      = audit.EventResolve
+	EventTokenCreate  = audit.EventTokenCreate
+	EventTokenRevoke  = audit.EventTokenRevoke
+	EventTokenApprove = audit.EventTokenApprove
 )
 
 // ServerEvent is one thing the server records about itself.
@@ -49,6 +50,16 @@ type ServerEvent struct {
 	Error    string
 	Detail   map[string]string // more, never secret (a new token's kind and name)
 	Time     time.Time
+
+	// The fields of an admin event, as in the file store's admin log
+	// (audit.AdminEvent): the outcome (audit.OutcomeSucceeded when
+	// empty), the client address (portal logins), the name changed, and
+	// the grant's policy before and after (a policy.Spec; nil: none).
+	Outcome      string
+	SourceIP     string
+	Target       string
+	PolicyBefore any
+	PolicyAfter  any
 }
 
 // Record is the event as an audit record.
@@ -72,12 +83,30 @@ func (e ServerEvent) Record() AuditRecord {
 	if e.Error != "" {
 		body[audit.FieldError] = e.Error
 	}
+	if e.Outcome == "" {
+		e.Outcome = audit.OutcomeSucceeded
+	}
+	body[audit.FieldOutcome] = e.Outcome
+	for k, v := range map[string]string{audit.FieldSourceIP: e.SourceIP, audit.FieldTarget: e.Target} {
+		if v != "" {
+			body[k] = v
+		}
+	}
+	if e.PolicyBefore != nil {
+		body[audit.FieldPolicyBefore] = e.PolicyBefore
+	}
+	if e.PolicyAfter != nil {
+		body[audit.FieldPolicyAfter] = e.PolicyAfter
+	}
 	for k, v := range e.Detail {
 		if _, taken := body[k]; !taken {
 			body[k] = v
 		}
 	}
-	raw, _ := json.Marshal(body) // strings only: cannot fail
+	raw, err := json.Marshal(body) // strings and policies: cannot fail
+	if err != nil {
+		raw = []byte(`{}`)
+	}
 	column := func(v string) string {
 		if secretstore.CheckText("audit column", v) != nil {
 			return ""
@@ -85,7 +114,7 @@ func (e ServerEvent) Record() AuditRecord {
 		return v
 	}
 	return AuditRecord{ID: ServerSource + "/" + uuid.NewString(), Source: ServerSource, Time: e.Time,
-		GrantID: column(e.GrantID), Actor: column(e.Actor), Decision: e.Decision, Body: raw}
+		GrantID: column(e.GrantID), Actor: column(e.Actor), Decision: e.Decision, Event: e.Event, Body: raw}
 }
 
 // RecordServerEvent stores one server audit record.
@@ -97,12 +126,12 @@ func (d *DB) RecordServerEvent(ctx context.Context, e ServerEvent) error {
 // insertAuditTx stores records inside a write's transaction, so the
 // record exists exactly when the write does.
 func (d *DB) insertAuditTx(ctx context.Context, tx *sql.Tx, recs ...AuditRecord) error {
-	stmt := d.q(`INSERT INTO audit (id, source, at, grant_id, actor, decision, body) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	stmt := d.q(`INSERT INTO audit (id, source, at, grant_id, actor, decision, event, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	for i, r := range recs {
 		if err := checkAudit(r); err != nil {
 			return fmt.Errorf("server audit record %d: %w", i, err)
 		}
-		if _, err := tx.ExecContext(ctx, stmt, r.ID, r.Source, micro(r.Time), r.GrantID, r.Actor, r.Decision, string(r.Body)); err != nil {
+		if _, err := tx.ExecContext(ctx, stmt, r.ID, r.Source, micro(r.Time), r.GrantID, r.Actor, r.Decision, eventOf(r), string(r.Body)); err != nil {
 			return unavailable(err)
 		}
 	}

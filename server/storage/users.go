@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/alter-sidecar/alter/audit"
 )
 
 // Portal users. A user is a name and a password hash. The hash is made and
@@ -75,9 +77,11 @@ func (d *DB) CreateUser(ctx context.Context, name, passwordHash string) (User, e
 		if n > 0 {
 			return fmt.Errorf("user %s: %w", name, ErrUserExists)
 		}
-		_, err := tx.ExecContext(ctx, d.q(`INSERT INTO users (id, name, password_hash, created_at, mac) VALUES (?, ?, ?, ?, ?)`),
-			u.ID, u.Name, passwordHash, micro(u.CreatedAt), d.userSum(u, passwordHash))
-		return unavailable(err)
+		if _, err := tx.ExecContext(ctx, d.q(`INSERT INTO users (id, name, password_hash, created_at, mac) VALUES (?, ?, ?, ?, ?)`),
+			u.ID, u.Name, passwordHash, micro(u.CreatedAt), d.userSum(u, passwordHash)); err != nil {
+			return unavailable(err)
+		}
+		return d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventUserAdd, Actor: actorOf(ctx), Target: u.Name, Time: u.CreatedAt}.Record())
 	})
 	if err != nil {
 		return User{}, err
@@ -170,6 +174,9 @@ func (d *DB) DisableUser(ctx context.Context, name string) (User, error) {
 			if _, err := tx.ExecContext(ctx, d.q(`UPDATE users SET disabled_at = ?, mac = ? WHERE id = ?`),
 				micro(x), d.userSum(u, hash), u.ID); err != nil {
 				return unavailable(err)
+			}
+			if err := d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventUserDisable, Actor: actorOf(ctx), Target: u.Name, Time: x}.Record()); err != nil {
+				return err
 			}
 		}
 		if _, err := tx.ExecContext(ctx, d.q(`DELETE FROM portal_sessions WHERE subject = ?`), u.Name); err != nil {

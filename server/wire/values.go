@@ -52,8 +52,11 @@ type AuditRecord struct {
 	Decision string    `json:"decision"` // audit.DecisionAllow or audit.DecisionDeny
 	// RunID and Tool are the record's call context (run_id, tool), as
 	// filter columns; empty in records without one.
-	RunID string          `json:"run_id,omitempty"`
-	Tool  string          `json:"tool,omitempty"`
+	RunID string `json:"run_id,omitempty"`
+	Tool  string `json:"tool,omitempty"`
+	// Event is "grant_use" for a record a sidecar shipped, else the
+	// server's own event (audit.Event*: grant_revoke, portal_login, ...).
+	Event string          `json:"event,omitempty"`
 	Body  json.RawMessage `json:"body"`
 }
 
@@ -64,6 +67,7 @@ type AuditQuery struct {
 	Decision string
 	RunID    string    // the call context's run id (X-Alter-Run-Id as recorded)
 	Tool     string    // the call context's tool (X-Alter-Tool as recorded)
+	Event    string    // grant_use, or one of the server's events (audit.Event*)
 	Since    time.Time // inclusive
 	Until    time.Time // exclusive
 	// Limit is the page size: DefaultAuditLimit when 0, at most
