@@ -59,43 +59,36 @@ def get_requires_for_build_sdist(config_settings=None):
     return []
 
 
+def _write_wheel(wheel_directory, entries):
+    """Writes a wheel of entries ((arcname, bytes) pairs) and the metadata."""
+    p = _project()
+    dist = p["name"].replace("-", "_")
+    info = "%s-%s.dist-info" % (dist, p["version"])
+    wheel_name = "%s-%s-py3-none-any.whl" % (dist, p["version"])
+    wheel = b"Wheel-Version: 1.0\nGenerator: alter_vault _build/backend.py\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    records = []
+    with zipfile.ZipFile(os.path.join(wheel_directory, wheel_name), "w", zipfile.ZIP_DEFLATED) as z:
+        for arcname, data in list(entries) + [(info + "/METADATA", _metadata(p).encode()), (info + "/WHEEL", wheel)]:
+            z.writestr(arcname, data)
+            records.append(_record_line(arcname, data))
+        records.append(info + "/RECORD,,")
+        z.writestr(info + "/RECORD", "\n".join(records) + "\n")
+    return wheel_name
+
+
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-    p = _project()
-    dist = p["name"].replace("-", "_")
-    info = "%s-%s.dist-info" % (dist, p["version"])
-    wheel_name = "%s-%s-py3-none-any.whl" % (dist, p["version"])
-    records = []
-    with zipfile.ZipFile(os.path.join(wheel_directory, wheel_name), "w", zipfile.ZIP_DEFLATED) as z:
-        def add(arcname, data):
-            z.writestr(arcname, data)
-            records.append(_record_line(arcname, data))
-        for arcname, path in _files():
-            with open(path, "rb") as f:
-                add(arcname, f.read())
-        add(info + "/METADATA", _metadata(p).encode())
-        add(info + "/WHEEL", b"Wheel-Version: 1.0\nGenerator: alter_vault _build/backend.py\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        records.append(info + "/RECORD,,")
-        z.writestr(info + "/RECORD", "\n".join(records) + "\n")
-    return wheel_name
+    return _write_wheel(wheel_directory, ((arcname, _read(path)) for arcname, path in _files()))
 
 
-# An editable install is a wheel that points at the source tree.
+# An editable install is a wheel with a .pth file pointing at the source tree.
 def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
-    p = _project()
-    dist = p["name"].replace("-", "_")
-    info = "%s-%s.dist-info" % (dist, p["version"])
-    wheel_name = "%s-%s-py3-none-any.whl" % (dist, p["version"])
-    records = []
-    with zipfile.ZipFile(os.path.join(wheel_directory, wheel_name), "w", zipfile.ZIP_DEFLATED) as z:
-        def add(arcname, data):
-            z.writestr(arcname, data)
-            records.append(_record_line(arcname, data))
-        add(dist + ".pth", (_ROOT + "\n").encode())
-        add(info + "/METADATA", _metadata(p).encode())
-        add(info + "/WHEEL", b"Wheel-Version: 1.0\nGenerator: alter_vault _build/backend.py\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        records.append(info + "/RECORD,,")
-        z.writestr(info + "/RECORD", "\n".join(records) + "\n")
-    return wheel_name
+    dist = _project()["name"].replace("-", "_")
+    return _write_wheel(wheel_directory, [(dist + ".pth", (_ROOT + "\n").encode())])
 
 
 def get_requires_for_build_editable(config_settings=None):
