@@ -328,3 +328,17 @@ func TestDialErrorHidesURL(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// wireRecords is the log as the shipper hands it to a sender.
+func (l *logEnv) wireRecords(t *testing.T) []wire.AuditRecord {
+	t.Helper()
+	entries, _, err := audit.ReadEntries(l.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []wire.AuditRecord
+	for _, e := range entries {
+		out = append(out, wire.AuditRecord{ID: ship.RecordID(e), Time: e.Time, Decision: e.Decision, Body: e.Raw})
+	}
+	return out
+}
