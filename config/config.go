@@ -155,6 +155,11 @@ type Audit struct {
 	SyncInterval time.Duration
 	// MaxSize rotates the durable log at this many bytes; 0 never rotates.
 	MaxSize int64
+	// MaxFiles keeps at most this many rotated files (the oldest go
+	// first); 0 keeps them all.
+	MaxFiles int
+	// Forward lists where the durable log is also sent (SIEMs).
+	Forward []Forward
 }
 
 // Log configures the operational log.
