@@ -211,4 +211,3 @@ func testCA(t *testing.T) (*x509.CertPool, *tls.Config) {
 	pool.AddCert(caCert)
 	return pool, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
 }
-
