@@ -25,6 +25,10 @@ type DurableOptions struct {
 	// MaxSize rotates the log before a record would take it past this
 	// many bytes; 0 never rotates.
 	MaxSize int64
+	// MaxFiles keeps at most this many rotated files: after a rotation
+	// the oldest beyond it are removed, whole (so the rest still verify,
+	// from a later start). 0 keeps them all.
+	MaxFiles int
 	// Logger is told what the sink repairs or notices on its own: a torn
 	// last line cut at start-up, a log file removed while open, rotation.
 	// nil discards these messages.
@@ -92,8 +96,8 @@ func NewDurableSink(path string, opts DurableOptions) (*DurableSink, error) {
 	case "", "stdout", "stderr":
 		return nil, fmt.Errorf("durable audit log: %q is not a file path", path)
 	}
-	if opts.SyncInterval < 0 || opts.MaxSize < 0 {
-		return nil, errors.New("durable audit log: negative sync interval or max size")
+	if opts.SyncInterval < 0 || opts.MaxSize < 0 || opts.MaxFiles < 0 {
+		return nil, errors.New("durable audit log: negative sync interval, max size or max files")
 	}
 	dir := filepath.Dir(path)
 	if fi, err := os.Stat(dir); err != nil {

@@ -36,5 +36,35 @@ func (s *DurableSink) rotate() error {
 		return fmt.Errorf("audit %s: rotate: sync directory: %w", s.path, err)
 	}
 	s.log.Info("audit log rotated", zap.String("file", name), zap.Uint64("last_seq", s.seq))
-	return s.openLog()
+	if err := s.openLog(); err != nil {
+		return err
+	}
+	s.prune()
+	return nil
+}
+
+// prune removes the oldest rotated files beyond opts.MaxFiles. A file
+// that cannot be removed is logged and tried again at the next rotation:
+// keeping too much is no reason to refuse a record.
+func (s *DurableSink) prune() {
+	if s.opts.MaxFiles <= 0 {
+		return
+	}
+	files, err := Files(s.path)
+	if err != nil {
+		s.log.Warn("audit log retention: cannot list the rotated files", zap.Error(err))
+		return
+	}
+	rotated := files
+	if rotated[len(rotated)-1] == s.path {
+		rotated = rotated[:len(rotated)-1] // the live log, just opened
+	}
+	for len(rotated) > s.opts.MaxFiles {
+		if err := os.Remove(rotated[0]); err != nil {
+			s.log.Warn("audit log retention: cannot remove a rotated file", zap.String("file", rotated[0]), zap.Error(err))
+			return
+		}
+		s.log.Info("audit log retention: removed the oldest rotated file", zap.String("file", rotated[0]), zap.Int("max_files", s.opts.MaxFiles))
+		rotated = rotated[1:]
+	}
 }

@@ -158,6 +158,11 @@ type Audit struct {
 	// AdminPath is the file store's admin log: the hash-chained record of
 	// every change the CLI commands make (who revoked, rotated, cloned...).
 	AdminPath string
+	// MaxFiles keeps at most this many rotated files (the oldest go
+	// first); 0 keeps them all.
+	MaxFiles int
+	// Forward lists where the durable log is also sent (SIEMs).
+	Forward []Forward
 }
 
 // Log configures the operational log.

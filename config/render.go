@@ -87,6 +87,28 @@ func Render(c Config) []byte {
 	}
 	p("  max_size: %d\n", c.Audit.MaxSize)
 	p("  admin_path: %q\n", c.Audit.AdminPath)
+	if c.Audit.MaxFiles > 0 {
+		p("  max_files: %d\n", c.Audit.MaxFiles)
+	}
+	if len(c.Audit.Forward) > 0 {
+		p("  forward:\n")
+		for _, f := range c.Audit.Forward {
+			p("    - {name: %q, type: %q", f.Name, f.Type)
+			for _, kv := range [...]struct{ k, v string }{{"url", f.URL}, {"address", f.Address}, {"ca_file", f.CAFile},
+				{"cert_file", f.CertFile}, {"hostname", f.Hostname}, {"secret_file", f.SecretFile}, {"secret_env", f.SecretEnv}} {
+				if kv.v != "" {
+					p(", %s: %q", kv.k, kv.v)
+				}
+			}
+			if f.TLS {
+				p(", tls: true")
+			}
+			if f.Batch > 0 {
+				p(", batch: %d", f.Batch)
+			}
+			p("}\n")
+		}
+	}
 	p("log:\n  level: %s\n", c.Log.Level)
 	if len(c.ProxyAuth) > 0 {
 		p("proxy_auth:\n  clients:\n")

@@ -98,6 +98,9 @@ type wireAudit struct {
 	MaxSize size     `yaml:"max_size"`
 	// AdminPath is the file store's admin log (default under the home).
 	AdminPath string `yaml:"admin_path"`
+	// MaxFiles keeps at most this many rotated files; 0 keeps them all.
+	MaxFiles int           `yaml:"max_files"`
+	Forward  []wireForward `yaml:"forward"`
 }
 
 // syncMode accepts "record" (fsync every record) or a duration.
@@ -378,6 +381,19 @@ func (w document) compile(home, base string) (Config, error) {
 	}
 	if c.Audit.MaxSize != 0 && c.Audit.MaxSize < 4096 {
 		bad("audit.max_size", "must be 0 (never rotate) or at least 4KiB")
+	}
+	c.Audit.MaxFiles = w.Audit.MaxFiles
+	if w.Audit.MaxFiles < 0 {
+		bad("audit.max_files", "must be 0 (keep every rotated file) or more")
+	}
+	if w.Audit.MaxFiles > 0 && (!w.Audit.Durable || c.Audit.MaxSize == 0) {
+		bad("audit.max_files", "needs audit.durable: true and audit.max_size: only the durable log rotates")
+	}
+	c.Audit.Forward = compileForward("audit.forward", w.Audit.Forward, path, bad)
+	if len(c.Audit.Forward) > 0 && !w.Audit.Durable {
+		// The durable log is the forwarders' buffer and their cursor's
+		// reference: without it an outage would lose records.
+		bad("audit.forward", "needs audit.durable: true and audit.path to a file")
 	}
 
 	names := map[string]bool{}

@@ -80,7 +80,7 @@ func openAuditSink(c config.Audit, log *zap.Logger) (audit.Sink, func() error, e
 		s, err := audit.NewZapSink(c.Path)
 		return s, func() error { return nil }, err
 	}
-	s, err := audit.NewDurableSink(c.Path, audit.DurableOptions{SyncInterval: c.SyncInterval, MaxSize: c.MaxSize, Logger: log})
+	s, err := audit.NewDurableSink(c.Path, audit.DurableOptions{SyncInterval: c.SyncInterval, MaxSize: c.MaxSize, MaxFiles: c.MaxFiles, Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/alter-sidecar/alter/audit"
+	"github.com/alter-sidecar/alter/audit/forward"
 	"github.com/alter-sidecar/alter/certs"
 	"github.com/alter-sidecar/alter/config"
 	"github.com/alter-sidecar/alter/proxy"
@@ -33,6 +34,7 @@ type sidecar struct {
 	level    zap.AtomicLevel
 	store    grantStore // the file store or the control plane (remote)
 	shipper  *auditShipper
+	forward  *forward.Forwarders
 	leaves   *certs.LeafCache
 	sink     audit.Sink
 	ready    func() error
@@ -240,6 +242,9 @@ func openSidecar(ctx context.Context, cfg config.Config) (_ *sidecar, err error)
 			return nil, err
 		}
 	}
+	if s.forward, err = startForwarders(cfg.Audit, s.log); err != nil {
+		return nil, err
+	}
 	if s.govern, err = openGoverning(cfg, s.store, s.log); err != nil {
 		return nil, err
 	}
@@ -401,6 +406,9 @@ func (s *sidecar) close() {
 	}
 	if s.shipper != nil {
 		s.shipper.stop() // after the sink: the last records go out now, not at the next start
+	}
+	if s.forward != nil {
+		s.forward.Stop(5 * time.Second) // likewise
 	}
 	if s.store != nil {
 		s.store.Close()
