@@ -208,7 +208,7 @@ func TestWebhookEveryRecordOnce(t *testing.T) {
 	rc.mu.Lock()
 	rc.loseAcks = 2
 	rc.mu.Unlock()
-	srv = serve(t, rc, srv.Addr) // and comes back where it was
+	_ = serve(t, rc, srv.Addr) // and comes back where it was (closed by the test's cleanup)
 	l.write(t, 20)
 	rc.waitFor(t, 120)
 
