@@ -86,8 +86,10 @@ func (c *collector) read(conn net.Conn) {
 		}
 		pri, _ := strconv.Atoi(string(m[1]))
 		c.mu.Lock()
+		if _, dup := c.got[rec.ID]; !dup {
+			c.pris[pri]++ // per record: at-least-once may repeat one
+		}
 		c.got[rec.ID] = rec.Record
-		c.pris[pri]++
 		c.mu.Unlock()
 		select {
 		case c.frames <- struct{}{}:
