@@ -3,7 +3,6 @@ package secretstore
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/alter-sidecar/alter/inject"
 )
@@ -28,27 +27,8 @@ func (s *FileStore) ReplaceFields(ctx context.Context, secretID string, version 
 		if rec.Version != version {
 			return false, ErrVersionChanged
 		}
-		inj, err := inject.Compile(rec.Spec)
-		if err != nil {
-			return false, fmt.Errorf("%w: secret %s: stored spec: %v", ErrStoreUnavailable, rec.ID, err)
-		}
-		if err := inj.CheckFields(fields); err != nil {
-			return false, fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
-		keyID, nonce, sealed, err := s.keys.seal(rec.ID, fields)
-		if err != nil {
-			return false, err
-		}
-		rec.Version++
-		rec.KeyID, rec.Nonce, rec.Ciphertext = keyID, nonce, sealed
-		rec.Fields = fields.Names()
-		rec.UpdatedAt = time.Now().UTC()
-		rec.MAC = nil
-		if f.Secrets[i], err = s.keys.signSecret(rec); err != nil {
-			return false, err
-		}
-		newVersion = rec.Version
-		return true, nil
+		newVersion, err = s.reseal(f, i, rec, fields)
+		return err == nil, err
 	})
 	return newVersion, err
 }

@@ -155,27 +155,35 @@ func (s *FileStore) Rotate(ctx context.Context, grantID string, fields inject.Fi
 		if err != nil {
 			return false, fmt.Errorf("grant %s: %w", grantID, err)
 		}
-		inj, err := inject.Compile(rec.Spec)
-		if err != nil {
-			return false, fmt.Errorf("%w: secret %s: stored spec: %v", ErrStoreUnavailable, rec.ID, err)
-		}
-		if err := inj.CheckFields(fields); err != nil {
-			return false, fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
-		keyID, nonce, sealed, err := s.keys.seal(rec.ID, fields)
-		if err != nil {
-			return false, err
-		}
-		rec.Version++
-		rec.KeyID, rec.Nonce, rec.Ciphertext = keyID, nonce, sealed
-		rec.Fields = fields.Names()
-		rec.UpdatedAt = time.Now().UTC()
-		rec.MAC = nil
-		if f.Secrets[i], err = s.keys.signSecret(rec); err != nil {
-			return false, err
-		}
-		return true, nil
+		_, err = s.reseal(f, i, rec, fields)
+		return err == nil, err
 	})
+}
+
+// reseal checks fields against the secret's stored spec, seals them under
+// the active key as the secret's next version and signs the record back
+// into f at i. It returns the new version.
+func (s *FileStore) reseal(f *storeFile, i int, rec secretRecord, fields inject.Fields) (int, error) {
+	inj, err := inject.Compile(rec.Spec)
+	if err != nil {
+		return 0, fmt.Errorf("%w: secret %s: stored spec: %v", ErrStoreUnavailable, rec.ID, err)
+	}
+	if err := inj.CheckFields(fields); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	keyID, nonce, sealed, err := s.keys.seal(rec.ID, fields)
+	if err != nil {
+		return 0, err
+	}
+	rec.Version++
+	rec.KeyID, rec.Nonce, rec.Ciphertext = keyID, nonce, sealed
+	rec.Fields = fields.Names()
+	rec.UpdatedAt = time.Now().UTC()
+	rec.MAC = nil
+	if f.Secrets[i], err = s.keys.signSecret(rec); err != nil {
+		return 0, err
+	}
+	return rec.Version, nil
 }
 
 // Revoke marks the grant revoked; its clones follow (see resolveChain).
