@@ -167,3 +167,25 @@ func Need(t testing.TB, what string, err error) {
 	}
 	t.Skipf("SKIP: %s is not available (%v); .ci/run installs it", what, err)
 }
+
+// Result is what one command printed and how it ended.
+type Result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// Run runs cmd to its end and returns what it printed and its exit code;
+// a command that cannot start fails the test.
+func Run(t testing.TB, cmd *exec.Cmd) Result {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	r := Result{Stdout: out.String(), Stderr: errOut.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.Code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}

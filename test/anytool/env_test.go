@@ -315,16 +315,8 @@ func (e *env) alterResult(t *testing.T, home, stdin string, extraEnv []string, a
 // command that cannot start fails the test.
 func runCmd(t *testing.T, cmd *exec.Cmd) result {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errOut.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	r := testbin.Run(t, cmd)
+	return result{stdout: r.Stdout, stderr: r.Stderr, code: r.Code}
 }
 
 func (e *env) addGrant(stdin string, args ...string) string {

@@ -1,7 +1,6 @@
 package governance
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -235,16 +234,8 @@ func (e *env) alterResult(t *testing.T, stdin string, args ...string) result {
 
 func runCmd(t *testing.T, cmd *exec.Cmd) result {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errOut.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	r := testbin.Run(t, cmd)
+	return result{stdout: r.Stdout, stderr: r.Stderr, code: r.Code}
 }
 
 // grant adds a bearer grant for host with the stored credential and the
