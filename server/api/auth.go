@@ -55,7 +55,7 @@ func (h *handler) requireKind(kind string, next http.HandlerFunc) http.HandlerFu
 			writeError(w, r, forbidden("this endpoint needs a "+kind+" token"))
 			return
 		}
-		ctx := storage.ActingAs(context.WithValue(r.Context(), tokenKey{}, t), "token:"+t.ID)
+		ctx := storage.ActingAsToken(context.WithValue(r.Context(), tokenKey{}, t), t)
 		next(w, r.WithContext(ctx))
 	}
 }

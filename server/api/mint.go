@@ -79,7 +79,7 @@ func (h *handler) mintToken(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = h.mintFor(r.Context(), res, &out)
 	}
-	ev := storage.ServerEvent{Event: eventMint, Actor: "token:" + tok.ID, TokenID: tok.ID, App: tok.App, GrantID: id, Time: h.now()}
+	ev := storage.ServerEvent{Event: eventMint, Actor: storage.TokenActor(tok), ActorID: storage.TokenActorID(tok.ID), TokenID: tok.ID, App: tok.App, GrantID: id, Time: h.now()}
 	if err != nil {
 		ev.Decision, ev.Error = audit.DecisionDeny, fromError(err).code
 	}

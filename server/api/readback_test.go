@@ -21,7 +21,7 @@ func TestReadBackAudited(t *testing.T) {
 			Tokens []wire.Token `json:"tokens"`
 		}
 		e.must(200, "GET", "/v1/tokens", e.admin, nil, &admin)
-		adminID := admin.Tokens[0].ID
+		adminName := admin.Tokens[0].Name
 		var tok wire.Token
 		e.must(201, "POST", "/v1/tokens", e.admin, wire.NewToken{Kind: "sidecar", Name: "readback", App: "billing"}, &tok)
 		e.must(200, "GET", "/v1/sidecar/grants/"+id, tok.Secret, nil, nil)
@@ -29,6 +29,7 @@ func TestReadBackAudited(t *testing.T) {
 
 		type body struct {
 			Event, Actor, Decision, App, Error string
+			ActorID                            string `json:"actor_id"`
 			TokenID                            string `json:"token_id"`
 			GrantID                            string `json:"grant_id"`
 			Kind, Name                         string
@@ -56,14 +57,14 @@ func TestReadBackAudited(t *testing.T) {
 		}
 		got := records("event=resolve&grant=" + id)
 		if len(got) != 1 || got[0].Event != storage.EventResolve || got[0].TokenID != tok.ID || got[0].App != "billing" ||
-			got[0].Decision != "allow" || got[0].Actor != "token:"+tok.ID {
+			got[0].Decision != "allow" || got[0].Actor != "token:"+tok.Name || got[0].ActorID != "token:"+tok.ID {
 			t.Errorf("the resolve's record: %+v", got)
 		}
 		got = records("event=resolve&grant=" + other)
 		if len(got) != 1 || got[0].Decision != "deny" || got[0].Error != wire.CodeGrantUnavailable || got[0].TokenID != tok.ID {
 			t.Errorf("the refused resolve's record: %+v", got)
 		}
-		got = records("actor=token:" + adminID)
+		got = records("actor=token:" + adminName)
 		found := false
 		for _, b := range got {
 			found = found || (b.Event == storage.EventTokenCreate && b.TokenID == tok.ID && b.App == "billing" && b.Kind == "sidecar" && b.Name == "readback")
@@ -73,7 +74,7 @@ func TestReadBackAudited(t *testing.T) {
 		}
 		e.must(200, "POST", "/v1/tokens/"+tok.ID+"/revoke", e.admin, nil, nil)
 		found = false
-		for _, b := range records("actor=token:" + adminID) {
+		for _, b := range records("actor=token:" + adminName) {
 			found = found || (b.Event == storage.EventTokenRevoke && b.TokenID == tok.ID)
 		}
 		if !found {

@@ -43,7 +43,7 @@ func (h *handler) resolve(w http.ResponseWriter, r *http.Request) {
 	tok := tokenFrom(r.Context())
 	id := r.PathValue("id")
 	res, err := h.store.ResolveFor(r.Context(), tok.App, id, h.now())
-	ev := storage.ServerEvent{Event: storage.EventResolve, Actor: "token:" + tok.ID, TokenID: tok.ID, App: tok.App,
+	ev := storage.ServerEvent{Event: storage.EventResolve, Actor: storage.TokenActor(tok), ActorID: storage.TokenActorID(tok.ID), TokenID: tok.ID, App: tok.App,
 		GrantID: id, Time: h.now()}
 	if err != nil {
 		ev.Decision, ev.Error = audit.DecisionDeny, fromError(err).code

@@ -88,7 +88,7 @@ func (b *StorageBackend) GetApproval(ctx context.Context, id string) (approval.A
 // DecideApproval decides an approval. The server audit record names the
 // portal user twice: as the decider and as who acted ("portal:NAME"), so
 // a decision in the portal is told apart from one through the API
-// ("token:ID").
+// ("token:NAME").
 func (b *StorageBackend) DecideApproval(ctx context.Context, id string, d approval.Decision) (approval.Approval, error) {
 	return b.Store.Approvals("").Decide(storage.ActingAs(ctx, "portal:"+d.By), id, d)
 }

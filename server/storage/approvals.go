@@ -346,7 +346,7 @@ func decisionEvent(ctx context.Context, app string, a approval.Approval) ServerE
 	if a.CoversUntil != nil {
 		detail["covers_until"] = a.CoversUntil.Format(time.RFC3339Nano)
 	}
-	return ServerEvent{Event: EventApprovalDecide, Actor: actorOf(ctx), App: app, GrantID: a.GrantID,
+	return ServerEvent{Event: EventApprovalDecide, Actor: actorOf(ctx), ActorID: actorIDOf(ctx), App: app, GrantID: a.GrantID,
 		Decision: dec, Time: a.Decision.At, Detail: detail}
 }
 

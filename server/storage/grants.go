@@ -125,7 +125,7 @@ func (d *DB) AddFor(ctx context.Context, app string, ns secretstore.NewSecret) (
 		if err := d.recordChanges(ctx, tx, ChangeAdd, []string{grantID}); err != nil {
 			return err
 		}
-		return d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventSecretAdd, Actor: actorOf(ctx), App: app, GrantID: grantID,
+		return d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventSecretAdd, Actor: actorOf(ctx), ActorID: actorIDOf(ctx), App: app, GrantID: grantID,
 			Target: ns.Name, PolicyAfter: pol, Time: t, Detail: map[string]string{"provider": ns.Provider}}.Record())
 	})
 	if err != nil {
@@ -184,7 +184,7 @@ func (d *DB) Clone(ctx context.Context, parentID string, c secretstore.CloneRequ
 		if err := d.recordChanges(ctx, tx, ChangeClone, []string{g.ID}); err != nil {
 			return err
 		}
-		return d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventGrantClone, Actor: actorOf(ctx), App: parent.app, GrantID: g.ID,
+		return d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventGrantClone, Actor: actorOf(ctx), ActorID: actorIDOf(ctx), App: parent.app, GrantID: g.ID,
 			Target: g.Name, PolicyBefore: parent.g.Policy, PolicyAfter: g.Policy, Time: t,
 			Detail: map[string]string{"parent_grant_id": parentID}}.Record())
 	})
@@ -251,7 +251,7 @@ func (d *DB) Rotate(ctx context.Context, grantID string, fields inject.Fields) e
 		if err := d.recordChanges(ctx, tx, ChangeRotate, ids); err != nil {
 			return err
 		}
-		return d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventGrantRotate, Actor: actorOf(ctx), App: r.app, GrantID: grantID,
+		return d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventGrantRotate, Actor: actorOf(ctx), ActorID: actorIDOf(ctx), App: r.app, GrantID: grantID,
 			Target: r.g.Name, Detail: map[string]string{"secret_id": secretID, "version": strconv.FormatInt(version, 10)}}.Record())
 	})
 }
@@ -277,7 +277,7 @@ func (d *DB) Revoke(ctx context.Context, grantID string) error {
 		if err := d.changeTree(ctx, tx, ChangeRevoke, grantID); err != nil {
 			return err
 		}
-		return d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventGrantRevoke, Actor: actorOf(ctx), App: r.app, GrantID: grantID,
+		return d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventGrantRevoke, Actor: actorOf(ctx), ActorID: actorIDOf(ctx), App: r.app, GrantID: grantID,
 			Target: r.g.Name, PolicyBefore: r.g.Policy, PolicyAfter: r.g.Policy,
 			Detail: map[string]string{"status_before": before, "status_after": secretstore.StatusRevoked}}.Record())
 	})
@@ -325,7 +325,7 @@ func (d *DB) SetPolicy(ctx context.Context, grantID string, spec policy.Spec) er
 		if err := d.changeTree(ctx, tx, ChangePolicy, grantID); err != nil {
 			return err
 		}
-		return d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventGrantPolicy, Actor: actorOf(ctx), App: r.app, GrantID: grantID,
+		return d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventGrantPolicy, Actor: actorOf(ctx), ActorID: actorIDOf(ctx), App: r.app, GrantID: grantID,
 			Target: r.g.Name, PolicyBefore: r.g.Policy, PolicyAfter: canon}.Record())
 	})
 }

@@ -170,7 +170,7 @@ func (d *DB) profileWritten(ctx context.Context, tx *sql.Tx, r *profileRow, even
 	if err := d.recordProfileChange(ctx, tx, r.p.Name, r.app); err != nil {
 		return err
 	}
-	return d.insertAuditTx(ctx, tx, ServerEvent{Event: event, Actor: actorOf(ctx), App: r.app, Time: r.p.UpdatedAt,
+	return d.insertAuditTx(ctx, tx, ServerEvent{Event: event, Actor: actorOf(ctx), ActorID: actorIDOf(ctx), App: r.app, Time: r.p.UpdatedAt,
 		Target: r.p.Name, Detail: map[string]string{"profile": r.p.Name}}.Record())
 }
 

@@ -38,9 +38,12 @@ const (
 // ServerEvent is one thing the server records about itself.
 type ServerEvent struct {
 	Event string
-	// Actor is who did it: "token:<id>" for an API token, or a
-	// description such as "cli (database)" for the bootstrap commands.
+	// Actor is who did it: "token:<name>" for an API token (TokenActor),
+	// "portal:<user>", or a description such as "cli (database)" for the
+	// bootstrap commands. ActorID is its identity when that differs
+	// ("token:<id>": token names are not unique), in the body as actor_id.
 	Actor   string
+	ActorID string
 	TokenID string // the token that acted, or was created or revoked
 	App     string // the app of that token, if any
 	GrantID string // the grant resolved, if any
@@ -73,6 +76,9 @@ func (e ServerEvent) Record() AuditRecord {
 	body := map[string]any{
 		audit.FieldTime: e.Time.UTC().Format(time.RFC3339Nano), audit.FieldMessage: "control plane " + e.Event,
 		"event": e.Event, audit.FieldActor: e.Actor, audit.FieldDecision: e.Decision, "token_id": e.TokenID,
+	}
+	if e.ActorID != "" && e.ActorID != e.Actor {
+		body["actor_id"] = e.ActorID
 	}
 	if e.App != "" {
 		body["app"] = e.App

@@ -119,7 +119,7 @@ func (d *DB) CreateToken(ctx context.Context, n NewToken) (Token, string, error)
 	secret := tokenPrefix(n.Kind) + base64.RawURLEncoding.EncodeToString(raw)
 	t := Token{ID: uuid.NewString(), Kind: n.Kind, Name: n.Name, App: n.App, CreatedAt: now()}
 	if n.Pending {
-		t.PendingBy = actorOf(ctx)
+		t.PendingBy = actorIDOf(ctx)
 	}
 	dg := digest(secret)
 	err := d.write(ctx, func(tx *sql.Tx) error {
@@ -129,7 +129,7 @@ func (d *DB) CreateToken(ctx context.Context, n NewToken) (Token, string, error)
 		}
 		// A sidecar token can resolve its app's secrets: who made one,
 		// and when, belongs in the trail (server/storage/serveraudit.go).
-		return d.insertAuditTx(ctx, tx, ServerEvent{Event: EventTokenCreate, Actor: actorOf(ctx), TokenID: t.ID, App: t.App,
+		return d.insertAuditTx(ctx, tx, ServerEvent{Event: EventTokenCreate, Actor: actorOf(ctx), ActorID: actorIDOf(ctx), TokenID: t.ID, App: t.App,
 			Time: t.CreatedAt, Detail: map[string]string{"kind": t.Kind, "name": t.Name}}.Record())
 	})
 	if err != nil {
@@ -140,18 +140,46 @@ func (d *DB) CreateToken(ctx context.Context, n NewToken) (Token, string, error)
 
 type actorKey struct{}
 
+// acting is who is acting: id is the identity that rules compare (a
+// token's approver must not be the token that asked for it), name what
+// the audit trail shows. Token names are not unique, so the id is the
+// identity and the audit body carries it too ("actor_id").
+type acting struct{ id, name string }
+
 // ActingAs returns ctx carrying who is acting, for the server audit
-// records a write makes (a token's creation or revocation): the API sets
-// "token:<id>" of the admin token calling it. Without it the actor is
-// "cli (database)": the bootstrap commands, which need the database and
-// the master key rather than a token.
+// records a write makes (a token's creation or revocation), with actor
+// as both identity and name: the portal's "portal:<user>". Without it
+// the actor is "cli (database)": the bootstrap commands, which need the
+// database and the master key rather than a token.
 func ActingAs(ctx context.Context, actor string) context.Context {
-	return context.WithValue(ctx, actorKey{}, actor)
+	return context.WithValue(ctx, actorKey{}, acting{id: actor, name: actor})
 }
 
+// ActingAsToken is ActingAs for an API token: the trail names it
+// "token:<name>" (what the issue of the token chose to call it) and
+// records "token:<id>" beside it, which is what rules compare.
+func ActingAsToken(ctx context.Context, t Token) context.Context {
+	return context.WithValue(ctx, actorKey{}, acting{id: TokenActorID(t.ID), name: TokenActor(t)})
+}
+
+// TokenActor is the audit trail's name for an API token.
+func TokenActor(t Token) string { return "token:" + t.Name }
+
+// TokenActorID is the identity of the API token id as an actor.
+func TokenActorID(id string) string { return "token:" + id }
+
+// actorOf is the name the audit trail shows for who is acting.
 func actorOf(ctx context.Context) string {
-	if a, ok := ctx.Value(actorKey{}).(string); ok && a != "" {
-		return a
+	if a, ok := ctx.Value(actorKey{}).(acting); ok && a.name != "" {
+		return a.name
+	}
+	return "cli (database)"
+}
+
+// actorIDOf is the identity of who is acting.
+func actorIDOf(ctx context.Context) string {
+	if a, ok := ctx.Value(actorKey{}).(acting); ok && a.id != "" {
+		return a.id
 	}
 	return "cli (database)"
 }
@@ -253,7 +281,7 @@ func (d *DB) ApproveToken(ctx context.Context, id string) (Token, error) {
 			return invalid("token %s is revoked", id)
 		case t.PendingBy == "":
 			return invalid("token %s is not waiting for approval", id)
-		case t.PendingBy == actorOf(ctx):
+		case t.PendingBy == actorIDOf(ctx):
 			return fmt.Errorf("token %s: %w: %w", id, secretstore.ErrInvalid, ErrSameApprover)
 		}
 		asked := t.PendingBy
@@ -262,7 +290,7 @@ func (d *DB) ApproveToken(ctx context.Context, id string) (Token, error) {
 			return unavailable(err)
 		}
 		out = t
-		return d.insertAuditTx(ctx, tx, ServerEvent{Event: EventTokenApprove, Actor: actorOf(ctx), TokenID: t.ID, App: t.App,
+		return d.insertAuditTx(ctx, tx, ServerEvent{Event: EventTokenApprove, Actor: actorOf(ctx), ActorID: actorIDOf(ctx), TokenID: t.ID, App: t.App,
 			Detail: map[string]string{"kind": t.Kind, "name": t.Name, "asked_by": asked}}.Record())
 	})
 	return out, err
@@ -325,7 +353,7 @@ func (d *DB) RevokeToken(ctx context.Context, id string) (Token, error) {
 			if err := d.recordChanges(ctx, tx, ChangeToken, []string{""}); err != nil {
 				return err
 			}
-			if err := d.insertAuditTx(ctx, tx, ServerEvent{Event: EventTokenRevoke, Actor: actorOf(ctx), TokenID: t.ID, App: t.App,
+			if err := d.insertAuditTx(ctx, tx, ServerEvent{Event: EventTokenRevoke, Actor: actorOf(ctx), ActorID: actorIDOf(ctx), TokenID: t.ID, App: t.App,
 				Time: x, Detail: map[string]string{"kind": t.Kind, "name": t.Name}}.Record()); err != nil {
 				return err
 			}

@@ -81,7 +81,7 @@ func (d *DB) CreateUser(ctx context.Context, name, passwordHash string) (User, e
 			u.ID, u.Name, passwordHash, micro(u.CreatedAt), d.userSum(u, passwordHash)); err != nil {
 			return unavailable(err)
 		}
-		return d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventUserAdd, Actor: actorOf(ctx), Target: u.Name, Time: u.CreatedAt}.Record())
+		return d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventUserAdd, Actor: actorOf(ctx), ActorID: actorIDOf(ctx), Target: u.Name, Time: u.CreatedAt}.Record())
 	})
 	if err != nil {
 		return User{}, err
@@ -175,7 +175,7 @@ func (d *DB) DisableUser(ctx context.Context, name string) (User, error) {
 				micro(x), d.userSum(u, hash), u.ID); err != nil {
 				return unavailable(err)
 			}
-			if err := d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventUserDisable, Actor: actorOf(ctx), Target: u.Name, Time: x}.Record()); err != nil {
+			if err := d.insertAuditTx(ctx, tx, ServerEvent{Event: audit.EventUserDisable, Actor: actorOf(ctx), ActorID: actorIDOf(ctx), Target: u.Name, Time: x}.Record()); err != nil {
 				return err
 			}
 		}
