@@ -60,7 +60,7 @@ func (r *Resolver) follow(ctx context.Context) {
 		if errors.Is(err, client.ErrUnauthorized) {
 			r.purge()
 		}
-		sleep(ctx, jitter(backoff))
+		r.backOff(ctx, jitter(backoff))
 		backoff = min(backoff*2, r.opts.MaxBackoff)
 	}
 	recovered := func() {
@@ -174,6 +174,23 @@ func jitter(d time.Duration) time.Duration {
 		return d
 	}
 	return d/2 + rand.N(d/2)
+}
+
+// backOff waits d after a failed call, or less: until an answer from the
+// server to another call (a resolve) shows it is back. An answer from
+// before the wait does not cut it short.
+func (r *Resolver) backOff(ctx context.Context, d time.Duration) {
+	select {
+	case <-r.answered:
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-r.answered:
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alter-sidecar/alter/inject"
+	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/secretstore"
 	"github.com/alter-sidecar/alter/secretstore/remote"
 	"github.com/alter-sidecar/alter/server/wire"
@@ -155,4 +157,31 @@ func TestRefusedLongPollFallsBack(t *testing.T) {
 	if e.logs.FilterMessageSnippet("following its changes by polling").Len() == 0 {
 		t.Error("the fallback was not logged")
 	}
+}
+
+// TestFollowerResumesWhenAResolveGetsThrough: after an outage the
+// follower backs off (here for an hour); a resolve that reaches the
+// server again ends that wait, so the sidecar hears revocations at once
+// rather than up to max backoff after the server is back. (It slept the
+// whole backoff: seen as a contact age past max_stale in test/controlplane
+// right after an outage, and a revocation unheard for that long.)
+func TestFollowerResumesWhenAResolveGetsThrough(t *testing.T) {
+	e := newEnv(t, remote.Options{TTL: time.Hour, MaxStale: 2 * time.Hour, MinBackoff: time.Hour, MaxBackoff: time.Hour}, true)
+	if _, err := e.resolve(t); err != nil {
+		t.Fatal(err)
+	}
+	other := e.fake.AddGrant("app1", inject.Spec{Type: "bearer"}, policy.Spec{Destinations: []string{"api.example.com"}}, inject.Fields{"token": secretValue})
+	e.fake.SetDown(true)
+	waitFor(t, "the follower backing off", func() bool {
+		return e.logs.FilterMessageSnippet("control plane unreachable").Len() > 0
+	})
+	e.fake.SetDown(false)
+	if _, err := e.r.Resolve(context.Background(), other, e.clock.Now()); err != nil {
+		t.Fatalf("resolve after the outage: %v", err)
+	}
+	e.fake.Revoke(e.id)
+	waitFor(t, "the revocation heard", func() bool {
+		_, err := e.resolve(t)
+		return errors.Is(err, secretstore.ErrGrantUnavailable)
+	})
 }

@@ -97,6 +97,11 @@ type Resolver struct {
 	policies    atomic.Pointer[[]*policy.Policy]
 	synced      atomic.Bool  // the policies were loaded at least once
 	lastContact atomic.Int64 // unix nanoseconds of the server's last answer; 0: never
+	// answered is signalled by every answer from the server: a follower
+	// backing off after an outage retries at once when a resolve gets
+	// through, rather than staying deaf to revocations for up to
+	// MaxBackoff after the server is back.
+	answered chan struct{}
 
 	hits, misses, staleServed atomic.Uint64
 
@@ -148,7 +153,8 @@ func New(api API, o Options) (*Resolver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("remote store: %w", err)
 	}
-	r := &Resolver{api: api, opts: o, log: o.Logger, cache: cache, flight: map[string]*flightCall{}, bindings: bindings}
+	r := &Resolver{api: api, opts: o, log: o.Logger, cache: cache, flight: map[string]*flightCall{}, bindings: bindings,
+		answered: make(chan struct{}, 1)}
 	if r.log == nil {
 		r.log = zap.NewNop()
 	}
@@ -233,7 +239,13 @@ func (r *Resolver) LastContact() time.Time {
 }
 
 // contact records an answer from the server.
-func (r *Resolver) contact(t time.Time) { r.lastContact.Store(t.UnixNano()) }
+func (r *Resolver) contact(t time.Time) {
+	r.lastContact.Store(t.UnixNano())
+	select {
+	case r.answered <- struct{}{}:
+	default:
+	}
+}
 
 // Policies returns the compiled policies of the app's grants, revoked and
 // expired ones included, as of the last load. Shared: do not modify.
