@@ -23,7 +23,9 @@
 //
 // Errors: when the sidecar itself refuses a request it marks the answer with
 // an X-Alter-Error header and a JSON body; the SDK turns that into a typed
-// error (*GrantUnavailableError, *PolicyDeniedError, *UpstreamError, ...),
+// error (*GrantUnavailableError, *PolicyDeniedError, *UpstreamError,
+// *RateLimitedError with RetryAfter, *ApprovalPendingError with the
+// ApprovalID to retry with, *ApprovalDeniedError, ...),
 // each of which also unwraps to *ProxyError. A 4xx or 5xx that the upstream
 // API sent (no X-Alter-Error, which the sidecar strips from upstream
 // answers) is returned as an ordinary *http.Response with a nil error.

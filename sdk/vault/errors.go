@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/alter-sidecar/alter/errcode"
 )
@@ -30,6 +31,11 @@ const (
 	// CodeCredentialUnavailable: the grant's credential is minted (OAuth2,
 	// GitHub App, JWT) and the proxy could not get a token (502).
 	CodeCredentialUnavailable = errcode.CredentialUnavailable
+	// The governing rules: a rate or quota used up (429 with Retry-After),
+	// a request held for a person's approval, or refused by one.
+	CodeRateLimited     = errcode.RateLimited
+	CodeApprovalPending = errcode.ApprovalPending
+	CodeApprovalDenied  = errcode.ApprovalDenied
 )
 
 // Header names shared with the sidecar.
@@ -38,6 +44,9 @@ const (
 	HeaderReason    = errcode.HeaderReason
 	HeaderError     = errcode.HeaderError
 	HeaderRequestID = errcode.HeaderRequestID
+	// HeaderApproval names the approval a held request waits for; a
+	// retry that sends it back uses that approval once it is granted.
+	HeaderApproval = errcode.HeaderApproval
 
 	// The call context (see CallContext).
 	HeaderRunID    = errcode.HeaderRunID
@@ -109,12 +118,46 @@ type AuditUnavailableError struct{ *ProxyError }
 // none, or a wrong one, was sent (see WithProxyAuth).
 type ProxyAuthRequiredError struct{ *ProxyError }
 
-func (e *GrantUnavailableError) Unwrap() error  { return e.ProxyError }
-func (e *PolicyDeniedError) Unwrap() error      { return e.ProxyError }
-func (e *UpstreamError) Unwrap() error          { return e.ProxyError }
-func (e *StoreUnavailableError) Unwrap() error  { return e.ProxyError }
-func (e *AuditUnavailableError) Unwrap() error  { return e.ProxyError }
-func (e *ProxyAuthRequiredError) Unwrap() error { return e.ProxyError }
+// CredentialUnavailableError: the grant's credential is minted and the
+// sidecar could not get a token; Reason says why (token_endpoint_rejected,
+// refresh_token_rejected, ...). Nothing was sent upstream.
+type CredentialUnavailableError struct{ *ProxyError }
+
+// RateLimitedError: the grant's rate or quota is used up. RetryAfter is
+// when the sidecar says a retry can succeed (zero if it did not say).
+type RateLimitedError struct {
+	*ProxyError
+	RetryAfter time.Duration
+}
+
+// ApprovalPendingError: the request waits for a person's approval.
+// Retry the same request with ApprovalID in HeaderApproval (or simply
+// again) once it is approved; ExpiresAt is when the approval lapses
+// (zero if the sidecar did not say).
+type ApprovalPendingError struct {
+	*ProxyError
+	ApprovalID string
+	ExpiresAt  time.Time
+}
+
+// ApprovalDeniedError: a person refused the request; Note is what they
+// wrote, if anything.
+type ApprovalDeniedError struct {
+	*ProxyError
+	ApprovalID string
+	Note       string
+}
+
+func (e *GrantUnavailableError) Unwrap() error      { return e.ProxyError }
+func (e *CredentialUnavailableError) Unwrap() error { return e.ProxyError }
+func (e *RateLimitedError) Unwrap() error           { return e.ProxyError }
+func (e *ApprovalPendingError) Unwrap() error       { return e.ProxyError }
+func (e *ApprovalDeniedError) Unwrap() error        { return e.ProxyError }
+func (e *PolicyDeniedError) Unwrap() error          { return e.ProxyError }
+func (e *UpstreamError) Unwrap() error              { return e.ProxyError }
+func (e *StoreUnavailableError) Unwrap() error      { return e.ProxyError }
+func (e *AuditUnavailableError) Unwrap() error      { return e.ProxyError }
+func (e *ProxyAuthRequiredError) Unwrap() error     { return e.ProxyError }
 
 // maxErrorBody bounds what is read of a refusal: the sidecar's bodies are a
 // few hundred bytes, and anything larger is not one of them.
@@ -136,6 +179,10 @@ func checkResponse(resp *http.Response) error {
 		Message string `json:"message"`
 		Rule    string `json:"rule"`
 		Reason  string `json:"reason"`
+		// approval_pending and approval_denied
+		ApprovalID string    `json:"approval_id"`
+		ExpiresAt  time.Time `json:"expires_at"`
+		Note       string    `json:"note"`
 	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	_ = json.Unmarshal(data, &body) // a malformed body still leaves the header's code
@@ -144,12 +191,36 @@ func checkResponse(resp *http.Response) error {
 	if pe.Message == "" {
 		pe.Message = http.StatusText(resp.StatusCode)
 	}
+	switch code {
+	case CodeRateLimited:
+		return &RateLimitedError{ProxyError: pe, RetryAfter: retryAfter(resp.Header.Get("Retry-After"))}
+	case CodeApprovalPending:
+		id := body.ApprovalID
+		if id == "" {
+			id = resp.Header.Get(HeaderApproval)
+		}
+		return &ApprovalPendingError{ProxyError: pe, ApprovalID: id, ExpiresAt: body.ExpiresAt}
+	case CodeApprovalDenied:
+		return &ApprovalDeniedError{ProxyError: pe, ApprovalID: body.ApprovalID, Note: body.Note}
+	}
 	return typed(pe)
+}
+
+// retryAfter reads a Retry-After of seconds (what the sidecar sends);
+// anything else is zero.
+func retryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return time.Duration(n) * time.Second
 }
 
 // typed wraps pe in the error type for its code.
 func typed(pe *ProxyError) error {
 	switch pe.Code {
+	case CodeCredentialUnavailable:
+		return &CredentialUnavailableError{pe}
 	case CodeGrantUnavailable:
 		return &GrantUnavailableError{pe}
 	case CodePolicyDenied:

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alter-sidecar/alter/sdk/vault"
 )
@@ -58,6 +59,61 @@ func TestErrorMapping(t *testing.T) {
 		if msg := err.Error(); !strings.Contains(msg, tc.code) || !strings.Contains(msg, "why it failed") || strings.Contains(msg, grant) {
 			t.Errorf("%s: message %q", tc.code, msg)
 		}
+	}
+}
+
+// TestGoverningRefusals: the refusals of the governing rules carry what a
+// client needs to act on them: when to retry a rate limit, which approval
+// a held request waits for and until when, a denial's note.
+func TestGoverningRefusals(t *testing.T) {
+	expires := time.Date(2026, 12, 7, 18, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name   string
+		status int
+		code   string
+		header map[string]string
+		body   string
+		check  func(error) bool
+	}{
+		{"rate limited", 429, vault.CodeRateLimited, map[string]string{"Retry-After": "17"}, `{"error":"rate_limited","message":"m","rule":"rate_limit"}`,
+			func(e error) bool { var x *vault.RateLimitedError; return errors.As(e, &x) && x.RetryAfter == 17*time.Second }},
+		{"rate limited, no Retry-After", 429, vault.CodeRateLimited, nil, `{"error":"rate_limited","message":"m"}`,
+			func(e error) bool { var x *vault.RateLimitedError; return errors.As(e, &x) && x.RetryAfter == 0 }},
+		{"approval pending", 403, vault.CodeApprovalPending, map[string]string{vault.HeaderApproval: "apr_1"},
+			`{"error":"approval_pending","message":"m","approval_id":"apr_1","status":"pending","expires_at":"2026-12-07T18:00:00Z"}`,
+			func(e error) bool {
+				var x *vault.ApprovalPendingError
+				return errors.As(e, &x) && x.ApprovalID == "apr_1" && x.ExpiresAt.Equal(expires)
+			}},
+		{"approval pending, id only in the header", 202, vault.CodeApprovalPending, map[string]string{vault.HeaderApproval: "apr_2"}, `not json`,
+			func(e error) bool { var x *vault.ApprovalPendingError; return errors.As(e, &x) && x.ApprovalID == "apr_2" }},
+		{"approval denied", 403, vault.CodeApprovalDenied, nil, `{"error":"approval_denied","message":"m","approval_id":"apr_3","status":"denied","note":"not today"}`,
+			func(e error) bool {
+				var x *vault.ApprovalDeniedError
+				return errors.As(e, &x) && x.ApprovalID == "apr_3" && x.Note == "not today"
+			}},
+		{"credential unavailable", 502, vault.CodeCredentialUnavailable, nil, `{"error":"credential_unavailable","message":"m","reason":"token_endpoint_rejected"}`,
+			func(e error) bool {
+				var x *vault.CredentialUnavailableError
+				return errors.As(e, &x) && x.Reason == "token_endpoint_rejected"
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := sidecar(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set(vault.HeaderError, tc.code)
+				for k, v := range tc.header {
+					w.Header().Set(k, v)
+				}
+				w.WriteHeader(tc.status)
+				io.WriteString(w, tc.body)
+			})
+			resp, err := c.Request(context.Background(), "POST", "https://api.example.test/v1/refunds", nil, grant)
+			var pe *vault.ProxyError
+			if resp != nil || !tc.check(err) || !errors.As(err, &pe) || pe.Code != tc.code || pe.Status != tc.status {
+				t.Fatalf("resp %v, err %T %v", resp, err, err)
+			}
+		})
 	}
 }
 
