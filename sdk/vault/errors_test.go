@@ -76,7 +76,10 @@ func TestGoverningRefusals(t *testing.T) {
 		check  func(error) bool
 	}{
 		{"rate limited", 429, vault.CodeRateLimited, map[string]string{"Retry-After": "17"}, `{"error":"rate_limited","message":"m","rule":"rate_limit"}`,
-			func(e error) bool { var x *vault.RateLimitedError; return errors.As(e, &x) && x.RetryAfter == 17*time.Second }},
+			func(e error) bool {
+				var x *vault.RateLimitedError
+				return errors.As(e, &x) && x.RetryAfter == 17*time.Second
+			}},
 		{"rate limited, no Retry-After", 429, vault.CodeRateLimited, nil, `{"error":"rate_limited","message":"m"}`,
 			func(e error) bool { var x *vault.RateLimitedError; return errors.As(e, &x) && x.RetryAfter == 0 }},
 		{"approval pending", 403, vault.CodeApprovalPending, map[string]string{vault.HeaderApproval: "apr_1"},
@@ -86,7 +89,10 @@ func TestGoverningRefusals(t *testing.T) {
 				return errors.As(e, &x) && x.ApprovalID == "apr_1" && x.ExpiresAt.Equal(expires)
 			}},
 		{"approval pending, id only in the header", 202, vault.CodeApprovalPending, map[string]string{vault.HeaderApproval: "apr_2"}, `not json`,
-			func(e error) bool { var x *vault.ApprovalPendingError; return errors.As(e, &x) && x.ApprovalID == "apr_2" }},
+			func(e error) bool {
+				var x *vault.ApprovalPendingError
+				return errors.As(e, &x) && x.ApprovalID == "apr_2"
+			}},
 		{"approval denied", 403, vault.CodeApprovalDenied, nil, `{"error":"approval_denied","message":"m","approval_id":"apr_3","status":"denied","note":"not today"}`,
 			func(e error) bool {
 				var x *vault.ApprovalDeniedError
