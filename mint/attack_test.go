@@ -187,6 +187,7 @@ func TestFailedRefreshKeepsTheUnstoredRotatedToken(t *testing.T) {
 		t.Fatalf("refresh while the endpoint is down: %v", err)
 	}
 	down.Store(false)
+	clock.Advance(time.Second) // past the pause after a failure (TestFailurePause)
 	if tok, err := m.Token(context.Background(), req); err != nil || tok.Value() != "xero-at-2" {
 		t.Fatalf("refresh after the endpoint is back: %v (the rotated refresh token was forgotten)", err)
 	}

@@ -10,7 +10,9 @@
 // it (singleflight), and a token is refreshed before it expires. A rotated
 // refresh token is sealed back into the store (Rotator) before the token
 // minted with it is used by anyone else; the old one stays stored until the
-// new one is.
+// new one is. A failed token request is not repeated at once: the
+// credential's requests get the same error for a pause that grows with
+// each failure in a row (backoff.go).
 //
 // Nothing here logs or returns a secret or a token in an error: errors are
 // *Error values whose text is a reason and at most the token endpoint's
@@ -91,6 +93,7 @@ type Minter struct {
 	client *http.Client
 	cache  *lru.Cache[string, *entry]
 	flight singleflight.Group
+	failed failures // recent failed token requests, not retried at once
 }
 
 // entry is a cached token and the secret versions it is valid for (the
@@ -147,6 +150,9 @@ func (m *Minter) Token(ctx context.Context, r Request) (Token, error) {
 	if e, ok := m.fresh(r); ok {
 		return e.tok, nil
 	}
+	if err, ok := m.failed.recent(r, m.o.Now()); ok {
+		return Token{}, err
+	}
 	res, err := m.join(ctx, r.SecretID, r)
 	if err == nil && !res.validFor(r.Version) {
 		res, err = m.join(ctx, r.SecretID+"@"+strconv.Itoa(r.Version), r)
@@ -172,6 +178,9 @@ func (m *Minter) join(ctx context.Context, key string, r Request) (flightResult,
 	ch := m.flight.DoChan(key, func() (any, error) {
 		if e, ok := m.fresh(r); ok {
 			return flightResult{e.tok, e.versions}, nil // minted by the flight that just ended
+		}
+		if err, ok := m.failed.recent(r, m.o.Now()); ok {
+			return flightResult{versions: [2]int{r.Version, r.Version}}, err // failed in the flight that just ended
 		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.o.Timeout)
 		defer cancel()
@@ -255,13 +264,15 @@ func (m *Minter) mint(ctx context.Context, r Request) (*entry, error) {
 		err = &Error{Reason: ReasonBadAnswer, err: errors.New("the minted token is empty or not printable")}
 	}
 	if err != nil {
-		m.failed(r, e)
+		m.dropAfterFailure(r, e)
 		var me *Error
 		if !errors.As(err, &me) {
 			err = classify(err)
 		}
+		m.failed.record(r, err, now) // the proxy logs the failure, once per request
 		return e, err
 	}
+	m.failed.clear(r)
 	lifetime = min(lifetime, MaxLifetime)
 	if lifetime <= 0 {
 		lifetime = defaultLifetime
@@ -271,12 +282,12 @@ func (m *Minter) mint(ctx context.Context, r Request) (*entry, error) {
 	return e, nil
 }
 
-// failed drops the cached token of r's version after a failed mint. A
+// dropAfterFailure drops the cached token of r's version after a failed mint. A
 // rotated refresh token that only this process holds (the store could not
 // keep it) is kept, with no token, for the next attempt: the stored one no
 // longer works at the endpoint, so forgetting it after a passing failure
 // would lose the credential. Another version's entry is left alone.
-func (m *Minter) failed(r Request, e *entry) {
+func (m *Minter) dropAfterFailure(r Request, e *entry) {
 	old, ok := m.cache.Get(r.SecretID)
 	if ok && old.versions[0] != r.Version && old.versions[1] != r.Version {
 		return
