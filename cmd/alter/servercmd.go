@@ -60,6 +60,9 @@ func (a *app) serverCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if _, err := serverMintTrust(cfg.Mint); err != nil {
+				return err
+			}
 			db, err := a.openServerDB(cmd.Context(), cfg, home)
 			if err != nil {
 				return err
@@ -197,7 +200,11 @@ func serverRoutes(apiHandler, portalHandler http.Handler) http.Handler {
 // It says where it listens on announce too, in the proxy's words, for
 // people and scripts that wait for "listening on ADDR".
 func runServer(ctx context.Context, cfg serverconfig.Config, tlsConf *tls.Config, db *storage.DB, log *zap.Logger, announce io.Writer) error {
-	handler := api.New(api.Options{Store: db, Logger: log, SidecarApproval: cfg.SidecarApproval})
+	mintTrust, err := serverMintTrust(cfg.Mint)
+	if err != nil {
+		return err
+	}
+	handler := api.New(api.Options{Store: db, Logger: log, SidecarApproval: cfg.SidecarApproval, MintTrust: mintTrust})
 	// The developer portal beside the API: logins by admin token
 	// or by the users of `alter server user`, and sessions in the database,
 	// so a browser may land on any replica.

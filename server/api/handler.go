@@ -44,8 +44,12 @@ type Options struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// MintTransport carries the server's token requests for minted
-	// credentials (mint.go); nil: public addresses only, system roots.
+	// credentials (mint.go); nil: guardedTransport(MintTrust).
 	MintTransport http.RoundTripper
+	// MintTrust opens pinned names, private ranges and CAs to the
+	// default transport (server.yaml's mint); zero: public addresses
+	// only, system roots.
+	MintTrust MintTrust
 }
 
 // Defaults of Options.

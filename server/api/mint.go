@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
 	"net/http"
@@ -30,11 +31,11 @@ import (
 const eventMint = "mint"
 
 // newMinter builds the server's minter. Token requests go through
-// transport, or by default through guardedTransport.
+// o.MintTransport, or by default through guardedTransport(o.MintTrust).
 func newMinter(o Options, log *zap.Logger) (*mint.Minter, error) {
 	tr := o.MintTransport
 	if tr == nil {
-		tr = guardedTransport()
+		tr = guardedTransport(o.MintTrust)
 	}
 	rot, _ := o.Store.(mint.Rotator)
 	now := o.Now
@@ -44,14 +45,26 @@ func newMinter(o Options, log *zap.Logger) (*mint.Minter, error) {
 	return mint.New(mint.Options{Transport: tr, Rotator: rot, Now: now, Log: log})
 }
 
+// MintTrust is what the operator opens for the server's token requests
+// beyond public addresses and the system roots (server.yaml's mint).
+type MintTrust struct {
+	// Resolve pins normalised host:port names to ip:port; a pinned address
+	// is dialled whatever its range (the operator chose it).
+	Resolve map[string]string
+	// AllowPrivate lists internal ranges token endpoints may be on.
+	AllowPrivate []netip.Prefix
+	// RootCAs verifies token endpoints; nil: the system roots.
+	RootCAs *x509.CertPool
+}
+
 // guardedTransport reaches token endpoints on public addresses only (the
 // sidecar's SSRF rule for grants: no loopback, private, link-local or CGNAT
-// address), over verified TLS with the system roots and no environment
-// proxy: a token endpoint's name that resolves inside the server's network
-// gets no client secret.
-func guardedTransport() http.RoundTripper {
-	rules := policy.DialRules{}
-	d := &net.Dialer{Timeout: 10 * time.Second, ControlContext: func(_ context.Context, _, address string, _ syscall.RawConn) error {
+// address) unless t pins the name or allows the range, over verified TLS
+// and no environment proxy: a token endpoint's name that resolves inside
+// the server's network gets no client secret unless the operator said so.
+func guardedTransport(t MintTrust) http.RoundTripper {
+	rules := policy.DialRules{AllowPrivate: t.AllowPrivate}
+	guarded := &net.Dialer{Timeout: 10 * time.Second, ControlContext: func(_ context.Context, _, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil {
 			return errors.New("refused to dial an unparseable address")
@@ -61,8 +74,27 @@ func guardedTransport() http.RoundTripper {
 		}
 		return nil
 	}}
-	return &http.Transport{Proxy: nil, DialContext: d.DialContext, TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12},
+	pinned := &net.Dialer{Timeout: 10 * time.Second}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if to, ok := t.Resolve[pinKey(addr)]; ok {
+			return pinned.DialContext(ctx, network, to)
+		}
+		return guarded.DialContext(ctx, network, addr)
+	}
+	return &http.Transport{Proxy: nil, DialContext: dial, TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: t.RootCAs},
 		TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: 10 * time.Second, MaxIdleConnsPerHost: 4}
+}
+
+// pinKey normalises host:port as server.yaml's mint.resolve keys are.
+func pinKey(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if n, err := policy.NormalizeHost(host); err == nil {
+		host = n
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // errNotMinted refuses a token for a grant whose credential is injected as

@@ -72,6 +72,10 @@ type Config struct {
 	// SidecarApproval: sidecar tokens made through the API wait for a
 	// second admin token's approval (tokens.sidecar_approval).
 	SidecarApproval bool
+	// Mint: where the server's token requests for minted credentials may
+	// go beyond public addresses (mint.resolve, mint.allow_private,
+	// mint.ca_file).
+	Mint Mint
 }
 
 // TLS reports whether the server serves HTTPS.
@@ -128,6 +132,7 @@ type wire struct {
 		SecureCookies  bool     `yaml:"secure_cookies"`
 		TrustedProxies []string `yaml:"trusted_proxies"`
 	} `yaml:"portal"`
+	Mint wireMint `yaml:"mint"`
 }
 
 // Load reads and validates the file at path.
@@ -229,6 +234,11 @@ func Parse(data []byte, home, base string, getenv func(string) string) (Config, 
 		}
 		c.TrustedProxies = append(c.TrustedProxies, pr)
 	}
+	mint, err := compileMint(w.Mint, abs)
+	if err != nil {
+		return Config{}, err
+	}
+	c.Mint = mint
 	return c, c.Check()
 }
 

@@ -41,6 +41,15 @@ shutdown_timeout: 5s
 				c.TrustedProxies[1].String() == "192.0.2.7/32"
 		}, ""},
 		{"sidecar approval", "version: 1\ntokens: {sidecar_approval: true}\n", func(c Config) bool { return c.SidecarApproval }, ""},
+		{"internal token endpoint", "version: 1\nmint:\n  resolve: {\"Login.Corp.Example:443\": \"10.20.0.5:8443\"}\n  allow_private: [10.20.0.0/16]\n  ca_file: ca/corp.pem\n",
+			func(c Config) bool {
+				return c.Mint.Resolve["login.corp.example:443"] == "10.20.0.5:8443" && len(c.Mint.AllowPrivate) == 1 &&
+					c.Mint.AllowPrivate[0].String() == "10.20.0.0/16" && c.Mint.CAFile == "/etc/alter/ca/corp.pem"
+			}, ""},
+		{"mint pin without a port", "version: 1\nmint: {resolve: {login.corp.example: \"10.0.0.1:443\"}}\n", nil, `mint.resolve["login.corp.example"]: the key must be host:port`},
+		{"mint pin to a name", "version: 1\nmint: {resolve: {\"login.corp.example:443\": \"idp.internal:443\"}}\n", nil, "must be an IP address and port"},
+		{"mint bad range", "version: 1\nmint: {allow_private: [corp]}\n", nil, "mint.allow_private[0]"},
+		{"mint unknown key", "version: 1\nmint: {trust_everything: true}\n", nil, "trust_everything"},
 		{"bad trusted proxy", "version: 1\nportal: {trusted_proxies: [example.com]}\n", nil, "portal.trusted_proxies[0]"},
 		{"relative sqlite", "version: 1\ndatabase_url: sqlite:data/s.db\n", func(c Config) bool {
 			return c.DatabaseURL == "sqlite:///etc/alter/data/s.db"

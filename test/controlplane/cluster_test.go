@@ -28,6 +28,8 @@ type cluster struct {
 	replicas map[string]*proc
 	// resolve adds upstream.resolve entries to the sidecars' configs.
 	resolve map[string]string
+	// serverExtra is appended to every replica's config (YAML).
+	serverExtra string
 }
 
 var (
@@ -65,7 +67,7 @@ func (c *cluster) must(out string, err error) string {
 // serverConfig writes a replica's config file and returns its path.
 func (c *cluster) serverConfig(name string) string {
 	path := filepath.Join(c.dir, name+"-server.yaml")
-	cfg := fmt.Sprintf("version: 1\nlisten: 127.0.0.1:0\ndatabase_url: %q\nkey_file: %q\nlog: {level: info}\n", c.dbURL, c.keyFile)
+	cfg := fmt.Sprintf("version: 1\nlisten: 127.0.0.1:0\ndatabase_url: %q\nkey_file: %q\nlog: {level: info}\n", c.dbURL, c.keyFile) + c.serverExtra
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		c.t.Fatal(err)
 	}
