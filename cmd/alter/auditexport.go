@@ -16,7 +16,7 @@ import (
 
 // auditExportCommand is "alter audit export": the local logs (grant uses
 // and the admin log, merged by time, oldest first) or, with --server, the
-// control plane's trail (newest first, as it pages), as CSV or JSON lines
+// control plane's trail (also oldest first, paged), as CSV or JSON lines
 // on stdout. It streams: memory does not grow with the number of records.
 func (a *app) auditExportCommand(configFile *string) *cobra.Command {
 	var since, until, format string
@@ -26,7 +26,7 @@ func (a *app) auditExportCommand(configFile *string) *cobra.Command {
 		Short: "Export grant uses and admin events as CSV or JSON lines",
 		Long: "export writes every record of the local audit log (audit.path, when it is a file) and of the\n" +
 			"admin log (audit.admin_path) that passes the filters, merged by time, oldest first; with\n" +
-			"--server, the control plane's trail, newest first. The CSV columns (JSON lines use the same\n" +
+			"--server, the control plane's trail, also oldest first. The CSV columns (JSON lines use the same\n" +
 			"keys) are: " + fmt.Sprint(export.Columns) + ".\n" +
 			"--since and --until take an RFC 3339 time or a duration back from now; --event is grant_use\n" +
 			"or an admin event (grant_revoke, portal_login, ...). A cell that a spreadsheet would run as a\n" +
@@ -100,7 +100,7 @@ func (a *app) exportServer(ctx context.Context, w *export.Writer, f export.Filte
 	if err != nil {
 		return err
 	}
-	q := storage.AuditQuery{GrantID: f.GrantID, Actor: f.Actor, Event: f.Event, Since: f.Since, Until: f.Until, Limit: storage.MaxAuditLimit}
+	q := storage.AuditQuery{GrantID: f.GrantID, Actor: f.Actor, Event: f.Event, Since: f.Since, Until: f.Until, Limit: storage.MaxAuditLimit, Oldest: true}
 	skipped := int64(0)
 	for {
 		page, err := c.QueryAudit(ctx, q)

@@ -12,7 +12,8 @@ import (
 	"github.com/alter-sidecar/alter/server/wire"
 )
 
-// queryAudit answers one page of audit records, newest first.
+// queryAudit answers one page of audit records, newest first (or with
+// order=oldest, oldest first).
 func (h *handler) queryAudit(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	q := storage.AuditQuery{GrantID: v.Get("grant"), Actor: v.Get("actor"), Decision: v.Get("decision"),
@@ -29,6 +30,14 @@ func (h *handler) queryAudit(w http.ResponseWriter, r *http.Request) {
 			}
 			*t.dst = x
 		}
+	}
+	switch v.Get("order") {
+	case "", "newest":
+	case "oldest":
+		q.Oldest = true
+	default:
+		writeError(w, r, badRequest("order: want newest (the default) or oldest"))
+		return
 	}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)

@@ -108,7 +108,8 @@ func (c *Client) Provider(ctx context.Context, name string) (json.RawMessage, er
 	return out, err
 }
 
-// QueryAudit returns one page of audit records, newest first.
+// QueryAudit returns one page of audit records, newest first (q.Oldest:
+// oldest first).
 func (c *Client) QueryAudit(ctx context.Context, q wire.AuditQuery) (wire.AuditPage, error) {
 	v := url.Values{}
 	set := func(k, val string) {
@@ -132,6 +133,9 @@ func (c *Client) QueryAudit(ctx context.Context, q wire.AuditQuery) (wire.AuditP
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
 	set("cursor", q.Cursor)
+	if q.Oldest {
+		v.Set("order", "oldest")
+	}
 	var page wire.AuditPage
 	err := c.do(ctx, call{method: http.MethodGet, path: "/v1/audit", query: v, out: &page})
 	return page, err

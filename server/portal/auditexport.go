@@ -8,7 +8,7 @@ import (
 )
 
 // auditExport answers the audit page's filters as a CSV download of every
-// matching record (the columns of alter audit export), newest first. It
+// matching record (the columns of alter audit export), oldest first. It
 // streams page by page: one page of records in memory at a time. Bad
 // filters are a 400 with the page's messages; a failure after the first
 // row can only cut the download short (the status is already sent), so it
@@ -19,7 +19,7 @@ func (p *Portal) auditExport(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusBadRequest, "audit", view{Title: "Audit", Nav: "audit", Data: d})
 		return
 	}
-	q.Limit = storage.MaxAuditLimit
+	q.Limit, q.Oldest = storage.MaxAuditLimit, true
 	page, err := p.cfg.Backend.QueryAudit(r.Context(), q)
 	if err != nil {
 		status, msg := p.classify(err, "export audit")

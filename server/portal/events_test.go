@@ -77,8 +77,10 @@ func TestPortalEvents(t *testing.T) {
 	for i, c := range rows[0] {
 		col[c] = i
 	}
-	if rows[2][col["outcome"]] != "failed" || rows[2][col["source_ip"]] != "127.0.0.1" || rows[2][col["event"]] != "portal_login" {
-		t.Errorf("failed login row: %v", rows[2])
+	// Oldest first: the failed login, then the one that succeeded.
+	if rows[1][col["outcome"]] != "failed" || rows[1][col["source_ip"]] != "127.0.0.1" || rows[1][col["event"]] != "portal_login" ||
+		rows[2][col["outcome"]] != "succeeded" {
+		t.Errorf("login rows: %v", rows[1:])
 	}
 	if strings.Contains(csvBody, sentinel) {
 		t.Error("the export holds the secret")

@@ -87,7 +87,8 @@ func eventOf(r AuditRecord) string {
 	return r.Event
 }
 
-// QueryAudit returns one page of matching records, newest first.
+// QueryAudit returns one page of matching records, newest first (oldest
+// first with q.Oldest).
 func (d *DB) QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 	limit := q.Limit
 	switch {
@@ -127,18 +128,26 @@ func (d *DB) QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 		add("at < ?", micro(q.Until))
 	}
 	if q.Cursor != "" {
-		at, seq, err := parseCursor(q.Cursor)
+		at, seq, err := parseCursor(q.Cursor, q.Oldest)
 		if err != nil {
 			return AuditPage{}, err
 		}
-		add("(at < ? OR (at = ? AND seq < ?))", at, at, seq)
+		if q.Oldest {
+			add("(at > ? OR (at = ? AND seq > ?))", at, at, seq)
+		} else {
+			add("(at < ? OR (at = ? AND seq < ?))", at, at, seq)
+		}
 	}
 	query := `SELECT seq, id, source, at, grant_id, actor, decision, run_id, tool, event, body FROM audit`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
 	// One extra row tells whether there is a next page.
-	query += " ORDER BY at DESC, seq DESC LIMIT ?"
+	if q.Oldest {
+		query += " ORDER BY at ASC, seq ASC LIMIT ?"
+	} else {
+		query += " ORDER BY at DESC, seq DESC LIMIT ?"
+	}
 	args = append(args, limit+1)
 	rows, err := d.db.QueryContext(ctx, d.q(query), args...)
 	if err != nil {
@@ -149,7 +158,7 @@ func (d *DB) QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 	var lastAt, lastSeq int64
 	for rows.Next() {
 		if len(page.Records) == limit {
-			page.Next = formatCursor(lastAt, lastSeq)
+			page.Next = formatCursor(lastAt, lastSeq, q.Oldest)
 			break
 		}
 		var r AuditRecord
@@ -166,14 +175,24 @@ func (d *DB) QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 	return page, nil
 }
 
-// A cursor is the (time, seq) of the last record of a page. It is not
-// signed: it only selects among records the caller may already query.
-func formatCursor(at, seq int64) string {
-	return strconv.FormatInt(at, 36) + "." + strconv.FormatInt(seq, 36)
+// A cursor is the (time, seq) of the last record of a page; one made
+// oldest first starts with '+', so a cursor is never read in the other
+// order (it would skip the records it has not shown). It is not signed:
+// it only selects among records the caller may already query.
+func formatCursor(at, seq int64, oldest bool) string {
+	c := strconv.FormatInt(at, 36) + "." + strconv.FormatInt(seq, 36)
+	if oldest {
+		return "+" + c
+	}
+	return c
 }
 
-func parseCursor(c string) (at, seq int64, err error) {
-	a, s, ok := strings.Cut(c, ".")
+func parseCursor(c string, oldest bool) (at, seq int64, err error) {
+	body, plus := strings.CutPrefix(c, "+")
+	if plus != oldest {
+		return 0, 0, invalid("audit cursor %q was made for the other order", c)
+	}
+	a, s, ok := strings.Cut(body, ".")
 	if ok {
 		if at, err = strconv.ParseInt(a, 36, 64); err == nil {
 			seq, err = strconv.ParseInt(s, 36, 64)

@@ -72,16 +72,26 @@ func TestAudit(t *testing.T) {
 			{"no such run", AuditQuery{RunID: "run-9"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				// Expected: matches, newest first; ties by insertion order, newest first.
-				var want []string
+				// Expected: matches, newest first; ties by insertion order,
+				// newest first. Oldest first is the reverse.
+				var want, wantOldest []string
 				for i := len(recs) - 1; i >= 0; i-- {
 					if match(tc.q, recs[i]) {
 						want = append(want, recs[i].ID)
+						wantOldest = append([]string{recs[i].ID}, wantOldest...)
 					}
 				}
-				for _, limit := range []int{0, 1, 4, 1000} {
+				for _, run := range []struct {
+					limit  int
+					oldest bool
+				}{{0, false}, {1, false}, {4, false}, {1000, false}, {0, true}, {1, true}, {4, true}} {
+					limit := run.limit
 					q := tc.q
-					q.Limit = limit
+					q.Limit, q.Oldest = limit, run.oldest
+					want := want
+					if run.oldest {
+						want = wantOldest
+					}
 					var got []string
 					for pages := 0; ; pages++ {
 						if pages > len(recs)+1 {
@@ -103,10 +113,21 @@ func TestAudit(t *testing.T) {
 						q.Cursor = page.Next
 					}
 					if fmt.Sprint(got) != fmt.Sprint(want) {
-						t.Fatalf("limit %d:\n got %v\nwant %v", limit, got, want)
+						t.Fatalf("limit %d, oldest %t:\n got %v\nwant %v", limit, run.oldest, got, want)
 					}
 				}
 			})
+		}
+
+		// A cursor is only read in the order it was made in.
+		for _, oldest := range []bool{false, true} {
+			page, err := d.QueryAudit(ctx, AuditQuery{Limit: 2, Oldest: oldest})
+			if err != nil || page.Next == "" {
+				t.Fatalf("first page: %v", err)
+			}
+			if _, err := d.QueryAudit(ctx, AuditQuery{Limit: 2, Oldest: !oldest, Cursor: page.Next}); !errors.Is(err, secretstore.ErrInvalid) {
+				t.Fatalf("a cursor made oldest=%t read the other way: %v, want invalid", oldest, err)
+			}
 		}
 
 		// Round trip of one record.

@@ -75,6 +75,10 @@ type AuditQuery struct {
 	Limit int
 	// Cursor is AuditPage.Next of the previous page; empty for the first.
 	Cursor string
+	// Oldest pages oldest first (exports read the trail in the order it
+	// happened); the default is newest first. A cursor belongs to the
+	// order it was made in.
+	Oldest bool
 }
 
 // AuditPage is one page of results. Next is empty on the last page.
