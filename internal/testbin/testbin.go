@@ -28,9 +28,10 @@ func BuildAlter(dir string) (string, error) {
 
 // Main is the body of a TestMain whose suite runs the binary: it builds
 // alter once for the package into a temporary directory, sets *bin to its
-// path, runs the tests and removes the directory. It returns the exit code
-// for os.Exit.
-func Main(m *testing.M, bin *string) int {
+// path, runs the tests and removes the directory. Each of also builds
+// more into the same directory first (a helper program of the suite's).
+// It returns the exit code for os.Exit.
+func Main(m *testing.M, bin *string, also ...func(dir string) error) int {
 	dir, err := os.MkdirTemp("", "alter-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -40,6 +41,12 @@ func Main(m *testing.M, bin *string) int {
 	if *bin, err = BuildAlter(dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
+	}
+	for _, build := range also {
+		if err := build(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 	}
 	return m.Run()
 }
