@@ -6,8 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/alter-sidecar/alter/audit"
 )
 
 // Formats.
@@ -65,19 +69,39 @@ func (w *Writer) Write(r Row) error {
 	return w.csv.Write(rec)
 }
 
-// cell defuses a value a spreadsheet would run as a formula (it starts
-// with = + - @ or a control character) by prefixing a single quote: the
-// values are client text (paths, actors) and an export is opened by
-// people.
+// cell makes a value safe to open: control characters are written out
+// as escapes (audit.Sanitize, uncapped), so no terminal escape, CR or NUL
+// from a record reaches whoever prints the export; and a value a
+// spreadsheet would run as a formula is defused with a single quote. The
+// values are client text (paths, actors; on the control plane whatever a
+// sidecar token shipped) and an export is opened by people. A formula
+// after a ';' is defused too: a spreadsheet whose locale separates lists
+// with ';' splits an unquoted field there, and the part after it is a
+// cell of its own.
 func cell(v string) string {
+	v = audit.Sanitize(v, math.MaxInt)
 	if v == "" {
 		return v
 	}
-	switch v[0] {
-	case '=', '+', '-', '@', '\t', '\r':
-		return "'" + v
+	if formulaStart(v) {
+		v = "'" + v
 	}
-	return v
+	if !strings.Contains(v, ";") {
+		return v
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		b.WriteByte(v[i])
+		if v[i] == ';' && formulaStart(strings.TrimLeft(v[i+1:], ` "`)) {
+			b.WriteByte('\'')
+		}
+	}
+	return b.String()
+}
+
+// formulaStart reports whether a spreadsheet runs v as a formula.
+func formulaStart(v string) bool {
+	return v != "" && strings.IndexByte("=+-@\t\r", v[0]) >= 0
 }
 
 // Close flushes what is buffered.

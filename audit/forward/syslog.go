@@ -106,8 +106,19 @@ func (s *Syslog) ShipAudit(ctx context.Context, recs []wire.AuditRecord) (int, e
 		s.conn = c
 	}
 	_ = s.conn.SetWriteDeadline(deadline)
-	if _, err := s.conn.Write(buf); err != nil {
-		s.conn.Close()
+	// A collector that stops reading blocks Write, which ignores ctx: end
+	// the write when ctx ends, or Stop waits up to Timeout for it.
+	conn := s.conn
+	unwatch := context.AfterFunc(ctx, func() { _ = conn.SetWriteDeadline(time.Now()) })
+	_, err := conn.Write(buf)
+	if !unwatch() {
+		// ctx ended meanwhile: its deadline may still land on conn
+		// later, so conn is not used again (a written batch stays sent).
+		s.conn = nil
+		defer conn.Close()
+	}
+	if err != nil {
+		conn.Close()
 		s.conn = nil
 		return 0, fmt.Errorf("audit forward syslog %s: write: %w", s.o.Address, err)
 	}

@@ -30,7 +30,8 @@ func (a *app) auditExportCommand(configFile *string) *cobra.Command {
 			"keys) are: " + fmt.Sprint(export.Columns) + ".\n" +
 			"--since and --until take an RFC 3339 time or a duration back from now; --event is grant_use\n" +
 			"or an admin event (grant_revoke, portal_login, ...). A cell that a spreadsheet would run as a\n" +
-			"formula (starting with = + - @) is prefixed with a single quote.",
+			"formula (starting with = + - @, also after a ';') is prefixed with a single quote, and control\n" +
+			"characters in CSV cells are written as escapes (\\x1b, \\n).",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			now := time.Now()
