@@ -324,7 +324,7 @@ func (w document) compile(home, base string) (Config, error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		from, to, err := resolveEntry(k, w.Upstream.Resolve[k])
+		from, to, err := policy.ParsePin(k, w.Upstream.Resolve[k])
 		if err != nil {
 			bad(fmt.Sprintf("upstream.resolve[%q]", k), "%v", err)
 			continue
@@ -451,34 +451,6 @@ func checkListen(addr string) error {
 		}
 	}
 	return nil
-}
-
-// resolveEntry checks one upstream.resolve pair: a host:port name and the
-// ip:port it is pinned to. The name is lower-cased so lookups match the
-// normalised request host.
-func resolveEntry(from, to string) (string, string, error) {
-	h, p, err := net.SplitHostPort(from)
-	if err != nil || h == "" || p == "" {
-		return "", "", fmt.Errorf("key must be host:port, like curl --resolve")
-	}
-	ip, port, err := net.SplitHostPort(to)
-	if err != nil {
-		return "", "", fmt.Errorf("value %q must be ip:port", to)
-	}
-	if _, err := netip.ParseAddr(ip); err != nil {
-		return "", "", fmt.Errorf("value %q must be an IP address and port", to)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", "", fmt.Errorf("value %q has an invalid port", to)
-	}
-	norm, err := policy.NormalizeHost(h)
-	if err != nil {
-		return "", "", fmt.Errorf("key: %v", err)
-	}
-	if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-		return "", "", fmt.Errorf("key %q has an invalid port", from)
-	}
-	return net.JoinHostPort(norm, p), to, nil
 }
 
 func resolvePath(p, base string) (string, error) {

@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/alter-sidecar/alter/policy"
 )
 
 // UpstreamProxy is upstream.proxy: an HTTP proxy (a corporate egress proxy)
@@ -106,7 +108,7 @@ func (e *upstreamProxyError) failure() failure {
 // no connection reaches the proxy's own listeners. A pinned name
 // (upstream.resolve) goes to its pin, unchecked, as without a proxy.
 func (d *dialer) dialVia(ctx context.Context, addr string) (net.Conn, error) {
-	if to, ok := d.resolve[resolveKey(addr)]; ok {
+	if to, ok := d.resolve[policy.PinKey(addr)]; ok {
 		if ap, err := netip.ParseAddrPort(to); err == nil {
 			if v := d.rules.CheckDial(ap, false); !v.Allowed {
 				return nil, &ssrfError{class: v.Class} // a pin is never the proxy's own listener

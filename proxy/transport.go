@@ -132,7 +132,7 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		return d.dialVia(ctx, addr)
 	}
 	if len(d.resolve) > 0 {
-		if to, ok := d.resolve[resolveKey(addr)]; ok {
+		if to, ok := d.resolve[policy.PinKey(addr)]; ok {
 			return d.plain.DialContext(ctx, network, to)
 		}
 	}
@@ -140,19 +140,6 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		return d.guarded.DialContext(ctx, network, addr)
 	}
 	return d.plain.DialContext(ctx, network, addr)
-}
-
-// resolveKey normalises host:port the way config normalises
-// upstream.resolve keys, so any spelling of a pinned name is pinned.
-func resolveKey(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	if n, err := policy.NormalizeHost(host); err == nil {
-		host = n
-	}
-	return net.JoinHostPort(host, port)
 }
 
 // newTransport builds the proxy's own upstream transport: verified TLS, no

@@ -76,25 +76,13 @@ func guardedTransport(t MintTrust) http.RoundTripper {
 	}}
 	pinned := &net.Dialer{Timeout: 10 * time.Second}
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if to, ok := t.Resolve[pinKey(addr)]; ok {
+		if to, ok := t.Resolve[policy.PinKey(addr)]; ok {
 			return pinned.DialContext(ctx, network, to)
 		}
 		return guarded.DialContext(ctx, network, addr)
 	}
 	return &http.Transport{Proxy: nil, DialContext: dial, TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: t.RootCAs},
 		TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: 10 * time.Second, MaxIdleConnsPerHost: 4}
-}
-
-// pinKey normalises host:port as server.yaml's mint.resolve keys are.
-func pinKey(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	if n, err := policy.NormalizeHost(host); err == nil {
-		host = n
-	}
-	return net.JoinHostPort(host, port)
 }
 
 // errNotMinted refuses a token for a grant whose credential is injected as

@@ -2,10 +2,8 @@ package serverconfig
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"sort"
-	"strconv"
 
 	"github.com/alter-sidecar/alter/policy"
 )
@@ -43,7 +41,7 @@ func compileMint(w wireMint, abs func(string) string) (Mint, error) {
 	}
 	sort.Strings(keys) // the first bad entry named is the same every time
 	for _, k := range keys {
-		from, to, err := pinEntry(k, w.Resolve[k])
+		from, to, err := policy.ParsePin(k, w.Resolve[k])
 		if err != nil {
 			return Mint{}, fmt.Errorf("mint.resolve[%q]: %v", k, err)
 		}
@@ -63,30 +61,4 @@ func compileMint(w wireMint, abs func(string) string) (Mint, error) {
 		m.AllowPrivate = append(m.AllowPrivate, p.Masked())
 	}
 	return m, nil
-}
-
-// pinEntry checks one mint.resolve pair: host:port to ip:port. The name
-// is normalised as request hosts are, so any spelling of it is pinned.
-func pinEntry(from, to string) (string, string, error) {
-	h, p, err := net.SplitHostPort(from)
-	if err != nil || h == "" || !validPort(p) {
-		return "", "", fmt.Errorf("the key must be host:port, like curl --resolve")
-	}
-	ip, port, err := net.SplitHostPort(to)
-	if err != nil || !validPort(port) {
-		return "", "", fmt.Errorf("the value %q must be ip:port", to)
-	}
-	if _, err := netip.ParseAddr(ip); err != nil {
-		return "", "", fmt.Errorf("the value %q must be an IP address and port", to)
-	}
-	norm, err := policy.NormalizeHost(h)
-	if err != nil {
-		return "", "", fmt.Errorf("the key: %v", err)
-	}
-	return net.JoinHostPort(norm, p), to, nil
-}
-
-func validPort(p string) bool {
-	n, err := strconv.Atoi(p)
-	return err == nil && n >= 1 && n <= 65535
 }
