@@ -1,8 +1,6 @@
 package mint
 
 import (
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -20,25 +18,25 @@ const (
 	maxFailPause = 30 * time.Second
 )
 
-// failures remembers the last failure of each secret version.
+// failures remembers the last failure of each secret, with the version
+// it was for: a failure of another version is history.
 type failures struct {
 	mu sync.Mutex
-	m  map[string]*failure
+	m  map[string]*failure // by secret id
 }
 
 type failure struct {
-	err   error
-	until time.Time
-	pause time.Duration
+	version int
+	err     error
+	until   time.Time
+	pause   time.Duration
 }
-
-func failureKey(r Request) string { return r.SecretID + "@" + strconv.Itoa(r.Version) }
 
 // recent returns the error of r's last failure while its pause lasts.
 func (f *failures) recent(r Request, now time.Time) (error, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if x, ok := f.m[failureKey(r)]; ok && now.Before(x.until) {
+	if x, ok := f.m[r.SecretID]; ok && x.version == r.Version && now.Before(x.until) {
 		return x.err, true
 	}
 	return nil, false
@@ -51,15 +49,10 @@ func (f *failures) record(r Request, err error, now time.Time) {
 	if f.m == nil {
 		f.m = map[string]*failure{}
 	}
-	for k := range f.m { // other versions of the secret are history
-		if k != failureKey(r) && strings.HasPrefix(k, r.SecretID+"@") {
-			delete(f.m, k)
-		}
-	}
-	x, ok := f.m[failureKey(r)]
-	if !ok {
-		x = &failure{}
-		f.m[failureKey(r)] = x
+	x, ok := f.m[r.SecretID]
+	if !ok || x.version != r.Version {
+		x = &failure{version: r.Version}
+		f.m[r.SecretID] = x
 	}
 	x.pause = min(max(x.pause*2, minFailPause), maxFailPause)
 	x.err, x.until = err, now.Add(x.pause)
@@ -69,5 +62,7 @@ func (f *failures) record(r Request, err error, now time.Time) {
 func (f *failures) clear(r Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.m, failureKey(r))
+	if x, ok := f.m[r.SecretID]; ok && x.version == r.Version {
+		delete(f.m, r.SecretID)
+	}
 }
