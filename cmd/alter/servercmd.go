@@ -60,7 +60,8 @@ func (a *app) serverCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := serverMintTrust(cfg.Mint); err != nil {
+			mintTrust, err := serverMintTrust(cfg.Mint)
+			if err != nil {
 				return err
 			}
 			db, err := a.openServerDB(cmd.Context(), cfg, home)
@@ -79,7 +80,7 @@ func (a *app) serverCommand() *cobra.Command {
 			defer log.Sync() //nolint:errcheck
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runServer(ctx, cfg, tlsConf, db, log, a.stderr)
+			return runServer(ctx, cfg, tlsConf, mintTrust, db, log, a.stderr)
 		},
 	}
 	cmd.PersistentFlags().StringVar(&configFile, "config", "", "server config file (default: server.yaml in the home, else built-in defaults)")
@@ -198,12 +199,10 @@ func serverRoutes(apiHandler, portalHandler http.Handler) http.Handler {
 // and event streams end at once (sidecars reconnect to another replica),
 // other requests get up to shutdown_timeout.
 // It says where it listens on announce too, in the proxy's words, for
-// people and scripts that wait for "listening on ADDR".
-func runServer(ctx context.Context, cfg serverconfig.Config, tlsConf *tls.Config, db *storage.DB, log *zap.Logger, announce io.Writer) error {
-	mintTrust, err := serverMintTrust(cfg.Mint)
-	if err != nil {
-		return err
-	}
+// people and scripts that wait for "listening on ADDR". mintTrust is what
+// server.yaml's mint section opens to the server's token requests,
+// loaded once before the database is opened (serverMintTrust).
+func runServer(ctx context.Context, cfg serverconfig.Config, tlsConf *tls.Config, mintTrust api.MintTrust, db *storage.DB, log *zap.Logger, announce io.Writer) error {
 	handler := api.New(api.Options{Store: db, Logger: log, SidecarApproval: cfg.SidecarApproval, MintTrust: mintTrust})
 	// The developer portal beside the API: logins by admin token
 	// or by the users of `alter server user`, and sessions in the database,
