@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -173,6 +174,25 @@ func Need(t testing.TB, what string, err error) {
 		t.Fatalf("%s is required in CI (.ci/run installs it): %v", what, err)
 	}
 	t.Skipf("SKIP: %s is not available (%v); .ci/run installs it", what, err)
+}
+
+// CleanEnv is this process's environment for a command a suite runs as a
+// user would: without proxy, CA-bundle and ALTER_* settings (the test's
+// own shell must not steer it), with HOME at home, plus extra.
+func CleanEnv(home string, extra ...string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch strings.ToUpper(k) {
+		case "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "HOME":
+			continue
+		}
+		if strings.HasPrefix(k, "ALTER_") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(append(out, "HOME="+home), extra...)
 }
 
 // Result is what one command printed and how it ended.

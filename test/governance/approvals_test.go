@@ -23,7 +23,7 @@ func (e *env) startCurl(t *testing.T, grant string, args ...string) *testbin.Pro
 	testbin.Need(t, "curl", err)
 	proxy := url.URL{Scheme: "http", User: url.UserPassword("alter", grant), Host: e.proxyAddr}
 	cmd := exec.Command(curl, append([]string{"-sS", "-x", proxy.String(), "--cacert", e.caFile, "-w", "\n%{http_code}"}, args...)...)
-	cmd.Env = cleanEnv(e.dir, nil)
+	cmd.Env = testbin.CleanEnv(e.dir)
 	return testbin.Start(t, cmd)
 }
 

@@ -155,7 +155,7 @@ var listeningAdminRE = regexp.MustCompile(`listening on (\S+) \(admin (\S+)\)`)
 func (e *env) startProxy() {
 	e.t.Helper()
 	cmd := exec.Command(alterBin, "--home", e.home, "proxy")
-	cmd.Env = cleanEnv(e.dir, e.proxyEnv)
+	cmd.Env = testbin.CleanEnv(e.dir, e.proxyEnv...)
 	e.proxy = testbin.Start(e.t, cmd)
 	m, err := e.proxy.Out.WaitFor(listeningAdminRE, e.proxy.Exited)
 	if err != nil {
@@ -186,24 +186,6 @@ func startStandIn(t *testing.T, leaves *certs.LeafCache) *standIn {
 	return s
 }
 
-// cleanEnv is this process's environment without proxy, CA and alter
-// settings, with HOME in dir, plus extra.
-func cleanEnv(dir string, extra []string) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch strings.ToUpper(k) {
-		case "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "HOME":
-			continue
-		}
-		if strings.HasPrefix(k, "ALTER_") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return append(append(out, "HOME="+dir), extra...)
-}
-
 // result is what one command printed and how it ended.
 type result struct {
 	stdout, stderr string
@@ -225,7 +207,7 @@ func (e *env) alter(t *testing.T, stdin string, args ...string) string {
 func (e *env) alterResult(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(alterBin, append([]string{"--home", e.home}, args...)...)
-	cmd.Env = cleanEnv(e.dir, nil)
+	cmd.Env = testbin.CleanEnv(e.dir)
 	cmd.Stdin = strings.NewReader(stdin)
 	r := runCmd(t, cmd)
 	e.keep(r.stdout + r.stderr)

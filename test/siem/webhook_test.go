@@ -81,23 +81,6 @@ func (r *receiverProc) kill(t *testing.T) {
 	<-r.Exited
 }
 
-// cleanEnv is this process's environment without proxy and alter
-// settings, with HOME in dir.
-func cleanEnv(dir string) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch strings.ToUpper(k) {
-		case "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "HOME":
-			continue
-		}
-		if !strings.HasPrefix(k, "ALTER_") {
-			out = append(out, kv)
-		}
-	}
-	return append(out, "HOME="+dir)
-}
-
 // sidecar is a home with one grant over a local stand-in for host, and
 // the alter proxy running on it.
 type sidecar struct {
@@ -153,7 +136,7 @@ audit:
 func (s *sidecar) alter(stdin string, args ...string) string {
 	s.t.Helper()
 	cmd := exec.Command(alterBin, append([]string{"--home", s.home}, args...)...)
-	cmd.Env = cleanEnv(s.dir)
+	cmd.Env = testbin.CleanEnv(s.dir)
 	cmd.Stdin = strings.NewReader(stdin)
 	r := testbin.Run(s.t, cmd)
 	if r.Code != 0 {
@@ -169,7 +152,7 @@ var listeningAdminRE = regexp.MustCompile(`listening on (\S+) \(admin (\S+)\)`)
 func (s *sidecar) start() {
 	s.t.Helper()
 	cmd := exec.Command(alterBin, "--home", s.home, "proxy")
-	cmd.Env = cleanEnv(s.dir)
+	cmd.Env = testbin.CleanEnv(s.dir)
 	s.proxy = testbin.Start(s.t, cmd)
 	m, err := s.proxy.Out.WaitFor(listeningAdminRE, s.proxy.Exited)
 	if err != nil {
