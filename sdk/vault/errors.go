@@ -191,19 +191,22 @@ func checkResponse(resp *http.Response) error {
 	if pe.Message == "" {
 		pe.Message = http.StatusText(resp.StatusCode)
 	}
-	switch code {
-	case CodeRateLimited:
-		return &RateLimitedError{ProxyError: pe, RetryAfter: retryAfter(resp.Header.Get("Retry-After"))}
-	case CodeApprovalPending:
-		id := body.ApprovalID
-		if id == "" {
-			id = resp.Header.Get(HeaderApproval)
-		}
-		return &ApprovalPendingError{ProxyError: pe, ApprovalID: id, ExpiresAt: body.ExpiresAt}
-	case CodeApprovalDenied:
-		return &ApprovalDeniedError{ProxyError: pe, ApprovalID: body.ApprovalID, Note: body.Note}
+	approvalID := body.ApprovalID
+	if approvalID == "" {
+		approvalID = resp.Header.Get(HeaderApproval)
 	}
-	return typed(pe)
+	return typed(pe, governing{approvalID: approvalID, expiresAt: body.ExpiresAt, note: body.Note,
+		retryAfter: retryAfter(resp.Header.Get("Retry-After"))})
+}
+
+// governing is what a refusal of the governing rules carries beside the
+// ProxyError's fields: the approval (body, or X-Alter-Approval) and when
+// to retry.
+type governing struct {
+	approvalID string
+	expiresAt  time.Time
+	note       string
+	retryAfter time.Duration
 }
 
 // retryAfter reads a Retry-After of seconds (what the sidecar sends);
@@ -217,8 +220,14 @@ func retryAfter(v string) time.Duration {
 }
 
 // typed wraps pe in the error type for its code.
-func typed(pe *ProxyError) error {
+func typed(pe *ProxyError, g governing) error {
 	switch pe.Code {
+	case CodeRateLimited:
+		return &RateLimitedError{ProxyError: pe, RetryAfter: g.retryAfter}
+	case CodeApprovalPending:
+		return &ApprovalPendingError{ProxyError: pe, ApprovalID: g.approvalID, ExpiresAt: g.expiresAt}
+	case CodeApprovalDenied:
+		return &ApprovalDeniedError{ProxyError: pe, ApprovalID: g.approvalID, Note: g.note}
 	case CodeCredentialUnavailable:
 		return &CredentialUnavailableError{pe}
 	case CodeGrantUnavailable:
