@@ -1,10 +1,10 @@
 package config
 
 import (
-	"fmt"
-	"net"
 	"net/url"
 	"time"
+
+	"github.com/alter-sidecar/alter/approval/notify"
 )
 
 // Approvals configures requests that a grant's approval rule holds.
@@ -74,7 +74,7 @@ func (w wireApprovals) compile(path func(key, p string, required bool) string, b
 		}
 		return a
 	}
-	if err := checkWebhookURL(n.URL); err != nil {
+	if err := notify.CheckURL(n.URL); err != nil {
 		// The URL may be a secret: the message never repeats it.
 		bad("approvals.notify.url", "%v", err)
 	}
@@ -92,21 +92,3 @@ func (w wireApprovals) compile(path func(key, p string, required bool) string, b
 	return a
 }
 
-// checkWebhookURL accepts https URLs, and http ones only to a loopback
-// address (a local relay): approval messages describe requests.
-func checkWebhookURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.User != nil {
-		return fmt.Errorf("must be an absolute http(s) URL without user information")
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
-			return nil
-		}
-		return fmt.Errorf("http is allowed only to a loopback address; use https")
-	}
-	return fmt.Errorf("must be an https URL")
-}

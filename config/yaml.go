@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/alter-sidecar/alter/audit/forward"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/profile"
 )
@@ -100,7 +101,7 @@ type wireAudit struct {
 	AdminPath string `yaml:"admin_path"`
 	// MaxFiles keeps at most this many rotated files; 0 keeps them all.
 	MaxFiles int           `yaml:"max_files"`
-	Forward  []wireForward `yaml:"forward"`
+	Forward  []forward.WireConfig `yaml:"forward"`
 }
 
 // syncMode accepts "record" (fsync every record) or a duration.
@@ -389,7 +390,7 @@ func (w document) compile(home, base string) (Config, error) {
 	if w.Audit.MaxFiles > 0 && (!w.Audit.Durable || c.Audit.MaxSize == 0) {
 		bad("audit.max_files", "needs audit.durable: true and audit.max_size: only the durable log rotates")
 	}
-	c.Audit.Forward = compileForward("audit.forward", w.Audit.Forward, path, bad)
+	c.Audit.Forward = forward.Compile("audit.forward", w.Audit.Forward, path, bad)
 	if len(c.Audit.Forward) > 0 && !w.Audit.Durable {
 		// The durable log is the forwarders' buffer and their cursor's
 		// reference: without it an outage would lose records.

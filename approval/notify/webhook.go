@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -263,4 +264,25 @@ func redact(s, raw string) string {
 		}
 	}
 	return s
+}
+
+// CheckURL accepts the URL of a signed webhook (approval notifications,
+// audit forwarding): https, or http only to a loopback address (a local
+// relay), since the messages describe requests. The error never repeats
+// the URL: it may carry a token.
+func CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil {
+		return fmt.Errorf("must be an absolute http(s) URL without user information")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
+			return nil
+		}
+		return fmt.Errorf("http is allowed only to a loopback address; use https")
+	}
+	return fmt.Errorf("must be an https URL")
 }
