@@ -91,4 +91,3 @@ func (w wireApprovals) compile(path func(key, p string, required bool) string, b
 	}
 	return a
 }
-

@@ -100,7 +100,7 @@ type wireAudit struct {
 	// AdminPath is the file store's admin log (default under the home).
 	AdminPath string `yaml:"admin_path"`
 	// MaxFiles keeps at most this many rotated files; 0 keeps them all.
-	MaxFiles int           `yaml:"max_files"`
+	MaxFiles int                  `yaml:"max_files"`
 	Forward  []forward.WireConfig `yaml:"forward"`
 }
 
