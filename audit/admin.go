@@ -62,6 +62,7 @@ const (
 	EventApprovalDecide     = "approval_decide"
 	EventConfigReload       = "config_reload"
 	EventResolve            = "resolve"
+	EventAuditRetention     = "audit_retention" // the server deleted records past audit.retention
 )
 
 // AdminEvent is one admin or lifecycle event. It never holds a secret:

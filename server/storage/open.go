@@ -25,6 +25,10 @@ type engine struct {
 	// across processes and replicas. SQLite needs none: its transactions
 	// are opened with BEGIN IMMEDIATE (see sqliteDSN).
 	writeLock string
+	// committedHorizon is an SQL expression: every transaction whose id
+	// is below it is over (AuditAfter reads only below it). Empty where
+	// commit order is insertion order (SQLite: one writer at a time).
+	committedHorizon string
 }
 
 var (
@@ -34,7 +38,8 @@ var (
 		dollar: true,
 		// Keyed by schema, so databases shared by several schemas (as the
 		// tests do) do not serialise each other.
-		writeLock: "SELECT pg_advisory_xact_lock(hashtext('alter-write:' || current_schema()))",
+		writeLock:        "SELECT pg_advisory_xact_lock(hashtext('alter-write:' || current_schema()))",
+		committedHorizon: "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
 	}
 )
 

@@ -1,0 +1,257 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/alter-sidecar/alter/audit"
+)
+
+// Forwarding the audit trail (server/auditforward). Each target has a row
+// in audit_forward: the position of the last record it acknowledged, and
+// a lease so that, of several replicas, one sends to it at a time. The
+// trail is read in commit order, by (xid, seq) below the committed horizon
+// (migration 0010 says why seq alone is not enough on PostgreSQL), so a
+// cursor that moves only after an acknowledgement loses nothing: every
+// record is sent at least once, and again only if a send or its
+// acknowledgement was cut off.
+
+// AuditPosition is a place in the trail's commit order; the zero value is
+// before the first record.
+type AuditPosition struct {
+	XID int64 // the inserting transaction (always 0 on SQLite)
+	Seq int64
+}
+
+// Before reports whether p comes before q.
+func (p AuditPosition) Before(q AuditPosition) bool {
+	return p.XID < q.XID || (p.XID == q.XID && p.Seq < q.Seq)
+}
+
+// PositionedRecord is a record with its place in commit order.
+type PositionedRecord struct {
+	AuditRecord
+	Position AuditPosition
+}
+
+// AuditAfter returns up to limit committed records after p, in commit
+// order. A record whose transaction may still commit before others
+// already committed is not returned yet (it comes in a later call), so a
+// reader that goes on from the last position it got never skips one.
+func (d *DB) AuditAfter(ctx context.Context, p AuditPosition, limit int) ([]PositionedRecord, error) {
+	if limit <= 0 || limit > maxAuditBatch {
+		return nil, invalid("limit %d: want 1 to %d", limit, maxAuditBatch)
+	}
+	query := `SELECT xid, seq, id, source, at, grant_id, actor, decision, run_id, tool, event, body FROM audit
+		WHERE (xid > ? OR (xid = ? AND seq > ?))`
+	args := []any{p.XID, p.XID, p.Seq}
+	if d.eng.committedHorizon != "" {
+		query += " AND xid < " + d.eng.committedHorizon
+	}
+	query += " ORDER BY xid, seq LIMIT ?"
+	rows, err := d.db.QueryContext(ctx, d.q(query), append(args, limit)...)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	defer rows.Close()
+	var out []PositionedRecord
+	for rows.Next() {
+		var r PositionedRecord
+		var at int64
+		var body string
+		if err := rows.Scan(&r.Position.XID, &r.Position.Seq, &r.ID, &r.Source, &at, &r.GrantID, &r.Actor, &r.Decision,
+			&r.RunID, &r.Tool, &r.Event, &body); err != nil {
+			return nil, unavailable(err)
+		}
+		r.Time, r.Body = fromMicro(at), json.RawMessage(body)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable(err)
+	}
+	return out, nil
+}
+
+// ClaimForward takes or renews the lease of target name for holder until
+// the given time, and returns the target's position. held is false while
+// another holder's lease runs (now is before its end). A target seen for
+// the first time starts before the first record.
+func (d *DB) ClaimForward(ctx context.Context, name, holder string, now, until time.Time) (pos AuditPosition, held bool, err error) {
+	if name == "" || holder == "" {
+		return AuditPosition{}, false, invalid("a forwarding target and its holder need names")
+	}
+	if _, err := d.db.ExecContext(ctx, d.q(`INSERT INTO audit_forward (name) VALUES (?) ON CONFLICT (name) DO NOTHING`), name); err != nil {
+		return AuditPosition{}, false, unavailable(err)
+	}
+	// One statement: of two replicas claiming a free lease at once, the
+	// database lets one update match.
+	err = d.db.QueryRowContext(ctx, d.q(`UPDATE audit_forward SET holder = ?, lease_until = ?
+		WHERE name = ? AND (holder = ? OR lease_until < ?) RETURNING after_xid, after_seq`),
+		holder, micro(until), name, holder, micro(now)).Scan(&pos.XID, &pos.Seq)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return AuditPosition{}, false, nil
+	case err != nil:
+		return AuditPosition{}, false, unavailable(err)
+	}
+	return pos, true, nil
+}
+
+// AdvanceForward moves target name's position to p when holder still
+// holds its lease (expired or not: nobody else has taken it) and p is
+// ahead of it. false means the lease went to another holder, whose
+// position wins; the batch that holder sends again is a duplicate, which
+// at-least-once allows, never a loss.
+func (d *DB) AdvanceForward(ctx context.Context, name, holder string, p AuditPosition, at time.Time) (bool, error) {
+	res, err := d.db.ExecContext(ctx, d.q(`UPDATE audit_forward SET after_xid = ?, after_seq = ?, forwarded_at = ?
+		WHERE name = ? AND holder = ? AND (after_xid < ? OR (after_xid = ? AND after_seq < ?))`),
+		p.XID, p.Seq, micro(at), name, holder, p.XID, p.XID, p.Seq)
+	if err != nil {
+		return false, unavailable(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, unavailable(err)
+	}
+	return n == 1, nil
+}
+
+// ReleaseForward ends holder's lease of target name, so another replica
+// may take it over at once (a replica that stops cleanly).
+func (d *DB) ReleaseForward(ctx context.Context, name, holder string) error {
+	_, err := d.db.ExecContext(ctx, d.q(`UPDATE audit_forward SET holder = '', lease_until = 0 WHERE name = ? AND holder = ?`), name, holder)
+	return unavailable(err)
+}
+
+// ForwardState is what the database knows of one forwarding target.
+type ForwardState struct {
+	Name        string
+	Position    AuditPosition
+	Holder      string
+	LeaseUntil  time.Time
+	ForwardedAt time.Time // zero until a batch is acknowledged
+}
+
+// ForwardStates lists every target that was ever forwarded to, by name.
+func (d *DB) ForwardStates(ctx context.Context) ([]ForwardState, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT name, after_xid, after_seq, holder, lease_until, forwarded_at FROM audit_forward ORDER BY name`)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	defer rows.Close()
+	var out []ForwardState
+	for rows.Next() {
+		var s ForwardState
+		var lease, fwd int64
+		if err := rows.Scan(&s.Name, &s.Position.XID, &s.Position.Seq, &s.Holder, &lease, &fwd); err != nil {
+			return nil, unavailable(err)
+		}
+		s.LeaseUntil = fromMicro(lease)
+		if fwd != 0 {
+			s.ForwardedAt = fromMicro(fwd)
+		}
+		out = append(out, s)
+	}
+	return out, unavailable(rows.Err())
+}
+
+// PruneResult is what one PruneAudit pass did.
+type PruneResult struct {
+	Deleted int
+	// HeldBack counts records past the retention that a forwarding target
+	// has not acknowledged yet: they stay until it has.
+	HeldBack int
+}
+
+// PruneAudit deletes records older than before, batch rows per statement
+// (so no transaction locks the trail for long), but none that one of the
+// targets has not acknowledged: retention never deletes what a SIEM has
+// not received. A pass that deletes anything records it as an
+// audit_retention event by actor.
+func (d *DB) PruneAudit(ctx context.Context, before time.Time, targets []string, batch int, actor string) (PruneResult, error) {
+	if batch <= 0 || batch > 100000 {
+		return PruneResult{}, invalid("batch %d: want 1 to 100000", batch)
+	}
+	cond := "at < ?"
+	args := []any{micro(before)}
+	if len(targets) > 0 {
+		horizon, err := d.forwardHorizon(ctx, targets)
+		if err != nil {
+			return PruneResult{}, err
+		}
+		cond += " AND (xid < ? OR (xid = ? AND seq <= ?))"
+		args = append(args, horizon.XID, horizon.XID, horizon.Seq)
+	}
+	var res PruneResult
+	stmt := d.q(`DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE ` + cond + ` ORDER BY at, seq LIMIT ?)`)
+	for {
+		r, err := d.db.ExecContext(ctx, stmt, append(args, batch)...)
+		if err != nil {
+			return res, d.recordPrune(ctx, res, before, actor, unavailable(err))
+		}
+		n, err := r.RowsAffected()
+		if err != nil {
+			return res, d.recordPrune(ctx, res, before, actor, unavailable(err))
+		}
+		res.Deleted += int(n)
+		if int(n) < batch {
+			break
+		}
+	}
+	if len(targets) > 0 {
+		var held int
+		if err := d.db.QueryRowContext(ctx, d.q(`SELECT COUNT(*) FROM audit WHERE at < ?`), micro(before)).Scan(&held); err != nil {
+			return res, d.recordPrune(ctx, res, before, actor, unavailable(err))
+		}
+		res.HeldBack = held
+	}
+	return res, d.recordPrune(ctx, res, before, actor, nil)
+}
+
+// forwardHorizon is the earliest position of targets: a target without a
+// row has acknowledged nothing, so nothing may go.
+func (d *DB) forwardHorizon(ctx context.Context, targets []string) (AuditPosition, error) {
+	states, err := d.ForwardStates(ctx)
+	if err != nil {
+		return AuditPosition{}, err
+	}
+	at := map[string]AuditPosition{}
+	for _, s := range states {
+		at[s.Name] = s.Position
+	}
+	var horizon AuditPosition
+	for i, name := range targets {
+		p := at[name] // zero when the target has no row
+		if i == 0 || p.Before(horizon) {
+			horizon = p
+		}
+	}
+	return horizon, nil
+}
+
+// recordPrune writes the audit_retention event of a pass that deleted
+// something (also one cut short by err, which it returns).
+func (d *DB) recordPrune(ctx context.Context, res PruneResult, before time.Time, actor string, err error) error {
+	if res.Deleted == 0 {
+		return err
+	}
+	detail := map[string]string{"deleted": strconv.Itoa(res.Deleted), "before": before.UTC().Format(time.RFC3339)}
+	if res.HeldBack > 0 {
+		detail["held_back"] = strconv.Itoa(res.HeldBack)
+	}
+	e := ServerEvent{Event: audit.EventAuditRetention, Actor: actor, Detail: detail}
+	if err != nil {
+		// Not err's text: the record is forwarded, and a driver's message
+		// is not something to ship to a SIEM.
+		e.Outcome, e.Error = audit.OutcomeFailed, "the pass stopped before its end"
+	}
+	// A cancelled pass is still recorded: the rows are gone either way.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return errors.Join(err, d.RecordServerEvent(rctx, e))
+}
+

@@ -1,0 +1,303 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/alter-sidecar/alter/audit"
+	"github.com/alter-sidecar/alter/internal/testdb"
+)
+
+func forwardRecords(prefix string, n int, at time.Time) []AuditRecord {
+	var recs []AuditRecord
+	for i := range n {
+		recs = append(recs, AuditRecord{ID: fmt.Sprintf("%s:%d", prefix, i), Source: "app/sidecar", Time: at.Add(time.Duration(i) * time.Second),
+			GrantID: "g", Actor: "a", Decision: audit.DecisionAllow, Body: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))})
+	}
+	return recs
+}
+
+// readAll pages AuditAfter from the start, limit at a time.
+func readAll(t *testing.T, d *DB, from AuditPosition, limit int) ([]string, AuditPosition) {
+	t.Helper()
+	var ids []string
+	for {
+		page, err := d.AuditAfter(context.Background(), from, limit)
+		if err != nil {
+			t.Fatalf("AuditAfter: %v", err)
+		}
+		for _, r := range page {
+			if !from.Before(r.Position) {
+				t.Fatalf("position %v does not come after %v", r.Position, from)
+			}
+			from = r.Position
+			ids = append(ids, r.ID)
+		}
+		if len(page) < limit {
+			return ids, from
+		}
+	}
+}
+
+func TestAuditAfterPagesInCommitOrder(t *testing.T) {
+	ctx := context.Background()
+	testdb.ForEach(t, func(t *testing.T, addr string) {
+		d := openT(t, addr)
+		base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		// Three batches, the last with times before the first: commit
+		// order, not the records' own times, is what a forwarder follows.
+		var want []string
+		for b, at := range []time.Time{base, base.Add(time.Hour), base.Add(-time.Hour)} {
+			recs := forwardRecords(fmt.Sprintf("b%d", b), 5, at)
+			if _, err := d.InsertAudit(ctx, recs...); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range recs {
+				want = append(want, r.ID)
+			}
+		}
+		if err := d.RecordServerEvent(ctx, ServerEvent{Event: EventTokenCreate, Actor: "cli"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, limit := range []int{1, 4, 16, 1000} {
+			t.Run(fmt.Sprintf("limit %d", limit), func(t *testing.T) {
+				ids, last := readAll(t, d, AuditPosition{}, limit)
+				if len(ids) != len(want)+1 || fmt.Sprint(ids[:len(want)]) != fmt.Sprint(want) {
+					t.Fatalf("ids = %v, want %v and the server event", ids, want)
+				}
+				if more, _ := readAll(t, d, last, limit); len(more) != 0 {
+					t.Fatalf("after the last position: %v", more)
+				}
+			})
+		}
+		for _, bad := range []int{0, -1, maxAuditBatch + 1} {
+			if _, err := d.AuditAfter(ctx, AuditPosition{}, bad); err == nil {
+				t.Fatalf("limit %d accepted", bad)
+			}
+		}
+	})
+}
+
+// TestAuditAfterWaitsForOpenTransactions is the case seq order gets
+// wrong on PostgreSQL: a transaction that took its sequence value first
+// commits last. A reader that went by seq would move past the later
+// record and never see the earlier one.
+func TestAuditAfterWaitsForOpenTransactions(t *testing.T) {
+	ctx := context.Background()
+	testdb.ForEach(t, func(t *testing.T, addr string) {
+		d := openT(t, addr)
+		if d.eng.committedHorizon == "" {
+			t.Skip("SQLite has one writer at a time: insertion order is commit order")
+		}
+		insert := d.q(`INSERT INTO audit (id, source, at, decision, body) VALUES (?, 'app/s', ?, 'allow', '{}')`)
+		at := micro(time.Now())
+		for _, tc := range []struct {
+			name string
+			// early takes its transaction id before late does.
+			lateTakesIDFirst bool
+		}{
+			{"the open transaction is older", false},
+			{"the open transaction is younger", true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, from := readAll(t, d, AuditPosition{}, 100)
+				early, err := d.db.BeginTx(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer early.Rollback() //nolint:errcheck
+				late, err := d.db.BeginTx(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer late.Rollback() //nolint:errcheck
+				if tc.lateTakesIDFirst {
+					if _, err := late.ExecContext(ctx, "SELECT pg_current_xact_id()"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				// early takes the lower seq, late the higher; late commits.
+				if _, err := early.ExecContext(ctx, insert, tc.name+"/early", at); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := late.ExecContext(ctx, insert, tc.name+"/late", at); err != nil {
+					t.Fatal(err)
+				}
+				if err := late.Commit(); err != nil {
+					t.Fatal(err)
+				}
+				seen, pos := readAll(t, d, from, 100)
+				if tc.lateTakesIDFirst {
+					// late's id is below the open one: it is final.
+					if fmt.Sprint(seen) != "["+tc.name+"/late]" {
+						t.Fatalf("while early is open: %v", seen)
+					}
+				} else if len(seen) != 0 {
+					t.Fatalf("a record above an open transaction was returned: %v", seen)
+				}
+				if err := early.Commit(); err != nil {
+					t.Fatal(err)
+				}
+				rest, _ := readAll(t, d, pos, 100)
+				all := append(seen, rest...)
+				if len(all) != 2 || all[0] == all[1] {
+					t.Fatalf("after both committed, from the first read on: %v (want early and late, once each)", all)
+				}
+			})
+		}
+	})
+}
+
+func TestForwardLease(t *testing.T) {
+	ctx := context.Background()
+	testdb.ForEach(t, func(t *testing.T, addr string) {
+		d := openT(t, addr)
+		t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		lease := 30 * time.Second
+		claim := func(holder string, now time.Time) (AuditPosition, bool) {
+			t.Helper()
+			p, held, err := d.ClaimForward(ctx, "siem", holder, now, now.Add(lease))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p, held
+		}
+		advance := func(holder string, p AuditPosition) bool {
+			t.Helper()
+			ok, err := d.AdvanceForward(ctx, "siem", holder, p, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		if p, held := claim("a", t0); !held || p != (AuditPosition{}) {
+			t.Fatalf("first claim: %v %v", p, held)
+		}
+		if _, held := claim("b", t0.Add(lease/2)); held {
+			t.Fatal("b took a lease that a holds")
+		}
+		if advance("b", AuditPosition{Seq: 5}) {
+			t.Fatal("b moved a's position")
+		}
+		if !advance("a", AuditPosition{Seq: 5}) {
+			t.Fatal("a could not move its position")
+		}
+		if advance("a", AuditPosition{Seq: 3}) {
+			t.Fatal("the position moved back")
+		}
+		if p, held := claim("a", t0.Add(lease/2)); !held || p.Seq != 5 {
+			t.Fatalf("renewal: %v %v", p, held)
+		}
+		// a stops renewing: once its lease is over, b takes the target at
+		// a's position, and a can no longer move it.
+		if p, held := claim("b", t0.Add(2*lease)); !held || p.Seq != 5 {
+			t.Fatalf("takeover: %v %v", p, held)
+		}
+		if advance("a", AuditPosition{Seq: 9}) {
+			t.Fatal("a moved the position after losing its lease")
+		}
+		if err := d.ReleaseForward(ctx, "siem", "a"); err != nil {
+			t.Fatal(err)
+		}
+		if _, held := claim("a", t0.Add(2*lease)); held {
+			t.Fatal("a's release ended b's lease")
+		}
+		if err := d.ReleaseForward(ctx, "siem", "b"); err != nil {
+			t.Fatal(err)
+		}
+		if p, held := claim("a", t0.Add(2*lease)); !held || p.Seq != 5 {
+			t.Fatalf("after b released: %v %v", p, held)
+		}
+		states, err := d.ForwardStates(ctx)
+		if err != nil || len(states) != 1 || states[0].Holder != "a" || states[0].Position.Seq != 5 || !states[0].ForwardedAt.Equal(t0) {
+			t.Fatalf("states = %+v, %v", states, err)
+		}
+		if _, _, err := d.ClaimForward(ctx, "", "a", t0, t0); err == nil {
+			t.Fatal("a target without a name was claimed")
+		}
+	})
+}
+
+func TestPruneAudit(t *testing.T) {
+	ctx := context.Background()
+	testdb.ForEach(t, func(t *testing.T, addr string) {
+		d := openT(t, addr)
+		old := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+		cutoff := old.Add(time.Hour)
+		if _, err := d.InsertAudit(ctx, forwardRecords("old", 10, old)...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.InsertAudit(ctx, forwardRecords("new", 3, cutoff)...); err != nil {
+			t.Fatal(err)
+		}
+		page, err := d.AuditAfter(ctx, AuditPosition{}, 100)
+		if err != nil || len(page) != 13 {
+			t.Fatalf("%d records, %v", len(page), err)
+		}
+		// siem has acknowledged the first 4 old records; archive none.
+		now := time.Now()
+		for name, upTo := range map[string]int{"siem": 4, "archive": -1} {
+			if _, _, err := d.ClaimForward(ctx, name, "r1", now, now.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if upTo >= 0 {
+				if _, err := d.AdvanceForward(ctx, name, "r1", page[upTo-1].Position, now); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		remaining := func() int {
+			t.Helper()
+			ids, _ := readAll(t, d, AuditPosition{}, 100)
+			n := 0
+			for _, id := range ids {
+				if id[:3] == "old" {
+					n++
+				}
+			}
+			return n
+		}
+		for _, tc := range []struct {
+			name        string
+			targets     []string
+			wantDeleted int
+			wantHeld    int
+			wantOld     int
+		}{
+			{"a target that acknowledged nothing holds every record", []string{"siem", "archive"}, 0, 10, 10},
+			{"a target that acknowledged 4 lets 4 go", []string{"siem"}, 4, 6, 6},
+			{"again: nothing more to do", []string{"siem"}, 0, 6, 6},
+			{"no targets: everything past the retention goes", nil, 6, 0, 0},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				res, err := d.PruneAudit(ctx, cutoff, tc.targets, 3, "server (retention)")
+				if err != nil || res.Deleted != tc.wantDeleted || res.HeldBack != tc.wantHeld {
+					t.Fatalf("PruneAudit = %+v, %v; want %d deleted, %d held back", res, err, tc.wantDeleted, tc.wantHeld)
+				}
+				if n := remaining(); n != tc.wantOld {
+					t.Fatalf("%d old records left, want %d", n, tc.wantOld)
+				}
+			})
+		}
+		// The newer records stay, and each pass that deleted something is
+		// recorded (two passes: 4 and 6).
+		events, err := d.QueryAudit(ctx, AuditQuery{Event: audit.EventAuditRetention, Oldest: true})
+		if err != nil || len(events.Records) != 2 {
+			t.Fatalf("retention events: %d, %v", len(events.Records), err)
+		}
+		var body map[string]string
+		if err := json.Unmarshal(events.Records[0].Body, &body); err != nil || body["deleted"] != "4" || body["held_back"] != "6" ||
+			body["actor"] != "server (retention)" || body["before"] != cutoff.Format(time.RFC3339) {
+			t.Fatalf("first retention event: %s, %v", events.Records[0].Body, err)
+		}
+		if got, _ := d.QueryAudit(ctx, AuditQuery{Actor: "a", Limit: 100}); len(got.Records) != 3 {
+			t.Fatalf("records within the retention: %d, want 3", len(got.Records))
+		}
+		if _, err := d.PruneAudit(ctx, cutoff, nil, 0, "x"); err == nil {
+			t.Fatal("batch 0 accepted")
+		}
+	})
+}
