@@ -56,11 +56,7 @@ func (a *app) serverCommand() *cobra.Command {
 					return usageError{fmt.Errorf("--listen: %w", err)}
 				}
 			}
-			tlsConf, err := serverTLS(cfg)
-			if err != nil {
-				return err
-			}
-			mintTrust, err := serverMintTrust(cfg.Mint)
+			files, err := loadServerFiles(cfg)
 			if err != nil {
 				return err
 			}
@@ -80,7 +76,7 @@ func (a *app) serverCommand() *cobra.Command {
 			defer log.Sync() //nolint:errcheck
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runServer(ctx, cfg, tlsConf, mintTrust, db, log, a.stderr)
+			return runServer(ctx, cfg, files, db, log, a.stderr)
 		},
 	}
 	cmd.PersistentFlags().StringVar(&configFile, "config", "", "server config file (default: server.yaml in the home, else built-in defaults)")
@@ -199,11 +195,11 @@ func serverRoutes(apiHandler, portalHandler http.Handler) http.Handler {
 // and event streams end at once (sidecars reconnect to another replica),
 // other requests get up to shutdown_timeout.
 // It says where it listens on announce too, in the proxy's words, for
-// people and scripts that wait for "listening on ADDR". mintTrust is what
-// server.yaml's mint section opens to the server's token requests,
-// loaded once before the database is opened (serverMintTrust).
-func runServer(ctx context.Context, cfg serverconfig.Config, tlsConf *tls.Config, mintTrust api.MintTrust, db *storage.DB, log *zap.Logger, announce io.Writer) error {
-	handler := api.New(api.Options{Store: db, Logger: log, SidecarApproval: cfg.SidecarApproval, MintTrust: mintTrust})
+// people and scripts that wait for "listening on ADDR". files is what
+// server.yaml names that is read before the database is opened.
+func runServer(ctx context.Context, cfg serverconfig.Config, files serverFiles, db *storage.DB, log *zap.Logger, announce io.Writer) error {
+	tlsConf := files.tls
+	handler := api.New(api.Options{Store: db, Logger: log, SidecarApproval: cfg.SidecarApproval, MintTrust: files.mintTrust})
 	// The developer portal beside the API: logins by admin token
 	// or by the users of `alter server user`, and sessions in the database,
 	// so a browser may land on any replica.
@@ -235,6 +231,14 @@ func runServer(ctx context.Context, cfg serverconfig.Config, tlsConf *tls.Config
 	log.Info("control plane listening", zap.String("addr", ln.Addr().String()), zap.Bool("tls", tlsConf != nil),
 		zap.String("database", cfg.DatabaseEngine()))
 	fmt.Fprintf(announce, "alter server listening on %s (%s, database %s)\n", ln.Addr(), scheme(cfg), cfg.DatabaseEngine())
+	trail, err := startServerAudit(cfg.Audit, files.forward, db, log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	// Stopped last, so the records of requests that finish during the
+	// shutdown go in its final pass.
+	defer trail.stop(cfg.ShutdownTimeout)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {

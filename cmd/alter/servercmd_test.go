@@ -14,7 +14,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/alter-sidecar/alter/server/api"
 	"github.com/alter-sidecar/alter/server/serverconfig"
 )
 
@@ -219,6 +218,6 @@ func startServer(t *testing.T, ctx context.Context, home string, announce io.Wri
 	}
 	t.Cleanup(func() { db.Close() })
 	done := make(chan error, 1)
-	go func() { done <- runServer(ctx, cfg, nil, api.MintTrust{}, db, zap.NewNop(), announce) }()
+	go func() { done <- runServer(ctx, cfg, serverFiles{}, db, zap.NewNop(), announce) }()
 	return addr, done
 }

@@ -76,6 +76,8 @@ type Config struct {
 	// go beyond public addresses (mint.resolve, mint.allow_private,
 	// mint.ca_file).
 	Mint Mint
+	// Audit: forwarding the trail to SIEMs and its retention (audit.*).
+	Audit Audit
 }
 
 // TLS reports whether the server serves HTTPS.
@@ -132,7 +134,8 @@ type wire struct {
 		SecureCookies  bool     `yaml:"secure_cookies"`
 		TrustedProxies []string `yaml:"trusted_proxies"`
 	} `yaml:"portal"`
-	Mint wireMint `yaml:"mint"`
+	Mint  wireMint  `yaml:"mint"`
+	Audit wireAudit `yaml:"audit"`
 }
 
 // Load reads and validates the file at path.
@@ -239,6 +242,9 @@ func Parse(data []byte, home, base string, getenv func(string) string) (Config, 
 		return Config{}, err
 	}
 	c.Mint = mint
+	if c.Audit, err = compileAudit(w.Audit, abs); err != nil {
+		return Config{}, err
+	}
 	return c, c.Check()
 }
 

@@ -50,6 +50,28 @@ shutdown_timeout: 5s
 		{"mint pin to a name", "version: 1\nmint: {resolve: {\"login.corp.example:443\": \"idp.internal:443\"}}\n", nil, "must be an IP address and port"},
 		{"mint bad range", "version: 1\nmint: {allow_private: [corp]}\n", nil, "mint.allow_private[0]"},
 		{"mint unknown key", "version: 1\nmint: {trust_everything: true}\n", nil, "trust_everything"},
+		{"audit forwarding and retention", "version: 1\naudit:\n  retention: 400d\n  forward:\n" +
+			"    - {name: siem, type: webhook, url: 'https://siem.example/h', secret_file: keys/hook}\n" +
+			"    - {name: collector, type: syslog, address: 'syslog.example:6514', tls: true, ca_file: ca/syslog.pem}\n",
+			func(c Config) bool {
+				f := c.Audit.Forward
+				return c.Audit.Retention == 400*24*time.Hour && len(f) == 2 && f[0].Name == "siem" && f[0].SecretFile == "/etc/alter/keys/hook" &&
+					f[1].Type == "syslog" && f[1].CAFile == "/etc/alter/ca/syslog.pem" && f[1].TLS
+			}, ""},
+		{"retention in hours", "version: 1\naudit: {retention: 9600h}\n", func(c Config) bool {
+			return c.Audit.Retention == 9600*time.Hour && c.Audit.ForwardLease == DefaultForwardLease
+		}, ""},
+		{"forward lease", "version: 1\naudit: {forward_lease: 10s}\n", func(c Config) bool { return c.Audit.ForwardLease == 10*time.Second }, ""},
+		{"forward lease too short", "version: 1\naudit: {forward_lease: 1s}\n", nil, `audit.forward_lease: "1s" is not a duration from 4s to 1h0m0s`},
+		{"retention too short", "version: 1\naudit: {retention: 30s}\n", nil, "audit.retention: 30s is shorter than 1h0m0s"},
+		{"retention not a duration", "version: 1\naudit: {retention: forever}\n", nil, `audit.retention: "forever" is not a duration`},
+		{"forward without a secret", "version: 1\naudit:\n  forward: [{name: siem, type: webhook, url: 'https://siem.example/h'}]\n", nil,
+			"audit.forward[0]: needs secret_file or secret_env"},
+		{"forward over plain http", "version: 1\naudit:\n  forward: [{name: siem, type: webhook, url: 'http://siem.example/h?token=abc', secret_env: K}]\n", nil,
+			"audit.forward[0].url: http is allowed only to a loopback address"},
+		{"forward twice the same name", "version: 1\naudit:\n  forward: [{name: s, type: syslog, address: 'a:1'}, {name: s, type: syslog, address: 'b:1'}]\n", nil,
+			`audit.forward[1].name: "s" is used twice`},
+		{"forward unknown key", "version: 1\naudit:\n  forward: [{name: s, type: syslog, address: 'a:1', topic: x}]\n", nil, "topic"},
 		{"bad trusted proxy", "version: 1\nportal: {trusted_proxies: [example.com]}\n", nil, "portal.trusted_proxies[0]"},
 		{"relative sqlite", "version: 1\ndatabase_url: sqlite:data/s.db\n", func(c Config) bool {
 			return c.DatabaseURL == "sqlite:///etc/alter/data/s.db"
@@ -84,7 +106,7 @@ shutdown_timeout: 5s
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err %v, want one mentioning %q", err, tc.wantErr)
 				}
-				if strings.Contains(err.Error(), "pw@") || strings.Contains(err.Error(), "hunter2") {
+				if strings.Contains(err.Error(), "pw@") || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "token=abc") {
 					t.Fatalf("error shows a password: %v", err)
 				}
 				return

@@ -254,4 +254,3 @@ func (d *DB) recordPrune(ctx context.Context, res PruneResult, before time.Time,
 	defer cancel()
 	return errors.Join(err, d.RecordServerEvent(rctx, e))
 }
-
