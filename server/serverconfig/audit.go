@@ -66,7 +66,7 @@ func compileAudit(w wireAudit, abs func(string) string) (Audit, error) {
 	if w.ForwardLease != "" {
 		d, err := time.ParseDuration(w.ForwardLease)
 		if err != nil || d < MinForwardLease || d > MaxForwardLease {
-			bad("audit.forward_lease", "%q is not a duration from %s to %s", w.ForwardLease, MinForwardLease, MaxForwardLease)
+			bad("audit.forward_lease", "%q is not a duration from %s to %s", w.ForwardLease, short(MinForwardLease), short(MaxForwardLease))
 		}
 		a.ForwardLease = d
 	}
@@ -76,7 +76,7 @@ func compileAudit(w wireAudit, abs func(string) string) (Audit, error) {
 		case err != nil:
 			bad("audit.retention", "%q is not a duration such as 400d or 9600h", w.Retention)
 		case d < MinRetention:
-			bad("audit.retention", "%s is shorter than %s: a typo must not delete the trail (absent: keep every record)", w.Retention, MinRetention)
+			bad("audit.retention", "%s is shorter than %s: a typo must not delete the trail (absent: keep every record)", w.Retention, short(MinRetention))
 		}
 		a.Retention = d
 	}
@@ -93,4 +93,11 @@ func parseRetention(s string) (time.Duration, error) {
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	return time.ParseDuration(s)
+}
+
+// short prints a duration without its zero minutes and seconds ("1h").
+func short(d time.Duration) string {
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	return strings.TrimSuffix(s, "0m")
 }

@@ -62,8 +62,8 @@ shutdown_timeout: 5s
 			return c.Audit.Retention == 9600*time.Hour && c.Audit.ForwardLease == DefaultForwardLease
 		}, ""},
 		{"forward lease", "version: 1\naudit: {forward_lease: 10s}\n", func(c Config) bool { return c.Audit.ForwardLease == 10*time.Second }, ""},
-		{"forward lease too short", "version: 1\naudit: {forward_lease: 1s}\n", nil, `audit.forward_lease: "1s" is not a duration from 4s to 1h0m0s`},
-		{"retention too short", "version: 1\naudit: {retention: 30s}\n", nil, "audit.retention: 30s is shorter than 1h0m0s"},
+		{"forward lease too short", "version: 1\naudit: {forward_lease: 1s}\n", nil, `audit.forward_lease: "1s" is not a duration from 4s to 1h`},
+		{"retention too short", "version: 1\naudit: {retention: 30s}\n", nil, "audit.retention: 30s is shorter than 1h:"},
 		{"retention not a duration", "version: 1\naudit: {retention: forever}\n", nil, `audit.retention: "forever" is not a duration`},
 		{"forward without a secret", "version: 1\naudit:\n  forward: [{name: siem, type: webhook, url: 'https://siem.example/h'}]\n", nil,
 			"audit.forward[0]: needs secret_file or secret_env"},
