@@ -126,6 +126,15 @@ shutdown_timeout: 5s
 
 // server.example.yaml at the repository root parses, and documents every
 // key the file format has.
+func TestShortDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{time.Hour: "1h", 4 * time.Second: "4s", 10 * time.Second: "10s",
+		90 * time.Minute: "1h30m", 100 * time.Hour: "100h", 61 * time.Second: "1m1s", 20 * time.Minute: "20m"} {
+		if got := short(d); got != want {
+			t.Errorf("short(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
+
 func TestExampleDocumentsEveryKey(t *testing.T) {
 	data, err := os.ReadFile("../../server.example.yaml")
 	if err != nil {
