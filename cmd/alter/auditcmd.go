@@ -110,7 +110,7 @@ func (a *app) auditCommand() *cobra.Command {
 	tail.Flags().IntVarP(&n, "lines", "n", 20, "how many records at most (0: all)")
 	tail.Flags().StringVar(&file, "file", "", "audit log to read instead of audit.path")
 
-	cmd.AddCommand(verify, tail, a.auditQueryCommand(), a.auditExportCommand(&configFile))
+	cmd.AddCommand(verify, tail, a.auditQueryCommand(), a.auditExportCommand(&configFile), a.auditForwardingCommand())
 	return cmd
 }
 

@@ -49,7 +49,7 @@ type serverTrail struct {
 // retention (when audit.retention is set).
 func startServerAudit(c serverconfig.Audit, targets []forward.Target, db *storage.DB, log *zap.Logger) (*serverTrail, error) {
 	t := &serverTrail{}
-	var names []string
+	names := forwardNames(targets)
 	if len(targets) > 0 {
 		f, err := auditforward.Start(auditforward.Options{Store: db, Targets: targets, Lease: c.ForwardLease,
 			Log: log.Named("audit_forward")})
@@ -57,9 +57,6 @@ func startServerAudit(c serverconfig.Audit, targets []forward.Target, db *storag
 			return nil, err
 		}
 		t.forwarder = f
-		for _, target := range targets {
-			names = append(names, target.Name)
-		}
 		log.Info("forwarding the audit trail", zap.Strings("targets", names), zap.String("holder", f.Holder()))
 	}
 	if c.Retention > 0 {
@@ -83,4 +80,12 @@ func (t *serverTrail) stop(timeout time.Duration) {
 	if t.forwarder != nil {
 		t.forwarder.Stop(timeout)
 	}
+}
+
+func forwardNames(targets []forward.Target) []string {
+	var names []string
+	for _, t := range targets {
+		names = append(names, t.Name)
+	}
+	return names
 }

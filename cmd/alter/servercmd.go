@@ -199,7 +199,8 @@ func serverRoutes(apiHandler, portalHandler http.Handler) http.Handler {
 // server.yaml names that is read before the database is opened.
 func runServer(ctx context.Context, cfg serverconfig.Config, files serverFiles, db *storage.DB, log *zap.Logger, announce io.Writer) error {
 	tlsConf := files.tls
-	handler := api.New(api.Options{Store: db, Logger: log, SidecarApproval: cfg.SidecarApproval, MintTrust: files.mintTrust})
+	handler := api.New(api.Options{Store: db, Logger: log, SidecarApproval: cfg.SidecarApproval, MintTrust: files.mintTrust,
+		ForwardTargets: forwardNames(files.forward)})
 	// The developer portal beside the API: logins by admin token
 	// or by the users of `alter server user`, and sessions in the database,
 	// so a browser may land on any replica.

@@ -50,6 +50,9 @@ type Options struct {
 	// default transport (server.yaml's mint); zero: public addresses
 	// only, system roots.
 	MintTrust MintTrust
+	// ForwardTargets are the names of server.yaml's audit.forward
+	// targets, for GET /v1/audit/forwarding.
+	ForwardTargets []string
 }
 
 // Defaults of Options.
@@ -82,6 +85,8 @@ type handler struct {
 	stopped context.Context
 	// minter mints tokens for minted credentials (mint.go).
 	minter *mint.Minter
+	// forwardTargets: see Options.ForwardTargets.
+	forwardTargets []string
 }
 
 // Handler is the API. Close ends open long polls and event streams so a
@@ -97,7 +102,8 @@ func (h *Handler) Close() { h.stop() }
 
 // New returns the API over o.Store.
 func New(o Options) *Handler {
-	h := &handler{store: o.Store, log: o.Logger, keepAlive: o.KeepAlive, maxWait: o.MaxWait, now: o.Now, sidecarApproval: o.SidecarApproval}
+	h := &handler{store: o.Store, log: o.Logger, keepAlive: o.KeepAlive, maxWait: o.MaxWait, now: o.Now, sidecarApproval: o.SidecarApproval,
+		forwardTargets: o.ForwardTargets}
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}
@@ -162,6 +168,7 @@ func (h *handler) routes() http.Handler {
 		{"GET", "/v1/providers", admin, h.listProviders},
 		{"GET", "/v1/providers/{name}", admin, h.getProvider},
 		{"GET", "/v1/audit", admin, h.queryAudit},
+		{"GET", "/v1/audit/forwarding", admin, h.forwarding},
 		{"POST", "/v1/tokens", admin, h.createToken},
 		{"GET", "/v1/tokens", admin, h.listTokens},
 		{"POST", "/v1/tokens/{id}/revoke", admin, h.revokeToken},

@@ -141,6 +141,14 @@ func (c *Client) QueryAudit(ctx context.Context, q wire.AuditQuery) (wire.AuditP
 	return page, err
 }
 
+// AuditForwarding reports the control plane's audit.forward targets: who
+// sends to each and how many records wait for it.
+func (c *Client) AuditForwarding(ctx context.Context) ([]wire.ForwardStatus, error) {
+	var out wire.ForwardStatuses
+	err := c.do(ctx, call{method: http.MethodGet, path: "/v1/audit/forwarding", out: &out})
+	return out.Targets, err
+}
+
 // CreateToken creates a token; the answer's Secret is the token, shown
 // this once.
 func (c *Client) CreateToken(ctx context.Context, t wire.NewToken) (wire.Token, error) {

@@ -254,3 +254,20 @@ func (d *DB) recordPrune(ctx context.Context, res PruneResult, before time.Time,
 	defer cancel()
 	return errors.Join(err, d.RecordServerEvent(rctx, e))
 }
+
+// AuditPendingAfter counts the committed records after p, at most max
+// (more reports there are more).
+func (d *DB) AuditPendingAfter(ctx context.Context, p AuditPosition, max int) (n int, more bool, err error) {
+	query := `SELECT COUNT(*) FROM (SELECT 1 FROM audit WHERE (xid > ? OR (xid = ? AND seq > ?))`
+	if d.eng.committedHorizon != "" {
+		query += " AND xid < " + d.eng.committedHorizon
+	}
+	query += " LIMIT ?) AS pending"
+	if err := d.db.QueryRowContext(ctx, d.q(query), p.XID, p.XID, p.Seq, max+1).Scan(&n); err != nil {
+		return 0, false, unavailable(err)
+	}
+	if n > max {
+		return max, true, nil
+	}
+	return n, false, nil
+}

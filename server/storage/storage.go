@@ -36,6 +36,11 @@ type Storage interface {
 	InsertAudit(ctx context.Context, recs ...AuditRecord) (inserted int, err error)
 	// QueryAudit returns matching records, newest first, one page at a time.
 	QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error)
+	// ForwardStates lists the audit forwarding targets the database
+	// knows (auditforward.go), by name.
+	ForwardStates(ctx context.Context) ([]ForwardState, error)
+	// AuditPendingAfter counts the committed records after p, at most max.
+	AuditPendingAfter(ctx context.Context, p AuditPosition, max int) (n int, more bool, err error)
 
 	// AddFor is Add for a grant of app (the app whose sidecar tokens may
 	// resolve it; "" for none). Add is AddFor with "".

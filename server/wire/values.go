@@ -92,3 +92,31 @@ const (
 	DefaultAuditLimit = 100
 	MaxAuditLimit     = 1000
 )
+
+// ForwardStatus is one audit.forward target of the control plane as the
+// database knows it (GET /v1/audit/forwarding).
+type ForwardStatus struct {
+	Name string `json:"name"`
+	// Configured: the answering replica's server.yaml names the target;
+	// false for one a past config named, whose position is kept.
+	Configured bool `json:"configured"`
+	// Holder is the replica sending to it ("host/pid/random"), empty when
+	// none holds it; LeaseUntil is when another may take over.
+	Holder     string    `json:"holder,omitempty"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	// ForwardedAt is when a batch was last acknowledged (zero: never).
+	ForwardedAt time.Time `json:"forwarded_at,omitzero"`
+	// Pending counts the committed records not yet acknowledged, up to
+	// PendingMax; PendingMore says there are more than that.
+	Pending     int  `json:"pending"`
+	PendingMore bool `json:"pending_more,omitempty"`
+}
+
+// ForwardStatuses is the body of GET /v1/audit/forwarding.
+type ForwardStatuses struct {
+	Targets []ForwardStatus `json:"targets"`
+}
+
+// PendingMax bounds the count of a ForwardStatus: counting a trail far
+// behind must not scan it all.
+const PendingMax = 1_000_000
