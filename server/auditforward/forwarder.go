@@ -49,6 +49,8 @@ const (
 	DefaultInterval   = time.Second
 	DefaultMinBackoff = time.Second
 	DefaultMaxBackoff = time.Minute
+	// DefaultSendTimeout is the webhook client's own timeout too.
+	DefaultSendTimeout = 30 * time.Second
 )
 
 // Options configure a Forwarder; zero durations take the defaults.
@@ -60,8 +62,11 @@ type Options struct {
 	Holder string
 	// Lease is how long a target stays with a replica that stops renewing
 	// it (killed, cut off from the database) before another takes over.
-	// A send is given half of it.
+	// A replica renews it at every pass and, during a send, every third
+	// of it.
 	Lease time.Duration
+	// SendTimeout bounds one send (default DefaultSendTimeout).
+	SendTimeout time.Duration
 	// Interval is the pause between reads when a target is caught up, or
 	// between claims while another replica holds it.
 	Interval time.Duration
@@ -111,7 +116,8 @@ func Start(o Options) (*Forwarder, error) {
 	for _, d := range []struct {
 		v   *time.Duration
 		def time.Duration
-	}{{&o.Lease, DefaultLease}, {&o.Interval, DefaultInterval}, {&o.MinBackoff, DefaultMinBackoff}, {&o.MaxBackoff, DefaultMaxBackoff}} {
+	}{{&o.Lease, DefaultLease}, {&o.Interval, DefaultInterval}, {&o.MinBackoff, DefaultMinBackoff}, {&o.MaxBackoff, DefaultMaxBackoff},
+		{&o.SendTimeout, DefaultSendTimeout}} {
 		if *d.v <= 0 {
 			*d.v = d.def
 		}

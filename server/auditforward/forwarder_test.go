@@ -237,3 +237,83 @@ func TestBackoffDoubles(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowSendKeepsTheLease: a receiver slower than the lease does not
+// hand the target to another replica: the sender renews it during the
+// send.
+func TestSlowSendKeepsTheLease(t *testing.T) {
+	db := openDB(t, testdb.SQLite(t))
+	ctx := context.Background()
+	c := newClock()
+	const lease = 300 * time.Millisecond // renewed every 100 ms of real time
+	want := insert(t, db, "rec", 5)
+	r := newReceiver()
+	r.block = make(chan struct{})
+	f := start(t, db, "slow", r, func(o *Options) { o.Now, o.Lease = c.Now, lease })
+	defer f.Stop(time.Second)
+	select {
+	case <-r.started:
+	case <-time.After(waitTimeout):
+		t.Fatal("the send never started")
+	}
+	c.advance(time.Hour) // the lease taken at the claim is long over
+	c.waitReads(t, 2)    // a renewal read the clock, claimed, and the next one began
+	if _, held, err := db.ClaimForward(ctx, "siem", "other", c.now, c.now.Add(lease)); err != nil || held {
+		t.Fatalf("another replica took the target during a slow send: %v %v", held, err)
+	}
+	r.mu.Lock()
+	close(r.block)
+	r.block = nil
+	r.mu.Unlock()
+	r.waitFor(t, "the slow send to end", func() bool { return len(r.got()) == len(want) })
+	f.Stop(time.Second)
+	states, err := db.ForwardStates(ctx)
+	if err != nil || len(states) != 1 || states[0].Position.Seq == 0 {
+		t.Fatalf("the slow replica's acknowledged batch was not recorded: %+v, %v", states, err)
+	}
+}
+
+// TestTakenLeaseEndsTheSend: when a renewal during a send finds another
+// replica holding the target, the send ends (the new holder sends it).
+func TestTakenLeaseEndsTheSend(t *testing.T) {
+	db := openDB(t, testdb.SQLite(t))
+	ctx := context.Background()
+	c := newClock()
+	const lease = 300 * time.Millisecond
+	insert(t, db, "rec", 5)
+	r := newReceiver()
+	r.block = make(chan struct{}) // never closed: only a cancel ends the send
+	f := start(t, db, "slow", r, func(o *Options) { o.Now, o.Lease = c.Now, lease })
+	defer f.Stop(time.Second)
+	select {
+	case <-r.started:
+	case <-time.After(waitTimeout):
+		t.Fatal("the send never started")
+	}
+	// Take the target between two renewals: each try first lets the
+	// current lease run out.
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		c.advance(time.Hour)
+		if _, held, err := db.ClaimForward(ctx, "siem", "other", c.now, c.now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		} else if held {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("never got the lease between renewals")
+		}
+	}
+	r.waitFor(t, "the send to be cancelled", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.cancelled > 0
+	})
+	if n := len(r.got()); n != 0 {
+		t.Fatalf("%d records acknowledged by a send that lost its lease", n)
+	}
+	states, err := db.ForwardStates(ctx)
+	if err != nil || states[0].Holder != "other" || states[0].Position != (storage.AuditPosition{}) {
+		t.Fatalf("after the takeover: %+v, %v", states, err)
+	}
+}

@@ -62,6 +62,8 @@ type receiver struct {
 	block   chan struct{} // when set, a call waits for it (or its ctx)
 	changed chan struct{}
 	started chan struct{} // a call has begun
+	// cancelled counts calls that ended because their context did.
+	cancelled int
 }
 
 func newReceiver() *receiver {
@@ -80,6 +82,9 @@ func (r *receiver) ShipAudit(ctx context.Context, recs []wire.AuditRecord) (int,
 		select {
 		case <-block:
 		case <-ctx.Done():
+			r.mu.Lock()
+			r.cancelled++
+			r.mu.Unlock()
 			r.signal()
 			return 0, ctx.Err()
 		}

@@ -83,11 +83,7 @@ func (t *target) pass(ctx context.Context) (int, error) {
 	for i, r := range recs {
 		batch[i] = r.AuditRecord
 	}
-	// Half the lease, so the send ends while this replica still holds the
-	// target; past it another may take over and send the batch again.
-	sctx, cancel := context.WithTimeout(ctx, o.Lease/2)
-	acked, sendErr := t.Sender.ShipAudit(sctx, batch)
-	cancel()
+	acked, sendErr := t.send(ctx, batch)
 	if acked > len(recs) {
 		acked = len(recs)
 	}
@@ -115,6 +111,39 @@ func (t *target) pass(ctx context.Context) (int, error) {
 	}
 	t.setFailing(sendErr != nil)
 	return acked, sendErr
+}
+
+// send ships one batch, renewing the lease every third of it while the
+// receiver takes its time, so a slow receiver does not hand the target to
+// another replica (which would send the batch again). A renewal that
+// finds the lease taken ends the send: the new holder sends the batch.
+func (t *target) send(ctx context.Context, batch []wire.AuditRecord) (int, error) {
+	o := t.f.o
+	sctx, cancel := context.WithTimeout(ctx, o.SendTimeout)
+	defer cancel()
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		tick := time.NewTicker(o.Lease / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case <-tick.C:
+			}
+			now := o.Now()
+			if _, held, err := o.Store.ClaimForward(sctx, t.Name, o.Holder, now, now.Add(o.Lease)); err == nil && !held {
+				t.log.Info("audit forward lease taken over by another replica during a send; it sends the batch")
+				cancel()
+				return
+			}
+		}
+	}()
+	acked, err := t.Sender.ShipAudit(sctx, batch)
+	cancel()
+	<-renewed
+	return acked, err
 }
 
 // drain sends batches until the target is caught up, this replica does

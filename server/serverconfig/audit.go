@@ -11,7 +11,7 @@ import (
 )
 
 // Lease bounds: how soon another replica takes over a target whose
-// forwarding replica died (its lease runs out). A send gets half of it.
+// forwarding replica died (its lease runs out); a live replica renews it.
 const (
 	DefaultForwardLease = 60 * time.Second
 	MinForwardLease     = 4 * time.Second
