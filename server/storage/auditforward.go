@@ -167,10 +167,18 @@ type PruneResult struct {
 	HeldBack int
 }
 
+// ForwardActiveWindow is how long a forwarding target that no replica
+// of this one's config names still holds retention back: while any
+// replica leased it or had a batch acknowledged that recently (replicas
+// with different configs during a rolling change), its records stay. A
+// target removed from every config stops holding them after it.
+const ForwardActiveWindow = time.Hour
+
 // PruneAudit deletes records older than before, batch rows per statement
-// (so no transaction locks the trail for long), but none that one of the
-// targets has not acknowledged: retention never deletes what a SIEM has
-// not received. A pass that deletes anything records it as an
+// (so no transaction locks the trail for long), but none that a target
+// has not acknowledged: the targets named, and any other a replica
+// forwarded to within ForwardActiveWindow. Retention never deletes what a
+// SIEM has not received. A pass that deletes anything records it as an
 // audit_retention event by actor.
 func (d *DB) PruneAudit(ctx context.Context, before time.Time, targets []string, batch int, actor string) (PruneResult, error) {
 	if batch <= 0 || batch > 100000 {
@@ -178,11 +186,11 @@ func (d *DB) PruneAudit(ctx context.Context, before time.Time, targets []string,
 	}
 	cond := "at < ?"
 	args := []any{micro(before)}
-	if len(targets) > 0 {
-		horizon, err := d.forwardHorizon(ctx, targets)
-		if err != nil {
-			return PruneResult{}, err
-		}
+	horizon, held, err := d.forwardHorizon(ctx, targets)
+	if err != nil {
+		return PruneResult{}, err
+	}
+	if held {
 		cond += " AND (xid < ? OR (xid = ? AND seq <= ?))"
 		args = append(args, horizon.XID, horizon.XID, horizon.Seq)
 	}
@@ -202,7 +210,7 @@ func (d *DB) PruneAudit(ctx context.Context, before time.Time, targets []string,
 			break
 		}
 	}
-	if len(targets) > 0 {
+	if held {
 		var held int
 		if err := d.db.QueryRowContext(ctx, d.q(`SELECT COUNT(*) FROM audit WHERE at < ?`), micro(before)).Scan(&held); err != nil {
 			return res, d.recordPrune(ctx, res, before, actor, unavailable(err))
@@ -212,25 +220,31 @@ func (d *DB) PruneAudit(ctx context.Context, before time.Time, targets []string,
 	return res, d.recordPrune(ctx, res, before, actor, nil)
 }
 
-// forwardHorizon is the earliest position of targets: a target without a
-// row has acknowledged nothing, so nothing may go.
-func (d *DB) forwardHorizon(ctx context.Context, targets []string) (AuditPosition, error) {
+// forwardHorizon is the earliest position of the targets named and of
+// those forwarded to within ForwardActiveWindow; held is false when there
+// are none. A named target without a row has acknowledged nothing, so
+// nothing may go.
+func (d *DB) forwardHorizon(ctx context.Context, targets []string) (horizon AuditPosition, held bool, err error) {
 	states, err := d.ForwardStates(ctx)
 	if err != nil {
-		return AuditPosition{}, err
+		return AuditPosition{}, false, err
 	}
 	at := map[string]AuditPosition{}
-	for _, s := range states {
-		at[s.Name] = s.Position
+	for _, name := range targets {
+		at[name] = AuditPosition{}
 	}
-	var horizon AuditPosition
-	for i, name := range targets {
-		p := at[name] // zero when the target has no row
-		if i == 0 || p.Before(horizon) {
-			horizon = p
+	active := now().Add(-ForwardActiveWindow)
+	for _, s := range states {
+		if _, named := at[s.Name]; named || s.LeaseUntil.After(active) || s.ForwardedAt.After(active) {
+			at[s.Name] = s.Position
 		}
 	}
-	return horizon, nil
+	for _, p := range at {
+		if !held || p.Before(horizon) {
+			horizon, held = p, true
+		}
+	}
+	return horizon, held, nil
 }
 
 // recordPrune writes the audit_retention event of a pass that deleted

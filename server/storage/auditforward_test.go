@@ -237,17 +237,19 @@ func TestPruneAudit(t *testing.T) {
 		if err != nil || len(page) != 13 {
 			t.Fatalf("%d records, %v", len(page), err)
 		}
-		// siem has acknowledged the first 4 old records; archive none.
+		// siem, forwarded to now, has acknowledged the first 4 old records
+		// (a batch two hours ago); archive, last leased two hours ago by a
+		// config that named it, none.
 		now := time.Now()
-		for name, upTo := range map[string]int{"siem": 4, "archive": -1} {
-			if _, _, err := d.ClaimForward(ctx, name, "r1", now, now.Add(time.Minute)); err != nil {
-				t.Fatal(err)
-			}
-			if upTo >= 0 {
-				if _, err := d.AdvanceForward(ctx, name, "r1", page[upTo-1].Position, now); err != nil {
-					t.Fatal(err)
-				}
-			}
+		long := now.Add(-2 * time.Hour)
+		if _, _, err := d.ClaimForward(ctx, "siem", "r1", now, now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.AdvanceForward(ctx, "siem", "r1", page[3].Position, long); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := d.ClaimForward(ctx, "archive", "r0", long, long.Add(time.Minute)); err != nil {
+			t.Fatal(err)
 		}
 		remaining := func() int {
 			t.Helper()
@@ -262,17 +264,26 @@ func TestPruneAudit(t *testing.T) {
 		}
 		for _, tc := range []struct {
 			name        string
+			first       func()
 			targets     []string
 			wantDeleted int
 			wantHeld    int
 			wantOld     int
 		}{
-			{"a target that acknowledged nothing holds every record", []string{"siem", "archive"}, 0, 10, 10},
-			{"a target that acknowledged 4 lets 4 go", []string{"siem"}, 4, 6, 6},
-			{"again: nothing more to do", []string{"siem"}, 0, 6, 6},
-			{"no targets: everything past the retention goes", nil, 6, 0, 0},
+			{"a named target that acknowledged nothing holds every record", nil, []string{"siem", "archive"}, 0, 10, 10},
+			{"a target that acknowledged 4 lets 4 go", nil, []string{"siem"}, 4, 6, 6},
+			{"again: nothing more to do", nil, []string{"siem"}, 0, 6, 6},
+			{"a target another replica forwards to holds records back unnamed", nil, nil, 0, 6, 6},
+			{"no target forwarded to within the window: everything past the retention goes", func() {
+				if err := d.ReleaseForward(ctx, "siem", "r1"); err != nil {
+					t.Fatal(err)
+				}
+			}, nil, 6, 0, 0},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
+				if tc.first != nil {
+					tc.first()
+				}
 				res, err := d.PruneAudit(ctx, cutoff, tc.targets, 3, "server (retention)")
 				if err != nil || res.Deleted != tc.wantDeleted || res.HeldBack != tc.wantHeld {
 					t.Fatalf("PruneAudit = %+v, %v; want %d deleted, %d held back", res, err, tc.wantDeleted, tc.wantHeld)
