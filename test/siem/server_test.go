@@ -122,6 +122,15 @@ func TestServerForwardsAcrossKills(t *testing.T) {
 	t.Logf("%d records in the audit table, %d deliveries, %d duplicates (the batch held at the receiver's kill had %d)", len(want), len(got), dups, held)
 	checkDuplicates(t, got, heldIDs, inFlight)
 	checkForwardedBytes(t, out, keyFile, c.secrets, sc.grant)
+	// Every kind the test made went out: the sidecar's grant uses (ids
+	// under its app) and the server's own events.
+	raw, _ := os.ReadFile(filepath.Join(out, "raw"))
+	for _, kind := range []string{`"id":"billing/`, `"event":"resolve"`, `"event":"portal_login"`, `"event":"token_create"`,
+		`"event":"token_revoke"`, `"event":"secret_add"`, `"event":"grant_revoke"`} {
+		if !strings.Contains(string(raw), kind) {
+			t.Errorf("no forwarded record has %s", kind)
+		}
+	}
 }
 
 // failedRE is the server's log line for a failed send.
