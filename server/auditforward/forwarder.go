@@ -81,7 +81,8 @@ type Options struct {
 type Forwarder struct {
 	o       Options
 	targets []*target
-	cancel  context.CancelFunc
+	cancel  context.CancelFunc // ends the loops, after the pass under way
+	abort   context.CancelFunc // cuts off that pass (a stop's deadline)
 	wg      sync.WaitGroup
 }
 
@@ -138,11 +139,16 @@ func Start(o Options) (*Forwarder, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
+	// The pass under way when Stop comes is not cut off: its batch has
+	// reached the receiver, and without the answer it would go again in
+	// the last pass, a duplicate on every clean stop.
+	passCtx, abort := context.WithCancel(context.Background())
+	f.abort = abort
 	for _, t := range f.targets {
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
-			t.run(ctx)
+			t.run(ctx, passCtx)
 		}()
 	}
 	return f, nil
@@ -163,14 +169,16 @@ func (f *Forwarder) Status() []Status {
 	return out
 }
 
-// Stop ends the loops, then, within timeout, sends what the targets this
-// replica holds have not acknowledged and releases their leases; what is
-// left goes from the next replica that holds them.
+// Stop ends the loops, letting a send under way end with its answer,
+// then sends what the targets this replica holds have not acknowledged
+// and releases their leases, all within timeout; what is left goes from
+// the next replica that holds them.
 func (f *Forwarder) Stop(timeout time.Duration) {
-	f.cancel()
-	f.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	f.cancel()
+	context.AfterFunc(ctx, f.abort) // at the deadline, or once stopped
+	f.wg.Wait()
 	for _, t := range f.targets {
 		t.drain(ctx)
 		if err := f.o.Store.ReleaseForward(ctx, t.Name, f.o.Holder); err != nil {

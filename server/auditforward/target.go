@@ -24,8 +24,9 @@ type target struct {
 }
 
 // run forwards until ctx ends: batch after batch while there is more,
-// one read per Interval when caught up, backing off after failures.
-func (t *target) run(ctx context.Context) {
+// one read per Interval when caught up, backing off after failures. Each
+// pass runs under passCtx, so one under way when ctx ends finishes.
+func (t *target) run(ctx, passCtx context.Context) {
 	o := t.f.o
 	failures := 0
 	var wait time.Duration
@@ -33,7 +34,7 @@ func (t *target) run(ctx context.Context) {
 		if !sleep(ctx, wait) {
 			return
 		}
-		sent, err := t.pass(ctx)
+		sent, err := t.pass(passCtx)
 		switch {
 		case ctx.Err() != nil:
 			return

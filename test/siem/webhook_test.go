@@ -67,10 +67,11 @@ type receiverProc struct {
 }
 
 // startReceiver runs the receiver on addr ("127.0.0.1:0" the first time,
-// the same address after a kill) with its files in out.
-func startReceiver(t *testing.T, addr, keyFile, out string, holdAfter int) *receiverProc {
+// the same address after a kill) with its files in out, and more of its
+// flags (-delay).
+func startReceiver(t *testing.T, addr, keyFile, out string, holdAfter int, flags ...string) *receiverProc {
 	t.Helper()
-	cmd := exec.Command(receiverBin, "-addr", addr, "-key", keyFile, "-out", out, "-hold-after", fmt.Sprint(holdAfter))
+	cmd := exec.Command(receiverBin, append([]string{"-addr", addr, "-key", keyFile, "-out", out, "-hold-after", fmt.Sprint(holdAfter)}, flags...)...)
 	p := testbin.Start(t, cmd)
 	return &receiverProc{Proc: p, addr: p.WaitListening(t, p.Out)}
 }
@@ -89,14 +90,28 @@ type sidecar struct {
 	proxy              *testbin.Proc
 	addr               string
 	secret, grant      string
+	upCA, upAddr       string // the stand-in's CA file and address
 }
 
+// newSidecar is a sidecar on a local store holding its grant, forwarding
+// its audit log to the targets in forwardYAML.
 func newSidecar(t *testing.T, forwardYAML string) *sidecar {
 	t.Helper()
+	s := initSidecar(t)
+	s.writeConfig(fmt.Sprintf("store: {path: %q, key_file: %q}", s.home+"/grants.json", s.home+"/master.key"), "  forward:\n"+forwardYAML)
+	s.grant = strings.TrimSpace(s.alter("token="+s.secret+"\n", "secret", "add", "--type", "bearer", "--allow-host", host, "--name", "siem-test"))
+	return s
+}
+
+// initSidecar makes a home and the stand-in for host; writeConfig
+// completes the sidecar.
+func initSidecar(t *testing.T) *sidecar {
+	t.Helper()
 	dir := t.TempDir()
-	s := &sidecar{t: t, dir: dir, home: filepath.Join(dir, "home"), auditLg: filepath.Join(dir, "audit.log"), secret: random("SnTlcred")}
+	s := &sidecar{t: t, dir: dir, home: filepath.Join(dir, "home"), auditLg: filepath.Join(dir, "audit.log"), secret: random("SnTlcred"),
+		upCA: filepath.Join(dir, "up.pem")}
 	s.alter("", "init")
-	upCA, err := certs.CreateCA(filepath.Join(dir, "up.pem"), filepath.Join(dir, "up-key.pem"))
+	upCA, err := certs.CreateCA(s.upCA, filepath.Join(dir, "up-key.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,10 +126,18 @@ func newSidecar(t *testing.T, forwardYAML string) *sidecar {
 	up.TLS = &tls.Config{Certificates: []tls.Certificate{*leaf}}
 	up.StartTLS()
 	t.Cleanup(up.Close)
+	s.upAddr = up.Listener.Addr().String()
+	return s
+}
+
+// writeConfig writes the sidecar's config with the given store: line(s)
+// and more keys of its audit: section (indented by two).
+func (s *sidecar) writeConfig(store, auditExtra string) {
+	s.t.Helper()
 	cfg := fmt.Sprintf(`version: 1
 listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
-store: {path: %q, key_file: %q}
+%s
 mitm: {ca_cert: %q, ca_key: %q}
 upstream:
   ca_file: %q
@@ -122,15 +145,11 @@ upstream:
 audit:
   path: %q
   durable: true
-  forward:
 %s
-`, s.home+"/grants.json", s.home+"/master.key", s.home+"/ca.pem", s.home+"/ca-key.pem", filepath.Join(dir, "up.pem"),
-		host, up.Listener.Addr(), s.auditLg, forwardYAML)
+`, store, s.home+"/ca.pem", s.home+"/ca-key.pem", s.upCA, host, s.upAddr, s.auditLg, auditExtra)
 	if err := os.WriteFile(filepath.Join(s.home, "config.yaml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
-	s.grant = strings.TrimSpace(s.alter("token="+s.secret+"\n", "secret", "add", "--type", "bearer", "--allow-host", host, "--name", "siem-test"))
-	return s
 }
 
 func (s *sidecar) alter(stdin string, args ...string) string {

@@ -7,6 +7,8 @@
 // answer) and the raw body to -out/raw, and counts bad signatures in
 // -out/bad. With -hold-after N, once N ids are stored it stores the next
 // batch, prints "holding N" (its size) and never answers: the test then kills it.
+// With -delay D it waits D after storing each batch before it answers, so a
+// test can kill the sender while batches are still on their way.
 package main
 
 import (
@@ -30,12 +32,13 @@ func main() {
 	keyFile := flag.String("key", "", "file holding the HMAC key")
 	out := flag.String("out", "", "directory for ids, raw and bad")
 	holdAfter := flag.Int("hold-after", 0, "hold the first batch that arrives after this many stored ids (0: never)")
+	delay := flag.Duration("delay", 0, "how long to wait after storing a batch before answering")
 	flag.Parse()
 	key, err := os.ReadFile(*keyFile)
 	if err != nil {
 		fail(err)
 	}
-	r := &receiver{key: []byte(strings.TrimSpace(string(key))), holdAfter: *holdAfter}
+	r := &receiver{key: []byte(strings.TrimSpace(string(key))), holdAfter: *holdAfter, delay: *delay}
 	if r.stored, err = countLines(filepath.Join(*out, "ids")); err != nil {
 		fail(err)
 	}
@@ -59,6 +62,7 @@ func main() {
 type receiver struct {
 	key       []byte
 	holdAfter int
+	delay     time.Duration
 	mu        sync.Mutex
 	stored    int
 	ids, raw  *os.File
@@ -103,6 +107,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		fmt.Printf("holding %d\n", len(b.Records))
 		select {} // stored, never answered: the test kills the process
 	}
+	time.Sleep(r.delay) // stored, not yet answered: a sender killed now has not had the acknowledgement
 	w.WriteHeader(http.StatusOK)
 }
 
