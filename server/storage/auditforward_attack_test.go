@@ -144,3 +144,40 @@ func TestPruneAttackCancelledPassIsRecorded(t *testing.T) {
 		}
 	})
 }
+
+// TestAuditAttackBodyNestedDeep: a body nested thousands of levels deep
+// is valid JSON to Go, but the JSON parsers of many receivers stop far
+// earlier (Python's json at about a thousand levels, Jackson's default
+// at a thousand): a forwarded batch holding it is refused on every retry
+// and the target stalls for everyone. No audit record nests that deep.
+func TestAuditAttackBodyNestedDeep(t *testing.T) {
+	ctx := context.Background()
+	testdb.ForEach(t, func(t *testing.T, addr string) {
+		d := openT(t, addr)
+		nest := func(depth int, open, close string) string {
+			return `{"ts":"2026-01-02T03:04:05Z","x":` + strings.Repeat(open, depth) + strings.Repeat(close, depth) + `}`
+		}
+		for _, tc := range []struct {
+			name string
+			body string
+			ok   bool
+		}{
+			{"arrays 2000 deep", nest(2000, "[", "]"), false},
+			{"objects 500 deep", `{"ts":"2026-01-02T03:04:05Z","x":` + strings.Repeat(`{"a":`, 500) + "1" + strings.Repeat("}", 500) + `}`, false},
+			{"brackets inside a string do not count", `{"ts":"2026-01-02T03:04:05Z","x":"` + strings.Repeat(`[{\"`, 2000) + `"}`, true},
+			{"a policy's depth", nest(8, "[", "]"), true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				rec := forwardRecords("deep-"+strings.ReplaceAll(tc.name, " ", "-"), 1, time.Now())[0]
+				rec.Body = json.RawMessage(tc.body)
+				_, err := d.InsertAudit(ctx, rec)
+				if tc.ok && err != nil {
+					t.Fatalf("InsertAudit = %v, want it stored", err)
+				}
+				if !tc.ok && !errors.Is(err, secretstore.ErrInvalid) {
+					t.Fatalf("InsertAudit = %v, want ErrInvalid", err)
+				}
+			})
+		}
+	})
+}
