@@ -80,6 +80,9 @@ func checkAudit(r AuditRecord) error {
 	if !utf8.Valid(r.Body) || !json.Valid(r.Body) {
 		return invalid("body is not valid JSON")
 	}
+	if jsonDepth(r.Body) > maxAuditDepth {
+		return invalid("body nests more than %d levels", maxAuditDepth)
+	}
 	return nil
 }
 
