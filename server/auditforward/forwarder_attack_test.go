@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -81,7 +84,7 @@ func (r *receiver) waitFor(t *testing.T, ids ...string) {
 		select {
 		case <-changed:
 		case <-deadline.C:
-			t.Fatalf("%d records never forwarded (skipped): %v", len(missing), missing[:min(len(missing), 10)])
+			t.Fatalf("%d records never forwarded (skipped or stalled): %v", len(missing), missing[:min(len(missing), 10)])
 		}
 	}
 }
@@ -346,4 +349,50 @@ func TestForwarderAttackPartialAcknowledgement(t *testing.T) {
 			t.Errorf("an acknowledged record was sent %d times, want once", rcv.got["p-0"])
 		}
 	})
+}
+
+// TestForwarderAttackLargeRecordsDoNotStall: end to end, a sidecar's
+// records with bodies near the 64 KiB the server accepts, forwarded by
+// webhook to a receiver behind a 1 MiB request limit (nginx's default).
+// A thousand-record batch in one POST would be refused on every retry;
+// every record must arrive.
+func TestForwarderAttackLargeRecordsDoNotStall(t *testing.T) {
+	d := openDB(t, testdb.SQLite(t))
+	rcv := newReceiver()
+	key := []byte("forward-attack-hmac-key-0123456789")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
+		if err != nil || len(body) > 1<<20 {
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			return
+		}
+		if forward.Verify(key, r.Header.Get(forward.HeaderTimestamp), r.Header.Get(forward.HeaderSignature), body, time.Now(), time.Minute) != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var b forward.Batch
+		if err := json.Unmarshal(body, &b); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		recs := make([]wire.AuditRecord, len(b.Records))
+		for i, rec := range b.Records {
+			recs[i].ID = rec.ID
+		}
+		rcv.deliver("webhook", recs)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	wh, err := forward.NewWebhook(forward.WebhookOptions{URL: srv.URL, Secret: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := records("big", 40)
+	for i := range recs {
+		recs[i].Body = json.RawMessage(`{"ts":"2026-01-02T03:04:05Z","pad":"` + strings.Repeat("x", 64<<10-64) + `"}`)
+	}
+	insert(t, d, recs)
+	f := start(t, Options{Store: d, Holder: "r1", Targets: []forward.Target{{Name: "siem", Sender: wh}}})
+	defer f.Stop(5 * time.Second)
+	rcv.waitFor(t, ids(recs)...)
 }
