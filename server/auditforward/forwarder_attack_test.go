@@ -281,12 +281,14 @@ func TestForwarderAttackLeaseTakenMidSend(t *testing.T) {
 		r1 := start(t, Options{Store: d, Holder: "r1", Lease: lease, Targets: []forward.Target{{Name: "siem", Sender: slow}}})
 		<-sending
 		ahead := func() time.Time { return time.Now().Add(time.Hour) }
-		r2 := start(t, Options{Store: d, Holder: "r2", Lease: lease, Now: ahead,
+		spy := spyStore{Store: d, reads: make(chan struct{}, 1)}
+		r2 := start(t, Options{Store: spy, Holder: "r2", Lease: lease, Now: ahead,
 			Targets: []forward.Target{{Name: "siem", Sender: &sender{name: "r2", r: rcv}}}})
 		rcv.waitFor(t, ids(first)...)
 		second := records("second", 5)
 		insert(t, d, second)
 		rcv.waitFor(t, ids(second)...)
+		spy.readsAfterNow(t) // r2 has moved the position past what it sent
 		close(release) // r1's batch is acknowledged, after r2 moved on
 		r1.Stop(5 * time.Second)
 		states, err := d.ForwardStates(ctx)
