@@ -289,7 +289,7 @@ func TestForwarderAttackLeaseTakenMidSend(t *testing.T) {
 		insert(t, d, second)
 		rcv.waitFor(t, ids(second)...)
 		spy.readsAfterNow(t) // r2 has moved the position past what it sent
-		close(release) // r1's batch is acknowledged, after r2 moved on
+		close(release)       // r1's batch is acknowledged, after r2 moved on
 		r1.Stop(5 * time.Second)
 		states, err := d.ForwardStates(ctx)
 		if err != nil || len(states) != 1 {
