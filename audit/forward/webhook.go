@@ -80,24 +80,54 @@ func NewWebhook(o WebhookOptions) (*Webhook, error) {
 	return &Webhook{o: o}, nil
 }
 
-// ShipAudit sends recs in one POST and returns how many the receiver
-// acknowledged: all of them, or none with an error.
+// MaxPostBytes is the most one POST's body carries (nginx's default
+// client_max_body_size, in front of many receivers), unless a single
+// record is bigger. A shipped record's body can be 64 KiB, six times that
+// once JSON escapes it: a thousand in one POST would be refused as too
+// large on every retry, and forwarding would stall.
+const MaxPostBytes = 1 << 20
+
+// ShipAudit sends recs in as few POSTs of at most MaxPostBytes as it
+// can, in order, and returns how many the receiver acknowledged: all of
+// them, or the records of the POSTs before the one that failed, with its
+// error.
 func (w *Webhook) ShipAudit(ctx context.Context, recs []wire.AuditRecord) (int, error) {
-	if len(recs) == 0 {
-		return 0, nil
-	}
-	b := Batch{Records: make([]Record, len(recs))}
+	const envelope = len(`{"records":[]}`)
+	acked := 0
+	var encoded [][]byte
+	size := envelope
 	for i, r := range recs {
-		b.Records[i] = Record{ID: r.ID, Source: r.Source, Time: r.Time.UTC(), Record: r.Body}
+		e, err := json.Marshal(Record{ID: r.ID, Source: r.Source, Time: r.Time.UTC(), Record: r.Body})
+		if err != nil {
+			return acked, fmt.Errorf("audit forward webhook: encode record %d: %w", i, err)
+		}
+		if len(encoded) > 0 && size+1+len(e) > MaxPostBytes {
+			if err := w.post(ctx, encoded); err != nil {
+				return acked, err
+			}
+			acked += len(encoded)
+			encoded, size = nil, envelope
+		}
+		encoded = append(encoded, e)
+		size += len(e) + 1
 	}
-	body, err := json.Marshal(b)
-	if err != nil {
-		return 0, fmt.Errorf("audit forward webhook: encode batch: %w", err)
+	if len(encoded) > 0 {
+		if err := w.post(ctx, encoded); err != nil {
+			return acked, err
+		}
+		acked += len(encoded)
 	}
+	return acked, nil
+}
+
+// post sends encoded records (forward.Record JSON) as one Batch.
+func (w *Webhook) post(ctx context.Context, encoded [][]byte) error {
+	body := append([]byte(`{"records":[`), bytes.Join(encoded, []byte(","))...)
+	body = append(body, "]}"...)
 	ts := strconv.FormatInt(w.o.Now().Unix(), 10)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.o.URL, bytes.NewReader(body))
 	if err != nil {
-		return 0, errors.New("audit forward webhook: cannot build the request")
+		return errors.New("audit forward webhook: cannot build the request")
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "alter-audit-forward")
@@ -105,14 +135,14 @@ func (w *Webhook) ShipAudit(ctx context.Context, recs []wire.AuditRecord) (int, 
 	req.Header.Set(HeaderSignature, Sign(w.o.Secret, ts, body))
 	resp, err := w.o.Client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("audit forward webhook: %w", stripURL(err))
+		return fmt.Errorf("audit forward webhook: %w", stripURL(err))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return 0, fmt.Errorf("audit forward webhook: the receiver answered %d", resp.StatusCode)
+		return fmt.Errorf("audit forward webhook: the receiver answered %d", resp.StatusCode)
 	}
-	return len(recs), nil
+	return nil
 }
 
 // stripURL drops the URL net/http puts in its errors: it can hold a

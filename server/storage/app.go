@@ -159,6 +159,12 @@ func checkApp(app string) error {
 	if err := checkText("app", app); err != nil {
 		return err
 	}
+	if app == ServerSource {
+		// Shipped records are stored as "<app>/<id>" from "<app>/<token>":
+		// this app's would read as the server's own ("server/<uuid>")
+		// in the trail and in every SIEM it is forwarded to.
+		return invalid("app %q is reserved for the server's own audit records", ServerSource)
+	}
 	if len(app) > 128 {
 		return invalid("app is %d bytes, at most 128", len(app))
 	}

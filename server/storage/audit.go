@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/alter-sidecar/alter/audit"
 )
@@ -73,8 +74,14 @@ func checkAudit(r AuditRecord) error {
 	if len(r.Body) > maxAuditBody {
 		return invalid("body is %d bytes, at most %d", len(r.Body), maxAuditBody)
 	}
-	if !json.Valid(r.Body) {
+	// json.Valid passes bytes that are not UTF-8 inside strings: stored
+	// (SQLite), they would be forwarded as JSON that is not UTF-8, which a
+	// strict receiver refuses on every retry.
+	if !utf8.Valid(r.Body) || !json.Valid(r.Body) {
 		return invalid("body is not valid JSON")
+	}
+	if jsonDepth(r.Body) > maxAuditDepth {
+		return invalid("body nests more than %d levels", maxAuditDepth)
 	}
 	return nil
 }
