@@ -16,40 +16,27 @@ import (
 	"github.com/alter-sidecar/alter/audit"
 	"github.com/alter-sidecar/alter/audit/forward"
 	"github.com/alter-sidecar/alter/internal/testdb"
-	"github.com/alter-sidecar/alter/internal/testkeys"
 	"github.com/alter-sidecar/alter/server/storage"
 	"github.com/alter-sidecar/alter/server/wire"
 )
 
-// waitTimeout bounds every wait for the forwarders (other goroutines
-// talking to a database): far above what a pass takes.
-const waitTimeout = 30 * time.Second
 
-func openDB(t *testing.T, addr string) *storage.DB {
-	t.Helper()
-	d, err := storage.Open(context.Background(), addr, testkeys.Fixed(7))
-	if err != nil {
-		t.Fatalf("storage.Open: %v", err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
-}
 
-// receiver is the SIEM: every id it got, how often, and from which
+// replicaSink is the SIEM: every id it got, how often, and from which
 // replica. changed is closed (and replaced) after every delivery, so a
 // waiter sleeps until something arrives.
-type receiver struct {
+type replicaSink struct {
 	mu      sync.Mutex
 	got     map[string]int
 	by      map[string]string // record id -> the replica that sent it first
 	changed chan struct{}
 }
 
-func newReceiver() *receiver {
-	return &receiver{got: map[string]int{}, by: map[string]string{}, changed: make(chan struct{})}
+func newReplicaSink() *replicaSink {
+	return &replicaSink{got: map[string]int{}, by: map[string]string{}, changed: make(chan struct{})}
 }
 
-func (r *receiver) deliver(replica string, recs []wire.AuditRecord) {
+func (r *replicaSink) deliver(replica string, recs []wire.AuditRecord) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, rec := range recs {
@@ -64,7 +51,7 @@ func (r *receiver) deliver(replica string, recs []wire.AuditRecord) {
 
 // waitFor returns once every id has arrived, or fails the test naming the
 // missing ones.
-func (r *receiver) waitFor(t *testing.T, ids ...string) {
+func (r *replicaSink) waitFor(t *testing.T, ids ...string) {
 	t.Helper()
 	deadline := time.NewTimer(waitTimeout)
 	defer deadline.Stop()
@@ -90,11 +77,11 @@ func (r *receiver) waitFor(t *testing.T, ids ...string) {
 }
 
 // sender is one replica's connection to the receiver. ack, when set, is
-// asked how many of a batch the receiver takes (and may block: a send in
+// asked how many of a batch the replicaSink takes (and may block: a send in
 // flight).
 type sender struct {
 	name string
-	r    *receiver
+	r    *replicaSink
 	ack  func(ctx context.Context, recs []wire.AuditRecord) (int, error)
 }
 
@@ -107,7 +94,7 @@ func (s *sender) ShipAudit(ctx context.Context, recs []wire.AuditRecord) (int, e
 	return n, err
 }
 
-func start(t *testing.T, o Options) *Forwarder {
+func startAttack(t *testing.T, o Options) *Forwarder {
 	t.Helper()
 	if o.Interval == 0 {
 		o.Interval = 2 * time.Millisecond
@@ -138,7 +125,7 @@ func ids(recs []storage.AuditRecord) []string {
 	return out
 }
 
-func insert(t *testing.T, d *storage.DB, recs []storage.AuditRecord) {
+func insertRecords(t *testing.T, d *storage.DB, recs []storage.AuditRecord) {
 	t.Helper()
 	if _, err := d.InsertAudit(context.Background(), recs...); err != nil {
 		t.Fatal(err)
@@ -191,13 +178,13 @@ func TestForwarderAttackOutOfOrderCommit(t *testing.T) {
 		ctx := context.Background()
 		d := openDB(t, addr)
 		raw := testdb.Raw(t, addr)
-		rcv := newReceiver()
+		rcv := newReplicaSink()
 		spy := spyStore{Store: d, reads: make(chan struct{}, 1)}
 		for _, name := range []string{"r1", "r2"} {
-			f := start(t, Options{Store: spy, Holder: name, Targets: []forward.Target{{Name: "siem", Sender: &sender{name: name, r: rcv}}}})
+			f := startAttack(t, Options{Store: spy, Holder: name, Targets: []forward.Target{{Name: "siem", Sender: &sender{name: name, r: rcv}}}})
 			defer f.Stop(5 * time.Second)
 		}
-		insert(t, d, records("before", 3))
+		insertRecords(t, d, records("before", 3))
 		rcv.waitFor(t, ids(records("before", 3))...)
 
 		early, err := raw.BeginTx(ctx, nil)
@@ -209,7 +196,7 @@ func TestForwarderAttackOutOfOrderCommit(t *testing.T) {
 			time.Now().UnixMicro()); err != nil {
 			t.Fatal(err)
 		}
-		insert(t, d, records("late", 2))
+		insertRecords(t, d, records("late", 2))
 		spy.readsAfterNow(t) // the trail read with "late" committed, "early" not
 		if err := early.Commit(); err != nil {
 			t.Fatal(err)
@@ -224,9 +211,9 @@ func TestForwarderAttackOutOfOrderCommit(t *testing.T) {
 func TestForwarderAttackReplicasRace(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, addr string) {
 		d := openDB(t, addr)
-		rcv := newReceiver()
+		rcv := newReplicaSink()
 		for _, name := range []string{"r1", "r2"} {
-			f := start(t, Options{Store: d, Holder: name, Lease: 20 * time.Millisecond, Interval: time.Millisecond,
+			f := startAttack(t, Options{Store: d, Holder: name, Lease: 20 * time.Millisecond, Interval: time.Millisecond,
 				Targets: []forward.Target{{Name: "siem", Batch: 7, Sender: &sender{name: name, r: rcv}}}})
 			defer f.Stop(5 * time.Second)
 		}
@@ -262,7 +249,7 @@ func TestForwarderAttackLeaseTakenMidSend(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, addr string) {
 		ctx := context.Background()
 		d := openDB(t, addr)
-		rcv := newReceiver()
+		rcv := newReplicaSink()
 		sending, release := make(chan struct{}), make(chan struct{})
 		var once sync.Once
 		slow := &sender{name: "r1", r: rcv, ack: func(ctx context.Context, recs []wire.AuditRecord) (int, error) {
@@ -277,16 +264,16 @@ func TestForwarderAttackLeaseTakenMidSend(t *testing.T) {
 		// A lease long enough that r1 holds on by its own clock.
 		lease := time.Minute
 		first := records("first", 5)
-		insert(t, d, first)
-		r1 := start(t, Options{Store: d, Holder: "r1", Lease: lease, Targets: []forward.Target{{Name: "siem", Sender: slow}}})
+		insertRecords(t, d, first)
+		r1 := startAttack(t, Options{Store: d, Holder: "r1", Lease: lease, Targets: []forward.Target{{Name: "siem", Sender: slow}}})
 		<-sending
 		ahead := func() time.Time { return time.Now().Add(time.Hour) }
 		spy := spyStore{Store: d, reads: make(chan struct{}, 1)}
-		r2 := start(t, Options{Store: spy, Holder: "r2", Lease: lease, Now: ahead,
+		r2 := startAttack(t, Options{Store: spy, Holder: "r2", Lease: lease, Now: ahead,
 			Targets: []forward.Target{{Name: "siem", Sender: &sender{name: "r2", r: rcv}}}})
 		rcv.waitFor(t, ids(first)...)
 		second := records("second", 5)
-		insert(t, d, second)
+		insertRecords(t, d, second)
 		rcv.waitFor(t, ids(second)...)
 		spy.readsAfterNow(t) // r2 has moved the position past what it sent
 		close(release)       // r1's batch is acknowledged, after r2 moved on
@@ -307,8 +294,8 @@ func TestForwarderAttackLeaseTakenMidSend(t *testing.T) {
 		}
 		r2.Stop(5 * time.Second) // releases: r3 need not wait out r2's clock
 		third := records("third", 5)
-		insert(t, d, third)
-		r3 := start(t, Options{Store: d, Holder: "r3", Targets: []forward.Target{{Name: "siem", Sender: &sender{name: "r3", r: rcv}}}})
+		insertRecords(t, d, third)
+		r3 := startAttack(t, Options{Store: d, Holder: "r3", Targets: []forward.Target{{Name: "siem", Sender: &sender{name: "r3", r: rcv}}}})
 		defer r3.Stop(5 * time.Second)
 		rcv.waitFor(t, ids(third)...)
 		rcv.mu.Lock()
@@ -321,14 +308,14 @@ func TestForwarderAttackLeaseTakenMidSend(t *testing.T) {
 	})
 }
 
-// TestForwarderAttackPartialAcknowledgement: a receiver that takes only
+// TestForwarderAttackPartialAcknowledgement: a replicaSink that takes only
 // part of a batch and fails the rest (a webhook whose second POST of a
 // split batch fails). The position moves past what was taken only; the
 // rest goes again.
 func TestForwarderAttackPartialAcknowledgement(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, addr string) {
 		d := openDB(t, addr)
-		rcv := newReceiver()
+		rcv := newReplicaSink()
 		var mu sync.Mutex
 		calls := 0
 		partial := &sender{name: "r1", r: rcv, ack: func(_ context.Context, recs []wire.AuditRecord) (int, error) {
@@ -341,8 +328,8 @@ func TestForwarderAttackPartialAcknowledgement(t *testing.T) {
 			return len(recs), nil
 		}}
 		recs := records("p", 6)
-		insert(t, d, recs)
-		f := start(t, Options{Store: d, Holder: "r1", Targets: []forward.Target{{Name: "siem", Sender: partial}}})
+		insertRecords(t, d, recs)
+		f := startAttack(t, Options{Store: d, Holder: "r1", Targets: []forward.Target{{Name: "siem", Sender: partial}}})
 		defer f.Stop(5 * time.Second)
 		rcv.waitFor(t, ids(recs)...)
 		rcv.mu.Lock()
@@ -355,12 +342,12 @@ func TestForwarderAttackPartialAcknowledgement(t *testing.T) {
 
 // TestForwarderAttackLargeRecordsDoNotStall: end to end, a sidecar's
 // records with bodies near the 64 KiB the server accepts, forwarded by
-// webhook to a receiver behind a 1 MiB request limit (nginx's default).
+// webhook to a replicaSink behind a 1 MiB request limit (nginx's default).
 // A thousand-record batch in one POST would be refused on every retry;
 // every record must arrive.
 func TestForwarderAttackLargeRecordsDoNotStall(t *testing.T) {
 	d := openDB(t, testdb.SQLite(t))
-	rcv := newReceiver()
+	rcv := newReplicaSink()
 	key := []byte("forward-attack-hmac-key-0123456789")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
@@ -393,8 +380,8 @@ func TestForwarderAttackLargeRecordsDoNotStall(t *testing.T) {
 	for i := range recs {
 		recs[i].Body = json.RawMessage(`{"ts":"2026-01-02T03:04:05Z","pad":"` + strings.Repeat("x", 64<<10-64) + `"}`)
 	}
-	insert(t, d, recs)
-	f := start(t, Options{Store: d, Holder: "r1", Targets: []forward.Target{{Name: "siem", Sender: wh}}})
+	insertRecords(t, d, recs)
+	f := startAttack(t, Options{Store: d, Holder: "r1", Targets: []forward.Target{{Name: "siem", Sender: wh}}})
 	defer f.Stop(5 * time.Second)
 	rcv.waitFor(t, ids(recs)...)
 }

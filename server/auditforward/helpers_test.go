@@ -17,7 +17,7 @@ import (
 )
 
 // waitTimeout bounds every wait for an event; reaching it is a failure.
-const waitTimeout = 20 * time.Second
+const waitTimeout = 30 * time.Second
 
 func openDB(t *testing.T, addr string) *storage.DB {
 	t.Helper()

@@ -89,9 +89,14 @@ func TestPruneAttackNeverPastATarget(t *testing.T) {
 		}
 		page := committedTrail(t, d, 9)
 		// siem acknowledged the "acked" records; "gone" (removed from the
-		// config) acknowledged nothing.
+		// config, last leased longer ago than ForwardActiveWindow)
+		// acknowledged nothing.
 		for name, upTo := range map[string]int{"siem": 3, "gone": 0} {
-			if _, _, err := d.ClaimForward(ctx, name, "r1", now, now.Add(time.Minute)); err != nil {
+			claimed := now
+			if name == "gone" {
+				claimed = now.Add(-ForwardActiveWindow - time.Minute)
+			}
+			if _, _, err := d.ClaimForward(ctx, name, "r1", claimed, claimed.Add(time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 			if upTo > 0 {
