@@ -20,8 +20,6 @@ import (
 	"github.com/alter-sidecar/alter/server/wire"
 )
 
-
-
 // replicaSink is the SIEM: every id it got, how often, and from which
 // replica. changed is closed (and replaced) after every delivery, so a
 // waiter sleeps until something arrives.
