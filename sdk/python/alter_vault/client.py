@@ -127,7 +127,7 @@ class Vault:
                 conn = self._pool.fresh(conn, timeout)
                 r = _exchange(conn, p)
             err = refusal(r.status, r.getheader, r.read)
-            resp = None if err else Response(r.status, r.reason, _Headers(r.msg), r.read(), p.target)
+            resp = None if err is not None else Response(r.status, r.reason, _Headers(r.msg), r.read(), p.target)
             # Read to the end (isclosed) and nobody asked to close: the
             # next request can use the connection.
             reusable = r.isclosed() and not r.will_close
