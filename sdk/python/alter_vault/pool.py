@@ -12,6 +12,7 @@ garbage, and it is dropped (urllib3's is_connection_dropped does the same).
 from __future__ import annotations
 
 import http.client
+import os
 import select
 import threading
 from typing import List, Optional, Tuple
@@ -52,6 +53,7 @@ class ConnectionPool:
         self._lock = threading.Lock()
         self._idle: List[http.client.HTTPConnection] = []
         self._closed = False
+        self._pid = os.getpid()
         self.checked_out = 0  # handed out by get() and fresh(), not yet put() back
 
     @property
@@ -63,8 +65,16 @@ class ConnectionPool:
     def get(self, timeout: Optional[float]) -> Tuple[http.client.HTTPConnection, bool]:
         """A connection whose socket operations time out after timeout
         seconds, and whether it was reused (it has served a request)."""
+        inherited: List[http.client.HTTPConnection] = []
         with self._lock:
             self.checked_out += 1
+            if self._pid != os.getpid():
+                # A forked child shares the parent's sockets: an answer would
+                # reach whichever process reads first. Closing the child's
+                # copies leaves the parent's connections open.
+                self._pid, inherited, self._idle = os.getpid(), self._idle, []
+        for conn in inherited:
+            conn.close()
         while True:
             with self._lock:
                 # The most recently used one is the least likely to have

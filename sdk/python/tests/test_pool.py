@@ -2,6 +2,7 @@
 closes them costs the application nothing it would not have paid anyway."""
 
 import json
+import os
 import threading
 import unittest
 
@@ -148,6 +149,23 @@ class PoolTest(unittest.TestCase):
         self.assertEqual((v._pool.idle, v._pool.checked_out), (0, 0))
         release.set()
         self.assertEqual(v.request("GET", API, grant_id=GRANT).text, "ok")
+        self.assertEqual(f.accepted, 2)
+
+    @unittest.skipUnless(hasattr(os, "fork"), "needs os.fork")
+    def test_forked_child_does_not_share_connections(self):
+        f, v = self.sidecar(ok)
+        v.request("GET", API, grant_id=GRANT)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = 0 if v.request("GET", API + "/child", grant_id=GRANT, timeout=10).text == "ok" else 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        self.assertEqual(f.accepted, 2)  # the child's request came on a connection of its own
+        self.assertEqual(v.request("GET", API, grant_id=GRANT).text, "ok")  # and the parent's still works
         self.assertEqual(f.accepted, 2)
 
     def test_with_closes_idle_connections(self):
