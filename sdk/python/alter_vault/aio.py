@@ -2,8 +2,10 @@
 
 Each request runs the synchronous client in a worker thread
 (asyncio.to_thread), so the twin needs nothing beyond the standard
-library and behaves exactly like Vault. A cancelled call stops waiting at
-once; the thread's socket ends with the request's timeout.
+library and behaves exactly like Vault, sharing its pool of kept-alive
+connections. A cancelled call stops waiting at once; the thread's socket
+ends with the request's timeout, and is closed rather than kept if the
+AsyncVault has been closed meanwhile.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Mapping, Optional, Union
 from .approval import MIN_ATTEMPT_SECONDS, PendingApproval, parse_time
 from .client import Vault
 from .errors import ApprovalPendingError, ApprovalTimeoutError
+from .pool import DEFAULT_MAX_IDLE
 from .response import Response
 from .wire import HEADER_APPROVAL, Prepared, ProxyAuth, prepare
 
@@ -63,8 +66,8 @@ class AsyncVault:
     """Vault for asyncio: the same arguments, answers and errors, awaitable."""
 
     def __init__(self, proxy: Optional[str] = None, *, proxy_auth: Optional[ProxyAuth] = None,
-                 timeout: Optional[float] = None) -> None:
-        self._sync = Vault(proxy, proxy_auth=proxy_auth, timeout=timeout)
+                 timeout: Optional[float] = None, max_idle: int = DEFAULT_MAX_IDLE) -> None:
+        self._sync = Vault(proxy, proxy_auth=proxy_auth, timeout=timeout, max_idle=max_idle)
 
     @property
     def proxy_url(self) -> str:
@@ -77,7 +80,11 @@ class AsyncVault:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        pass  # each request closes its own connection
+        await self.close()
+
+    async def close(self) -> None:
+        """See Vault.close."""
+        self._sync.close()  # closing sockets does not block: no thread needed
 
     async def request(self, method: str, url: str, *, grant_id: Optional[str], json: Any = None,
                       data: Union[bytes, str, Mapping[str, Any], None] = None,

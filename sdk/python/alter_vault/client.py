@@ -8,6 +8,7 @@ from typing import Any, Mapping, Optional, Union
 
 from .approval import PendingApproval
 from .errors import ApprovalPendingError, SidecarTimeoutError, SidecarUnreachableError
+from .pool import DEFAULT_MAX_IDLE, ConnectionPool
 from .response import Response
 from .wire import Prepared, ProxyAuth, prepare, refusal, sidecar_address
 
@@ -38,14 +39,30 @@ class Vault:
     The sidecar is ``proxy``, else ``$ALTER_PROXY``, else
     http://127.0.0.1:8080. ``proxy_auth`` (basic_auth or bearer_auth)
     authenticates to a sidecar with proxy_auth; user information in the
-    address (http://name:secret@host:port) does the same. Safe to share
-    between threads: each request opens its own connection.
+    address (http://name:secret@host:port) does the same.
+
+    Safe to share between threads. Connections to the sidecar are kept
+    alive and reused: up to max_idle wait between requests, and more
+    concurrent requests open more, closed after use. close() (or leaving
+    ``with Vault() as vault:``) closes them.
     """
 
     def __init__(self, proxy: Optional[str] = None, *, proxy_auth: Optional[ProxyAuth] = None,
-                 timeout: Optional[float] = None) -> None:
+                 timeout: Optional[float] = None, max_idle: int = DEFAULT_MAX_IDLE) -> None:
         self._host, self._port, self._auth = sidecar_address(proxy, proxy_auth)
         self.timeout = timeout
+        self._pool = ConnectionPool(self._host, self._port, max_idle)
+
+    def close(self) -> None:
+        """Closes the idle connections to the sidecar. Requests still work
+        afterwards, each on a connection of its own that is closed after it."""
+        self._pool.close()
+
+    def __enter__(self) -> "Vault":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     @property
     def proxy_url(self) -> str:
@@ -96,25 +113,45 @@ class Vault:
             return e.pending
 
     def _send(self, p: Prepared, timeout: Optional[float]) -> Response:
-        conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+        conn, reused = self._pool.get(timeout)
+        reusable = False
         try:
-            conn.putrequest(p.method, p.target, skip_host=True, skip_accept_encoding=True)
-            conn.putheader("Host", p.host)
-            for k, v in p.headers:
-                conn.putheader(k, v)
-            if p.body is not None or p.method in ("POST", "PUT", "PATCH"):
-                conn.putheader("Content-Length", str(len(p.body or b"")))
-            conn.endheaders(p.body)
-            r = conn.getresponse()
+            try:
+                r = _exchange(conn, p)
+            except (ConnectionResetError, BrokenPipeError):  # RemoteDisconnected is a ConnectionResetError
+                # No answer came: the sidecar closed a kept-alive connection
+                # as the request went out. Only a request that is safe to
+                # send twice is sent again, once, on a new connection.
+                if not (reused and p.replayable):
+                    raise
+                conn = self._pool.fresh(conn, timeout)
+                r = _exchange(conn, p)
             err = refusal(r.status, r.getheader, r.read)
-            if err is None:
-                return Response(r.status, r.reason, _Headers(r.msg), r.read(), p.target)
+            resp = None if err is not None else Response(r.status, r.reason, _Headers(r.msg), r.read(), p.target)
+            # Read to the end (isclosed) and nobody asked to close: the
+            # next request can use the connection.
+            reusable = r.isclosed() and not r.will_close
         except (socket.timeout, TimeoutError):
             raise SidecarTimeoutError("sidecar %s did not answer in time" % self.proxy_url) from None
         except (OSError, http.client.HTTPException) as e:
             raise SidecarUnreachableError("sidecar %s: %s" % (self.proxy_url, type(e).__name__ + ": " + str(e))) from None
         finally:
-            conn.close()
+            self._pool.put(conn, reusable)
+        if resp is not None:
+            return resp
+        assert err is not None
         if isinstance(err, ApprovalPendingError):
             err.pending = PendingApproval(self._send, p, err.approval_id, err.expires_at)
         raise err
+
+
+def _exchange(conn: http.client.HTTPConnection, p: Prepared) -> http.client.HTTPResponse:
+    """Sends p on conn and reads the answer's status line and headers."""
+    conn.putrequest(p.method, p.target, skip_host=True, skip_accept_encoding=True)
+    conn.putheader("Host", p.host)
+    for k, v in p.headers:
+        conn.putheader(k, v)
+    if p.body is not None or p.method in ("POST", "PUT", "PATCH"):
+        conn.putheader("Content-Length", str(len(p.body or b"")))
+    conn.endheaders(p.body)
+    return conn.getresponse()

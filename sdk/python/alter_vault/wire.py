@@ -31,6 +31,9 @@ HEADER_TOOL = "X-Alter-Tool"
 MAX_CALL_CONTEXT_BYTES = 128
 CONTEXT_HEADERS = {"run_id": HEADER_RUN_ID, "thread_id": HEADER_THREAD_ID, "tool": HEADER_TOOL}
 
+REPLAYABLE_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE"))
+IDEMPOTENCY_HEADERS = frozenset(("idempotency-key", "x-idempotency-key"))
+
 # A refusal's body is a few hundred bytes; anything larger is not one.
 MAX_ERROR_BODY = 64 << 10
 
@@ -96,6 +99,13 @@ class Prepared:
     host: str  # the Host header: the API's, not the sidecar's
     headers: List[Tuple[str, str]] = field(default_factory=list)
     body: Optional[bytes] = None
+
+    @property
+    def replayable(self) -> bool:
+        """Whether sending it twice is harmless, so a reused connection the
+        sidecar closed under it may be retried once: an idempotent method, or
+        an idempotency key (Go's net/http rule)."""
+        return self.method in REPLAYABLE_METHODS or any(k.lower() in IDEMPOTENCY_HEADERS for k, _ in self.headers)
 
     def with_header(self, name: str, value: str, drop: Tuple[str, ...] = ()) -> "Prepared":
         """A copy with name set to value and the headers in drop removed."""

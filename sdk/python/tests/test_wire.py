@@ -26,7 +26,9 @@ class WireTest(unittest.TestCase):
     def sidecar(self, answer):
         f = FakeSidecar(answer)
         self.addCleanup(f.close)
-        return f, Vault(f.url)
+        v = Vault(f.url)
+        self.addCleanup(v.close)
+        return f, v
 
     def test_absolute_form_and_headers(self):
         f, v = self.sidecar(lambda h: (200, {"Content-Type": "application/json"}, b'{"ok":true}'))
