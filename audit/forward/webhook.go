@@ -137,6 +137,9 @@ func (w *Webhook) post(ctx context.Context, encoded [][]byte) error {
 	if err != nil {
 		return fmt.Errorf("audit forward webhook: %w", stripURL(err))
 	}
+	// The status is the answer: the body is read (up to a bound) only so
+	// the connection can be kept, and a failure to read it does not undo
+	// a 2xx.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
