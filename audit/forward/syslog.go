@@ -159,10 +159,10 @@ func (s *Syslog) Close() error {
 // count): the record id and source in structured data, the record (the
 // webhook's Record form) as the UTF-8 MSG.
 func Message(r wire.AuditRecord, hostname string) ([]byte, error) {
-	if !utf8.ValidString(r.ID) || !utf8.ValidString(r.Source) {
+	if !utf8.ValidString(r.ID) || !utf8.ValidString(r.Source) || !utf8.ValidString(r.Event) {
 		return nil, errors.New("audit forward syslog: a record id or source is not UTF-8")
 	}
-	msg, err := json.Marshal(Record{ID: r.ID, Source: r.Source, Time: r.Time.UTC(), Record: r.Body})
+	msg, err := json.Marshal(recordOf(r))
 	if err != nil {
 		return nil, fmt.Errorf("audit forward syslog: encode record %s: %w", r.ID, err)
 	}
@@ -175,6 +175,9 @@ func Message(r wire.AuditRecord, hostname string) ([]byte, error) {
 		r.Time.UTC().Format("2006-01-02T15:04:05.000000Z"), hostname, appName, msgID, SDID, sdEscape(r.ID))
 	if r.Source != "" {
 		fmt.Fprintf(&b, " source=\"%s\"", sdEscape(r.Source))
+	}
+	if r.Event != "" {
+		fmt.Fprintf(&b, " event=\"%s\"", sdEscape(r.Event))
 	}
 	b.WriteString("] " + bom)
 	b.Write(msg)

@@ -27,7 +27,7 @@ import (
 // TIMESTAMP, HOSTNAME, APP-NAME, PROCID, MSGID, then our one SD element
 // and the MSG after a BOM.
 var rfc5424 = regexp.MustCompile(`^<(\d{1,3})>1 (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z) ([!-~]{1,255}) ([!-~]{1,48}) ([!-~]{1,128}) ([!-~]{1,32}) \[` +
-	regexp.QuoteMeta(forward.SDID) + ` id="((?:[^"\\\]]|\\.)*)"(?: source="(?:[^"\\\]]|\\.)*")?\] \x{FEFF}(.*)$`)
+	regexp.QuoteMeta(forward.SDID) + ` id="((?:[^"\\\]]|\\.)*)"(?: source="(?:[^"\\\]]|\\.)*")?(?: event="(?:[^"\\\]]|\\.)*")?\] \x{FEFF}(.*)$`)
 
 // collector is a syslog listener: it reads octet-counted frames, parses
 // each as RFC 5424 and keeps one record per id.

@@ -33,8 +33,15 @@ type Batch struct {
 // Record is one forwarded audit record: the id to dedupe on, where it
 // came from, and the record itself (the audit line's JSON object).
 type Record struct {
-	ID     string          `json:"id"`
-	Source string          `json:"source,omitempty"`
+	ID     string `json:"id"`
+	Source string `json:"source,omitempty"`
+	// Event is what the trail says the record is, set by whoever stored
+	// it: on the server "grant_use" for what a sidecar shipped, else the
+	// server's own event (grant_revoke, portal_login, ...). A SIEM rule
+	// goes by this and Source ("server" for the server's own records),
+	// never by the record's inner "event": a sidecar writes its records'
+	// bodies, so they can say anything.
+	Event  string          `json:"event,omitempty"`
 	Time   time.Time       `json:"time"`
 	Record json.RawMessage `json:"record"`
 }
@@ -97,7 +104,7 @@ func (w *Webhook) ShipAudit(ctx context.Context, recs []wire.AuditRecord) (int, 
 	var encoded [][]byte
 	size := envelope
 	for i, r := range recs {
-		e, err := json.Marshal(Record{ID: r.ID, Source: r.Source, Time: r.Time.UTC(), Record: r.Body})
+		e, err := json.Marshal(recordOf(r))
 		if err != nil {
 			return acked, fmt.Errorf("audit forward webhook: encode record %d: %w", i, err)
 		}
@@ -169,4 +176,9 @@ func Sign(secret []byte, timestamp string, body []byte) string {
 // skew of now: what a receiver does (and the tests, as one).
 func Verify(secret []byte, timestamp, signature string, body []byte, now time.Time, skew time.Duration) error {
 	return notify.Verify(secret, timestamp, signature, body, now, skew)
+}
+
+// recordOf is the forwarded form of a trail record.
+func recordOf(r wire.AuditRecord) Record {
+	return Record{ID: r.ID, Source: r.Source, Event: r.Event, Time: r.Time.UTC(), Record: r.Body}
 }
