@@ -133,19 +133,12 @@ func TestLeaseLostDuringASend(t *testing.T) {
 	r.block = make(chan struct{})
 	f := start(t, db, "slow", r, func(o *Options) { o.Now, o.Lease = c.Now, lease })
 	defer f.Stop(time.Second)
-	select {
-	case <-r.started:
-	case <-time.After(waitTimeout):
-		t.Fatal("the send never started")
-	}
+	r.waitStarted(t)
 	c.advance(lease + time.Second)
 	if _, held, err := db.ClaimForward(ctx, "siem", "other", c.now, c.now.Add(lease)); err != nil || !held {
 		t.Fatalf("the other replica's claim: %v %v", held, err)
 	}
-	r.mu.Lock()
-	close(r.block)
-	r.block = nil
-	r.mu.Unlock()
+	r.unblock()
 	r.waitFor(t, "the slow send to end", func() bool { return len(r.got()) == 5 })
 	c.waitReads(t, 2) // the advance, then the next pass
 	states, err := db.ForwardStates(ctx)
@@ -251,20 +244,13 @@ func TestSlowSendKeepsTheLease(t *testing.T) {
 	r.block = make(chan struct{})
 	f := start(t, db, "slow", r, func(o *Options) { o.Now, o.Lease = c.Now, lease })
 	defer f.Stop(time.Second)
-	select {
-	case <-r.started:
-	case <-time.After(waitTimeout):
-		t.Fatal("the send never started")
-	}
+	r.waitStarted(t)
 	c.advance(time.Hour) // the lease taken at the claim is long over
 	c.waitReads(t, 2)    // a renewal read the clock, claimed, and the next one began
 	if _, held, err := db.ClaimForward(ctx, "siem", "other", c.now, c.now.Add(lease)); err != nil || held {
 		t.Fatalf("another replica took the target during a slow send: %v %v", held, err)
 	}
-	r.mu.Lock()
-	close(r.block)
-	r.block = nil
-	r.mu.Unlock()
+	r.unblock()
 	r.waitFor(t, "the slow send to end", func() bool { return len(r.got()) == len(want) })
 	f.Stop(time.Second)
 	states, err := db.ForwardStates(ctx)
@@ -285,11 +271,7 @@ func TestTakenLeaseEndsTheSend(t *testing.T) {
 	r.block = make(chan struct{}) // never closed: only a cancel ends the send
 	f := start(t, db, "slow", r, func(o *Options) { o.Now, o.Lease = c.Now, lease })
 	defer f.Stop(time.Second)
-	select {
-	case <-r.started:
-	case <-time.After(waitTimeout):
-		t.Fatal("the send never started")
-	}
+	r.waitStarted(t)
 	// Take the target between two renewals: each try first lets the
 	// current lease run out.
 	deadline := time.Now().Add(waitTimeout)

@@ -111,6 +111,24 @@ func (r *receiver) ShipAudit(ctx context.Context, recs []wire.AuditRecord) (int,
 	return len(recs), nil
 }
 
+// waitStarted waits until a send has begun.
+func (r *receiver) waitStarted(t *testing.T) {
+	t.Helper()
+	select {
+	case <-r.started:
+	case <-time.After(waitTimeout):
+		t.Fatal("the send never started")
+	}
+}
+
+// unblock lets the blocked send, and every later one, through.
+func (r *receiver) unblock() {
+	r.mu.Lock()
+	close(r.block)
+	r.block = nil
+	r.mu.Unlock()
+}
+
 func (r *receiver) signal() {
 	select {
 	case r.changed <- struct{}{}:
