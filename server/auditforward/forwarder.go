@@ -181,7 +181,12 @@ func (f *Forwarder) Stop(timeout time.Duration) {
 	f.wg.Wait()
 	for _, t := range f.targets {
 		t.drain(ctx)
-		if err := f.o.Store.ReleaseForward(ctx, t.Name, f.o.Holder); err != nil {
+		// Its own few seconds: a stop whose deadline the last pass used up
+		// still hands the target over at once, not after the lease.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		err := f.o.Store.ReleaseForward(rctx, t.Name, f.o.Holder)
+		rcancel()
+		if err != nil {
 			t.log.Warn("audit forward lease not released; another replica takes the target when it runs out", zap.Error(err))
 		}
 		if c, ok := t.Sender.(io.Closer); ok {

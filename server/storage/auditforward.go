@@ -78,8 +78,9 @@ func (d *DB) AuditAfter(ctx context.Context, p AuditPosition, limit int) ([]Posi
 
 // ClaimForward takes or renews the lease of target name for holder until
 // the given time, and returns the target's position. held is false while
-// another holder's lease runs (now is before its end). A target seen for
-// the first time starts before the first record.
+// another holder's lease runs (now is before its end); a released lease
+// is free at once. A target seen for the first time starts before the
+// first record.
 func (d *DB) ClaimForward(ctx context.Context, name, holder string, now, until time.Time) (pos AuditPosition, held bool, err error) {
 	if name == "" || holder == "" {
 		return AuditPosition{}, false, invalid("a forwarding target and its holder need names")
@@ -90,7 +91,7 @@ func (d *DB) ClaimForward(ctx context.Context, name, holder string, now, until t
 	// One statement: of two replicas claiming a free lease at once, the
 	// database lets one update match.
 	err = d.db.QueryRowContext(ctx, d.q(`UPDATE audit_forward SET holder = ?, lease_until = ?
-		WHERE name = ? AND (holder = ? OR lease_until < ?) RETURNING after_xid, after_seq`),
+		WHERE name = ? AND (holder = ? OR holder = '' OR lease_until < ?) RETURNING after_xid, after_seq`),
 		holder, micro(until), name, holder, micro(now)).Scan(&pos.XID, &pos.Seq)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -121,9 +122,12 @@ func (d *DB) AdvanceForward(ctx context.Context, name, holder string, p AuditPos
 }
 
 // ReleaseForward ends holder's lease of target name, so another replica
-// may take it over at once (a replica that stops cleanly).
+// may take it over at once (a replica that stops cleanly). The lease ends
+// now rather than being wiped: retention's ForwardActiveWindow counts
+// from it.
 func (d *DB) ReleaseForward(ctx context.Context, name, holder string) error {
-	_, err := d.db.ExecContext(ctx, d.q(`UPDATE audit_forward SET holder = '', lease_until = 0 WHERE name = ? AND holder = ?`), name, holder)
+	_, err := d.db.ExecContext(ctx, d.q(`UPDATE audit_forward SET holder = '', lease_until = ? WHERE name = ? AND holder = ?`),
+		micro(now())-1, name, holder)
 	return unavailable(err)
 }
 

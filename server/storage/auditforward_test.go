@@ -274,8 +274,18 @@ func TestPruneAudit(t *testing.T) {
 			{"a target that acknowledged 4 lets 4 go", nil, []string{"siem"}, 4, 6, 6},
 			{"again: nothing more to do", nil, []string{"siem"}, 0, 6, 6},
 			{"a target another replica forwards to holds records back unnamed", nil, nil, 0, 6, 6},
-			{"no target forwarded to within the window: everything past the retention goes", func() {
+			{"so does one released less than an hour ago", func() {
 				if err := d.ReleaseForward(ctx, "siem", "r1"); err != nil {
+					t.Fatal(err)
+				}
+			}, nil, 0, 6, 6},
+			{"no target forwarded to within the window: everything past the retention goes", func() {
+				// An hour and more later: released, last lease and batch long ago.
+				if err := d.ReleaseForward(ctx, "siem", "r1"); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := d.db.ExecContext(ctx, d.q(`UPDATE audit_forward SET lease_until = ?, forwarded_at = ? WHERE name = 'siem'`),
+					micro(long), micro(long)); err != nil {
 					t.Fatal(err)
 				}
 			}, nil, 6, 0, 0},
