@@ -30,11 +30,23 @@ func TestForwardingStatus(t *testing.T) {
 		if _, err := e.db.InsertAudit(ctx, recs...); err != nil {
 			t.Fatal(err)
 		}
-		page, err := e.db.AuditAfter(ctx, storage.AuditPosition{}, 100)
+		// Every record, the env's token creations too, readable in commit
+		// order: on PostgreSQL once the cluster's older transactions
+		// (other tests') are over.
+		all, err := e.db.QueryAudit(ctx, storage.AuditQuery{Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
-		total := len(page) // the env's token creations are records too
+		total := len(all.Records)
+		var page []storage.PositionedRecord
+		for deadline := time.Now().Add(20 * time.Second); len(page) < total; time.Sleep(10 * time.Millisecond) {
+			if page, err = e.db.AuditAfter(ctx, storage.AuditPosition{}, 100); err != nil {
+				t.Fatal(err)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d records readable in commit order", len(page), total)
+			}
+		}
 		now := time.Now()
 		for name, upTo := range map[string]int{"siem": 4, "old": total} {
 			if _, _, err := e.db.ClaimForward(ctx, name, "host/1/ab", now, now.Add(time.Minute)); err != nil {

@@ -46,27 +46,6 @@ func TestAuditAttackBodyNotUTF8(t *testing.T) {
 	})
 }
 
-// committedTrail is the first n records in commit order. On PostgreSQL
-// AuditAfter returns a record only once every transaction open in the
-// cluster when it committed is over, other tests' included: it is
-// polled, for a while.
-func committedTrail(t *testing.T, d *DB, n int) []PositionedRecord {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		page, err := d.AuditAfter(context.Background(), AuditPosition{}, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(page) >= n {
-			return page[:n]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d committed records readable, want %d", len(page), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // TestPruneAttackNeverPastATarget: retention deletes nothing a configured
 // target has not acknowledged, whatever the records' own times say (a

@@ -20,7 +20,30 @@ func forwardRecords(prefix string, n int, at time.Time) []AuditRecord {
 	return recs
 }
 
-// readAll pages AuditAfter from the start, limit at a time.
+// committedTrail is the first n records in commit order. On PostgreSQL
+// AuditAfter returns a record only once every transaction open in the
+// cluster when it committed is over, other tests' included: it is
+// polled, for a while.
+func committedTrail(t *testing.T, d *DB, n int) []PositionedRecord {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		page, err := d.AuditAfter(context.Background(), AuditPosition{}, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) >= n {
+			return page[:n]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d committed records readable, want %d", len(page), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// readAll pages AuditAfter from the start, limit at a time: what is
+// readable now (see committedTrail for waiting until records are).
 func readAll(t *testing.T, d *DB, from AuditPosition, limit int) ([]string, AuditPosition) {
 	t.Helper()
 	var ids []string
@@ -39,6 +62,23 @@ func readAll(t *testing.T, d *DB, from AuditPosition, limit int) ([]string, Audi
 		if len(page) < limit {
 			return ids, from
 		}
+	}
+}
+
+// readAtLeast is readAll polled until it returns n ids (other tests'
+// open transactions can hold the horizon back for a while).
+func readAtLeast(t *testing.T, d *DB, from AuditPosition, limit, n int) ([]string, AuditPosition) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ids, last := readAll(t, d, from, limit)
+		if len(ids) >= n {
+			return ids, last
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d records readable after %v, want %d", len(ids), from, n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -64,7 +104,7 @@ func TestAuditAfterPagesInCommitOrder(t *testing.T) {
 		}
 		for _, limit := range []int{1, 4, 16, 1000} {
 			t.Run(fmt.Sprintf("limit %d", limit), func(t *testing.T) {
-				ids, last := readAll(t, d, AuditPosition{}, limit)
+				ids, last := readAtLeast(t, d, AuditPosition{}, limit, len(want)+1)
 				if len(ids) != len(want)+1 || fmt.Sprint(ids[:len(want)]) != fmt.Sprint(want) {
 					t.Fatalf("ids = %v, want %v and the server event", ids, want)
 				}
@@ -94,6 +134,7 @@ func TestAuditAfterWaitsForOpenTransactions(t *testing.T) {
 		}
 		insert := d.q(`INSERT INTO audit (id, source, at, decision, body) VALUES (?, 'app/s', ?, 'allow', '{}')`)
 		at := micro(time.Now())
+		stored := 0 // records the subtests before this one committed
 		for _, tc := range []struct {
 			name string
 			// early takes its transaction id before late does.
@@ -103,7 +144,8 @@ func TestAuditAfterWaitsForOpenTransactions(t *testing.T) {
 			{"the open transaction is younger", true},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				_, from := readAll(t, d, AuditPosition{}, 100)
+				_, from := readAtLeast(t, d, AuditPosition{}, 100, stored)
+				stored += 2
 				early, err := d.db.BeginTx(ctx, nil)
 				if err != nil {
 					t.Fatal(err)
@@ -129,19 +171,22 @@ func TestAuditAfterWaitsForOpenTransactions(t *testing.T) {
 				if err := late.Commit(); err != nil {
 					t.Fatal(err)
 				}
-				seen, pos := readAll(t, d, from, 100)
+				var seen []string
+				var pos AuditPosition
 				if tc.lateTakesIDFirst {
-					// late's id is below the open one: it is final.
+					// late's id is below the open one: it is final (once
+					// other tests' transactions older than it are over).
+					seen, pos = readAtLeast(t, d, from, 100, 1)
 					if fmt.Sprint(seen) != "["+tc.name+"/late]" {
 						t.Fatalf("while early is open: %v", seen)
 					}
-				} else if len(seen) != 0 {
+				} else if seen, pos = readAll(t, d, from, 100); len(seen) != 0 {
 					t.Fatalf("a record above an open transaction was returned: %v", seen)
 				}
 				if err := early.Commit(); err != nil {
 					t.Fatal(err)
 				}
-				rest, _ := readAll(t, d, pos, 100)
+				rest, _ := readAtLeast(t, d, pos, 100, 2-len(seen))
 				all := append(seen, rest...)
 				if len(all) != 2 || all[0] == all[1] {
 					t.Fatalf("after both committed, from the first read on: %v (want early and late, once each)", all)
@@ -233,10 +278,7 @@ func TestPruneAudit(t *testing.T) {
 		if _, err := d.InsertAudit(ctx, forwardRecords("new", 3, cutoff)...); err != nil {
 			t.Fatal(err)
 		}
-		page, err := d.AuditAfter(ctx, AuditPosition{}, 100)
-		if err != nil || len(page) != 13 {
-			t.Fatalf("%d records, %v", len(page), err)
-		}
+		page := committedTrail(t, d, 13)
 		// siem, forwarded to now, has acknowledged the first 4 old records
 		// (a batch two hours ago); archive, last leased two hours ago by a
 		// config that named it, none.
@@ -253,10 +295,13 @@ func TestPruneAudit(t *testing.T) {
 		}
 		remaining := func() int {
 			t.Helper()
-			ids, _ := readAll(t, d, AuditPosition{}, 100)
+			page, err := d.QueryAudit(ctx, AuditQuery{Actor: "a", Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
 			n := 0
-			for _, id := range ids {
-				if id[:3] == "old" {
+			for _, r := range page.Records {
+				if r.ID[:3] == "old" {
 					n++
 				}
 			}
