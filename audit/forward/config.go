@@ -37,7 +37,8 @@ type Config struct {
 	// a target starts it over.
 	Name string
 	Type string // TypeWebhook or TypeSyslog
-	// Batch is the most records per POST or write; 0 means 1000.
+	// Batch is the most records per send (a webhook splits a send into
+	// POSTs of at most MaxPostBytes); 0 means 1000.
 	Batch int
 
 	URL string // webhook

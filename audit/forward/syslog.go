@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -159,8 +158,10 @@ func (s *Syslog) Close() error {
 // count): the record id and source in structured data, the record (the
 // webhook's Record form) as the UTF-8 MSG.
 func Message(r wire.AuditRecord, hostname string) ([]byte, error) {
-	if !utf8.ValidString(r.ID) || !utf8.ValidString(r.Source) || !utf8.ValidString(r.Event) {
-		return nil, errors.New("audit forward syslog: a record id or source is not UTF-8")
+	for _, f := range []struct{ name, v string }{{"id", r.ID}, {"source", r.Source}, {"event", r.Event}} {
+		if !utf8.ValidString(f.v) {
+			return nil, fmt.Errorf("audit forward syslog: a record's %s is not UTF-8", f.name)
+		}
 	}
 	msg, err := json.Marshal(recordOf(r))
 	if err != nil {

@@ -26,7 +26,9 @@ func (h *handler) forwarding(w http.ResponseWriter, r *http.Request) {
 	out := wire.ForwardStatuses{Targets: []wire.ForwardStatus{}}
 	add := func(s storage.ForwardState, configured bool) bool {
 		st := wire.ForwardStatus{Name: s.Name, Configured: configured, ForwardedAt: s.ForwardedAt}
-		if s.Holder != "" {
+		// A holder whose lease ran out (killed, cut off) sends nothing: the
+		// next replica to claim takes over.
+		if s.Holder != "" && s.LeaseUntil.After(h.now()) {
 			st.Holder, st.LeaseUntil = s.Holder, s.LeaseUntil
 		}
 		st.Pending, st.PendingMore, err = h.store.AuditPendingAfter(r.Context(), s.Position, wire.PendingMax)

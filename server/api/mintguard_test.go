@@ -75,9 +75,11 @@ func TestMintTrustOpensOnlyWhatItNames(t *testing.T) {
 	}{
 		{"pinned, with the CA", MintTrust{Resolve: pin, RootCAs: roots}, "https://login.example.com/token", true, ""},
 		{"pinned name in another spelling", MintTrust{Resolve: pin, RootCAs: roots}, "https://LOGIN.example.com./token", true, ""},
-		{"pinned, without the CA", MintTrust{Resolve: pin}, "https://login.example.com/token", false, mint.ReasonUnreachable},
 		{"the address itself", MintTrust{Resolve: pin, RootCAs: roots}, "https://127.0.0.1:" + port + "/token", false, mint.ReasonUnreachable},
 		{"localhost", MintTrust{Resolve: pin, RootCAs: roots}, "https://localhost:" + port + "/token", false, mint.ReasonUnreachable},
+		// Last: its failed handshake ends with an alert the endpoint may
+		// count after the next case has begun, and it counts no bytes.
+		{"pinned, without the CA", MintTrust{Resolve: pin}, "https://login.example.com/token", false, mint.ReasonUnreachable},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

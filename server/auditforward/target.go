@@ -103,10 +103,12 @@ func (t *target) pass(ctx context.Context) (int, error) {
 			t.status.Position = recs[acked-1].Position
 			t.status.Forwarded += uint64(acked)
 		} else {
-			// Another replica took the lease while this one sent: its
-			// position wins, and the batch may reach the receiver twice.
+			// Another replica took the lease while this one sent, or has
+			// already moved the position past this batch: its position
+			// wins, and the batch may reach the receiver twice. The next
+			// pass's claim says which.
 			t.status.Holding = false
-			t.log.Info("audit forward lease taken over by another replica during a send")
+			t.log.Info("audit forward position not moved: another replica holds the target or has sent past this batch")
 		}
 		t.mu.Unlock()
 	}

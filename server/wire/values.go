@@ -101,7 +101,8 @@ type ForwardStatus struct {
 	// false for one a past config named, whose position is kept.
 	Configured bool `json:"configured"`
 	// Holder is the replica sending to it ("host/pid/random"), empty when
-	// none holds it; LeaseUntil is when another may take over.
+	// none holds a running lease (a killed holder's has run out);
+	// LeaseUntil is when another may take over.
 	Holder     string    `json:"holder,omitempty"`
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
 	// ForwardedAt is when a batch was last acknowledged (zero: never).
