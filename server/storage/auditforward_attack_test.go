@@ -46,7 +46,6 @@ func TestAuditAttackBodyNotUTF8(t *testing.T) {
 	})
 }
 
-
 // TestPruneAttackNeverPastATarget: retention deletes nothing a configured
 // target has not acknowledged, whatever the records' own times say (a
 // sidecar dates its records itself, back to its token's creation), and
