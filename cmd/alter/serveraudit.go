@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -43,6 +44,7 @@ func loadServerFiles(cfg serverconfig.Config) (serverFiles, error) {
 type serverTrail struct {
 	forwarder *auditforward.Forwarder
 	retention *auditforward.Retention
+	once      sync.Once
 }
 
 // startServerAudit starts forwarding (when targets are configured) and
@@ -72,14 +74,17 @@ func startServerAudit(c serverconfig.Audit, targets []forward.Target, db *storag
 }
 
 // stop ends retention, then gives forwarding up to timeout for a last
-// pass.
+// pass. Only the first call does anything (runServer's deferred one is
+// for the paths that return early).
 func (t *serverTrail) stop(timeout time.Duration) {
-	if t.retention != nil {
-		t.retention.Stop()
-	}
-	if t.forwarder != nil {
-		t.forwarder.Stop(timeout)
-	}
+	t.once.Do(func() {
+		if t.retention != nil {
+			t.retention.Stop()
+		}
+		if t.forwarder != nil {
+			t.forwarder.Stop(timeout)
+		}
+	})
 }
 
 func forwardNames(targets []forward.Target) []string {

@@ -238,8 +238,10 @@ func runServer(ctx context.Context, cfg serverconfig.Config, files serverFiles, 
 		return err
 	}
 	// Stopped last, so the records of requests that finish during the
-	// shutdown go in its final pass.
-	defer trail.stop(cfg.ShutdownTimeout)
+	// shutdown go in its final pass, within what is left of the one
+	// shutdown_timeout (an orchestrator's grace period is set to it).
+	deadline := time.Now().Add(cfg.ShutdownTimeout)
+	defer func() { trail.stop(time.Until(deadline)) }()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -248,8 +250,9 @@ func runServer(ctx context.Context, cfg serverconfig.Config, files serverFiles, 
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", zap.Duration("timeout", cfg.ShutdownTimeout))
+	deadline = time.Now().Add(cfg.ShutdownTimeout)
 	handler.Close()
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	sctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
@@ -257,6 +260,7 @@ func runServer(ctx context.Context, cfg serverconfig.Config, files serverFiles, 
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
+	trail.stop(time.Until(deadline))
 	log.Info("stopped")
 	return nil
 }
