@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,5 +37,15 @@ func TestTargetSecretErrors(t *testing.T) {
 				t.Fatalf("err = %v, want it to name %q and not quote the secret", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestConfigStringHidesTheURLsPath(t *testing.T) {
+	c := Config{Name: "siem", Type: TypeWebhook, URL: "https://siem.example/hook/tok3n?key=s3cret", SecretFile: "/k"}
+	if s := c.String(); strings.Contains(s, "tok3n") || strings.Contains(s, "s3cret") || !strings.Contains(s, "siem.example") {
+		t.Fatalf("String() = %q", s)
+	}
+	if s := fmt.Sprintf("%v %+v", c, c); strings.Contains(s, "tok3n") {
+		t.Fatalf("formatted: %q", s)
 	}
 }

@@ -3,6 +3,7 @@ package forward
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"regexp"
 
 	"github.com/alter-sidecar/alter/approval/notify"
@@ -51,6 +52,19 @@ type Config struct {
 
 	SecretFile string
 	SecretEnv  string
+}
+
+// String describes the entry without its URL's path and query, which
+// may hold a token (and never with a secret: it holds none).
+func (c Config) String() string {
+	where := c.Address
+	if c.Type == TypeWebhook {
+		where = "<unparsable url>"
+		if u, err := url.Parse(c.URL); err == nil {
+			where = u.Scheme + "://" + u.Host + "/…"
+		}
+	}
+	return fmt.Sprintf("audit.forward %s (%s to %s)", c.Name, c.Type, where)
 }
 
 // WireConfig is an entry as written in YAML; Compile checks it.

@@ -70,7 +70,7 @@ func NewSyslog(o SyslogOptions) (*Syslog, error) {
 		return nil, err
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 30 * time.Second
+		o.Timeout = DefaultTimeout
 	}
 	return &Syslog{o: o}, nil
 }

@@ -22,6 +22,10 @@ const (
 	HeaderSignature = notify.HeaderSignature
 )
 
+// DefaultTimeout bounds one send: a webhook POST, a syslog dial and
+// write.
+const DefaultTimeout = 30 * time.Second
+
 // MinSecretBytes is the shortest HMAC key accepted.
 const MinSecretBytes = 16
 
@@ -74,7 +78,7 @@ func NewWebhook(o WebhookOptions) (*Webhook, error) {
 		return nil, fmt.Errorf("audit forward webhook: the secret is shorter than %d bytes", MinSecretBytes)
 	}
 	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 30 * time.Second}
+		o.Client = &http.Client{Timeout: DefaultTimeout}
 	}
 	// A redirect is not an acknowledgement, and following one would send
 	// the records somewhere the config does not name.

@@ -44,13 +44,14 @@ func loadServerFiles(cfg serverconfig.Config) (serverFiles, error) {
 type serverTrail struct {
 	forwarder *auditforward.Forwarder
 	retention *auditforward.Retention
+	log       *zap.Logger
 	once      sync.Once
 }
 
 // startServerAudit starts forwarding (when targets are configured) and
 // retention (when audit.retention is set).
 func startServerAudit(c serverconfig.Audit, targets []forward.Target, db *storage.DB, log *zap.Logger) (*serverTrail, error) {
-	t := &serverTrail{}
+	t := &serverTrail{log: log.Named("audit_forward")}
 	names := forwardNames(targets)
 	if len(targets) > 0 {
 		f, err := auditforward.Start(auditforward.Options{Store: db, Targets: targets, Lease: c.ForwardLease,
@@ -83,6 +84,10 @@ func (t *serverTrail) stop(timeout time.Duration) {
 		}
 		if t.forwarder != nil {
 			t.forwarder.Stop(timeout)
+			for _, st := range t.forwarder.Status() {
+				t.log.Info("audit forwarding stopped", zap.String("forward", st.Name),
+					zap.Uint64("forwarded", st.Forwarded), zap.Int64("acknowledged_seq", st.Position.Seq), zap.Bool("failing", st.Failing))
+			}
 		}
 	})
 }

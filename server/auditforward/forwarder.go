@@ -49,8 +49,8 @@ const (
 	DefaultInterval   = time.Second
 	DefaultMinBackoff = time.Second
 	DefaultMaxBackoff = time.Minute
-	// DefaultSendTimeout is the webhook client's own timeout too.
-	DefaultSendTimeout = 30 * time.Second
+	// DefaultSendTimeout is the senders' own bound too.
+	DefaultSendTimeout = forward.DefaultTimeout
 )
 
 // Options configure a Forwarder; zero durations take the defaults.
@@ -86,7 +86,9 @@ type Forwarder struct {
 	wg      sync.WaitGroup
 }
 
-// Status is what one target's loop knows on this replica.
+// Status is what one target's loop knows on this replica (logged when
+// the server stops; the database's view, GET /v1/audit/forwarding, is
+// the one across replicas).
 type Status struct {
 	Name string
 	// Holding: this replica held the target's lease at its last claim.

@@ -85,14 +85,25 @@ func (d *DB) ClaimForward(ctx context.Context, name, holder string, now, until t
 	if name == "" || holder == "" {
 		return AuditPosition{}, false, invalid("a forwarding target and its holder need names")
 	}
-	if _, err := d.db.ExecContext(ctx, d.q(`INSERT INTO audit_forward (name) VALUES (?) ON CONFLICT (name) DO NOTHING`), name); err != nil {
-		return AuditPosition{}, false, unavailable(err)
-	}
 	// One statement: of two replicas claiming a free lease at once, the
 	// database lets one update match.
-	err = d.db.QueryRowContext(ctx, d.q(`UPDATE audit_forward SET holder = ?, lease_until = ?
-		WHERE name = ? AND (holder = ? OR holder = '' OR lease_until < ?) RETURNING after_xid, after_seq`),
-		holder, micro(until), name, holder, micro(now)).Scan(&pos.XID, &pos.Seq)
+	claim := func() error {
+		return d.db.QueryRowContext(ctx, d.q(`UPDATE audit_forward SET holder = ?, lease_until = ?
+			WHERE name = ? AND (holder = ? OR holder = '' OR lease_until < ?) RETURNING after_xid, after_seq`),
+			holder, micro(until), name, holder, micro(now)).Scan(&pos.XID, &pos.Seq)
+	}
+	err = claim()
+	if errors.Is(err, sql.ErrNoRows) {
+		// Held by another, or a target never seen: only then is its row
+		// made (not on every pass, which would be a write each time).
+		res, ierr := d.db.ExecContext(ctx, d.q(`INSERT INTO audit_forward (name) VALUES (?) ON CONFLICT (name) DO NOTHING`), name)
+		if ierr != nil {
+			return AuditPosition{}, false, unavailable(ierr)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			err = claim()
+		}
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return AuditPosition{}, false, nil
