@@ -59,24 +59,32 @@ class ConnectionPool:
     @property
     def idle(self) -> int:
         """How many connections wait in the pool."""
-        with self._lock:
+        with self._locked():
             return len(self._idle)
+
+    def _locked(self) -> threading.Lock:
+        """The pool's lock, after taking the pool over in a forked child.
+
+        A forked child shares the parent's sockets: an answer would reach
+        whichever process reads first, so the child closes its copies
+        (the parent's connections stay open) and opens its own. It also
+        gets a new lock: the fork may have copied the old one held by a
+        thread that does not exist in the child, which would wait forever.
+        """
+        if self._pid != os.getpid():
+            self._pid, self._lock = os.getpid(), threading.Lock()
+            inherited, self._idle = self._idle, []
+            for conn in inherited:
+                conn.close()
+        return self._lock
 
     def get(self, timeout: Optional[float]) -> Tuple[http.client.HTTPConnection, bool]:
         """A connection whose socket operations time out after timeout
         seconds, and whether it was reused (it has served a request)."""
-        inherited: List[http.client.HTTPConnection] = []
-        with self._lock:
+        with self._locked():
             self.checked_out += 1
-            if self._pid != os.getpid():
-                # A forked child shares the parent's sockets: an answer would
-                # reach whichever process reads first. Closing the child's
-                # copies leaves the parent's connections open.
-                self._pid, inherited, self._idle = os.getpid(), self._idle, []
-        for conn in inherited:
-            conn.close()
         while True:
-            with self._lock:
+            with self._locked():
                 # The most recently used one is the least likely to have
                 # been closed by the sidecar's idle timeout.
                 conn = self._idle.pop() if self._idle else None
@@ -99,7 +107,7 @@ class ConnectionPool:
     def put(self, conn: http.client.HTTPConnection, reusable: bool) -> None:
         """Takes back a connection from get() or fresh(): kept if reusable
         and there is room, else closed."""
-        with self._lock:
+        with self._locked():
             self.checked_out -= 1
             if reusable and not self._closed and conn.sock is not None and len(self._idle) < self._max_idle:
                 self._idle.append(conn)
@@ -108,7 +116,7 @@ class ConnectionPool:
 
     def close(self) -> None:
         """Closes the idle connections; those returned later are closed too."""
-        with self._lock:
+        with self._locked():
             self._closed = True
             idle, self._idle = self._idle, []
         for conn in idle:

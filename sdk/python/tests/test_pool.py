@@ -3,6 +3,7 @@ closes them costs the application nothing it would not have paid anyway."""
 
 import json
 import os
+import time
 import threading
 import unittest
 
@@ -167,6 +168,34 @@ class PoolTest(unittest.TestCase):
         self.assertEqual(f.accepted, 2)  # the child's request came on a connection of its own
         self.assertEqual(v.request("GET", API, grant_id=GRANT).text, "ok")  # and the parent's still works
         self.assertEqual(f.accepted, 2)
+
+    def test_fork_while_another_thread_holds_the_lock(self):
+        # The fork copies the pool's lock as held (by a thread the child
+        # does not have): the child must not wait on it forever.
+        f, v = self.sidecar(ok)
+        v.request("GET", API, grant_id=GRANT)
+        v._pool._lock.acquire()
+        try:
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    code = 0 if v.request("GET", API + "/child", grant_id=GRANT, timeout=10).text == "ok" else 1
+                finally:
+                    os._exit(code)
+        finally:
+            v._pool._lock.release()
+        deadline = time.monotonic() + 20
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                self.fail("the forked child waited on a lock it cannot get")
+            time.sleep(0.05)  # polling another process's exit
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
 
     def test_with_closes_idle_connections(self):
         f = FakeSidecar(ok)
