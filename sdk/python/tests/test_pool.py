@@ -19,6 +19,19 @@ def ok(h):
     return 200, {}, b"ok"
 
 
+def fork_request(v):
+    """Forks; the child makes one request through v and exits 0 if it got
+    the answer. Returns the child's pid."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = 0 if v.request("GET", API + "/child", grant_id=GRANT, timeout=10).text == "ok" else 1
+        finally:
+            os._exit(code)
+    return pid
+
+
 class PoolTest(unittest.TestCase):
     def sidecar(self, answer, **vault_args):
         f = FakeSidecar(answer)
@@ -156,19 +169,14 @@ class PoolTest(unittest.TestCase):
     def test_forked_child_does_not_share_connections(self):
         f, v = self.sidecar(ok)
         v.request("GET", API, grant_id=GRANT)
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                code = 0 if v.request("GET", API + "/child", grant_id=GRANT, timeout=10).text == "ok" else 1
-            finally:
-                os._exit(code)
+        pid = fork_request(v)
         _, status = os.waitpid(pid, 0)
         self.assertEqual(os.waitstatus_to_exitcode(status), 0)
         self.assertEqual(f.accepted, 2)  # the child's request came on a connection of its own
         self.assertEqual(v.request("GET", API, grant_id=GRANT).text, "ok")  # and the parent's still works
         self.assertEqual(f.accepted, 2)
 
+    @unittest.skipUnless(hasattr(os, "fork"), "needs os.fork")
     def test_fork_while_another_thread_holds_the_lock(self):
         # The fork copies the pool's lock as held (by a thread the child
         # does not have): the child must not wait on it forever.
@@ -176,13 +184,7 @@ class PoolTest(unittest.TestCase):
         v.request("GET", API, grant_id=GRANT)
         v._pool._lock.acquire()
         try:
-            pid = os.fork()
-            if pid == 0:
-                code = 1
-                try:
-                    code = 0 if v.request("GET", API + "/child", grant_id=GRANT, timeout=10).text == "ok" else 1
-                finally:
-                    os._exit(code)
+            pid = fork_request(v)
         finally:
             v._pool._lock.release()
         deadline = time.monotonic() + 20
