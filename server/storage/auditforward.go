@@ -46,13 +46,9 @@ func (d *DB) AuditAfter(ctx context.Context, p AuditPosition, limit int) ([]Posi
 	if limit <= 0 || limit > maxAuditBatch {
 		return nil, invalid("limit %d: want 1 to %d", limit, maxAuditBatch)
 	}
+	cond, args := d.committedAfter(p)
 	query := `SELECT xid, seq, id, source, at, grant_id, actor, decision, run_id, tool, event, body FROM audit
-		WHERE (xid > ? OR (xid = ? AND seq > ?))`
-	args := []any{p.XID, p.XID, p.Seq}
-	if d.eng.committedHorizon != "" {
-		query += " AND xid < " + d.eng.committedHorizon
-	}
-	query += " ORDER BY xid, seq LIMIT ?"
+		WHERE ` + cond + ` ORDER BY xid, seq LIMIT ?`
 	rows, err := d.db.QueryContext(ctx, d.q(query), append(args, limit)...)
 	if err != nil {
 		return nil, unavailable(err)
@@ -74,6 +70,16 @@ func (d *DB) AuditAfter(ctx context.Context, p AuditPosition, limit int) ([]Posi
 		return nil, unavailable(err)
 	}
 	return out, nil
+}
+
+// committedAfter is the WHERE condition of the records after p in commit
+// order that no transaction still open can precede, with its arguments.
+func (d *DB) committedAfter(p AuditPosition) (string, []any) {
+	cond := "(xid > ? OR (xid = ? AND seq > ?))"
+	if d.eng.committedHorizon != "" {
+		cond += " AND xid < " + d.eng.committedHorizon
+	}
+	return cond, []any{p.XID, p.XID, p.Seq}
 }
 
 // ClaimForward takes or renews the lease of target name for holder until
@@ -226,11 +232,9 @@ func (d *DB) PruneAudit(ctx context.Context, before time.Time, targets []string,
 		}
 	}
 	if held {
-		var held int
-		if err := d.db.QueryRowContext(ctx, d.q(`SELECT COUNT(*) FROM audit WHERE at < ?`), micro(before)).Scan(&held); err != nil {
+		if err := d.db.QueryRowContext(ctx, d.q(`SELECT COUNT(*) FROM audit WHERE at < ?`), micro(before)).Scan(&res.HeldBack); err != nil {
 			return res, d.recordPrune(ctx, res, before, actor, unavailable(err))
 		}
-		res.HeldBack = held
 	}
 	return res, d.recordPrune(ctx, res, before, actor, nil)
 }
@@ -287,12 +291,9 @@ func (d *DB) recordPrune(ctx context.Context, res PruneResult, before time.Time,
 // AuditPendingAfter counts the committed records after p, at most max
 // (more reports there are more).
 func (d *DB) AuditPendingAfter(ctx context.Context, p AuditPosition, max int) (n int, more bool, err error) {
-	query := `SELECT COUNT(*) FROM (SELECT 1 FROM audit WHERE (xid > ? OR (xid = ? AND seq > ?))`
-	if d.eng.committedHorizon != "" {
-		query += " AND xid < " + d.eng.committedHorizon
-	}
-	query += " LIMIT ?) AS pending"
-	if err := d.db.QueryRowContext(ctx, d.q(query), p.XID, p.XID, p.Seq, max+1).Scan(&n); err != nil {
+	cond, args := d.committedAfter(p)
+	query := `SELECT COUNT(*) FROM (SELECT 1 FROM audit WHERE ` + cond + ` LIMIT ?) AS pending`
+	if err := d.db.QueryRowContext(ctx, d.q(query), append(args, max+1)...).Scan(&n); err != nil {
 		return 0, false, unavailable(err)
 	}
 	if n > max {
