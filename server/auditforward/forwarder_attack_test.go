@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alter-sidecar/alter/audit"
 	"github.com/alter-sidecar/alter/audit/forward"
 	"github.com/alter-sidecar/alter/internal/testdb"
 	"github.com/alter-sidecar/alter/server/storage"
@@ -103,31 +102,6 @@ func startAttack(t *testing.T, o Options) *Forwarder {
 		t.Fatal(err)
 	}
 	return f
-}
-
-func records(prefix string, n int) []storage.AuditRecord {
-	var out []storage.AuditRecord
-	at := time.Now().UTC()
-	for i := range n {
-		out = append(out, storage.AuditRecord{ID: fmt.Sprintf("%s-%d", prefix, i), Source: "billing/pod-1", Time: at,
-			Decision: audit.DecisionAllow, Body: json.RawMessage(`{}`)})
-	}
-	return out
-}
-
-func ids(recs []storage.AuditRecord) []string {
-	var out []string
-	for _, r := range recs {
-		out = append(out, r.ID)
-	}
-	return out
-}
-
-func insertRecords(t *testing.T, d *storage.DB, recs []storage.AuditRecord) {
-	t.Helper()
-	if _, err := d.InsertAudit(context.Background(), recs...); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // spyStore signals every AuditAfter that returned, so a test can wait for

@@ -29,26 +29,43 @@ func openDB(t *testing.T, addr string) *storage.DB {
 	return db
 }
 
-// insert stores n grant-use records named prefix:0..n-1 and returns
-// their ids.
-func insert(t *testing.T, db *storage.DB, prefix string, n int) []string {
-	t.Helper()
-	var recs []storage.AuditRecord
-	var ids []string
+// records are n grant-use records named prefix-0..prefix-(n-1).
+func records(prefix string, n int) []storage.AuditRecord {
+	var out []storage.AuditRecord
+	at := time.Now().UTC()
 	for i := range n {
-		id := fmt.Sprintf("%s:%d", prefix, i)
-		recs = append(recs, storage.AuditRecord{ID: id, Source: "app/sidecar", Time: time.Now(), GrantID: "g", Decision: audit.DecisionAllow,
-			Body: json.RawMessage(`{"msg":"grant use"}`)})
-		ids = append(ids, id)
+		out = append(out, storage.AuditRecord{ID: fmt.Sprintf("%s-%d", prefix, i), Source: "billing/pod-1", Time: at,
+			Decision: audit.DecisionAllow, Body: json.RawMessage(`{}`)})
 	}
+	return out
+}
+
+func ids(recs []storage.AuditRecord) []string {
+	var out []string
+	for _, r := range recs {
+		out = append(out, r.ID)
+	}
+	return out
+}
+
+// insertRecords stores recs, a batch of at most 1000 at a time.
+func insertRecords(t *testing.T, d *storage.DB, recs []storage.AuditRecord) {
+	t.Helper()
 	for len(recs) > 0 {
 		n := min(len(recs), 1000)
-		if _, err := db.InsertAudit(context.Background(), recs[:n]...); err != nil {
+		if _, err := d.InsertAudit(context.Background(), recs[:n]...); err != nil {
 			t.Fatal(err)
 		}
 		recs = recs[n:]
 	}
-	return ids
+}
+
+// insert stores n records named after prefix and returns their ids.
+func insert(t *testing.T, db *storage.DB, prefix string, n int) []string {
+	t.Helper()
+	recs := records(prefix, n)
+	insertRecords(t, db, recs)
+	return ids(recs)
 }
 
 // receiver is a sender that keeps what it was sent. Each call is an
