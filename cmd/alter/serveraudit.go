@@ -54,8 +54,7 @@ func startServerAudit(c serverconfig.Audit, targets []forward.Target, db *storag
 	t := &serverTrail{log: log.Named("audit_forward")}
 	names := forwardNames(targets)
 	if len(targets) > 0 {
-		f, err := auditforward.Start(auditforward.Options{Store: db, Targets: targets, Lease: c.ForwardLease,
-			Log: log.Named("audit_forward")})
+		f, err := auditforward.Start(auditforward.Options{Store: db, Targets: targets, Lease: c.ForwardLease, Log: t.log})
 		if err != nil {
 			return nil, err
 		}

@@ -20,33 +20,11 @@ func forwardRecords(prefix string, n int, at time.Time) []AuditRecord {
 	return recs
 }
 
-// committedTrail is the first n records in commit order. On PostgreSQL
-// AuditAfter returns a record only once every transaction open in the
-// cluster when it committed is over, other tests' included: it is
-// polled, for a while.
-func committedTrail(t *testing.T, d *DB, n int) []PositionedRecord {
+// readRecords pages AuditAfter from from, limit at a time: what is
+// readable now, each record after the one before.
+func readRecords(t *testing.T, d *DB, from AuditPosition, limit int) []PositionedRecord {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		page, err := d.AuditAfter(context.Background(), AuditPosition{}, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(page) >= n {
-			return page[:n]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d committed records readable, want %d", len(page), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// readAll pages AuditAfter from the start, limit at a time: what is
-// readable now (see committedTrail for waiting until records are).
-func readAll(t *testing.T, d *DB, from AuditPosition, limit int) ([]string, AuditPosition) {
-	t.Helper()
-	var ids []string
+	var out []PositionedRecord
 	for {
 		page, err := d.AuditAfter(context.Background(), from, limit)
 		if err != nil {
@@ -57,29 +35,59 @@ func readAll(t *testing.T, d *DB, from AuditPosition, limit int) ([]string, Audi
 				t.Fatalf("position %v does not come after %v", r.Position, from)
 			}
 			from = r.Position
-			ids = append(ids, r.ID)
 		}
+		out = append(out, page...)
 		if len(page) < limit {
-			return ids, from
+			return out
 		}
 	}
 }
 
-// readAtLeast is readAll polled until it returns n ids (other tests'
-// open transactions can hold the horizon back for a while).
-func readAtLeast(t *testing.T, d *DB, from AuditPosition, limit, n int) ([]string, AuditPosition) {
+// pollRecords is readRecords polled until it returns n records. On
+// PostgreSQL AuditAfter returns a record only once every transaction open
+// in the cluster when it committed is over, other tests' included.
+func pollRecords(t *testing.T, d *DB, from AuditPosition, limit, n int) []PositionedRecord {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		ids, last := readAll(t, d, from, limit)
-		if len(ids) >= n {
-			return ids, last
+		recs := readRecords(t, d, from, limit)
+		if len(recs) >= n {
+			return recs
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d records readable after %v, want %d", len(ids), from, n)
+			t.Fatalf("%d records readable after %v, want %d", len(recs), from, n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// committedTrail is the first n records in commit order, waited for.
+func committedTrail(t *testing.T, d *DB, n int) []PositionedRecord {
+	t.Helper()
+	return pollRecords(t, d, AuditPosition{}, 100, n)[:n]
+}
+
+// idsAndLast are the ids of recs and the position of the last one (from
+// when there are none).
+func idsAndLast(recs []PositionedRecord, from AuditPosition) ([]string, AuditPosition) {
+	var ids []string
+	for _, r := range recs {
+		ids = append(ids, r.ID)
+		from = r.Position
+	}
+	return ids, from
+}
+
+// readAll is what is readable now after from, as ids and the last position.
+func readAll(t *testing.T, d *DB, from AuditPosition, limit int) ([]string, AuditPosition) {
+	t.Helper()
+	return idsAndLast(readRecords(t, d, from, limit), from)
+}
+
+// readAtLeast is readAll waited for until it has n ids.
+func readAtLeast(t *testing.T, d *DB, from AuditPosition, limit, n int) ([]string, AuditPosition) {
+	t.Helper()
+	return idsAndLast(pollRecords(t, d, from, limit, n), from)
 }
 
 func TestAuditAfterPagesInCommitOrder(t *testing.T) {
