@@ -68,6 +68,27 @@ func insert(t *testing.T, db *storage.DB, prefix string, n int) []string {
 	return ids(recs)
 }
 
+// readable waits until a reader of the trail from its start sees n
+// records: on PostgreSQL, until no transaction older than theirs is open
+// anywhere in the cluster.
+func readable(t *testing.T, db *storage.DB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		recs, err := db.AuditAfter(context.Background(), storage.AuditPosition{}, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d records readable after %s", len(recs), n, waitTimeout)
+		}
+		time.Sleep(5 * time.Millisecond) // a horizon moves on no event this test can see
+	}
+}
+
 // receiver is a sender that keeps what it was sent. Each call is an
 // event the tests wait on (changed).
 type receiver struct {
