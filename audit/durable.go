@@ -126,6 +126,14 @@ func NewDurableSink(path string, opts DurableOptions) (*DurableSink, error) {
 // Path returns the log's file name.
 func (s *DurableSink) Path() string { return s.path }
 
+// Seq returns the seq of the last record written (0 before the first):
+// a shipper's or forwarder's distance from it is how far it lags.
+func (s *DurableSink) Seq() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seq
+}
+
 // Write appends r as the next record of the chain. A zero r.Time is set to
 // now. It returns nil only when the record is written and, with the
 // default SyncInterval, fsynced and in the head; on an error the record is

@@ -74,12 +74,20 @@ func Start(path string, targets []Target, o LogOptions, log *zap.Logger) (*Forwa
 	return f, nil
 }
 
-// Forwarded returns, per target name, the seq of the last record it
-// acknowledged.
-func (f *Forwarders) Forwarded() map[string]uint64 {
-	out := make(map[string]uint64, len(f.ships))
+// State is how far one target has got.
+type State struct {
+	Name string
+	// Forwarded is the seq of the last record the target acknowledged.
+	Forwarded uint64
+	// Failing: the last pass failed; the records wait in the log.
+	Failing bool
+}
+
+// States returns each target's state, in the order of the config.
+func (f *Forwarders) States() []State {
+	out := make([]State, len(f.ships))
 	for i, s := range f.ships {
-		out[f.targets[i].Name] = s.Shipped()
+		out[i] = State{Name: f.targets[i].Name, Forwarded: s.Shipped(), Failing: s.Failing()}
 	}
 	return out
 }

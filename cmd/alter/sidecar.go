@@ -270,6 +270,7 @@ func openSidecar(ctx context.Context, cfg config.Config) (_ *sidecar, err error)
 	})
 	if err == nil {
 		s.registerControlPlaneMetrics()
+		s.registerAuditMetrics()
 	}
 	return s, err
 }

@@ -227,14 +227,7 @@ func (e *env) metrics() string {
 }
 
 // metric returns the value of an unlabelled metric line.
-func (e *env) metric(name string) string {
-	for _, line := range strings.Split(e.metrics(), "\n") {
-		if f := strings.Fields(line); len(f) == 2 && f[0] == name {
-			return f[1]
-		}
-	}
-	return ""
-}
+func (e *env) metric(name string) string { return testbin.MetricValue(e.metrics(), name) }
 
 // checkNoLeak runs when the group ends: the sentinel must be in no log,
 // audit record or metric, and the environment's proxy was never used.

@@ -3,7 +3,6 @@ package controlplane
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alter-sidecar/alter/internal/testbin"
 	"github.com/alter-sidecar/alter/internal/testdb"
 )
 
@@ -174,16 +174,5 @@ func (c *cluster) restartReplica(name string) {
 // listener, or "" if it has none.
 func (s *sidecar) metric(t *testing.T, name string) string {
 	t.Helper()
-	resp, err := http.Get("http://" + s.admin + "/metrics")
-	if err != nil {
-		t.Fatalf("%s metrics: %v", s.name, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
-		if f := strings.Fields(line); len(f) == 2 && f[0] == name {
-			return f[1]
-		}
-	}
-	return ""
+	return testbin.Metric(t, s.admin, name)
 }

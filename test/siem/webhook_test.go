@@ -88,7 +88,7 @@ type sidecar struct {
 	t                  *testing.T
 	dir, home, auditLg string
 	proxy              *testbin.Proc
-	addr               string
+	addr, admin        string // the proxy's and its admin listener's addresses
 	secret, grant      string
 	upCA, upAddr       string // the stand-in's CA file and address
 }
@@ -177,7 +177,7 @@ func (s *sidecar) start() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	s.addr = m[1]
+	s.addr, s.admin = m[1], m[2]
 }
 
 func (s *sidecar) kill() {
@@ -294,6 +294,9 @@ func TestWebhookReceiverKilledMidStream(t *testing.T) {
 	rcv.kill(t)
 	held, _ := strconv.Atoi(heldBatch[1])
 	s.send(60) // while the receiver is away
+	eventually(t, "the metrics to say forwarding fails", func() bool {
+		return testbin.Metric(t, s.admin, `alter_audit_forward_failing{target="siem"}`) == "1"
+	})
 
 	// 2. It comes back on the same address; the proxy catches up.
 	rcv = startReceiver(t, rcv.addr, keyFile, out, 0)
@@ -311,6 +314,13 @@ func TestWebhookReceiverKilledMidStream(t *testing.T) {
 	eventually(t, "every record at the receiver", func() bool {
 		want, got = s.logIDs(), received(t, out)
 		return sameSet(want, uniq(got))
+	})
+
+	// Caught up: the target's forwarded seq is the log's last.
+	eventually(t, "the metrics to say the target caught up", func() bool {
+		written := testbin.Metric(t, s.admin, "alter_audit_written_seq")
+		return written != "" && written != "0" && testbin.Metric(t, s.admin, `alter_audit_forward_seq{target="siem"}`) == written &&
+			testbin.Metric(t, s.admin, `alter_audit_forward_failing{target="siem"}`) == "0"
 	})
 
 	dups := len(got) - len(uniq(got))
