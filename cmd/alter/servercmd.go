@@ -231,12 +231,19 @@ func runServer(ctx context.Context, cfg serverconfig.Config, files serverFiles, 
 	}
 	log.Info("control plane listening", zap.String("addr", ln.Addr().String()), zap.Bool("tls", tlsConf != nil),
 		zap.String("database", cfg.DatabaseEngine()))
+	admin, err := listenServerAdmin(cfg.AdminListen)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer admin.close()
 	fmt.Fprintf(announce, "alter server listening on %s (%s, database %s)\n", ln.Addr(), scheme(cfg), cfg.DatabaseEngine())
 	trail, err := startServerAudit(cfg.Audit, files.forward, db, log)
 	if err != nil {
 		_ = ln.Close()
 		return err
 	}
+	admin.serve(db, trail, log, announce)
 	// Stopped last, so the records of requests that finish during the
 	// shutdown go in its final pass, within what is left of the one
 	// shutdown_timeout (an orchestrator's grace period is set to it).

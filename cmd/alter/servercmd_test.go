@@ -203,6 +203,12 @@ func TestReadNewPassword(t *testing.T) {
 // arrives on.
 func startServer(t *testing.T, ctx context.Context, home string, announce io.Writer) (string, <-chan error) {
 	t.Helper()
+	return startServerWith(t, ctx, home, announce, serverFiles{}, nil)
+}
+
+// startServerWith is startServer with files and an edit of the config.
+func startServerWith(t *testing.T, ctx context.Context, home string, announce io.Writer, files serverFiles, edit func(*serverconfig.Config)) (string, <-chan error) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -211,6 +217,9 @@ func startServer(t *testing.T, ctx context.Context, home string, announce io.Wri
 	ln.Close()
 	cfg := serverconfig.Default(home)
 	cfg.Listen, cfg.ShutdownTimeout = addr, 5*time.Second
+	if edit != nil {
+		edit(&cfg)
+	}
 	a := &app{stderr: io.Discard, homeFlag: home}
 	db, err := a.openServerDB(context.Background(), cfg, home)
 	if err != nil {
@@ -218,6 +227,6 @@ func startServer(t *testing.T, ctx context.Context, home string, announce io.Wri
 	}
 	t.Cleanup(func() { db.Close() })
 	done := make(chan error, 1)
-	go func() { done <- runServer(ctx, cfg, serverFiles{}, db, zap.NewNop(), announce) }()
+	go func() { done <- runServer(ctx, cfg, files, db, zap.NewNop(), announce) }()
 	return addr, done
 }

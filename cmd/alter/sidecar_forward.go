@@ -44,12 +44,7 @@ func (s *sidecar) registerAuditMetrics() {
 				func() float64 { return float64(s.forward.States()[i].Forwarded) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "alter_audit_forward_failing", ConstLabels: target,
 				Help: "1 while sending to the forward target fails (the records wait in the durable log), else 0."},
-				func() float64 {
-					if s.forward.States()[i].Failing {
-						return 1
-					}
-					return 0
-				}),
+				func() float64 { return flag(s.forward.States()[i].Failing) }),
 		)
 	}
 }

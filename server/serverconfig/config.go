@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +45,9 @@ const maxDatabaseConns = 1000
 // Config is a validated server configuration.
 type Config struct {
 	Listen string
+	// AdminListen is where /metrics, /healthz and /readyz are served in
+	// plain HTTP, apart from the API; "" means nowhere.
+	AdminListen string
 	// DatabaseURL is "postgres://..." or "sqlite:///path". Never print
 	// it: it may hold a password (String redacts it).
 	DatabaseURL string
@@ -113,6 +117,7 @@ func Default(home string) Config {
 type wire struct {
 	Version        *int   `yaml:"version"`
 	Listen         string `yaml:"listen"`
+	AdminListen    string `yaml:"admin_listen"`
 	DatabaseURL    string `yaml:"database_url"`
 	DatabaseURLEnv string `yaml:"database_url_env"`
 	DatabaseConns  int    `yaml:"database_max_connections"`
@@ -182,6 +187,12 @@ func Parse(data []byte, home, base string, getenv func(string) string) (Config, 
 	}
 	if w.Listen != "" {
 		c.Listen = w.Listen
+	}
+	if w.AdminListen != "" {
+		if err := checkAdminListen(w.AdminListen, c.Listen); err != nil {
+			return Config{}, err
+		}
+		c.AdminListen = w.AdminListen
 	}
 	switch {
 	case w.DatabaseURL != "" && w.DatabaseURLEnv != "":
@@ -284,6 +295,27 @@ func checkDatabase(c *Config, abs func(string) string) error {
 		return fmt.Errorf("database_url: scheme %q is not supported (want postgres:// or sqlite://)", scheme)
 	}
 	return errors.New("database_url: want postgres://... or sqlite:///path/to/server.db")
+}
+
+// checkAdminListen refuses an admin address that does not parse or is
+// the API's own.
+func checkAdminListen(addr, listen string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("admin_listen: %q is not host:port (e.g. 127.0.0.1:9091)", addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("admin_listen: %q has an invalid port", addr)
+	}
+	if host != "" && host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("admin_listen: %q: listen on an IP address (or localhost)", addr)
+		}
+	}
+	if addr == listen && port != "0" {
+		return fmt.Errorf("admin_listen: %s is the API's listen address; give the admin listener its own port", addr)
+	}
+	return nil
 }
 
 // Check validates what an override (--listen) can change: the address

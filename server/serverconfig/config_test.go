@@ -78,6 +78,12 @@ shutdown_timeout: 5s
 		}, ""},
 		{"insecure on all interfaces", "version: 1\nlisten: :8080\ninsecure: true\n", func(c Config) bool { return c.Insecure }, ""},
 		{"localhost", "version: 1\nlisten: localhost:9000\n", nil, ""},
+		{"admin listener", "version: 1\nadmin_listen: 0.0.0.0:9091\n", func(c Config) bool { return c.AdminListen == "0.0.0.0:9091" }, ""},
+		{"no admin listener by default", "version: 1\n", func(c Config) bool { return c.AdminListen == "" }, ""},
+		{"admin listener without a port", "version: 1\nadmin_listen: 127.0.0.1\n", nil, `admin_listen: "127.0.0.1" is not host:port`},
+		{"admin listener on a name", "version: 1\nadmin_listen: metrics.internal:9091\n", nil, "admin_listen: \"metrics.internal:9091\": listen on an IP address"},
+		{"admin listener bad port", "version: 1\nadmin_listen: 127.0.0.1:99999\n", nil, "admin_listen: \"127.0.0.1:99999\" has an invalid port"},
+		{"admin listener on the API's address", "version: 1\nlisten: 127.0.0.1:8443\nadmin_listen: 127.0.0.1:8443\n", nil, "admin_listen: 127.0.0.1:8443 is the API's listen address"},
 		{"ipv6 loopback", "version: 1\nlisten: '[::1]:9000'\n", nil, ""},
 
 		{"empty", "", nil, "empty"},

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/alter-sidecar/alter/server/storage"
+)
+
+// serverAdmin serves alter server's /metrics, /healthz and /readyz on
+// admin_listen, apart from the API, so a scraper needs no API token and
+// the API's listener can stay TLS-only.
+type serverAdmin struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
+// listenServerAdmin opens addr; nil when addr is "".
+func listenServerAdmin(addr string) (*serverAdmin, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin_listen %s: %w", addr, err)
+	}
+	return &serverAdmin{ln: ln}, nil
+}
+
+// serve answers on the admin listener in the background until close.
+func (a *serverAdmin) serve(db *storage.DB, trail *serverTrail, log *zap.Logger, announce io.Writer) {
+	if a == nil {
+		return
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		poolCollector{db}, trailCollector{trail})
+	ready := readyFunc(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return db.Ping(ctx)
+	})
+	a.srv = &http.Server{Handler: adminHandler(ready, reg), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: zap.NewStdLog(log.Named("admin_http"))}
+	log.Info("admin listening", zap.String("addr", a.ln.Addr().String()))
+	fmt.Fprintf(announce, "alter server admin on %s (/metrics, /healthz, /readyz)\n", a.ln.Addr())
+	go func() { _ = a.srv.Serve(a.ln) }()
+}
+
+// close stops the admin listener; scrapes under way are cut off.
+func (a *serverAdmin) close() {
+	if a == nil {
+		return
+	}
+	if a.srv != nil {
+		_ = a.srv.Close()
+		return
+	}
+	_ = a.ln.Close()
+}
+
+var (
+	poolOpenDesc = prometheus.NewDesc("alter_server_db_connections_open",
+		"Database connections open (in use and idle).", nil, nil)
+	poolInUseDesc = prometheus.NewDesc("alter_server_db_connections_in_use",
+		"Database connections in use.", nil, nil)
+	poolMaxDesc = prometheus.NewDesc("alter_server_db_connections_max",
+		"The pool's ceiling (database_max_connections).", nil, nil)
+	poolWaitsDesc = prometheus.NewDesc("alter_server_db_waits_total",
+		"Requests that waited for a free database connection; rising means database_max_connections is too low.", nil, nil)
+	poolWaitDesc = prometheus.NewDesc("alter_server_db_wait_seconds_total",
+		"Time spent waiting for a free database connection.", nil, nil)
+)
+
+// poolCollector reads the database pool's numbers at each scrape.
+type poolCollector struct{ db *storage.DB }
+
+func (poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{poolOpenDesc, poolInUseDesc, poolMaxDesc, poolWaitsDesc, poolWaitDesc} {
+		ch <- d
+	}
+}
+
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.db.PoolStats()
+	ch <- prometheus.MustNewConstMetric(poolOpenDesc, prometheus.GaugeValue, float64(st.OpenConnections))
+	ch <- prometheus.MustNewConstMetric(poolInUseDesc, prometheus.GaugeValue, float64(st.InUse))
+	ch <- prometheus.MustNewConstMetric(poolMaxDesc, prometheus.GaugeValue, float64(st.MaxOpenConnections))
+	ch <- prometheus.MustNewConstMetric(poolWaitsDesc, prometheus.CounterValue, float64(st.WaitCount))
+	ch <- prometheus.MustNewConstMetric(poolWaitDesc, prometheus.CounterValue, st.WaitDuration.Seconds())
+}
+
+var (
+	forwardHoldingDesc = prometheus.NewDesc("alter_audit_forward_holding",
+		"1 while this replica holds the forward target's lease (it is the one sending), else 0.", []string{"target"}, nil)
+	forwardFailingDesc = prometheus.NewDesc("alter_audit_forward_failing",
+		"1 while this replica's last send to the target or database call for it failed, else 0.", []string{"target"}, nil)
+	forwardRecordsDesc = prometheus.NewDesc("alter_audit_forward_records_total",
+		"Audit records the target acknowledged from this replica.", []string{"target"}, nil)
+)
+
+// trailCollector reads audit forwarding's state at each scrape. Sum
+// holding over the replicas: 0 for long means no replica sends.
+type trailCollector struct{ t *serverTrail }
+
+func (trailCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- forwardHoldingDesc
+	ch <- forwardFailingDesc
+	ch <- forwardRecordsDesc
+}
+
+func (c trailCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.t == nil || c.t.forwarder == nil {
+		return
+	}
+	for _, st := range c.t.forwarder.Status() {
+		ch <- prometheus.MustNewConstMetric(forwardHoldingDesc, prometheus.GaugeValue, flag(st.Holding), st.Name)
+		ch <- prometheus.MustNewConstMetric(forwardFailingDesc, prometheus.GaugeValue, flag(st.Failing), st.Name)
+		ch <- prometheus.MustNewConstMetric(forwardRecordsDesc, prometheus.CounterValue, float64(st.Forwarded), st.Name)
+	}
+}
+
+func flag(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
