@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,9 +72,7 @@ func Postgres(tb testing.TB) string {
 		tb.Skip(why)
 	}
 	base := os.Getenv(EnvURL)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "alter_test_" + hex.EncodeToString(b)
+	schema := "alter_test_" + randomHex()
 	admin, err := sql.Open("pgx", base)
 	if err != nil {
 		tb.Fatal(err)
@@ -109,4 +108,75 @@ func Raw(tb testing.TB, addr string) *sql.DB {
 	}
 	tb.Cleanup(func() { db.Close() })
 	return db
+}
+
+// PostgresDatabase creates a database of its own (not a schema) with a
+// random name, owned by owner ("" for the role of ALTER_TEST_DATABASE_URL),
+// and returns its address with the user set to owner; it is dropped when
+// tb ends. For tests about what other sessions of a database do, which a
+// schema in the shared database cannot isolate. It skips tb like Postgres.
+func PostgresDatabase(tb testing.TB, owner string) string {
+	tb.Helper()
+	if why := postgresMissing(); why != "" {
+		tb.Skip(why)
+	}
+	base := os.Getenv(EnvURL)
+	u, err := url.Parse(base)
+	if err != nil {
+		tb.Fatalf("%s: %v", EnvURL, err)
+	}
+	name := "alter_test_db_" + randomHex()
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { admin.Close() })
+	create := "CREATE DATABASE " + name
+	if owner != "" {
+		create += " OWNER " + owner
+	}
+	if _, err := admin.Exec(create); err != nil {
+		tb.Fatalf("create database: %v", err)
+	}
+	tb.Cleanup(func() {
+		if _, err := admin.Exec("DROP DATABASE " + name + " WITH (FORCE)"); err != nil {
+			tb.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u.Path = "/" + name
+	if owner != "" {
+		u.User = url.User(owner)
+	}
+	return u.String()
+}
+
+// PostgresRole creates a login role with a random name and no privilege
+// beyond what PUBLIC has (trust authentication, as CI's PostgreSQL has),
+// dropped when tb ends after the databases it owns.
+func PostgresRole(tb testing.TB) string {
+	tb.Helper()
+	if why := postgresMissing(); why != "" {
+		tb.Skip(why)
+	}
+	admin, err := sql.Open("pgx", os.Getenv(EnvURL))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { admin.Close() })
+	role := "alter_test_role_" + randomHex()
+	if _, err := admin.Exec("CREATE ROLE " + role + " LOGIN"); err != nil {
+		tb.Fatalf("create role: %v", err)
+	}
+	tb.Cleanup(func() {
+		if _, err := admin.Exec("DROP ROLE " + role); err != nil {
+			tb.Errorf("drop role %s: %v", role, err)
+		}
+	})
+	return role
+}
+
+func randomHex() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

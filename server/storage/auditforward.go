@@ -46,7 +46,10 @@ func (d *DB) AuditAfter(ctx context.Context, p AuditPosition, limit int) ([]Posi
 	if limit <= 0 || limit > maxAuditBatch {
 		return nil, invalid("limit %d: want 1 to %d", limit, maxAuditBatch)
 	}
-	cond, args := d.committedAfter(p)
+	cond, args, err := d.committedAfter(ctx, p)
+	if err != nil {
+		return nil, err
+	}
 	query := `SELECT xid, seq, id, source, at, grant_id, actor, decision, run_id, tool, event, body FROM audit
 		WHERE ` + cond + ` ORDER BY xid, seq LIMIT ?`
 	rows, err := d.db.QueryContext(ctx, d.q(query), append(args, limit)...)
@@ -74,12 +77,14 @@ func (d *DB) AuditAfter(ctx context.Context, p AuditPosition, limit int) ([]Posi
 
 // committedAfter is the WHERE condition of the records after p in commit
 // order that no transaction still open can precede, with its arguments.
-func (d *DB) committedAfter(p AuditPosition) (string, []any) {
-	cond := "(xid > ? OR (xid = ? AND seq > ?))"
-	if d.eng.committedHorizon != "" {
-		cond += " AND xid < " + d.eng.committedHorizon
+// The horizon is taken before the caller's statement runs (horizon.go).
+func (d *DB) committedAfter(ctx context.Context, p AuditPosition) (string, []any, error) {
+	cond, args := "(xid > ? OR (xid = ? AND seq > ?))", []any{p.XID, p.XID, p.Seq}
+	h, ok, err := d.committedHorizon(ctx)
+	if err != nil || !ok {
+		return cond, args, err
 	}
-	return cond, []any{p.XID, p.XID, p.Seq}
+	return cond + " AND xid < ?", append(args, h), nil
 }
 
 // ClaimForward takes or renews the lease of target name for holder until
@@ -291,7 +296,10 @@ func (d *DB) recordPrune(ctx context.Context, res PruneResult, before time.Time,
 // AuditPendingAfter counts the committed records after p, at most max
 // (more reports there are more).
 func (d *DB) AuditPendingAfter(ctx context.Context, p AuditPosition, max int) (n int, more bool, err error) {
-	cond, args := d.committedAfter(p)
+	cond, args, err := d.committedAfter(ctx, p)
+	if err != nil {
+		return 0, false, err
+	}
 	query := `SELECT COUNT(*) FROM (SELECT 1 FROM audit WHERE ` + cond + ` LIMIT ?) AS pending`
 	if err := d.db.QueryRowContext(ctx, d.q(query), append(args, max+1)...).Scan(&n); err != nil {
 		return 0, false, unavailable(err)

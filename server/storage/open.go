@@ -25,10 +25,6 @@ type engine struct {
 	// across processes and replicas. SQLite needs none: its transactions
 	// are opened with BEGIN IMMEDIATE (see sqliteDSN).
 	writeLock string
-	// committedHorizon is an SQL expression: every transaction whose id
-	// is below it is over (AuditAfter reads only below it). Empty where
-	// commit order is insertion order (SQLite: one writer at a time).
-	committedHorizon string
 }
 
 var (
@@ -38,8 +34,7 @@ var (
 		dollar: true,
 		// Keyed by schema, so databases shared by several schemas (as the
 		// tests do) do not serialise each other.
-		writeLock:        "SELECT pg_advisory_xact_lock(hashtext('alter-write:' || current_schema()))",
-		committedHorizon: "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+		writeLock: "SELECT pg_advisory_xact_lock(hashtext('alter-write:' || current_schema()))",
 	}
 )
 

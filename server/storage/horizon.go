@@ -1,0 +1,121 @@
+package storage
+
+import (
+	"context"
+	"strconv"
+	"strings"
+)
+
+// The committed horizon on PostgreSQL: a transaction id below which no
+// transaction that could still write to this database's audit table is
+// open. AuditAfter returns only records below it, so a record whose
+// transaction commits after a later one is never skipped (migration 0010).
+//
+// The cluster's own horizon, pg_snapshot_xmin of the current snapshot,
+// counts every open transaction of every database of the cluster: one
+// batch job left open elsewhere would hold forwarding back for as long as
+// it runs. A transaction of another database cannot write here, so the
+// horizon is narrowed to this database's transactions in three steps, in
+// this order, each a statement of its own:
+//
+//  1. A snapshot: the transactions in progress (xip) and xmax, above
+//     every id assigned so far. A transaction with an id below xmax that
+//     is not in xip was over before this step.
+//  2. The ids of the transactions open in this database now:
+//     pg_stat_activity's backend_xid, then prepared transactions. One of
+//     xip that is not among them has ended, or belongs to another
+//     database.
+//  3. The read of the trail (AuditAfter), whose snapshot is later still:
+//     every transaction below the horizon that wrote here has committed
+//     before it, so its records are visible.
+//
+// The horizon is the lowest id of xip still open in this database, or
+// xmax when there is none. pg_stat_activity shows backend_xid to every
+// role, whatever it may see of a session's query
+// (TestHorizonSeesOtherRolesTransactions holds that to the PostgreSQL
+// the tests run on).
+
+// horizonSnapshot is step 1.
+const horizonSnapshot = `SELECT pg_snapshot_xmax(s)::text::bigint,
+	COALESCE((SELECT string_agg(x::text, ',') FROM pg_snapshot_xip(s) AS x), '')
+	FROM pg_current_snapshot() AS s`
+
+// horizonOpenHere and horizonPreparedHere are step 2, in this order: the
+// 32-bit ids of the transactions open in this database's sessions, then
+// of its prepared transactions. A transaction that PREPAREs between the
+// two is in the first (its session holds the id until its prepared
+// entry does), one prepared before both in the second.
+const (
+	horizonOpenHere = `SELECT COALESCE(string_agg(backend_xid::text, ','), '') FROM pg_stat_activity
+		WHERE datname = current_database() AND backend_xid IS NOT NULL`
+	horizonPreparedHere = `SELECT COALESCE(string_agg(transaction::text, ','), '') FROM pg_prepared_xacts
+		WHERE database = current_database()`
+)
+
+// committedHorizon returns the horizon, and false where commit order is
+// insertion order (SQLite: one writer at a time) and none is needed.
+func (d *DB) committedHorizon(ctx context.Context) (int64, bool, error) {
+	if !d.eng.dollar {
+		return 0, false, nil
+	}
+	var xmax int64
+	var xip string
+	if err := d.db.QueryRowContext(ctx, horizonSnapshot).Scan(&xmax, &xip); err != nil {
+		return 0, false, unavailable(err)
+	}
+	var open, prepared string
+	if err := d.db.QueryRowContext(ctx, horizonOpenHere).Scan(&open); err != nil {
+		return 0, false, unavailable(err)
+	}
+	if err := d.db.QueryRowContext(ctx, horizonPreparedHere).Scan(&prepared); err != nil {
+		return 0, false, unavailable(err)
+	}
+	return narrowHorizon(xmax, xip, strings.Trim(open+","+prepared, ",")), true, nil
+}
+
+// narrowHorizon is the lowest of the 64-bit ids in xip whose low 32 bits
+// are among openHere's 32-bit ids (pg_stat_activity shows no epoch; two
+// open transactions are never 2^32 ids apart), or xmax. An id that does
+// not parse counts as open, so a surprise lowers the horizon, never
+// raises it.
+func narrowHorizon(xmax int64, xip, openHere string) int64 {
+	open := map[uint32]bool{}
+	for _, s := range split(openHere) {
+		v, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			return minXID(xip, xmax)
+		}
+		open[uint32(v)] = true
+	}
+	h := xmax
+	for _, s := range split(xip) {
+		x, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0
+		}
+		if open[uint32(x)] && x < h {
+			h = x
+		}
+	}
+	return h
+}
+
+// minXID is the lowest id in xip, or xmax: the cluster's horizon.
+func minXID(xip string, xmax int64) int64 {
+	h := xmax
+	for _, s := range split(xip) {
+		x, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0
+		}
+		h = min(h, x)
+	}
+	return h
+}
+
+func split(list string) []string {
+	if list == "" {
+		return nil
+	}
+	return strings.Split(list, ",")
+}
