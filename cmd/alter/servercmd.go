@@ -199,8 +199,15 @@ func serverRoutes(apiHandler, portalHandler http.Handler) http.Handler {
 // server.yaml names that is read before the database is opened.
 func runServer(ctx context.Context, cfg serverconfig.Config, files serverFiles, db *storage.DB, log *zap.Logger, announce io.Writer) error {
 	tlsConf := files.tls
+	// The admin listener is opened first: a taken address stops the start
+	// before anything else is.
+	admin, err := listenServerAdmin(cfg.AdminListen)
+	if err != nil {
+		return err
+	}
+	defer admin.close()
 	handler := api.New(api.Options{Store: db, Logger: log, SidecarApproval: cfg.SidecarApproval, MintTrust: files.mintTrust,
-		ForwardTargets: forwardNames(files.forward)})
+		ForwardTargets: forwardNames(files.forward), ObserveRequest: admin.observeRequest()})
 	// The developer portal beside the API: logins by admin token
 	// or by the users of `alter server user`, and sessions in the database,
 	// so a browser may land on any replica.
@@ -231,12 +238,6 @@ func runServer(ctx context.Context, cfg serverconfig.Config, files serverFiles, 
 	}
 	log.Info("control plane listening", zap.String("addr", ln.Addr().String()), zap.Bool("tls", tlsConf != nil),
 		zap.String("database", cfg.DatabaseEngine()))
-	admin, err := listenServerAdmin(cfg.AdminListen)
-	if err != nil {
-		_ = ln.Close()
-		return err
-	}
-	defer admin.close()
 	fmt.Fprintf(announce, "alter server listening on %s (%s, database %s)\n", ln.Addr(), scheme(cfg), cfg.DatabaseEngine())
 	trail, err := startServerAudit(cfg.Audit, files.forward, db, log)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +23,9 @@ import (
 type serverAdmin struct {
 	ln  net.Listener
 	srv *http.Server
+	// requests and latency count the API's requests (observeRequest).
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
 }
 
 // listenServerAdmin opens addr; nil when addr is "".
@@ -35,6 +40,33 @@ func listenServerAdmin(addr string) (*serverAdmin, error) {
 	return &serverAdmin{ln: ln}, nil
 }
 
+// observeRequest is api.Options.ObserveRequest: nil without an admin
+// listener, so a server nobody scrapes counts nothing.
+func (a *serverAdmin) observeRequest() func(route string, status int, elapsed time.Duration) {
+	if a == nil {
+		return nil
+	}
+	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alter_server_requests_total",
+		Help: "API requests answered, by the matched route's method and path pattern (never the path: it holds ids) and status."},
+		[]string{"method", "route", "code"})
+	a.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "alter_server_request_duration_seconds",
+		Help:    "Time to answer an API request, by route; long polls and event streams last up to their wait.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}, []string{"method", "route"})
+	return func(pattern string, status int, elapsed time.Duration) {
+		// A request that matched no route has method "" (a client may
+		// send any method: not a label's worth of values).
+		method, route, ok := strings.Cut(pattern, " ")
+		if !ok {
+			method, route = "", "unmatched"
+		}
+		if status == 0 {
+			status = http.StatusOK // nothing written: net/http answers 200
+		}
+		a.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+		a.latency.WithLabelValues(method, route).Observe(elapsed.Seconds())
+	}
+}
+
 // serve answers on the admin listener in the background until close.
 func (a *serverAdmin) serve(db *storage.DB, trail *serverTrail, log *zap.Logger, announce io.Writer) {
 	if a == nil {
@@ -43,6 +75,9 @@ func (a *serverAdmin) serve(db *storage.DB, trail *serverTrail, log *zap.Logger,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		poolCollector{db}, trailCollector{trail})
+	if a.requests != nil {
+		reg.MustRegister(a.requests, a.latency)
+	}
 	ready := readyFunc(func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

@@ -67,7 +67,7 @@ func TestServerAdminListener(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var announce testbin.SyncBuffer
-	_, done := startServerWith(t, ctx, home, &announce, files, func(c *serverconfig.Config) { c.AdminListen = "127.0.0.1:0" })
+	apiAddr, done := startServerWith(t, ctx, home, &announce, files, func(c *serverconfig.Config) { c.AdminListen = "127.0.0.1:0" })
 	m, err := announce.WaitFor(serverAdminRE, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +112,26 @@ func TestServerAdminListener(t *testing.T) {
 	}
 	if metric("go_goroutines") == "" {
 		t.Error("no Go runtime metrics")
+	}
+
+	// API requests are counted by route pattern, never by path.
+	for _, path := range []string{"/v1/grants/0b6c2c56-0000-4000-8000-000000000001", "/v1/grants/0b6c2c56-0000-4000-8000-000000000002", "/no/such/route"} {
+		resp, err := http.Get("http://" + apiAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	// Counted once the answer is written: the client may read it first.
+	waitMetric("two unauthenticated grant reads", func() bool {
+		return metric(`alter_server_requests_total{code="401",method="GET",route="/v1/grants/{id}"}`) == "2" &&
+			metric(`alter_server_request_duration_seconds_count{method="GET",route="/v1/grants/{id}"}`) == "2"
+	})
+	waitMetric("one unmatched request", func() bool {
+		return metric(`alter_server_requests_total{code="404",method="",route="unmatched"}`) == "1"
+	})
+	if body := testbin.Scrape(t, admin); strings.Contains(body, "0b6c2c56") {
+		t.Error("a request's path is in the metrics")
 	}
 
 	// A receiver that refuses shows as failing until it takes batches again.

@@ -12,6 +12,12 @@ import (
 // listener at addr, or "" when there is none.
 func Metric(tb testing.TB, addr, name string) string {
 	tb.Helper()
+	return MetricValue(Scrape(tb, addr), name)
+}
+
+// Scrape returns the admin listener's whole /metrics page.
+func Scrape(tb testing.TB, addr string) string {
+	tb.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		tb.Fatalf("metrics at %s: %v", addr, err)
@@ -21,7 +27,7 @@ func Metric(tb testing.TB, addr, name string) string {
 	if err != nil {
 		tb.Fatalf("metrics at %s: %v", addr, err)
 	}
-	return MetricValue(string(body), name)
+	return string(body)
 }
 
 // MetricValue returns the value of the line named name in a Prometheus

@@ -25,6 +25,19 @@ const (
 // reqInfo collects what handlers learn for the log line.
 type reqInfo struct {
 	tokenID, code, detail string
+	// route is the matched route's pattern ("GET /v1/grants/{id}"), ""
+	// for a request that matched none.
+	route string
+}
+
+// withRoute names the route a request matched, for Options.ObserveRequest.
+func withRoute(pattern string, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if info := infoFrom(r.Context()); info != nil {
+			info.route = pattern
+		}
+		next(w, r)
+	}
 }
 
 type infoKey struct{}
@@ -36,7 +49,7 @@ func infoFrom(ctx context.Context) *reqInfo {
 
 // accessLog writes one line per request after it is answered, and turns a
 // handler panic into a 500 (logged) instead of a dropped connection.
-func accessLog(log *zap.Logger, next http.Handler) http.Handler {
+func accessLog(log *zap.Logger, observe func(route string, status int, elapsed time.Duration), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		info := &reqInfo{}
@@ -69,6 +82,9 @@ func accessLog(log *zap.Logger, next http.Handler) http.Handler {
 				fields = append(fields, zap.String(LogDetail, info.detail))
 			}
 			log.Info(LogMessage, fields...)
+			if observe != nil {
+				observe(info.route, sw.Status, time.Since(start))
+			}
 		}()
 		next.ServeHTTP(sw, r)
 	})

@@ -53,6 +53,11 @@ type Options struct {
 	// ForwardTargets are the names of server.yaml's audit.forward
 	// targets, for GET /v1/audit/forwarding.
 	ForwardTargets []string
+	// ObserveRequest, when set, is told of every answered request: the
+	// pattern of the route it matched ("GET /v1/grants/{id}", "" for
+	// none; never the path, which holds ids), its status and how long it
+	// took. For metrics.
+	ObserveRequest func(route string, status int, elapsed time.Duration)
 }
 
 // Defaults of Options.
@@ -144,7 +149,7 @@ func New(o Options) *Handler {
 	h.minter = m
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stopped = ctx
-	return &Handler{Handler: accessLog(h.log, h.routes()), stop: cancel, waits: h.waits}
+	return &Handler{Handler: accessLog(h.log, o.ObserveRequest, h.routes()), stop: cancel, waits: h.waits}
 }
 
 type route struct {
@@ -206,7 +211,8 @@ func (h *handler) routes() http.Handler {
 		if rt.kind != "" {
 			fn = h.requireKind(rt.kind, fn)
 		}
-		mux.HandleFunc(rt.method+" "+rt.path, fn)
+		pattern := rt.method + " " + rt.path
+		mux.HandleFunc(pattern, withRoute(pattern, fn))
 		if _, seen := allowed[rt.path]; !seen {
 			paths = append(paths, rt.path)
 		}
