@@ -140,6 +140,12 @@ var (
 		"1 while this replica's last send to the target or database call for it failed, else 0.", []string{"target"}, nil)
 	forwardRecordsDesc = prometheus.NewDesc("alter_audit_forward_records_total",
 		"Audit records the target acknowledged from this replica.", []string{"target"}, nil)
+	retentionDeletedDesc = prometheus.NewDesc("alter_audit_retention_deleted_total",
+		"Audit records past audit.retention that this replica deleted.", nil, nil)
+	retentionHeldDesc = prometheus.NewDesc("alter_audit_retention_held_back",
+		"Audit records past audit.retention kept at the last pass because a forward target has not acknowledged them.", nil, nil)
+	retentionFailingDesc = prometheus.NewDesc("alter_audit_retention_failing",
+		"1 while this replica's last retention pass failed, else 0.", nil, nil)
 )
 
 // trailCollector reads audit forwarding's state at each scrape. Sum
@@ -147,13 +153,23 @@ var (
 type trailCollector struct{ t *serverTrail }
 
 func (trailCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- forwardHoldingDesc
-	ch <- forwardFailingDesc
-	ch <- forwardRecordsDesc
+	for _, d := range []*prometheus.Desc{forwardHoldingDesc, forwardFailingDesc, forwardRecordsDesc,
+		retentionDeletedDesc, retentionHeldDesc, retentionFailingDesc} {
+		ch <- d
+	}
 }
 
 func (c trailCollector) Collect(ch chan<- prometheus.Metric) {
-	if c.t == nil || c.t.forwarder == nil {
+	if c.t == nil {
+		return
+	}
+	if r := c.t.retention; r != nil {
+		st := r.Status()
+		ch <- prometheus.MustNewConstMetric(retentionDeletedDesc, prometheus.CounterValue, float64(st.Deleted))
+		ch <- prometheus.MustNewConstMetric(retentionHeldDesc, prometheus.GaugeValue, float64(st.HeldBack))
+		ch <- prometheus.MustNewConstMetric(retentionFailingDesc, prometheus.GaugeValue, flag(st.Failing))
+	}
+	if c.t.forwarder == nil {
 		return
 	}
 	for _, st := range c.t.forwarder.Status() {

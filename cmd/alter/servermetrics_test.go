@@ -67,7 +67,10 @@ func TestServerAdminListener(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var announce testbin.SyncBuffer
-	apiAddr, done := startServerWith(t, ctx, home, &announce, files, func(c *serverconfig.Config) { c.AdminListen = "127.0.0.1:0" })
+	apiAddr, done := startServerWith(t, ctx, home, &announce, files, func(c *serverconfig.Config) {
+		c.AdminListen = "127.0.0.1:0"
+		c.Audit.Retention = 400 * 24 * time.Hour // nothing is that old: no record goes
+	})
 	m, err := announce.WaitFor(serverAdminRE, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -109,6 +112,12 @@ func TestServerAdminListener(t *testing.T) {
 	}
 	if v := metric("alter_server_db_connections_max"); v == "" || v == "0" {
 		t.Errorf("alter_server_db_connections_max = %q, want the pool's ceiling", v)
+	}
+	if v := metric("alter_audit_retention_failing"); v != "0" {
+		t.Errorf("retention failing = %q, want 0", v)
+	}
+	if v := metric("alter_audit_retention_deleted_total"); v != "0" {
+		t.Errorf("retention deleted %q records, want 0", v)
 	}
 	if metric("go_goroutines") == "" {
 		t.Error("no Go runtime metrics")

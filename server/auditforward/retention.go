@@ -47,6 +47,38 @@ type Retention struct {
 	o      RetentionOptions
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	status RetentionStatus
+}
+
+// RetentionStatus is what this replica's passes have done.
+type RetentionStatus struct {
+	// Deleted counts the records this replica's passes deleted.
+	Deleted uint64
+	// HeldBack is, at the last pass, how many records past the retention
+	// were kept because a forwarding target has not acknowledged them.
+	HeldBack int
+	// Failing: the last pass failed.
+	Failing bool
+}
+
+// Status reports the passes so far.
+func (r *Retention) Status() RetentionStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.status
+}
+
+// record notes a pass's result.
+func (r *Retention) record(res storage.PruneResult, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status.Deleted += uint64(max(res.Deleted, 0))
+	r.status.Failing = err != nil
+	if err == nil {
+		r.status.HeldBack = res.HeldBack
+	}
 }
 
 // StartRetention starts the passes.
@@ -85,6 +117,9 @@ func StartRetention(o RetentionOptions) (*Retention, error) {
 func (r *Retention) pass(ctx context.Context) (storage.PruneResult, error) {
 	before := r.o.Now().Add(-r.o.Retention)
 	res, err := r.o.Store.PruneAudit(ctx, before, r.o.Targets, r.o.Batch, RetentionActor)
+	if ctx.Err() == nil {
+		r.record(res, err)
+	}
 	switch {
 	case ctx.Err() != nil:
 		return res, ctx.Err()

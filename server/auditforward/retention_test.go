@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 // pruner records each pass's arguments.
 type pruner struct {
 	calls chan pruneCall
+	mu    sync.Mutex
 	err   error
 }
 
@@ -26,7 +28,9 @@ type pruneCall struct {
 
 func (p *pruner) PruneAudit(_ context.Context, before time.Time, targets []string, batch int, actor string) (storage.PruneResult, error) {
 	p.calls <- pruneCall{before, targets, batch, actor}
-	return storage.PruneResult{Deleted: 1}, p.err
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return storage.PruneResult{Deleted: 1, HeldBack: 7}, p.err
 }
 
 // TestRetentionPasses: the first pass runs at the start with the cutoff
@@ -50,6 +54,40 @@ func TestRetentionPasses(t *testing.T) {
 		case <-time.After(waitTimeout):
 			t.Fatalf("pass %d never ran", pass)
 		}
+	}
+}
+
+// TestRetentionStatus: the status counts what the passes deleted, says
+// whether the last one failed, and keeps the last good pass's held-back
+// count.
+func TestRetentionStatus(t *testing.T) {
+	p := &pruner{calls: make(chan pruneCall)}
+	r, err := StartRetention(RetentionOptions{Store: p, Retention: time.Hour, Interval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	pass := func() {
+		t.Helper()
+		select {
+		case <-p.calls:
+		case <-time.After(waitTimeout):
+			t.Fatal("no pass ran")
+		}
+	}
+	pass()
+	pass() // the first pass has been recorded once the second has begun
+	if st := r.Status(); st.Deleted < 1 || st.HeldBack != 7 || st.Failing {
+		t.Fatalf("after good passes: %+v", st)
+	}
+	p.mu.Lock()
+	p.err = errors.New("database away")
+	p.mu.Unlock()
+	pass() // a good pass may still be under way; this one is after it
+	pass()
+	pass()
+	if st := r.Status(); !st.Failing || st.HeldBack != 7 {
+		t.Fatalf("after a failed pass: %+v", st)
 	}
 }
 
