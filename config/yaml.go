@@ -242,12 +242,12 @@ func (w document) compile(home, base string) (Config, error) {
 		bad("identity", "must be printable text of at most 200 bytes")
 	}
 	c.Listen = w.Listen
-	if err := checkListen(w.Listen); err != nil {
+	if err := CheckListen(w.Listen); err != nil {
 		bad("listen", "%v", err)
 	}
 	c.AdminListen = w.AdminListen
 	if w.AdminListen != "" {
-		if err := checkListen(w.AdminListen); err != nil {
+		if err := CheckListen(w.AdminListen); err != nil {
 			bad("admin_listen", "%v", err)
 		}
 	}
@@ -438,7 +438,9 @@ func printable(s string) bool {
 	return true
 }
 
-func checkListen(addr string) error {
+// CheckListen refuses a listen address that is not host:port with a valid
+// port and an IP address (or localhost, or no host) as the host.
+func CheckListen(addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("%q is not host:port (e.g. 127.0.0.1:8080)", addr)

@@ -13,13 +13,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.uber.org/zap/zapcore"
 	"gopkg.in/yaml.v3"
 
+	"github.com/alter-sidecar/alter/config"
 	apiwire "github.com/alter-sidecar/alter/server/wire"
 )
 
@@ -300,19 +300,10 @@ func checkDatabase(c *Config, abs func(string) string) error {
 // checkAdminListen refuses an admin address that does not parse or is
 // the API's own.
 func checkAdminListen(addr, listen string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("admin_listen: %q is not host:port (e.g. 127.0.0.1:9091)", addr)
+	if err := config.CheckListen(addr); err != nil {
+		return fmt.Errorf("admin_listen: %w", err)
 	}
-	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		return fmt.Errorf("admin_listen: %q has an invalid port", addr)
-	}
-	if host != "" && host != "localhost" {
-		if _, err := netip.ParseAddr(host); err != nil {
-			return fmt.Errorf("admin_listen: %q: listen on an IP address (or localhost)", addr)
-		}
-	}
-	if addr == listen && port != "0" {
+	if _, port, _ := net.SplitHostPort(addr); addr == listen && port != "0" {
 		return fmt.Errorf("admin_listen: %s is the API's listen address; give the admin listener its own port", addr)
 	}
 	return nil
