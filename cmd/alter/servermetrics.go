@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,11 +44,11 @@ func (a *serverAdmin) serve(db *storage.DB, trail *serverTrail, log *zap.Logger,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		poolCollector{db}, trailCollector{trail})
-	ready := readyFunc(func() error {
+	ready := &sharedCheck{fresh: time.Second, now: time.Now, check: func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		return db.Ping(ctx)
-	})
+	}}
 	a.srv = &http.Server{Handler: adminHandler(ready, reg), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: zap.NewStdLog(log.Named("admin_http"))}
 	log.Info("admin listening", zap.String("addr", a.ln.Addr().String()))
@@ -65,6 +66,31 @@ func (a *serverAdmin) close() {
 		return
 	}
 	_ = a.ln.Close()
+}
+
+// sharedCheck runs check at most once at a time and lets its answer
+// stand for fresh: /readyz takes no token, and a database ping per
+// request would let whoever reaches the admin port keep the API waiting
+// for the pool's connections.
+type sharedCheck struct {
+	check func() error
+	fresh time.Duration
+	now   func() time.Time
+
+	mu  sync.Mutex // held while check runs: the callers behind it take its answer
+	at  time.Time  // when err was found; zero before the first check
+	err error
+}
+
+func (c *sharedCheck) Ready() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.at.IsZero() && c.now().Sub(c.at) < c.fresh {
+		return c.err
+	}
+	c.err = c.check()
+	c.at = c.now()
+	return c.err
 }
 
 var (
