@@ -258,6 +258,7 @@ func runServer(ctx context.Context, cfg serverconfig.Config, files serverFiles, 
 	}
 	log.Info("shutting down", zap.Duration("timeout", cfg.ShutdownTimeout))
 	deadline = time.Now().Add(cfg.ShutdownTimeout)
+	admin.beginStop()
 	handler.Close()
 	sctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +24,9 @@ import (
 type serverAdmin struct {
 	ln  net.Listener
 	srv *http.Server
+	// stopping: the server is shutting down, so /readyz says not ready
+	// (a load balancer stops sending while the API drains).
+	stopping atomic.Bool
 }
 
 // listenServerAdmin opens addr; nil when addr is "".
@@ -44,16 +49,30 @@ func (a *serverAdmin) serve(db *storage.DB, trail *serverTrail, log *zap.Logger,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		poolCollector{db}, trailCollector{trail})
-	ready := &sharedCheck{fresh: time.Second, now: time.Now, check: func() error {
+	ping := &sharedCheck{fresh: time.Second, now: time.Now, check: func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		return db.Ping(ctx)
 	}}
+	ready := readyFunc(func() error {
+		if a.stopping.Load() {
+			return errors.New("shutting down")
+		}
+		return ping.Ready()
+	})
 	a.srv = &http.Server{Handler: adminHandler(ready, reg), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: zap.NewStdLog(log.Named("admin_http"))}
 	log.Info("admin listening", zap.String("addr", a.ln.Addr().String()))
 	fmt.Fprintf(announce, "alter server admin on %s (/metrics, /healthz, /readyz)\n", a.ln.Addr())
 	go func() { _ = a.srv.Serve(a.ln) }()
+}
+
+// beginStop makes /readyz answer 503 from now on; the listener serves
+// until close.
+func (a *serverAdmin) beginStop() {
+	if a != nil {
+		a.stopping.Store(true)
+	}
 }
 
 // close stops the admin listener; scrapes under way are cut off.
