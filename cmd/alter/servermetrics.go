@@ -22,8 +22,9 @@ import (
 // admin_listen, apart from the API, so a scraper needs no API token and
 // the API's listener can stay TLS-only.
 type serverAdmin struct {
-	ln  net.Listener
-	srv *http.Server
+	ln     net.Listener
+	limits adminLimits
+	srv    *http.Server
 	// stopping: the server is shutting down, so /readyz says not ready
 	// (a load balancer stops sending while the API drains).
 	stopping atomic.Bool
@@ -38,7 +39,7 @@ func listenServerAdmin(addr string) (*serverAdmin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin_listen %s: %w", addr, err)
 	}
-	return &serverAdmin{ln: ln}, nil
+	return &serverAdmin{ln: ln, limits: defaultAdminLimits}, nil
 }
 
 // serve answers on the admin listener in the background until close.
@@ -60,11 +61,10 @@ func (a *serverAdmin) serve(db *storage.DB, trail *serverTrail, log *zap.Logger,
 		}
 		return ping.Ready()
 	})
-	a.srv = &http.Server{Handler: adminHandler(ready, reg), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: zap.NewStdLog(log.Named("admin_http"))}
+	a.srv = newAdminServer(adminHandler(ready, reg), a.limits, zap.NewStdLog(log.Named("admin_http")))
 	log.Info("admin listening", zap.String("addr", a.ln.Addr().String()))
 	fmt.Fprintf(announce, "alter server admin on %s (/metrics, /healthz, /readyz)\n", a.ln.Addr())
-	go func() { _ = a.srv.Serve(a.ln) }()
+	go func() { _ = a.srv.Serve(a.limits.listener(a.ln)) }()
 }
 
 // beginStop makes /readyz answer 503 from now on; the listener serves
