@@ -66,7 +66,11 @@ func (a *app) serverCommand() *cobra.Command {
 			}
 			defer db.Close()
 			if checkOnly {
-				fmt.Fprintf(a.stderr, "config OK: listen %s (%s), database %s\n", cfg.Listen, scheme(cfg), cfg.DatabaseEngine())
+				admin := ""
+				if cfg.AdminListen != "" {
+					admin = ", admin " + cfg.AdminListen
+				}
+				fmt.Fprintf(a.stderr, "config OK: listen %s (%s)%s, database %s\n", cfg.Listen, scheme(cfg), admin, cfg.DatabaseEngine())
 				return nil
 			}
 			log, err := newLogger(cfg.LogLevel, zap.NewAtomicLevel())
@@ -229,14 +233,14 @@ func runServer(ctx context.Context, cfg serverconfig.Config, files serverFiles, 
 	if tlsConf != nil {
 		ln = tls.NewListener(ln, tlsConf)
 	}
-	log.Info("control plane listening", zap.String("addr", ln.Addr().String()), zap.Bool("tls", tlsConf != nil),
-		zap.String("database", cfg.DatabaseEngine()))
 	admin, err := listenServerAdmin(cfg.AdminListen)
 	if err != nil {
 		_ = ln.Close()
 		return err
 	}
 	defer admin.close()
+	log.Info("control plane listening", zap.String("addr", ln.Addr().String()), zap.Bool("tls", tlsConf != nil),
+		zap.String("database", cfg.DatabaseEngine()))
 	fmt.Fprintf(announce, "alter server listening on %s (%s, database %s)\n", ln.Addr(), scheme(cfg), cfg.DatabaseEngine())
 	trail, err := startServerAudit(cfg.Audit, files.forward, db, log)
 	if err != nil {
