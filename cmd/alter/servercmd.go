@@ -66,7 +66,11 @@ func (a *app) serverCommand() *cobra.Command {
 			}
 			defer db.Close()
 			if checkOnly {
-				fmt.Fprintf(a.stderr, "config OK: listen %s (%s), database %s\n", cfg.Listen, scheme(cfg), cfg.DatabaseEngine())
+				admin := ""
+				if cfg.AdminListen != "" {
+					admin = ", admin " + cfg.AdminListen
+				}
+				fmt.Fprintf(a.stderr, "config OK: listen %s (%s)%s, database %s\n", cfg.Listen, scheme(cfg), admin, cfg.DatabaseEngine())
 				return nil
 			}
 			log, err := newLogger(cfg.LogLevel, zap.NewAtomicLevel())
@@ -259,6 +263,7 @@ func runServer(ctx context.Context, cfg serverconfig.Config, files serverFiles, 
 	}
 	log.Info("shutting down", zap.Duration("timeout", cfg.ShutdownTimeout))
 	deadline = time.Now().Add(cfg.ShutdownTimeout)
+	admin.beginStop()
 	handler.Close()
 	sctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,8 +24,12 @@ import (
 // admin_listen, apart from the API, so a scraper needs no API token and
 // the API's listener can stay TLS-only.
 type serverAdmin struct {
-	ln  net.Listener
-	srv *http.Server
+	ln     net.Listener
+	limits adminLimits
+	srv    *http.Server
+	// stopping: the server is shutting down, so /readyz says not ready
+	// (a load balancer stops sending while the API drains).
+	stopping atomic.Bool
 	// requests and latency count the API's requests (observeRequest).
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -37,7 +44,7 @@ func listenServerAdmin(addr string) (*serverAdmin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin_listen %s: %w", addr, err)
 	}
-	return &serverAdmin{ln: ln}, nil
+	return &serverAdmin{ln: ln, limits: defaultAdminLimits}, nil
 }
 
 // observeRequest is api.Options.ObserveRequest: nil without an admin
@@ -78,16 +85,29 @@ func (a *serverAdmin) serve(db *storage.DB, trail *serverTrail, log *zap.Logger,
 	if a.requests != nil {
 		reg.MustRegister(a.requests, a.latency)
 	}
-	ready := readyFunc(func() error {
+	ping := &sharedCheck{fresh: time.Second, now: time.Now, check: func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		return db.Ping(ctx)
+	}}
+	ready := readyFunc(func() error {
+		if a.stopping.Load() {
+			return errors.New("shutting down")
+		}
+		return ping.Ready()
 	})
-	a.srv = &http.Server{Handler: adminHandler(ready, reg), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: zap.NewStdLog(log.Named("admin_http"))}
+	a.srv = newAdminServer(adminHandler(ready, reg), a.limits, zap.NewStdLog(log.Named("admin_http")))
 	log.Info("admin listening", zap.String("addr", a.ln.Addr().String()))
 	fmt.Fprintf(announce, "alter server admin on %s (/metrics, /healthz, /readyz)\n", a.ln.Addr())
-	go func() { _ = a.srv.Serve(a.ln) }()
+	go func() { _ = a.srv.Serve(a.limits.listener(a.ln)) }()
+}
+
+// beginStop makes /readyz answer 503 from now on; the listener serves
+// until close.
+func (a *serverAdmin) beginStop() {
+	if a != nil {
+		a.stopping.Store(true)
+	}
 }
 
 // close stops the admin listener; scrapes under way are cut off.
@@ -100,6 +120,31 @@ func (a *serverAdmin) close() {
 		return
 	}
 	_ = a.ln.Close()
+}
+
+// sharedCheck runs check at most once at a time and lets its answer
+// stand for fresh: /readyz takes no token, and a database ping per
+// request would let whoever reaches the admin port keep the API waiting
+// for the pool's connections.
+type sharedCheck struct {
+	check func() error
+	fresh time.Duration
+	now   func() time.Time
+
+	mu  sync.Mutex // held while check runs: the callers behind it take its answer
+	at  time.Time  // when err was found; zero before the first check
+	err error
+}
+
+func (c *sharedCheck) Ready() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.at.IsZero() && c.now().Sub(c.at) < c.fresh {
+		return c.err
+	}
+	c.err = c.check()
+	c.at = c.now()
+	return c.err
 }
 
 var (

@@ -66,8 +66,9 @@ func (a *app) runProxy(ctx context.Context, cfg config.Config, configFile, home 
 	go func() { errc <- srv.Serve(s.ln) }()
 	var admin *http.Server
 	if s.adminLn != nil {
-		admin = &http.Server{Handler: adminHandler(readiness(s.store.Ready, s.ready), s.registry), ReadHeaderTimeout: 10 * time.Second}
-		go func() { errc <- admin.Serve(s.adminLn) }()
+		admin = newAdminServer(adminHandler(readiness(s.store.Ready, s.ready), s.registry), defaultAdminLimits,
+			zap.NewStdLog(s.log.Named("admin_http")))
+		go func() { errc <- admin.Serve(defaultAdminLimits.listener(s.adminLn)) }()
 	}
 	fmt.Fprintf(a.stderr, "alter proxy listening on %s (admin %s); CA for clients: %s\n", s.ln.Addr(), addrOrOff(s.adminLn), cfg.MITM.CACert)
 	s.log.Info("proxy started", zap.String("listen", s.ln.Addr().String()), zap.String("store", storeName(cfg.Store)))

@@ -189,7 +189,7 @@ func Parse(data []byte, home, base string, getenv func(string) string) (Config, 
 		c.Listen = w.Listen
 	}
 	if w.AdminListen != "" {
-		if err := checkAdminListen(w.AdminListen, c.Listen); err != nil {
+		if err := checkAdminListen(w.AdminListen); err != nil {
 			return Config{}, err
 		}
 		c.AdminListen = w.AdminListen
@@ -297,25 +297,26 @@ func checkDatabase(c *Config, abs func(string) string) error {
 	return errors.New("database_url: want postgres://... or sqlite:///path/to/server.db")
 }
 
-// checkAdminListen refuses an admin address that does not parse or is
-// the API's own.
-func checkAdminListen(addr, listen string) error {
+// checkAdminListen refuses an admin address that does not parse (Check
+// refuses the API's own).
+func checkAdminListen(addr string) error {
 	if err := config.CheckListen(addr); err != nil {
 		return fmt.Errorf("admin_listen: %w", err)
-	}
-	if _, port, _ := net.SplitHostPort(addr); addr == listen && port != "0" {
-		return fmt.Errorf("admin_listen: %s is the API's listen address; give the admin listener its own port", addr)
 	}
 	return nil
 }
 
 // Check validates what an override (--listen) can change: the address
-// parses, and plain HTTP is only allowed on loopback unless Insecure says
-// otherwise. Tokens and a sidecar's secrets cross this connection.
+// parses and is not admin_listen's, and plain HTTP is only allowed on
+// loopback unless Insecure says otherwise. Tokens and a sidecar's secrets
+// cross this connection.
 func (c Config) Check() error {
 	host, port, err := net.SplitHostPort(c.Listen)
 	if err != nil || port == "" {
 		return fmt.Errorf("listen: %q is not host:port", c.Listen)
+	}
+	if c.AdminListen == c.Listen && port != "0" {
+		return fmt.Errorf("admin_listen: %s is the API's listen address; give the admin listener its own port", c.AdminListen)
 	}
 	if !c.TLS() && !c.Insecure && !apiwire.LoopbackHost(host) {
 		return fmt.Errorf("listen: %s is not a loopback address and tls is not set: tokens and secrets would cross the network in clear; set tls.cert and tls.key (or insecure: true behind a TLS-terminating proxy)", c.Listen)

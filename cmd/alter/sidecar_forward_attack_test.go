@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/alter-sidecar/alter/audit"
+	"github.com/alter-sidecar/alter/audit/forward"
+	"github.com/alter-sidecar/alter/internal/testbin"
+)
+
+// TestSidecarAuditMetricsAttackScrapesDuringForwarding: the sidecar's
+// alter_audit_written_seq and per-target alter_audit_forward_seq and
+// _failing are read by scrapes while the durable log is written and the
+// forwarders send, one of them to a receiver that is down and comes
+// back (run with -race); every scrape is valid Prometheus text, each
+// target shows its own seq and failing, and in the end each target's
+// seq is the log's.
+func TestSidecarAuditMetricsAttackScrapesDuringForwarding(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	sink, err := audit.NewDurableSink(path, audit.DurableOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	steady, flaky := &siemStub{}, &siemStub{}
+	fw, err := forward.Start(path, []forward.Target{{Name: "siem", Sender: steady}, {Name: "z_9-", Sender: flaky}},
+		forward.LogOptions{Interval: 5 * time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fw.Stop(time.Second)
+	s := &sidecar{registry: prometheus.NewRegistry(), sink: sink, forward: fw}
+	s.registerAuditMetrics()
+	admin := httptest.NewServer(adminHandler(readyFunc(func() error { return nil }), s.registry))
+	defer admin.Close()
+	addr := strings.TrimPrefix(admin.URL, "http://")
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := testutil.ScrapeAndCompare(admin.URL+"/metrics", strings.NewReader(""), "no_such_metric"); err != nil {
+					t.Errorf("scrape: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	write := func(from, to int) {
+		for i := from; i < to; i++ {
+			if err := sink.Write(audit.Record{RequestID: fmt.Sprint(i), Decision: "allow"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// While one receiver is down, each target shows its own state.
+	flaky.setDown(true)
+	write(0, 40)
+	waitUntil(t, "siem at 40 and z_9- failing at 0", func() bool {
+		return testbin.Metric(t, addr, "alter_audit_written_seq") == "40" &&
+			testbin.Metric(t, addr, `alter_audit_forward_seq{target="siem"}`) == "40" &&
+			testbin.Metric(t, addr, `alter_audit_forward_failing{target="siem"}`) == "0" &&
+			testbin.Metric(t, addr, `alter_audit_forward_failing{target="z_9-"}`) == "1"
+	})
+	if v := testbin.Metric(t, addr, `alter_audit_forward_seq{target="z_9-"}`); v != "0" {
+		t.Errorf("the refused target's seq = %q, want 0", v)
+	}
+	flaky.setDown(false)
+	const n = 50
+	write(40, n)
+	want := fmt.Sprint(n)
+	waitUntil(t, "both targets to reach the log's seq", func() bool {
+		return testbin.Metric(t, addr, "alter_audit_written_seq") == want &&
+			testbin.Metric(t, addr, `alter_audit_forward_seq{target="siem"}`) == want &&
+			testbin.Metric(t, addr, `alter_audit_forward_seq{target="z_9-"}`) == want
+	})
+	close(stop)
+	wg.Wait()
+	for _, target := range []string{"siem", "z_9-"} {
+		if v := testbin.Metric(t, addr, `alter_audit_forward_failing{target="`+target+`"}`); v != "0" {
+			t.Errorf("%s failing = %q after catching up", target, v)
+		}
+	}
+	if steady.received() != n || flaky.received() != n {
+		t.Errorf("received %d and %d, want %d each", steady.received(), flaky.received(), n)
+	}
+}
