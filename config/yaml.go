@@ -249,6 +249,8 @@ func (w document) compile(home, base string) (Config, error) {
 	if w.AdminListen != "" {
 		if err := CheckListen(w.AdminListen); err != nil {
 			bad("admin_listen", "%v", err)
+		} else if _, port, _ := net.SplitHostPort(w.AdminListen); w.AdminListen == w.Listen && port != "0" {
+			bad("admin_listen", "%s is the proxy's listen address; give the admin listener its own port", w.AdminListen)
 		}
 	}
 	path := func(key, p string, required bool) string {
