@@ -77,6 +77,10 @@ type binEnv struct {
 	exited   chan error
 	done     chan struct{} // closed once the proxy has exited
 	seen     chan http.Header
+	// slowAt gets a value when a request for /slow reaches the upstream,
+	// which answers it once slowGo is closed.
+	slowAt chan struct{}
+	slowGo chan struct{}
 }
 
 func (e *binEnv) alter(stdin string, args ...string) (string, error) {
@@ -100,7 +104,8 @@ func startBinEnv(t *testing.T) *binEnv { return startBinEnvAudit(t, "", "") }
 func startBinEnvAudit(t *testing.T, auditPath, auditExtra string) *binEnv {
 	t.Helper()
 	e := &binEnv{t: t, bin: alterBinary(t), curl: needCurl(t), home: filepath.Join(t.TempDir(), "home"),
-		stderr: &testbin.SyncBuffer{}, stdout: &testbin.SyncBuffer{}, seen: make(chan http.Header, 16)}
+		stderr: &testbin.SyncBuffer{}, stdout: &testbin.SyncBuffer{}, seen: make(chan http.Header, 16),
+		slowAt: make(chan struct{}, 1), slowGo: make(chan struct{})}
 	if _, err := e.alter("", "init"); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +124,11 @@ func startBinEnvAudit(t *testing.T, auditPath, auditExtra string) *binEnv {
 			return
 		}
 		if r.URL.Path == "/slow" {
-			time.Sleep(1500 * time.Millisecond)
+			e.slowAt <- struct{}{}
+			select {
+			case <-e.slowGo:
+			case <-r.Context().Done():
+			}
 		}
 		select {
 		case e.seen <- r.Header.Clone():
@@ -385,7 +394,8 @@ func TestReloadOnSIGHUP(t *testing.T) {
 }
 
 // TestDrainOnSIGTERM: a slow request in flight when SIGTERM arrives
-// completes; the process then exits cleanly and the audit log holds it.
+// completes, /readyz saying 503 meanwhile; the process then exits cleanly
+// and the audit log holds it.
 func TestDrainOnSIGTERM(t *testing.T) {
 	e := startBinEnv(t)
 	gid, err := e.alter("tok-drain-sentinel", "secret", "add", "--type", "bearer", "--allow-host", "api.example.test")
@@ -403,8 +413,23 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		code, body := e.curlGet("https://api.example.test/slow", gid)
 		done <- result{code, body}
 	}()
-	time.Sleep(500 * time.Millisecond) // the request is at the upstream now
+	select {
+	case <-e.slowAt:
+	case <-time.After(testbin.StartTimeout):
+		t.Fatal("the slow request never reached the upstream")
+	}
 	_ = e.cmd.Process.Signal(syscall.SIGTERM)
+	// While it drains, the proxy says it is not ready, so a balancer
+	// stops sending it requests.
+	waitFor(t, func() bool {
+		resp, err := http.Get(e.adminURL + "/readyz")
+		if err != nil {
+			t.Fatalf("/readyz while draining: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable
+	})
+	close(e.slowGo)
 	r := <-done
 	if r.code != 200 {
 		t.Fatalf("in-flight request during SIGTERM: %d %s", r.code, r.body)
