@@ -91,8 +91,9 @@ func stress(t *testing.T, kinds []stressKind, n int) {
 	}()
 	// Transactions of another database of the cluster, in the snapshots
 	// the horizon starts from: the horizon must look past them.
+	elsewhere := testdb.Raw(t, os.Getenv(testdb.EnvURL))
 	churned := make(chan error, 1)
-	go func() { churned <- churn(ctx, testdb.Raw(t, os.Getenv(testdb.EnvURL)), writersDone) }()
+	go func() { churned <- churn(ctx, elsewhere, writersDone) }()
 
 	read, err := r.readUntil(ctx, writersDone, raw)
 	if err != nil {
