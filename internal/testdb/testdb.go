@@ -21,6 +21,11 @@ import (
 // the tests may create schemas in.
 const EnvURL = "ALTER_TEST_DATABASE_URL"
 
+// EnvStandbyURL names the environment variable holding a hot standby of
+// EnvURL's cluster (streaming replication), for the tests of reads that
+// a pooler sends to a standby. Only its host, port and user are used.
+const EnvStandbyURL = "ALTER_TEST_STANDBY_URL"
+
 // Engine is one database engine the suites run against.
 type Engine struct {
 	Name string
@@ -173,6 +178,28 @@ func PostgresRole(tb testing.TB) string {
 		}
 	})
 	return role
+}
+
+// OnStandby returns addr (as Postgres returned it) with the host, port and
+// user of the standby ALTER_TEST_STANDBY_URL names: the same database and
+// schema, read where they are replicated to. It skips tb, saying how to
+// run it, without the variable.
+func OnStandby(tb testing.TB, addr string) string {
+	tb.Helper()
+	standby := os.Getenv(EnvStandbyURL)
+	if standby == "" {
+		tb.Skip("standby tests skipped: set " + EnvStandbyURL + " to a hot standby of " + EnvURL + "'s cluster to run them")
+	}
+	s, err := url.Parse(standby)
+	if err != nil {
+		tb.Fatalf("%s: %v", EnvStandbyURL, err)
+	}
+	u, err := url.Parse(addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u.Host, u.User = s.Host, s.User
+	return u.String()
 }
 
 func randomHex() string {

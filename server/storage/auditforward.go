@@ -77,14 +77,15 @@ func (d *DB) AuditAfter(ctx context.Context, p AuditPosition, limit int) ([]Posi
 
 // committedAfter is the WHERE condition of the records after p in commit
 // order that no transaction still open can precede, with its arguments.
-// The horizon is taken before the caller's statement runs (horizon.go).
+// The horizon is taken before the caller's statement runs, which a
+// standby bounds by its own snapshot too (horizon.go).
 func (d *DB) committedAfter(ctx context.Context, p AuditPosition) (string, []any, error) {
 	cond, args := "(xid > ? OR (xid = ? AND seq > ?))", []any{p.XID, p.XID, p.Seq}
 	h, ok, err := d.committedHorizon(ctx)
 	if err != nil || !ok {
 		return cond, args, err
 	}
-	return cond + " AND xid < ?", append(args, h), nil
+	return cond + " AND xid < ? AND " + belowStandbySnapshot, append(args, h), nil
 }
 
 // ClaimForward takes or renews the lease of target name for holder until

@@ -18,9 +18,9 @@ import (
 // horizon is narrowed to this database's transactions in three steps, in
 // this order, each a statement of its own:
 //
-//  1. A snapshot: the transactions in progress (xip) and xmax, above
-//     every id assigned so far. A transaction with an id below xmax that
-//     is not in xip was over before this step.
+//  1. A snapshot: the transactions in progress (xip) and xmax. A
+//     transaction with an id below xmax that is not in xip was over
+//     before this step; none at or above xmax had ended.
 //  2. The ids of the transactions open in this database now:
 //     pg_stat_activity's backend_xid, then prepared transactions. One of
 //     xip that is not among them has ended, or belongs to another
@@ -34,10 +34,25 @@ import (
 // role, whatever it may see of a session's query
 // (TestHorizonSeesOtherRolesTransactions holds that to the PostgreSQL
 // the tests run on).
+//
+// All of it holds on the primary only. A pooler that balances SELECTs
+// across replicas (Pgpool-II's load_balance_mode) may send any of these
+// statements to a hot standby, whose pg_stat_activity shows none of the
+// primary's transactions and whose snapshots list them in no xip: the
+// narrowed horizon there would be xmax, past transactions still open on
+// the primary (TestHorizonOnAStandby). So each step says whether it ran
+// on a standby, and if one did the horizon is step 1's xmin, the
+// cluster's own: below it every transaction is over, on the primary and
+// on any standby that has replayed that far. The read then also stays
+// below its own snapshot's xmin when it runs on a standby, which may have
+// replayed less than the server that gave the horizon. Either way a read
+// returns records below an id under which the trail no longer changes
+// wherever it is read, so one reader's positions never pass a record,
+// whichever server each of its statements reached.
 
-// horizonSnapshot is step 1.
-const horizonSnapshot = `SELECT pg_snapshot_xmax(s)::text::bigint,
-	COALESCE((SELECT string_agg(x::text, ',') FROM pg_snapshot_xip(s) AS x), '')
+// horizonSnapshot is step 1, with the snapshot's xmin for a standby.
+const horizonSnapshot = `SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint,
+	COALESCE((SELECT string_agg(x::text, ',') FROM pg_snapshot_xip(s) AS x), ''), pg_is_in_recovery()
 	FROM pg_current_snapshot() AS s`
 
 // horizonOpenHere and horizonPreparedHere are step 2, in this order: the
@@ -46,11 +61,15 @@ const horizonSnapshot = `SELECT pg_snapshot_xmax(s)::text::bigint,
 // two is in the first (its session holds the id until its prepared
 // entry does), one prepared before both in the second.
 const (
-	horizonOpenHere = `SELECT COALESCE(string_agg(backend_xid::text, ','), '') FROM pg_stat_activity
+	horizonOpenHere = `SELECT COALESCE(string_agg(backend_xid::text, ','), ''), pg_is_in_recovery() FROM pg_stat_activity
 		WHERE datname = current_database() AND backend_xid IS NOT NULL`
-	horizonPreparedHere = `SELECT COALESCE(string_agg(transaction::text, ','), '') FROM pg_prepared_xacts
+	horizonPreparedHere = `SELECT COALESCE(string_agg(transaction::text, ','), ''), pg_is_in_recovery() FROM pg_prepared_xacts
 		WHERE database = current_database()`
 )
+
+// belowStandbySnapshot is the read's own bound where it runs on a standby
+// (an SQL condition; nothing on the primary).
+const belowStandbySnapshot = "(NOT pg_is_in_recovery() OR xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
 
 // committedHorizon returns the horizon, and false where commit order is
 // insertion order (SQLite: one writer at a time) and none is needed.
@@ -58,17 +77,21 @@ func (d *DB) committedHorizon(ctx context.Context) (int64, bool, error) {
 	if !d.eng.dollar {
 		return 0, false, nil
 	}
-	var xmax int64
+	var xmin, xmax int64
 	var xip string
-	if err := d.db.QueryRowContext(ctx, horizonSnapshot).Scan(&xmax, &xip); err != nil {
+	var standby [3]bool // each step's server was a standby
+	if err := d.db.QueryRowContext(ctx, horizonSnapshot).Scan(&xmin, &xmax, &xip, &standby[0]); err != nil {
 		return 0, false, unavailable(err)
 	}
 	var open, prepared string
-	if err := d.db.QueryRowContext(ctx, horizonOpenHere).Scan(&open); err != nil {
+	if err := d.db.QueryRowContext(ctx, horizonOpenHere).Scan(&open, &standby[1]); err != nil {
 		return 0, false, unavailable(err)
 	}
-	if err := d.db.QueryRowContext(ctx, horizonPreparedHere).Scan(&prepared); err != nil {
+	if err := d.db.QueryRowContext(ctx, horizonPreparedHere).Scan(&prepared, &standby[2]); err != nil {
 		return 0, false, unavailable(err)
+	}
+	if standby[0] || standby[1] || standby[2] {
+		return xmin, true, nil
 	}
 	return narrowHorizon(xmax, xip, strings.Trim(open+","+prepared, ",")), true, nil
 }

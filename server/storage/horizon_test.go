@@ -172,3 +172,165 @@ func TestHorizonCountsPreparedTransactions(t *testing.T) {
 		t.Fatalf("%d records after the prepared transaction ended, want 1", len(got))
 	}
 }
+
+// TestHorizonOnAStandby: a pooler that balances reads across replicas
+// (Pgpool-II's load_balance_mode) sends the horizon's statements and the
+// read, all SELECTs, to a hot standby or to the primary, each its own
+// way. On a standby pg_stat_activity shows none of the primary's
+// transactions and a snapshot lists them in no xip, so a horizon
+// narrowed by them would be the snapshot's xmax, past a transaction
+// still open on the primary; and a standby replays commits later than
+// the primary makes them. Wherever each statement runs, no record may be
+// returned while one below it can still appear. Runs where
+// ALTER_TEST_STANDBY_URL names a hot standby of the tests' cluster.
+func TestHorizonOnAStandby(t *testing.T) {
+	ctx := context.Background()
+	insert := `INSERT INTO audit (id, source, at, decision, body) VALUES ($1, 'app/s', $2, 'allow', '{}')`
+	// onStandby opens a schema on the primary and the same one on the
+	// standby, bare: Open migrates, which a standby refuses.
+	onStandby := func(t *testing.T) (d, reader *DB, primary, standby *sql.DB) {
+		addr := testdb.Postgres(t)
+		standby = testdb.Raw(t, testdb.OnStandby(t, addr))
+		d = openT(t, addr)
+		return d, &DB{db: standby, eng: postgresEngine}, testdb.Raw(t, addr), standby
+	}
+
+	t.Run("everything on the standby", func(t *testing.T) {
+		d, reader, primary, standby := onStandby(t)
+		early, earlyXID := holdWrite(t, primary)
+		if _, err := early.Exec(insert, "early", micro(time.Now())); err != nil {
+			t.Fatal(err)
+		}
+		insertOne(t, d, "late")
+		waitReplayed(t, primary, standby)
+		mustHold(t, standby, "late:0")
+		if got := readNow(t, reader, AuditPosition{}); len(got) != 0 {
+			t.Fatalf("%d records returned above the primary's open transaction %d: %s first", len(got), earlyXID, got[0].ID)
+		}
+		if err := early.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		got := pollRecords(t, reader, AuditPosition{}, 100, 2)
+		if len(got) != 2 || got[0].ID != "early" || got[1].ID != "late:0" {
+			t.Fatalf("after both committed: %d records, want early then late:0", len(got))
+		}
+	})
+
+	t.Run("the horizon from the standby, the read on the primary", func(t *testing.T) {
+		d, reader, primary, standby := onStandby(t)
+		_, openXID := holdWrite(t, primary)
+		insertOne(t, d, "late")
+		waitReplayed(t, primary, standby)
+		h, _, err := reader.committedHorizon(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h > openXID {
+			t.Fatalf("the standby's horizon %d is above the primary's open transaction %d", h, openXID)
+		}
+	})
+
+	t.Run("the horizon from the primary, the read on a standby behind it", func(t *testing.T) {
+		d, _, primary, standby := onStandby(t)
+		first, _ := holdWrite(t, primary)
+		if _, err := first.Exec(insert, "first", micro(time.Now())); err != nil {
+			t.Fatal(err)
+		}
+		insertOne(t, d, "second") // a later id, committed first
+		waitReplayed(t, primary, standby)
+		mustHold(t, standby, "second:0")
+		pauseReplay(t, standby)
+		if err := first.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		cond, args, err := d.committedAfter(ctx, AuditPosition{}) // both are over on the primary
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := standby.QueryContext(ctx, d.q(`SELECT id FROM audit WHERE `+cond+` ORDER BY xid, seq`), args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var got []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, id)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) > 0 && got[0] != "first" {
+			t.Fatalf("the standby, which has not replayed first's commit, returned %v", got)
+		}
+	})
+}
+
+// mustHold fails t unless db has the committed record id: a test that
+// nothing is read past an open transaction proves nothing without it.
+func mustHold(t *testing.T, db *sql.DB, id string) {
+	t.Helper()
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM audit WHERE id = $1", id).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("%s is not there to be read", id)
+	}
+}
+
+// pauseReplay stops the standby's replay until t ends.
+func pauseReplay(t *testing.T, standby *sql.DB) {
+	t.Helper()
+	if _, err := standby.Exec("SELECT pg_wal_replay_pause()"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := standby.Exec("SELECT pg_wal_replay_resume()"); err != nil {
+			t.Errorf("resume replay: %v", err)
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var state string
+		if err := standby.QueryRow("SELECT pg_get_wal_replay_pause_state()").Scan(&state); err != nil {
+			t.Fatal(err)
+		}
+		if state == "paused" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby's replay is %s, not paused", state)
+		}
+		// A pause requested takes effect at the next record: poll.
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitReplayed returns once the standby has replayed what the primary
+// wrote so far.
+func waitReplayed(t *testing.T, primary, standby *sql.DB) {
+	t.Helper()
+	var lsn string
+	if err := primary.QueryRow("SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var done bool
+		if err := standby.QueryRow("SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", lsn).Scan(&done); err != nil {
+			t.Fatal(err)
+		}
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby has not replayed up to %s", lsn)
+		}
+		// Replay tells no client how far it has got: poll.
+		time.Sleep(10 * time.Millisecond)
+	}
+}
