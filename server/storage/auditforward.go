@@ -80,7 +80,7 @@ func (d *DB) AuditAfter(ctx context.Context, p AuditPosition, limit int) ([]Posi
 // The horizon is taken before the caller's statement runs, which a
 // standby bounds by its own snapshot too (horizon.go).
 func (d *DB) committedAfter(ctx context.Context, p AuditPosition) (string, []any, error) {
-	cond, args := "(xid > ? OR (xid = ? AND seq > ?))", []any{p.XID, p.XID, p.Seq}
+	cond, args := d.eng.afterPosition(p)
 	h, ok, err := d.committedHorizon(ctx)
 	if err != nil || !ok {
 		return cond, args, err

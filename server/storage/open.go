@@ -25,16 +25,26 @@ type engine struct {
 	// across processes and replicas. SQLite needs none: its transactions
 	// are opened with BEGIN IMMEDIATE (see sqliteDSN).
 	writeLock string
+	// afterPosition is the condition "(xid, seq) after p" with its
+	// arguments, in the form the engine answers from the audit_xid index
+	// as a range: PostgreSQL reads every row before the position for the
+	// OR form, SQLite for the row value (BenchmarkAuditAfterDeepInTheTrail).
+	afterPosition func(p AuditPosition) (string, []any)
 }
 
 var (
-	sqliteEngine   = engine{name: "sqlite"}
+	sqliteEngine = engine{name: "sqlite", afterPosition: func(p AuditPosition) (string, []any) {
+		return "(xid > ? OR (xid = ? AND seq > ?))", []any{p.XID, p.XID, p.Seq}
+	}}
 	postgresEngine = engine{
 		name:   "postgres",
 		dollar: true,
 		// Keyed by schema, so databases shared by several schemas (as the
 		// tests do) do not serialise each other.
 		writeLock: "SELECT pg_advisory_xact_lock(hashtext('alter-write:' || current_schema()))",
+		afterPosition: func(p AuditPosition) (string, []any) {
+			return "(xid, seq) > (?, ?)", []any{p.XID, p.Seq}
+		},
 	}
 )
 
