@@ -85,8 +85,20 @@ func (d *DB) committedAfter(ctx context.Context, p AuditPosition) (string, []any
 	if err != nil || !ok {
 		return cond, args, err
 	}
-	return cond + " AND xid < ? AND " + belowStandbySnapshot, append(args, h), nil
+	if h.xmax > 0 && (p.XID >= h.xmax || h.maxStored >= h.xmax) {
+		return "", nil, ErrTrailAhead
+	}
+	return cond + " AND xid < ? AND " + belowStandbySnapshot, append(args, h.below), nil
 }
+
+// ErrTrailAhead: the trail, or a forwarding position, holds a
+// transaction id this database has not given out yet. Its rows came from
+// another cluster (a restore from a dump, a logical-replication
+// switchover), and the records written since have lower ids: reading by
+// id would skip them, so nothing is read until an operator starts the
+// trail's order over (README, "Forwarding to a SIEM").
+var ErrTrailAhead = errors.New("storage: the audit trail holds transaction ids ahead of this database's " +
+	"(restored from a dump or switched over by logical replication?); forwarding stops rather than skip records")
 
 // ClaimForward takes or renews the lease of target name for holder until
 // the given time, and returns the target's position. held is false while

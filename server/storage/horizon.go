@@ -51,8 +51,12 @@ import (
 // whichever server each of its statements reached.
 
 // horizonSnapshot is step 1, with the snapshot's xmin for a standby.
+// It also reads the trail's highest transaction id (the audit_xid
+// index's last entry), which is never at or above xmax unless the rows
+// came from another cluster (ErrTrailAhead).
 const horizonSnapshot = `SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint,
-	COALESCE((SELECT string_agg(x::text, ',') FROM pg_snapshot_xip(s) AS x), ''), pg_is_in_recovery()
+	COALESCE((SELECT string_agg(x::text, ',') FROM pg_snapshot_xip(s) AS x), ''), pg_is_in_recovery(),
+	COALESCE((SELECT max(xid) FROM audit), 0)
 	FROM pg_current_snapshot() AS s`
 
 // horizonOpenHere and horizonPreparedHere are step 2, in this order: the
@@ -71,29 +75,39 @@ const (
 // (an SQL condition; nothing on the primary).
 const belowStandbySnapshot = "(NOT pg_is_in_recovery() OR xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
 
+// horizon is what committedHorizon found.
+type horizon struct {
+	below int64 // every transaction below it that could write here is over
+	// xmax is the primary's snapshot xmax: above every transaction id the
+	// database has given out (0 when a step ran on a standby).
+	xmax int64
+	// maxStored is the highest transaction id in the trail.
+	maxStored int64
+}
+
 // committedHorizon returns the horizon, and false where commit order is
 // insertion order (SQLite: one writer at a time) and none is needed.
-func (d *DB) committedHorizon(ctx context.Context) (int64, bool, error) {
+func (d *DB) committedHorizon(ctx context.Context) (horizon, bool, error) {
 	if !d.eng.dollar {
-		return 0, false, nil
+		return horizon{}, false, nil
 	}
-	var xmin, xmax int64
+	var xmin, xmax, maxStored int64
 	var xip string
 	var standby [3]bool // each step's server was a standby
-	if err := d.db.QueryRowContext(ctx, horizonSnapshot).Scan(&xmin, &xmax, &xip, &standby[0]); err != nil {
-		return 0, false, unavailable(err)
+	if err := d.db.QueryRowContext(ctx, horizonSnapshot).Scan(&xmin, &xmax, &xip, &standby[0], &maxStored); err != nil {
+		return horizon{}, false, unavailable(err)
 	}
 	var open, prepared string
 	if err := d.db.QueryRowContext(ctx, horizonOpenHere).Scan(&open, &standby[1]); err != nil {
-		return 0, false, unavailable(err)
+		return horizon{}, false, unavailable(err)
 	}
 	if err := d.db.QueryRowContext(ctx, horizonPreparedHere).Scan(&prepared, &standby[2]); err != nil {
-		return 0, false, unavailable(err)
+		return horizon{}, false, unavailable(err)
 	}
 	if standby[0] || standby[1] || standby[2] {
-		return xmin, true, nil
+		return horizon{below: xmin}, true, nil
 	}
-	return narrowHorizon(xmax, xip, strings.Trim(open+","+prepared, ",")), true, nil
+	return horizon{below: narrowHorizon(xmax, xip, strings.Trim(open+","+prepared, ",")), xmax: xmax, maxStored: maxStored}, true, nil
 }
 
 // narrowHorizon is the lowest of the 64-bit ids in xip whose low 32 bits

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -225,8 +226,8 @@ func TestHorizonOnAStandby(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if h > openXID {
-			t.Fatalf("the standby's horizon %d is above the primary's open transaction %d", h, openXID)
+		if h.below > openXID {
+			t.Fatalf("the standby's horizon %d is above the primary's open transaction %d", h.below, openXID)
 		}
 	})
 
@@ -332,5 +333,48 @@ func waitReplayed(t *testing.T, primary, standby *sql.DB) {
 		}
 		// Replay tells no client how far it has got: poll.
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestPositionAheadOfTheDatabase: a trail restored into another cluster
+// keeps its transaction ids, which the new cluster has not given out yet,
+// while the records written since get lower ones. Reading on from a saved
+// position would skip those (and a new target would never get the
+// restored ones); AuditAfter refuses instead, until the trail's order is
+// started over as the README says.
+func TestPositionAheadOfTheDatabase(t *testing.T) {
+	ctx := context.Background()
+	addr := testdb.PostgresDatabase(t, "")
+	d := openT(t, addr)
+	raw := testdb.Raw(t, addr)
+	insertOne(t, d, "before the dump")
+	insertOne(t, d, "also before the dump")
+	// The restore: the old cluster's ids were far ahead of this one's.
+	if _, err := raw.Exec("UPDATE audit SET xid = xid + 1000000000000"); err != nil {
+		t.Fatal(err)
+	}
+	var sent AuditPosition // the target had acknowledged the first
+	if err := raw.QueryRow("SELECT xid, seq FROM audit ORDER BY xid, seq LIMIT 1").Scan(&sent.XID, &sent.Seq); err != nil {
+		t.Fatal(err)
+	}
+	insertOne(t, d, "after the restore")
+	for _, from := range []AuditPosition{{}, sent} {
+		if _, err := d.AuditAfter(ctx, from, 100); !errors.Is(err, ErrTrailAhead) {
+			t.Fatalf("AuditAfter(%v) on a trail ahead of the database: %v, want ErrTrailAhead", from, err)
+		}
+		if _, _, err := d.AuditPendingAfter(ctx, from, 10); !errors.Is(err, ErrTrailAhead) {
+			t.Fatalf("AuditPendingAfter(%v) on a trail ahead of the database: %v, want ErrTrailAhead", from, err)
+		}
+	}
+	// The README's remedy: every record's id to 0 and every target from
+	// the start (each record is sent again; receivers dedupe by id).
+	if _, err := raw.Exec("UPDATE audit SET xid = 0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("UPDATE audit_forward SET after_xid = 0, after_seq = 0"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readNow(t, d, AuditPosition{}); len(got) != 3 || got[2].ID != "after the restore:0" {
+		t.Fatalf("after the remedy: %d records, want the two restored and the new one last", len(got))
 	}
 }
