@@ -64,6 +64,8 @@ func fromError(err error) *apiError {
 		return withDetail(errStoreUnavailable, err)
 	case errors.Is(err, secretstore.ErrInvalid), errors.Is(err, providers.ErrBadParam):
 		return badRequest(err.Error())
+	case errors.Is(err, storage.ErrTrailAhead):
+		return &apiError{status: http.StatusConflict, code: wire.CodeTrailAhead, message: err.Error()}
 	case errors.Is(err, secretstore.ErrNotFound), errors.Is(err, storage.ErrTokenNotFound), errors.Is(err, providers.ErrUnknownProvider),
 		errors.Is(err, profile.ErrNotFound):
 		return notFound(err.Error())

@@ -109,3 +109,18 @@ func TestPendingIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardingStatusTrailAhead: on a trail restored into a cluster that
+// has not reached its transaction ids, the status says so (409
+// audit_trail_ahead) instead of an internal error.
+func TestForwardingStatusTrailAhead(t *testing.T) {
+	addr := testdb.PostgresDatabase(t, "")
+	e := newEnv(t, addr, func(o *Options) { o.ForwardTargets = []string{"siem"} })
+	if _, err := testdb.Raw(t, addr).Exec("UPDATE audit SET xid = xid + 1000000000000"); err != nil {
+		t.Fatal(err)
+	}
+	a := e.call("GET", "/v1/audit/forwarding", e.admin, nil)
+	if a.status != http.StatusConflict || a.code() != wire.CodeTrailAhead {
+		t.Fatalf("status on a trail ahead of the database: %d %s %s", a.status, a.code(), a.body)
+	}
+}

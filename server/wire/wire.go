@@ -32,6 +32,9 @@ const (
 	CodeTooManyRequests  = "too_many_requests"
 	CodeStoreUnavailable = "store_unavailable"
 	CodeInternal         = "internal_error"
+	// CodeTrailAhead (409): the audit trail holds transaction ids ahead
+	// of the database's (restored from a dump); forwarding has stopped.
+	CodeTrailAhead = "audit_trail_ahead"
 )
 
 // HeaderError repeats the error code in a header.
