@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,7 +73,9 @@ func (a *serverAdmin) observeRequest() func(route string, status int, elapsed ti
 }
 
 // serve answers on the admin listener in the background until close.
-func (a *serverAdmin) serve(db *storage.DB, trail *serverTrail, log *zap.Logger, announce io.Writer) {
+// storeReady is the API's /readyz check (api.Handler.Ready), so the two
+// listeners share its one ping a second.
+func (a *serverAdmin) serve(storeReady func() error, db *storage.DB, trail *serverTrail, log *zap.Logger, announce io.Writer) {
 	if a == nil {
 		return
 	}
@@ -85,16 +85,11 @@ func (a *serverAdmin) serve(db *storage.DB, trail *serverTrail, log *zap.Logger,
 	if a.requests != nil {
 		reg.MustRegister(a.requests, a.latency)
 	}
-	ping := &sharedCheck{fresh: time.Second, now: time.Now, check: func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		return db.Ping(ctx)
-	}}
 	ready := readyFunc(func() error {
 		if a.stopping.Load() {
 			return errors.New("shutting down")
 		}
-		return ping.Ready()
+		return storeReady()
 	})
 	a.srv = newAdminServer(adminHandler(ready, reg), a.limits, zap.NewStdLog(log.Named("admin_http")))
 	log.Info("admin listening", zap.String("addr", a.ln.Addr().String()))
@@ -120,31 +115,6 @@ func (a *serverAdmin) close() {
 		return
 	}
 	_ = a.ln.Close()
-}
-
-// sharedCheck runs check at most once at a time and lets its answer
-// stand for fresh: /readyz takes no token, and a database ping per
-// request would let whoever reaches the admin port keep the API waiting
-// for the pool's connections.
-type sharedCheck struct {
-	check func() error
-	fresh time.Duration
-	now   func() time.Time
-
-	mu  sync.Mutex // held while check runs: the callers behind it take its answer
-	at  time.Time  // when err was found; zero before the first check
-	err error
-}
-
-func (c *sharedCheck) Ready() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.at.IsZero() && c.now().Sub(c.at) < c.fresh {
-		return c.err
-	}
-	c.err = c.check()
-	c.at = c.now()
-	return c.err
 }
 
 var (
