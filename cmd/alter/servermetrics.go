@@ -28,7 +28,8 @@ type serverAdmin struct {
 	// stopping: the server is shutting down, so /readyz says not ready
 	// (a load balancer stops sending while the API drains).
 	stopping atomic.Bool
-	// requests and latency count the API's requests (observeRequest).
+	// requests and latency count the API's requests (observeRequest),
+	// made with the listener so that serve can always register them.
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 }
@@ -42,7 +43,14 @@ func listenServerAdmin(addr string) (*serverAdmin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin_listen %s: %w", addr, err)
 	}
-	return &serverAdmin{ln: ln, limits: defaultAdminLimits}, nil
+	return &serverAdmin{ln: ln, limits: defaultAdminLimits,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alter_server_requests_total",
+			Help: "API requests answered, by the matched route's method and path pattern (never the path: it holds ids) and status."},
+			[]string{"method", "route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "alter_server_request_duration_seconds",
+			Help:    "Time to answer an API request, by route; long polls and event streams last up to their wait.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}, []string{"method", "route"}),
+	}, nil
 }
 
 // observeRequest is api.Options.ObserveRequest: nil without an admin
@@ -51,12 +59,6 @@ func (a *serverAdmin) observeRequest() func(route string, status int, elapsed ti
 	if a == nil {
 		return nil
 	}
-	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alter_server_requests_total",
-		Help: "API requests answered, by the matched route's method and path pattern (never the path: it holds ids) and status."},
-		[]string{"method", "route", "code"})
-	a.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "alter_server_request_duration_seconds",
-		Help:    "Time to answer an API request, by route; long polls and event streams last up to their wait.",
-		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}, []string{"method", "route"})
 	return func(pattern string, status int, elapsed time.Duration) {
 		// A request that matched no route has method "" (a client may
 		// send any method: not a label's worth of values).
@@ -81,10 +83,7 @@ func (a *serverAdmin) serve(storeReady func() error, db *storage.DB, trail *serv
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		poolCollector{db}, trailCollector{trail})
-	if a.requests != nil {
-		reg.MustRegister(a.requests, a.latency)
-	}
+		poolCollector{db}, trailCollector{trail}, a.requests, a.latency)
 	ready := readyFunc(func() error {
 		if a.stopping.Load() {
 			return errors.New("shutting down")
