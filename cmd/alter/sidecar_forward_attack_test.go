@@ -5,12 +5,10 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/alter-sidecar/alter/audit"
 	"github.com/alter-sidecar/alter/audit/forward"
@@ -44,25 +42,7 @@ func TestSidecarAuditMetricsAttackScrapesDuringForwarding(t *testing.T) {
 	defer admin.Close()
 	addr := strings.TrimPrefix(admin.URL, "http://")
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := testutil.ScrapeAndCompare(admin.URL+"/metrics", strings.NewReader(""), "no_such_metric"); err != nil {
-					t.Errorf("scrape: %v", err)
-					return
-				}
-			}
-		}()
-	}
+	stopScrapes := scrapeConcurrently(t, admin.URL)
 	write := func(from, to int) {
 		for i := from; i < to; i++ {
 			if err := sink.Write(audit.Record{RequestID: fmt.Sprint(i), Decision: "allow"}); err != nil {
@@ -95,8 +75,7 @@ func TestSidecarAuditMetricsAttackScrapesDuringForwarding(t *testing.T) {
 			testbin.Metric(t, addr, `alter_audit_forward_failing{target="siem"}`) == "0" &&
 			testbin.Metric(t, addr, `alter_audit_forward_failing{target="z_9-"}`) == "0"
 	})
-	close(stop)
-	wg.Wait()
+	stopScrapes()
 	if steady.received() != n || flaky.received() != n {
 		t.Errorf("received %d and %d, want %d each", steady.received(), flaky.received(), n)
 	}
