@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -76,6 +77,9 @@ type DurableSink struct {
 	seq    uint64 // last record accepted; 0 before the first
 	hash   string // its LineHash, or Genesis
 	synced uint64 // last seq fsynced and written to the head
+	// written is seq for Seq, which must not wait for mu: a Write holds
+	// it across fsyncs, and a stuck disk would hang every scrape.
+	written atomic.Uint64
 
 	headFile  *os.File // open and flock'ed for the sink's lifetime
 	headDirty bool     // the last head write failed
@@ -116,6 +120,7 @@ func NewDurableSink(path string, opts DurableOptions) (*DurableSink, error) {
 		s.closeFiles()
 		return nil, err
 	}
+	s.written.Store(s.seq)
 	if opts.SyncInterval > 0 {
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
 		go s.flushLoop()
@@ -128,11 +133,8 @@ func (s *DurableSink) Path() string { return s.path }
 
 // Seq returns the seq of the last record written (0 before the first):
 // a shipper's or forwarder's distance from it is how far it lags.
-func (s *DurableSink) Seq() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.seq
-}
+// It does not wait for a Write under way.
+func (s *DurableSink) Seq() uint64 { return s.written.Load() }
 
 // Write appends r as the next record of the chain. A zero r.Time is set to
 // now. It returns nil only when the record is written and, with the
@@ -201,6 +203,7 @@ func (s *DurableSink) write(r chained) error {
 		s.firstSeq = seq
 	}
 	s.seq, s.hash = seq, hash
+	s.written.Store(seq)
 	return nil
 }
 

@@ -32,7 +32,7 @@ func startLimitedAdmin(t *testing.T, l adminLimits) string {
 		t.Fatal(err)
 	}
 	admin.limits = l
-	admin.serve(db, nil, zap.NewNop(), io.Discard)
+	admin.serve(func() error { return nil }, db, nil, zap.NewNop(), io.Discard)
 	t.Cleanup(func() {
 		admin.close()
 		db.Close()

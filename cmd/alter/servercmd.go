@@ -248,7 +248,7 @@ func runServer(ctx context.Context, cfg serverconfig.Config, files serverFiles, 
 		_ = ln.Close()
 		return err
 	}
-	admin.serve(db, trail, log, announce)
+	admin.serve(handler.Ready, db, trail, log, announce)
 	// Stopped last, so the records of requests that finish during the
 	// shutdown go in its final pass, within what is left of the one
 	// shutdown_timeout (an orchestrator's grace period is set to it).

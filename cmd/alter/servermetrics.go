@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,7 +28,8 @@ type serverAdmin struct {
 	// stopping: the server is shutting down, so /readyz says not ready
 	// (a load balancer stops sending while the API drains).
 	stopping atomic.Bool
-	// requests and latency count the API's requests (observeRequest).
+	// requests and latency count the API's requests (observeRequest),
+	// made with the listener so that serve can always register them.
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 }
@@ -44,7 +43,14 @@ func listenServerAdmin(addr string) (*serverAdmin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin_listen %s: %w", addr, err)
 	}
-	return &serverAdmin{ln: ln, limits: defaultAdminLimits}, nil
+	return &serverAdmin{ln: ln, limits: defaultAdminLimits,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alter_server_requests_total",
+			Help: "API requests answered, by the matched route's method and path pattern (never the path: it holds ids) and status."},
+			[]string{"method", "route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "alter_server_request_duration_seconds",
+			Help:    "Time to answer an API request, by route; long polls and event streams last up to their wait.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}, []string{"method", "route"}),
+	}, nil
 }
 
 // observeRequest is api.Options.ObserveRequest: nil without an admin
@@ -53,12 +59,6 @@ func (a *serverAdmin) observeRequest() func(route string, status int, elapsed ti
 	if a == nil {
 		return nil
 	}
-	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alter_server_requests_total",
-		Help: "API requests answered, by the matched route's method and path pattern (never the path: it holds ids) and status."},
-		[]string{"method", "route", "code"})
-	a.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "alter_server_request_duration_seconds",
-		Help:    "Time to answer an API request, by route; long polls and event streams last up to their wait.",
-		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}, []string{"method", "route"})
 	return func(pattern string, status int, elapsed time.Duration) {
 		// A request that matched no route has method "" (a client may
 		// send any method: not a label's worth of values).
@@ -75,26 +75,20 @@ func (a *serverAdmin) observeRequest() func(route string, status int, elapsed ti
 }
 
 // serve answers on the admin listener in the background until close.
-func (a *serverAdmin) serve(db *storage.DB, trail *serverTrail, log *zap.Logger, announce io.Writer) {
+// storeReady is the API's /readyz check (api.Handler.Ready), so the two
+// listeners share its one ping a second.
+func (a *serverAdmin) serve(storeReady func() error, db *storage.DB, trail *serverTrail, log *zap.Logger, announce io.Writer) {
 	if a == nil {
 		return
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		poolCollector{db}, trailCollector{trail})
-	if a.requests != nil {
-		reg.MustRegister(a.requests, a.latency)
-	}
-	ping := &sharedCheck{fresh: time.Second, now: time.Now, check: func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		return db.Ping(ctx)
-	}}
+		poolCollector{db}, trailCollector{trail}, a.requests, a.latency)
 	ready := readyFunc(func() error {
 		if a.stopping.Load() {
 			return errors.New("shutting down")
 		}
-		return ping.Ready()
+		return storeReady()
 	})
 	a.srv = newAdminServer(adminHandler(ready, reg), a.limits, zap.NewStdLog(log.Named("admin_http")))
 	log.Info("admin listening", zap.String("addr", a.ln.Addr().String()))
@@ -120,31 +114,6 @@ func (a *serverAdmin) close() {
 		return
 	}
 	_ = a.ln.Close()
-}
-
-// sharedCheck runs check at most once at a time and lets its answer
-// stand for fresh: /readyz takes no token, and a database ping per
-// request would let whoever reaches the admin port keep the API waiting
-// for the pool's connections.
-type sharedCheck struct {
-	check func() error
-	fresh time.Duration
-	now   func() time.Time
-
-	mu  sync.Mutex // held while check runs: the callers behind it take its answer
-	at  time.Time  // when err was found; zero before the first check
-	err error
-}
-
-func (c *sharedCheck) Ready() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.at.IsZero() && c.now().Sub(c.at) < c.fresh {
-		return c.err
-	}
-	c.err = c.check()
-	c.at = c.now()
-	return c.err
 }
 
 var (

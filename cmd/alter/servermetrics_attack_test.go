@@ -130,6 +130,34 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 	}
 }
 
+// scrapeConcurrently scrapes base+"/metrics" from 4 goroutines until
+// the stop it returns is called, failing t on an exposition that does not
+// parse (run with -race: the scrapes read what the forwarders write).
+func scrapeConcurrently(t *testing.T, base string) (stop func()) {
+	t.Helper()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if err := testutil.ScrapeAndCompare(base+"/metrics", strings.NewReader(""), "no_such_metric"); err != nil {
+					t.Errorf("scrape: %v", err) // a parse error of the exposition shows here
+					return
+				}
+			}
+		})
+	}
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
 func adminToken(t *testing.T, home, name string) string {
 	t.Helper()
 	var out, errOut strings.Builder
@@ -326,25 +354,7 @@ func TestServerAdminAttackTargetNames(t *testing.T) {
 		targets = append(targets, forward.Target{Name: n, Sender: stubs[i]})
 	}
 	r := startAdminServer(t, home, serverFiles{forward: targets}, nil)
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := testutil.ScrapeAndCompare("http://"+r.admin+"/metrics", strings.NewReader(""), "no_such_metric"); err != nil {
-					t.Errorf("scrape: %v", err) // a parse error of the exposition shows here
-					return
-				}
-			}
-		}()
-	}
+	stopScrapes := scrapeConcurrently(t, "http://"+r.admin)
 	for i := range 5 {
 		adminToken(t, home, fmt.Sprintf("ops%d", i))
 	}
@@ -356,8 +366,7 @@ func TestServerAdminAttackTargetNames(t *testing.T) {
 		}
 		return true
 	})
-	close(stop)
-	wg.Wait()
+	stopScrapes()
 	var want strings.Builder
 	want.WriteString("# HELP alter_audit_forward_holding 1 while this replica holds the forward target's lease (it is the one sending), else 0.\n# TYPE alter_audit_forward_holding gauge\n")
 	for _, n := range names {

@@ -77,16 +77,6 @@ func TestServerAdminListener(t *testing.T) {
 	}
 	admin := m[1]
 	metric := func(name string) string { return testbin.Metric(t, admin, name) }
-	waitMetric := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(testbin.StartTimeout)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("gave up waiting for %s", what)
-			}
-			time.Sleep(10 * time.Millisecond) // a scrape has no event to wait on
-		}
-	}
 
 	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get("http://" + admin + path)
@@ -100,7 +90,7 @@ func TestServerAdminListener(t *testing.T) {
 		}
 	}
 	// The trail so far reaches the target, and the counter says so.
-	waitMetric("the records to be forwarded", func() bool {
+	waitUntil(t, "the records to be forwarded", func() bool {
 		n, _ := strconv.Atoi(metric(`alter_audit_forward_records_total{target="siem"}`))
 		return n >= 2 && n == siem.received()
 	})
@@ -132,11 +122,11 @@ func TestServerAdminListener(t *testing.T) {
 		resp.Body.Close()
 	}
 	// Counted once the answer is written: the client may read it first.
-	waitMetric("two unauthenticated grant reads", func() bool {
+	waitUntil(t, "two unauthenticated grant reads", func() bool {
 		return metric(`alter_server_requests_total{code="401",method="GET",route="/v1/grants/{id}"}`) == "2" &&
 			metric(`alter_server_request_duration_seconds_count{method="GET",route="/v1/grants/{id}"}`) == "2"
 	})
-	waitMetric("one unmatched request", func() bool {
+	waitUntil(t, "one unmatched request", func() bool {
 		return metric(`alter_server_requests_total{code="404",method="",route="unmatched"}`) == "1"
 	})
 	if body := testbin.Scrape(t, admin); strings.Contains(body, "0b6c2c56") {
@@ -149,9 +139,9 @@ func TestServerAdminListener(t *testing.T) {
 	if code := run([]string{"--home", home, "server", "token", "create", "--kind", "admin", "--name", "late"}, nil, &out, &errOut); code != 0 {
 		t.Fatalf("token create: %d %s", code, errOut.String())
 	}
-	waitMetric("failing to be 1", func() bool { return metric(`alter_audit_forward_failing{target="siem"}`) == "1" })
+	waitUntil(t, "failing to be 1", func() bool { return metric(`alter_audit_forward_failing{target="siem"}`) == "1" })
 	siem.setDown(false)
-	waitMetric("failing to be 0 again", func() bool { return metric(`alter_audit_forward_failing{target="siem"}`) == "0" })
+	waitUntil(t, "failing to be 0 again", func() bool { return metric(`alter_audit_forward_failing{target="siem"}`) == "0" })
 
 	cancel()
 	if err := <-done; err != nil {

@@ -5,12 +5,10 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/alter-sidecar/alter/audit"
 	"github.com/alter-sidecar/alter/audit/forward"
@@ -44,25 +42,7 @@ func TestSidecarAuditMetricsAttackScrapesDuringForwarding(t *testing.T) {
 	defer admin.Close()
 	addr := strings.TrimPrefix(admin.URL, "http://")
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := testutil.ScrapeAndCompare(admin.URL+"/metrics", strings.NewReader(""), "no_such_metric"); err != nil {
-					t.Errorf("scrape: %v", err)
-					return
-				}
-			}
-		}()
-	}
+	stopScrapes := scrapeConcurrently(t, admin.URL)
 	write := func(from, to int) {
 		for i := from; i < to; i++ {
 			if err := sink.Write(audit.Record{RequestID: fmt.Sprint(i), Decision: "allow"}); err != nil {
@@ -86,18 +66,16 @@ func TestSidecarAuditMetricsAttackScrapesDuringForwarding(t *testing.T) {
 	const n = 50
 	write(40, n)
 	want := fmt.Sprint(n)
-	waitUntil(t, "both targets to reach the log's seq", func() bool {
+	// The seq moves when the batch is acknowledged, failing clears when
+	// the pass returns, a moment later: wait for both.
+	waitUntil(t, "both targets to reach the log's seq and stop failing", func() bool {
 		return testbin.Metric(t, addr, "alter_audit_written_seq") == want &&
 			testbin.Metric(t, addr, `alter_audit_forward_seq{target="siem"}`) == want &&
-			testbin.Metric(t, addr, `alter_audit_forward_seq{target="z_9-"}`) == want
+			testbin.Metric(t, addr, `alter_audit_forward_seq{target="z_9-"}`) == want &&
+			testbin.Metric(t, addr, `alter_audit_forward_failing{target="siem"}`) == "0" &&
+			testbin.Metric(t, addr, `alter_audit_forward_failing{target="z_9-"}`) == "0"
 	})
-	close(stop)
-	wg.Wait()
-	for _, target := range []string{"siem", "z_9-"} {
-		if v := testbin.Metric(t, addr, `alter_audit_forward_failing{target="`+target+`"}`); v != "0" {
-			t.Errorf("%s failing = %q after catching up", target, v)
-		}
-	}
+	stopScrapes()
 	if steady.received() != n || flaky.received() != n {
 		t.Errorf("received %d and %d, want %d each", steady.received(), flaky.received(), n)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/alter-sidecar/alter/inject"
+	"github.com/alter-sidecar/alter/internal/testclock"
 	"github.com/alter-sidecar/alter/internal/testdb"
 	"github.com/alter-sidecar/alter/policy"
 	"github.com/alter-sidecar/alter/secretstore"
@@ -284,10 +285,18 @@ func auditBody(at time.Time, grant, actor, decision string) map[string]any {
 		"actor": actor, "decision": decision, "seq": 1}
 }
 
+// TestHealth: /readyz follows the store, a ping's answer standing for a
+// second (ready.go).
 func TestHealth(t *testing.T) {
-	e := newEnv(t, testdb.SQLite(t))
+	c := testclock.New()
+	e := newEnv(t, testdb.SQLite(t), func(o *Options) { o.Now = c.Now })
 	e.must(200, "GET", "/healthz", "", nil, nil)
 	e.must(200, "GET", "/readyz", "", nil, nil)
 	e.db.Close()
+	e.must(200, "GET", "/readyz", "", nil, nil) // the last ping's answer
+	c.Advance(readyFresh)
 	checkError(t, e.call("GET", "/readyz", "", nil), 503, wire.CodeStoreUnavailable, "")
+	if err := e.api.Ready(); err == nil {
+		t.Error("Handler.Ready: nil without a store")
+	}
 }

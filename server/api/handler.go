@@ -92,6 +92,8 @@ type handler struct {
 	minter *mint.Minter
 	// forwardTargets: see Options.ForwardTargets.
 	forwardTargets []string
+	// ready answers /readyz and Handler.Ready (ready.go).
+	ready *sharedCheck
 }
 
 // Handler is the API. Close ends open long polls and event streams so a
@@ -100,6 +102,7 @@ type Handler struct {
 	http.Handler
 	stop  context.CancelFunc
 	waits *waitLimiter
+	ready *sharedCheck
 }
 
 // Close ends open long polls and event streams; other requests finish.
@@ -147,9 +150,10 @@ func New(o Options) *Handler {
 		panic("api: " + err.Error()) // only without a transport, which newMinter always gives
 	}
 	h.minter = m
+	h.ready = h.newReadyCheck()
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stopped = ctx
-	return &Handler{Handler: accessLog(h.log, o.ObserveRequest, h.routes()), stop: cancel, waits: h.waits}
+	return &Handler{Handler: accessLog(h.log, o.ObserveRequest, h.routes()), stop: cancel, waits: h.waits, ready: h.ready}
 }
 
 type route struct {
@@ -251,12 +255,3 @@ func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // readyz says whether the database answers; the reason is only logged.
-func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	if err := h.store.Ping(ctx); err != nil {
-		writeError(w, r, withDetail(errStoreUnavailable, err))
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}

@@ -160,9 +160,10 @@ func TestStopSendsWhatIsLeft(t *testing.T) {
 		r := newReceiver()
 		first := insert(t, db, "first", 3)
 		// An hour between reads: only the first pass and the last one send.
-		// On PostgreSQL a pass sees only what is below the cluster's
-		// horizon, which any other test's open transaction holds back, so
-		// each pass starts once its records are readable.
+		// On PostgreSQL a pass sees only what is below the database's
+		// horizon, which another package's open transaction in the shared
+		// test database holds back, so each pass starts once its records
+		// are readable.
 		readable(t, db, len(first))
 		f := start(t, db, "r1", r, func(o *Options) { o.Interval = time.Hour })
 		r.waitFor(t, "the first pass", func() bool { return len(r.got()) >= len(first) })

@@ -70,7 +70,7 @@ func insert(t *testing.T, db *storage.DB, prefix string, n int) []string {
 
 // readable waits until a reader of the trail from its start sees n
 // records: on PostgreSQL, until no transaction older than theirs is open
-// anywhere in the cluster.
+// in the database, which the test packages share (one schema each).
 func readable(t *testing.T, db *storage.DB, n int) {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
