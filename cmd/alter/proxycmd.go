@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -102,6 +104,22 @@ func readiness(checks ...func() error) interface{ Ready() error } {
 type readyFunc func() error
 
 func (f readyFunc) Ready() error { return f() }
+
+// stopGate fails readiness once a stop has begun, so a balancer stops
+// sending new requests while those under way drain. The sidecar and
+// alter server put it first among their /readyz checks.
+type stopGate struct{ stopping atomic.Bool }
+
+// begin marks the stop as begun.
+func (g *stopGate) begin() { g.stopping.Store(true) }
+
+// Ready fails from begin on.
+func (g *stopGate) Ready() error {
+	if g.stopping.Load() {
+		return errors.New("stopping")
+	}
+	return nil
+}
 
 func adminHandler(store interface{ Ready() error }, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()

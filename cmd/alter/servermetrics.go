@@ -1,14 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,9 +23,9 @@ type serverAdmin struct {
 	ln     net.Listener
 	limits adminLimits
 	srv    *http.Server
-	// stopping: the server is shutting down, so /readyz says not ready
-	// (a load balancer stops sending while the API drains).
-	stopping atomic.Bool
+	// stopping fails /readyz once the server shuts down (a load balancer
+	// stops sending while the API drains).
+	stopping stopGate
 	// requests and latency count the API's requests (observeRequest),
 	// made with the listener so that serve can always register them.
 	requests *prometheus.CounterVec
@@ -84,13 +82,7 @@ func (a *serverAdmin) serve(storeReady func() error, db *storage.DB, trail *serv
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		poolCollector{db}, trailCollector{trail}, a.requests, a.latency)
-	ready := readyFunc(func() error {
-		if a.stopping.Load() {
-			return errors.New("shutting down")
-		}
-		return storeReady()
-	})
-	a.srv = newAdminServer(adminHandler(ready, reg), a.limits, zap.NewStdLog(log.Named("admin_http")))
+	a.srv = newAdminServer(adminHandler(readiness(a.stopping.Ready, storeReady), reg), a.limits, zap.NewStdLog(log.Named("admin_http")))
 	log.Info("admin listening", zap.String("addr", a.ln.Addr().String()))
 	fmt.Fprintf(announce, "alter server admin on %s (/metrics, /healthz, /readyz)\n", a.ln.Addr())
 	go func() { _ = a.srv.Serve(a.limits.listener(a.ln)) }()
@@ -100,7 +92,7 @@ func (a *serverAdmin) serve(storeReady func() error, db *storage.DB, trail *serv
 // until close.
 func (a *serverAdmin) beginStop() {
 	if a != nil {
-		a.stopping.Store(true)
+		a.stopping.begin()
 	}
 }
 

@@ -65,15 +65,9 @@ func (a *app) runProxy(ctx context.Context, cfg config.Config, configFile, home 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(s.ln) }()
 	var admin *http.Server
-	var stopping atomic.Bool // /readyz says 503 while draining: a balancer stops sending
+	var stopping stopGate
 	if s.adminLn != nil {
-		notStopping := func() error {
-			if stopping.Load() {
-				return errors.New("stopping")
-			}
-			return nil
-		}
-		admin = newAdminServer(adminHandler(readiness(notStopping, s.store.Ready, s.ready), s.registry), defaultAdminLimits,
+		admin = newAdminServer(adminHandler(readiness(stopping.Ready, s.store.Ready, s.ready), s.registry), defaultAdminLimits,
 			zap.NewStdLog(s.log.Named("admin_http")))
 		go func() { errc <- admin.Serve(defaultAdminLimits.listener(s.adminLn)) }()
 	}
@@ -100,7 +94,7 @@ func (a *app) runProxy(ctx context.Context, cfg config.Config, configFile, home 
 	// Drain: stop accepting, let in-flight requests (plain and inside
 	// terminated tunnels) finish up to the deadline, then flush the audit
 	// log (deferred close).
-	stopping.Store(true)
+	stopping.begin()
 	s.log.Info("stopping: draining in-flight requests", zap.Duration("timeout", s.cfg.ShutdownTimeout))
 	drain, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()

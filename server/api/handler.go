@@ -253,5 +253,3 @@ func canonical(next http.Handler) http.Handler {
 func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
-
-// readyz says whether the database answers; the reason is only logged.
