@@ -107,20 +107,21 @@ func (d *DB) committedHorizon(ctx context.Context) (horizon, bool, error) {
 	if standby[0] || standby[1] || standby[2] {
 		return horizon{below: xmin}, true, nil
 	}
-	return horizon{below: narrowHorizon(xmax, xip, strings.Trim(open+","+prepared, ",")), xmax: xmax, maxStored: maxStored}, true, nil
+	return horizon{below: narrowHorizon(xmin, xmax, xip, strings.Trim(open+","+prepared, ",")), xmax: xmax, maxStored: maxStored}, true, nil
 }
 
-// narrowHorizon is the lowest of the 64-bit ids in xip whose low 32 bits
-// are among openHere's 32-bit ids (pg_stat_activity shows no epoch; two
-// open transactions are never 2^32 ids apart), or xmax. An id that does
-// not parse counts as open, so a surprise lowers the horizon, never
-// raises it.
-func narrowHorizon(xmax int64, xip, openHere string) int64 {
+// narrowHorizon is the lowest of the 64-bit ids in the snapshot's xip
+// whose low 32 bits are among openHere's 32-bit ids (pg_stat_activity
+// shows no epoch; two open transactions are never 2^32 ids apart), or
+// xmax. An id that does not parse counts as open, so a surprise lowers
+// the horizon, never raises it: to the snapshot's xmin, the cluster's
+// horizon, for one of openHere.
+func narrowHorizon(xmin, xmax int64, xip, openHere string) int64 {
 	open := map[uint32]bool{}
 	for _, s := range split(openHere) {
 		v, err := strconv.ParseUint(s, 10, 32)
 		if err != nil {
-			return minXID(xip, xmax)
+			return xmin
 		}
 		open[uint32(v)] = true
 	}
@@ -133,19 +134,6 @@ func narrowHorizon(xmax int64, xip, openHere string) int64 {
 		if open[uint32(x)] && x < h {
 			h = x
 		}
-	}
-	return h
-}
-
-// minXID is the lowest id in xip, or xmax: the cluster's horizon.
-func minXID(xip string, xmax int64) int64 {
-	h := xmax
-	for _, s := range split(xip) {
-		x, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return 0
-		}
-		h = min(h, x)
 	}
 	return h
 }

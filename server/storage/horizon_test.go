@@ -17,24 +17,24 @@ func TestNarrowHorizon(t *testing.T) {
 	const epoch = int64(1) << 32
 	for _, tc := range []struct {
 		name          string
-		xmax          int64
+		xmin, xmax    int64 // the snapshot's: xmin is the lowest of xip, or xmax
 		xip, openHere string
 		want          int64
 	}{
-		{"nothing open anywhere", 900, "", "", 900},
-		{"open only in other databases", 900, "700,800", "", 900},
-		{"open here", 900, "700,800", "800", 800},
-		{"the lowest open here", 900, "700,750,800", "800,750", 750},
-		{"open here since the snapshot only", 900, "700", "950", 900},
+		{"nothing open anywhere", 900, 900, "", "", 900},
+		{"open only in other databases", 700, 900, "700,800", "", 900},
+		{"open here", 700, 900, "700,800", "800", 800},
+		{"the lowest open here", 700, 900, "700,750,800", "800,750", 750},
+		{"open here since the snapshot only", 700, 900, "700", "950", 900},
 		// pg_stat_activity's ids have no epoch: 800 is epoch+800 here.
-		{"an id in the second epoch", epoch + 900, fmt.Sprint(epoch + 800), "800", epoch + 800},
-		{"an id from before the wrap", epoch + 900, fmt.Sprint(epoch-6) + "," + fmt.Sprint(epoch+800), "4294967290", epoch - 6},
-		{"an open id that does not parse: the cluster's horizon", 900, "700,800", "800,x", 700},
-		{"an xip id that does not parse: nothing is final", 900, "x", "", 0},
+		{"an id in the second epoch", epoch + 800, epoch + 900, fmt.Sprint(epoch + 800), "800", epoch + 800},
+		{"an id from before the wrap", epoch - 6, epoch + 900, fmt.Sprint(epoch-6) + "," + fmt.Sprint(epoch+800), "4294967290", epoch - 6},
+		{"an open id that does not parse: the cluster's horizon", 700, 900, "700,800", "800,x", 700},
+		{"an xip id that does not parse: nothing is final", 900, 900, "x", "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := narrowHorizon(tc.xmax, tc.xip, tc.openHere); got != tc.want {
-				t.Fatalf("narrowHorizon(%d, %q, %q) = %d, want %d", tc.xmax, tc.xip, tc.openHere, got, tc.want)
+			if got := narrowHorizon(tc.xmin, tc.xmax, tc.xip, tc.openHere); got != tc.want {
+				t.Fatalf("narrowHorizon(%d, %d, %q, %q) = %d, want %d", tc.xmin, tc.xmax, tc.xip, tc.openHere, got, tc.want)
 			}
 		})
 	}
