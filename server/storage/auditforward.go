@@ -229,9 +229,10 @@ func (d *DB) PruneAudit(ctx context.Context, before time.Time, targets []string,
 	if err != nil {
 		return PruneResult{}, err
 	}
-	if held {
-		cond += " AND (xid < ? OR (xid = ? AND seq <= ?))"
-		args = append(args, horizon.XID, horizon.XID, horizon.Seq)
+	if held { // at or before the earliest target's position
+		after, afterArgs := d.eng.afterPosition(horizon)
+		cond += " AND NOT " + after
+		args = append(args, afterArgs...)
 	}
 	var res PruneResult
 	stmt := d.q(`DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE ` + cond + ` ORDER BY at, seq LIMIT ?)`)
