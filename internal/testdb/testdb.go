@@ -78,19 +78,7 @@ func Postgres(tb testing.TB) string {
 	}
 	base := os.Getenv(EnvURL)
 	schema := "alter_test_" + randomHex()
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { admin.Close() })
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		tb.Fatalf("create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
+	create(tb, "CREATE SCHEMA "+schema, "DROP SCHEMA "+schema+" CASCADE")
 	sep := "?"
 	if strings.Contains(base, "?") {
 		sep = "&"
@@ -131,23 +119,11 @@ func PostgresDatabase(tb testing.TB, owner string) string {
 		tb.Fatalf("%s: %v", EnvURL, err)
 	}
 	name := "alter_test_db_" + randomHex()
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { admin.Close() })
-	create := "CREATE DATABASE " + name
+	stmt := "CREATE DATABASE " + name
 	if owner != "" {
-		create += " OWNER " + owner
+		stmt += " OWNER " + owner
 	}
-	if _, err := admin.Exec(create); err != nil {
-		tb.Fatalf("create database: %v", err)
-	}
-	tb.Cleanup(func() {
-		if _, err := admin.Exec("DROP DATABASE " + name + " WITH (FORCE)"); err != nil {
-			tb.Errorf("drop database %s: %v", name, err)
-		}
-	})
+	create(tb, stmt, "DROP DATABASE "+name+" WITH (FORCE)")
 	u.Path = "/" + name
 	if owner != "" {
 		u.User = url.User(owner)
@@ -163,20 +139,8 @@ func PostgresRole(tb testing.TB) string {
 	if why := postgresMissing(); why != "" {
 		tb.Skip(why)
 	}
-	admin, err := sql.Open("pgx", os.Getenv(EnvURL))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { admin.Close() })
 	role := "alter_test_role_" + randomHex()
-	if _, err := admin.Exec("CREATE ROLE " + role + " LOGIN"); err != nil {
-		tb.Fatalf("create role: %v", err)
-	}
-	tb.Cleanup(func() {
-		if _, err := admin.Exec("DROP ROLE " + role); err != nil {
-			tb.Errorf("drop role %s: %v", role, err)
-		}
-	})
+	create(tb, "CREATE ROLE "+role+" LOGIN", "DROP ROLE "+role)
 	return role
 }
 
@@ -200,6 +164,25 @@ func OnStandby(tb testing.TB, addr string) string {
 	}
 	u.Host, u.User = s.Host, s.User
 	return u.String()
+}
+
+// create runs stmt on ALTER_TEST_DATABASE_URL's database, and drop when
+// tb ends (cleanups run last first: what is made later goes first).
+func create(tb testing.TB, stmt, drop string) {
+	tb.Helper()
+	admin, err := sql.Open("pgx", os.Getenv(EnvURL))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { admin.Close() })
+	if _, err := admin.Exec(stmt); err != nil {
+		tb.Fatalf("%s: %v", stmt, err)
+	}
+	tb.Cleanup(func() {
+		if _, err := admin.Exec(drop); err != nil {
+			tb.Errorf("%s: %v", drop, err)
+		}
+	})
 }
 
 func randomHex() string {
